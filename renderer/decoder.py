@@ -1,0 +1,55 @@
+"""Tri-plane feature lookup and the OSG decoder MLP (eg3d-math §9)."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .layers import FullyConnected
+
+
+def reference_plane_axes() -> torch.Tensor:
+    """The reference's plane matrices, including its axis quirk: planes read (x,y), (x,z), (z,x)."""
+    return torch.tensor([[[1, 0, 0], [0, 1, 0], [0, 0, 1]],
+                         [[1, 0, 0], [0, 0, 1], [0, 1, 0]],
+                         [[0, 0, 1], [1, 0, 0], [0, 1, 0]]], dtype=torch.float32)
+
+
+def project_onto_planes(plane_axes: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """points: (N, M, 3) -> plane coordinates (N * n_planes, M, 2): first two entries of p @ inv(A_k)."""
+    n, m, _ = points.shape
+    k = plane_axes.shape[0]
+    pts = points.unsqueeze(1).expand(-1, k, -1, -1).reshape(n * k, m, 3)
+    inv = torch.linalg.inv(plane_axes.to(points)).unsqueeze(0).expand(n, -1, -1, -1).reshape(n * k, 3, 3)
+    return torch.bmm(pts, inv)[..., :2]
+
+
+def sample_from_planes(plane_axes: torch.Tensor, planes: torch.Tensor, points: torch.Tensor,
+                       box_warp: float) -> torch.Tensor:
+    """planes: (N, 3, C, H, W), points: (N, M, 3) world -> features (N, 3, M, C); zero outside the box."""
+    n, k, c, h, w = planes.shape
+    m = points.shape[1]
+    planes = planes.view(n * k, c, h, w)
+    coords = (2 / box_warp) * points
+    grid = project_onto_planes(plane_axes, coords).unsqueeze(1)
+    out = F.grid_sample(planes, grid.to(planes.dtype), mode="bilinear", padding_mode="zeros", align_corners=False)
+    return out.permute(0, 3, 2, 1).reshape(n, k, m, c)
+
+
+class OSGDecoder(nn.Module):
+    """Mean of the three plane features -> FC 32-64 softplus FC 64-33 -> raw sigma + 32 colour features."""
+
+    def __init__(self, n_features: int = 32, hidden_dim: int = 64, output_dim: int = 32, lr_mul: float = 1.0):
+        super().__init__()
+        self.hidden_dim = hidden_dim
+        self.net = nn.Sequential(FullyConnected(n_features, hidden_dim, lr_multiplier=lr_mul),
+                                 nn.Softplus(),
+                                 FullyConnected(hidden_dim, 1 + output_dim, lr_multiplier=lr_mul))
+
+    def forward(self, sampled_features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """sampled_features: (N, 3, M, C) -> (rgb (N, M, 32) in (-0.001, 1.001), sigma (N, M, 1) raw)."""
+        x = sampled_features.mean(1)
+        n, m, c = x.shape
+        x = self.net(x.reshape(n * m, c)).view(n, m, -1)
+        rgb = torch.sigmoid(x[..., 1:]) * (1 + 2 * 0.001) - 0.001
+        return rgb, x[..., 0:1]

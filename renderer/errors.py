@@ -1,0 +1,5 @@
+"""Exceptions raised by the renderer package."""
+
+
+class CheckpointError(Exception):
+    """A checkpoint could not be read: names the file and the problem, nothing was executed."""

@@ -1,0 +1,246 @@
+"""StyleGAN2 building blocks: equalized-lr FC, bias+activation, FIR resampling, modulated conv.
+
+Each op follows the reference's order of float32 operations (eg3d-math.md §1-6) so that
+outputs match it bit for bit on CPU; shapes are NCHW.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+SQRT2 = float(np.sqrt(2))
+
+# activation -> (function, default alpha, default gain)
+_ACTIVATIONS = {
+    "linear": (lambda x, a: x, 0.0, 1.0),
+    "relu": (lambda x, a: F.relu(x), 0.0, SQRT2),
+    "lrelu": (lambda x, a: F.leaky_relu(x, a), 0.2, SQRT2),
+    "tanh": (lambda x, a: torch.tanh(x), 0.0, 1.0),
+    "sigmoid": (lambda x, a: torch.sigmoid(x), 0.0, 1.0),
+    "softplus": (lambda x, a: F.softplus(x), 0.0, 1.0),
+}
+
+
+def bias_act(x: torch.Tensor, b: torch.Tensor | None, act: str = "linear", gain: float | None = None,
+             clamp: float | None = None) -> torch.Tensor:
+    """Add bias along dim 1, apply the activation, scale by gain (if != 1), clip to +-clamp."""
+    func, alpha, def_gain = _ACTIVATIONS[act]
+    gain = def_gain if gain is None else float(gain)
+    if b is not None:
+        x = x + b.reshape([-1 if i == 1 else 1 for i in range(x.ndim)])
+    x = func(x, alpha)
+    if gain != 1:
+        x = x * gain
+    if clamp is not None:
+        x = x.clamp(-clamp, clamp)
+    return x
+
+
+class FullyConnected(nn.Module):
+    """Equalized-learning-rate linear layer: weights are scaled by lr_mul/sqrt(in) at run time."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, activation: str = "linear",
+                 lr_multiplier: float = 1.0, bias_init: float = 0.0):
+        super().__init__()
+        self.activation = activation
+        self.weight = nn.Parameter(torch.randn([out_features, in_features]) / lr_multiplier)
+        self.bias = nn.Parameter(torch.full([out_features], float(bias_init))) if bias else None
+        self.weight_gain = float(lr_multiplier / np.sqrt(in_features))
+        self.bias_gain = float(lr_multiplier)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight.to(x.dtype) * self.weight_gain
+        b = self.bias
+        if b is not None:
+            b = b.to(x.dtype)
+            if self.bias_gain != 1:
+                b = b * self.bias_gain
+        if self.activation == "linear" and b is not None:
+            return torch.addmm(b.unsqueeze(0), x, w.t())
+        return bias_act(x.matmul(w.t()), b, act=self.activation)
+
+
+def normalize_2nd_moment(x: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> torch.Tensor:
+    """Scale rows to unit mean square."""
+    return x * (x.square().mean(dim=dim, keepdim=True) + eps).rsqrt()
+
+
+def fir_filter(taps=(1, 3, 3, 1)) -> torch.Tensor:
+    """The separable FIR low-pass as a normalised 2-D filter (the stored resample_filter)."""
+    t = torch.as_tensor(taps, dtype=torch.float32)
+    f = torch.outer(t, t)
+    return f / f.sum()
+
+
+def _depthwise_fir(x: torch.Tensor, f: torch.Tensor, gain: float) -> torch.Tensor:
+    """Valid true convolution of every channel with gain*f (flip is a no-op for symmetric f)."""
+    c = x.shape[1]
+    k = (f * gain).to(x.dtype).flip([0, 1])
+    k = k[None, None].repeat([c, 1, 1, 1])
+    return F.conv2d(x, k, groups=c)
+
+
+def upsample2d(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    """x2 upsampling: zero insertion, pad (2,1,2,1), FIR with 4f (reference upfirdn2d)."""
+    n, c, h, w = x.shape
+    x = x.reshape([n, c, h, 1, w, 1])
+    x = F.pad(x, [0, 1, 0, 0, 0, 1])
+    x = x.reshape([n, c, h * 2, w * 2])
+    x = F.pad(x, [2, 1, 2, 1])
+    return _depthwise_fir(x, f, 4.0)
+
+
+def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor, up: int = 1, padding: int = 0,
+                    groups: int = 1, flip_weight: bool = True) -> torch.Tensor:
+    """Convolution with optional x2 upsampling (transposed conv + FIR), as in eg3d-math §4."""
+    if up == 1:
+        if not flip_weight and w.shape[-1] > 1:
+            w = w.flip([2, 3])
+        return F.conv2d(x, w, padding=padding, groups=groups)
+    assert up == 2 and padding == 1 and w.shape[-1] == 3
+    out_ch, in_ch = w.shape[0] // groups, w.shape[1]
+    if groups == 1:
+        wt = w.transpose(0, 1)
+    else:
+        wt = w.reshape(groups, out_ch, in_ch, 3, 3).transpose(1, 2).reshape(groups * in_ch, out_ch, 3, 3)
+    if flip_weight:
+        wt = wt.flip([2, 3])
+    x = F.conv_transpose2d(x, wt, stride=2, padding=0, groups=groups)
+    x = F.pad(x, [1, 1, 1, 1])
+    return _depthwise_fir(x, f, 4.0)
+
+
+def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, f: torch.Tensor,
+                     noise: torch.Tensor | None = None, up: int = 1, padding: int = 0,
+                     demodulate: bool = True, flip_weight: bool = True) -> torch.Tensor:
+    """Fused (grouped) modulated convolution. x: (N, I, H, W); weight: (O, I, k, k); styles: (N, I)."""
+    batch = x.shape[0]
+    out_ch, in_ch, kh, kw = weight.shape
+    if x.dtype == torch.float16 and demodulate:
+        # fp16 pre-normalisation (cancels in the demodulation apart from the epsilon)
+        weight = weight * (1 / np.sqrt(in_ch * kh * kw) / weight.norm(float("inf"), dim=[1, 2, 3], keepdim=True))
+        styles = styles / styles.norm(float("inf"), dim=1, keepdim=True)
+    w = weight.unsqueeze(0) * styles.reshape(batch, 1, -1, 1, 1)
+    if demodulate:
+        dcoefs = (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()
+        w = w * dcoefs.reshape(batch, -1, 1, 1, 1)
+    x = x.reshape(1, -1, *x.shape[2:])
+    w = w.reshape(-1, in_ch, kh, kw)
+    x = conv2d_resample(x, w.to(x.dtype), f, up=up, padding=padding, groups=batch, flip_weight=flip_weight)
+    x = x.reshape(batch, -1, *x.shape[2:])
+    if noise is not None:
+        x = x.add_(noise.to(x.dtype))
+    return x
+
+
+class SynthesisLayer(nn.Module):
+    """Style-modulated 3x3 conv (optionally x2 up) + noise + lrelu, with an optional clamp."""
+
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, up: int = 1,
+                 conv_clamp: float | None = None):
+        super().__init__()
+        self.resolution = resolution
+        self.up = up
+        self.conv_clamp = conv_clamp
+        self.affine = FullyConnected(w_dim, in_channels, bias_init=1)
+        self.weight = nn.Parameter(torch.randn([out_channels, in_channels, 3, 3]))
+        self.bias = nn.Parameter(torch.zeros([out_channels]))
+        self.noise_strength = nn.Parameter(torch.zeros([]))
+        self.register_buffer("noise_const", torch.randn([resolution, resolution]))
+        self.register_buffer("resample_filter", fir_filter())
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "const",
+                generator: torch.Generator | None = None) -> torch.Tensor:
+        styles = self.affine(w)
+        noise = None
+        if noise_mode == "random":
+            noise = torch.randn([x.shape[0], 1, self.resolution, self.resolution], device=x.device,
+                                generator=generator) * self.noise_strength
+        elif noise_mode == "const":
+            noise = self.noise_const * self.noise_strength
+        elif noise_mode != "none":
+            raise ValueError(f"noise_mode must be 'const', 'random' or 'none', not {noise_mode!r}")
+        x = modulated_conv2d(x, self.weight, styles, self.resample_filter, noise=noise, up=self.up,
+                             padding=1, flip_weight=(self.up == 1))
+        # fp16 activations are biased and clamped in fp32, as the reference's fused kernel does
+        y = bias_act(x.float(), self.bias, act="lrelu", gain=SQRT2, clamp=self.conv_clamp)
+        return y.to(x.dtype)
+
+
+class ToRGBLayer(nn.Module):
+    """1x1 modulated conv without demodulation: features -> image channels."""
+
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, conv_clamp: float | None = None):
+        super().__init__()
+        self.conv_clamp = conv_clamp
+        self.affine = FullyConnected(w_dim, in_channels, bias_init=1)
+        self.weight = nn.Parameter(torch.randn([out_channels, in_channels, 1, 1]))
+        self.bias = nn.Parameter(torch.zeros([out_channels]))
+        self.weight_gain = float(1 / np.sqrt(in_channels))
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        styles = self.affine(w) * self.weight_gain
+        x = modulated_conv2d(x, self.weight, styles, _NO_FILTER, demodulate=False)
+        return bias_act(x.float(), self.bias, clamp=self.conv_clamp).to(x.dtype)
+
+
+_NO_FILTER = torch.ones([1, 1])
+
+
+class SynthesisBlock(nn.Module):
+    """One resolution of the 'skip' StyleGAN2 generator: [const | conv0 (up)], conv1, ToRGB.
+
+    With ``upsample=False`` (the reference's SynthesisBlockNoUp) conv0 keeps the resolution
+    and the incoming image is not upsampled but added to in place, as the reference does.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, img_channels: int,
+                 use_fp16: bool = False, conv_clamp: float | None = None, upsample: bool = True):
+        super().__init__()
+        self.in_channels = in_channels
+        self.resolution = resolution
+        self.use_fp16 = use_fp16
+        self.upsample = upsample
+        self.register_buffer("resample_filter", fir_filter())
+        if in_channels == 0:
+            self.const = nn.Parameter(torch.randn([out_channels, resolution, resolution]))
+        else:
+            self.conv0 = SynthesisLayer(in_channels, out_channels, w_dim, resolution, up=2 if upsample else 1,
+                                        conv_clamp=conv_clamp)
+        self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim, resolution, conv_clamp=conv_clamp)
+        self.torgb = ToRGBLayer(out_channels, img_channels, w_dim, conv_clamp=conv_clamp)
+        self.num_conv = 1 if in_channels == 0 else 2
+        self.num_torgb = 1
+
+    def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor,
+                noise_mode: str = "const", generator: torch.Generator | None = None):
+        dtype = torch.float16 if (self.use_fp16 and ws.device.type == "cuda") else torch.float32
+        w_iter = iter(ws.unbind(dim=1))
+        if self.in_channels == 0:
+            x = self.const.to(dtype).unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
+        else:
+            x = x.to(dtype)
+            x = self.conv0(x, next(w_iter), noise_mode, generator)
+        x = self.conv1(x, next(w_iter), noise_mode, generator)
+        if img is not None and self.upsample:
+            img = upsample2d(img, self.resample_filter)
+        y = self.torgb(x, next(w_iter)).to(torch.float32, memory_format=torch.contiguous_format)
+        img = img.add_(y) if img is not None else y
+        return x, img
+
+
+def block_channels(channel_base: int, channel_max: int, resolution: int) -> int:
+    """Feature width of the backbone block at a resolution."""
+    return min(channel_base // resolution, channel_max)
+
+
+def log2_int(n: int) -> int:
+    """log2 of a power of two, checked."""
+    k = int(math.log2(n))
+    if 2 ** k != n:
+        raise ValueError(f"{n} is not a power of two")
+    return k

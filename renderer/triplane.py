@@ -1,0 +1,224 @@
+"""The EG3D tri-plane generator: mapping -> backbone planes -> volume render -> super-resolution.
+
+The split `planes(ws)` / `render_planes(planes, ws, c)` lets a viewer compute the tri-planes once
+per latent and re-render any number of cameras; `synthesis` is the two in one call, matching the
+reference's outputs ('image', 'image_raw', 'image_depth').
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from .decoder import OSGDecoder, reference_plane_axes, sample_from_planes
+from .errors import CheckpointError
+from .spec import ModelSpec
+from .superres import build_superresolution
+from .synthesis import Backbone
+from .volume import SAMPLING_MODES, importance_depths, merge_samples, ray_march, sample_rays, stratified_depths
+
+PLANE_CHANNELS = 32
+PLANE_RESOLUTION = 256
+
+_MAPPING_KEYS = {"num_layers", "lr_multiplier", "embed_features", "layer_features"}
+_MAPPING_IGNORED = {"w_avg_beta", "activation"}
+_SYNTHESIS_KEYS = {"channel_base", "channel_max", "num_fp16_res", "conv_clamp"}
+_INIT_IGNORED = {"class_name", "z_dim", "c_dim", "w_dim", "img_resolution", "img_channels", "mapping_kwargs",
+                 "rendering_kwargs", "sr_kwargs", "sr_num_fp16_res", "fused_modconv_default", "architecture"}
+
+
+def _split_init_kwargs(init_kwargs: dict[str, Any]) -> tuple[dict, dict]:
+    """Mapping and backbone-synthesis kwargs from the reference's constructor kwargs; unknown options raise."""
+    mk = dict(init_kwargs.get("mapping_kwargs") or {})
+    if mk.get("activation", "lrelu") != "lrelu":
+        raise ValueError(f"unsupported mapping activation {mk['activation']!r}")
+    unknown = set(mk) - _MAPPING_KEYS - _MAPPING_IGNORED
+    unknown |= set(init_kwargs) - _INIT_IGNORED - _SYNTHESIS_KEYS
+    if init_kwargs.get("architecture", "skip") != "skip":
+        raise ValueError(f"unsupported backbone architecture {init_kwargs['architecture']!r}")
+    if unknown:
+        raise ValueError(f"unsupported generator options: {', '.join(sorted(unknown))}")
+    mapping = {k: v for k, v in mk.items() if k in _MAPPING_KEYS}
+    synthesis = {k: init_kwargs[k] for k in _SYNTHESIS_KEYS if k in init_kwargs}
+    return mapping, synthesis
+
+
+class TriPlaneGenerator(nn.Module):
+    """EG3D generator built from a ModelSpec; parameter names match the reference's state dict."""
+
+    def __init__(self, spec: ModelSpec):
+        super().__init__()
+        ik = spec.init_kwargs
+        self.spec = spec
+        self.z_dim, self.c_dim, self.w_dim = int(ik["z_dim"]), int(ik["c_dim"]), int(ik["w_dim"])
+        self.img_resolution = int(ik["img_resolution"])
+        self.img_channels = int(ik.get("img_channels", 3))
+        self.rendering_kwargs = dict(spec.rendering_kwargs)
+        self.neural_rendering_resolution = int(spec.neural_rendering_resolution)
+        rk = self.rendering_kwargs
+        if rk.get("clamp_mode", "softplus") != "softplus":
+            raise ValueError(f"unsupported clamp_mode {rk['clamp_mode']!r} (the reference only supports 'softplus')")
+        if rk.get("disparity_space_sampling", False):
+            raise ValueError("disparity_space_sampling is not supported")
+        mapping_kwargs, synthesis_kwargs = _split_init_kwargs(ik)
+        self.backbone = Backbone(self.z_dim, self.c_dim, self.w_dim, PLANE_RESOLUTION, PLANE_CHANNELS * 3,
+                                 mapping_kwargs, **synthesis_kwargs)
+        self.num_ws = self.backbone.num_ws
+        self.superresolution = build_superresolution(
+            rk["superresolution_module"], PLANE_CHANNELS, self.w_dim,
+            use_fp16=int(ik.get("sr_num_fp16_res", 0)) > 0, sr_antialias=bool(rk.get("sr_antialias", True)))
+        self.decoder = OSGDecoder(PLANE_CHANNELS, output_dim=32, lr_mul=float(rk.get("decoder_lr_mul", 1)))
+        self.register_buffer("dataset_label_std", torch.zeros([self.c_dim]))
+        axes = reference_plane_axes() if spec.plane_axes is None else torch.tensor(spec.plane_axes, dtype=torch.float32)
+        if axes.shape != (3, 3, 3):
+            raise ValueError(f"plane_axes must be 3x3x3, got {tuple(axes.shape)}")
+        self.register_buffer("plane_axes", axes, persistent=False)
+        self.eval().requires_grad_(False)
+
+    # ----------------------------------------------------------------- state
+    def load_state(self, state_dict: dict[str, torch.Tensor], source: str = "checkpoint") -> None:
+        """Copy tensors in by name; missing, unexpected or mis-shaped entries raise CheckpointError."""
+        own = self.state_dict()
+        missing = sorted(set(own) - set(state_dict))
+        unexpected = sorted(set(state_dict) - set(own))
+        bad = [f"{k}: {tuple(state_dict[k].shape)} != {tuple(v.shape)}" for k, v in own.items()
+               if k in state_dict and tuple(state_dict[k].shape) != tuple(v.shape)]
+        problems = []
+        if missing:
+            problems.append(f"missing tensors {_short(missing)}")
+        if unexpected:
+            problems.append(f"unexpected tensors {_short(unexpected)}")
+        if bad:
+            problems.append(f"shape mismatch {_short(bad)}")
+        if problems:
+            raise CheckpointError(f"{source}: tensors do not fit the model config: " + "; ".join(problems))
+        with torch.no_grad():
+            for k, v in own.items():
+                src = state_dict[k]
+                if not src.dtype.is_floating_point and v.dtype.is_floating_point:
+                    raise CheckpointError(f"{source}: tensor {k} has non-float dtype {src.dtype}")
+                v.copy_(src)
+
+    def num_parameters(self) -> int:
+        """Number of trainable parameters (buffers excluded)."""
+        return sum(p.numel() for p in self.parameters())
+
+    # ----------------------------------------------------------------- mapping
+    def mapping(self, z: torch.Tensor, c: torch.Tensor, truncation_psi: float = 1.0,
+                truncation_cutoff: int | None = None) -> torch.Tensor:
+        """z (N, z_dim), camera c (N, 25) -> ws (N, num_ws, w_dim); conditioning scaled as the reference does."""
+        if self.rendering_kwargs.get("c_gen_conditioning_zero"):
+            c = torch.zeros_like(c)
+        c = c * self.rendering_kwargs.get("c_scale", 0)
+        return self.backbone.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
+
+    # ----------------------------------------------------------------- planes
+    @torch.no_grad()
+    def planes(self, ws: torch.Tensor, noise_mode: str = "const",
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """ws (N, num_ws, w_dim) -> tri-planes (N, 3, 32, 256, 256)."""
+        p = self.backbone.synthesis(ws, noise_mode=noise_mode, generator=generator)
+        return p.view(len(p), 3, PLANE_CHANNELS, p.shape[-2], p.shape[-1])
+
+    @torch.no_grad()
+    def sample(self, points: torch.Tensor, planes: torch.Tensor) -> dict[str, torch.Tensor]:
+        """points (N, M, 3) in world units -> {'sigma': (N, M, 1) raw pre-activation, 'rgb': (N, M, 32)}."""
+        feats = sample_from_planes(self.plane_axes, planes, points, self.rendering_kwargs["box_warp"])
+        rgb, sigma = self.decoder(feats)
+        noise_std = self.rendering_kwargs.get("density_noise", 0) or 0
+        if noise_std > 0:
+            sigma = sigma + torch.randn_like(sigma) * noise_std
+        return {"sigma": sigma, "rgb": rgb}
+
+    # ----------------------------------------------------------------- rendering
+    @torch.no_grad()
+    def render_planes(self, planes: torch.Tensor, ws: torch.Tensor, c: torch.Tensor,
+                      sampling: str = "deterministic", neural_rendering_resolution: int | None = None,
+                      depth_multiplier: float = 1.0, importance_multiplier: float | None = None,
+                      generator: torch.Generator | None = None, superresolution: bool = True,
+                      raw_aliasing: bool = False) -> dict[str, torch.Tensor]:
+        """Render cached planes from cameras c (N, 25).
+
+        Returns 'image' (N,3,R,R, not clamped; absent when superresolution=False), 'image_raw'
+        (N,3,r,r) on [-1,1], 'image_depth' (N,1,r,r) ray distance, 'image_alpha' (N,1,r,r)
+        accumulated opacity. `raw_aliasing` reproduces the reference's in-place update of
+        image_raw by same-resolution SR blocks (2X/4X modules at their input resolution).
+        """
+        if sampling not in SAMPLING_MODES:
+            raise ValueError(f"sampling must be one of {SAMPLING_MODES}, not {sampling!r}")
+        res = int(neural_rendering_resolution or self.neural_rendering_resolution)
+        rk = self.rendering_kwargs
+        n_coarse = max(2, int(rk["depth_resolution"] * depth_multiplier))
+        imp_mult = depth_multiplier if importance_multiplier is None else importance_multiplier
+        n_fine = int(rk["depth_resolution_importance"] * imp_mult)
+        if res < 1 or n_coarse < 3 and n_fine > 0:
+            raise ValueError("neural rendering resolution must be >= 1 and depth samples >= 3")
+        draw = None
+        if sampling == "stochastic":
+            def draw(shape):
+                return torch.rand(shape, generator=generator, device=ws.device if generator is None else generator.device)
+
+        cam2world = c[:, :16].view(-1, 4, 4)
+        intrinsics = c[:, 16:25].view(-1, 3, 3)
+        origins, dirs = sample_rays(cam2world, intrinsics, res)
+        n, m, _ = origins.shape
+        rgb, depth, alpha = self._render_rays(planes, origins, dirs, n_coarse, n_fine, draw)
+
+        feature_image = rgb.permute(0, 2, 1).reshape(n, rgb.shape[-1], res, res).contiguous()
+        depth_image = depth.permute(0, 2, 1).reshape(n, 1, res, res)
+        alpha_image = alpha.permute(0, 2, 1).reshape(n, 1, res, res)
+        rgb_image = feature_image[:, :3]
+        out = {"image_raw": rgb_image, "image_depth": depth_image, "image_alpha": alpha_image}
+        if superresolution:
+            sr_rgb = rgb_image if raw_aliasing else rgb_image.clone()
+            out["image"] = self.superresolution(sr_rgb, feature_image, ws,
+                                                noise_mode=rk.get("superresolution_noise_mode", "none"),
+                                                generator=generator)
+        return out
+
+    def _render_rays(self, planes, origins, dirs, n_coarse: int, n_fine: int, draw: Callable | None):
+        """Coarse pass, importance pass, merge and march -> features (N,M,32), depth (N,M,1), alpha (N,M,1)."""
+        rk = self.rendering_kwargs
+        white_back = bool(rk.get("white_back", False))
+        depths_c = stratified_depths(origins, dirs, rk["ray_start"], rk["ray_end"], n_coarse, rk["box_warp"], draw)
+        colors_c, sigma_c = self._query(planes, origins, dirs, depths_c)
+        if n_fine > 0:
+            coarse = ray_march(colors_c, sigma_c, depths_c, white_back)
+            depths_f = importance_depths(depths_c, coarse.weights, n_fine, draw)
+            colors_f, sigma_f = self._query(planes, origins, dirs, depths_f)
+            depths, colors, sigma = merge_samples(depths_c, colors_c, sigma_c, depths_f, colors_f, sigma_f)
+        else:
+            depths, colors, sigma = depths_c, colors_c, sigma_c
+        result = ray_march(colors, sigma, depths, white_back)
+        return result.rgb, result.depth, result.weights.sum(2)
+
+    def _query(self, planes, origins, dirs, depths):
+        """Decode points origin + t*dir for depths (N,M,S,1) -> colours (N,M,S,32), raw sigma (N,M,S,1)."""
+        n, m, s, _ = depths.shape
+        pts = (origins.unsqueeze(-2) + depths * dirs.unsqueeze(-2)).reshape(n, -1, 3)
+        out = self.sample(pts, planes)
+        return out["rgb"].reshape(n, m, s, -1), out["sigma"].reshape(n, m, s, 1)
+
+    @torch.no_grad()
+    def synthesis(self, ws: torch.Tensor, c: torch.Tensor, noise_mode: str = "const",
+                  sampling: str = "deterministic", neural_rendering_resolution: int | None = None,
+                  **render_kwargs) -> dict[str, torch.Tensor]:
+        """ws (N, num_ws, w_dim) + camera c (N, 25) -> {'image', 'image_raw', 'image_depth', 'image_alpha'}."""
+        generator = render_kwargs.get("generator")
+        planes = self.planes(ws, noise_mode=noise_mode, generator=generator)
+        return self.render_planes(planes, ws, c, sampling=sampling,
+                                  neural_rendering_resolution=neural_rendering_resolution, **render_kwargs)
+
+    @torch.no_grad()
+    def forward(self, z: torch.Tensor, c: torch.Tensor, truncation_psi: float = 1.0,
+                truncation_cutoff: int | None = None, **synthesis_kwargs) -> dict[str, torch.Tensor]:
+        """Mapping (conditioned on the render camera) followed by synthesis."""
+        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
+        return self.synthesis(ws, c, **synthesis_kwargs)
+
+
+def _short(items: list[str], limit: int = 4) -> str:
+    """First few entries of a list, for error messages."""
+    more = f" (+{len(items) - limit} more)" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
