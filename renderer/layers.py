@@ -30,13 +30,16 @@ def bias_act(x: torch.Tensor, b: torch.Tensor | None, act: str = "linear", gain:
     """Add bias along dim 1, apply the activation, scale by gain (if != 1), clip to +-clamp."""
     func, alpha, def_gain = _ACTIVATIONS[act]
     gain = def_gain if gain is None else float(gain)
-    if b is not None:
-        x = x + b.reshape([-1 if i == 1 else 1 for i in range(x.ndim)])
-    x = func(x, alpha)
+    # one fresh tensor, then in-place steps: saves three full-size allocations per layer
+    x = x + b.reshape([-1 if i == 1 else 1 for i in range(x.ndim)]) if b is not None else x.clone()
+    if act == "lrelu":
+        F.leaky_relu_(x, alpha)
+    else:
+        x = func(x, alpha)
     if gain != 1:
-        x = x * gain
+        x.mul_(gain)
     if clamp is not None:
-        x = x.clamp(-clamp, clamp)
+        x.clamp_(-clamp, clamp)
     return x
 
 
@@ -76,12 +79,12 @@ def fir_filter(taps=(1, 3, 3, 1)) -> torch.Tensor:
     return f / f.sum()
 
 
-def _depthwise_fir(x: torch.Tensor, f: torch.Tensor, gain: float) -> torch.Tensor:
-    """Valid true convolution of every channel with gain*f (flip is a no-op for symmetric f)."""
+def _depthwise_fir(x: torch.Tensor, f: torch.Tensor, gain: float, padding: int = 0) -> torch.Tensor:
+    """True convolution of every channel with gain*f (flip is a no-op for symmetric f), zero padding."""
     c = x.shape[1]
     k = (f * gain).to(x.dtype).flip([0, 1])
     k = k[None, None].repeat([c, 1, 1, 1])
-    return F.conv2d(x, k, groups=c)
+    return F.conv2d(x, k, groups=c, padding=padding)
 
 
 def upsample2d(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
@@ -110,8 +113,7 @@ def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor, up: int =
     if flip_weight:
         wt = wt.flip([2, 3])
     x = F.conv_transpose2d(x, wt, stride=2, padding=0, groups=groups)
-    x = F.pad(x, [1, 1, 1, 1])
-    return _depthwise_fir(x, f, 4.0)
+    return _depthwise_fir(x, f, 4.0, padding=1)
 
 
 def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, f: torch.Tensor,

@@ -34,6 +34,7 @@ class _Superresolution(nn.Module):
             size = (self.input_resolution, self.input_resolution)
             x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=self.sr_antialias)
             rgb = F.interpolate(rgb, size=size, mode="bilinear", align_corners=False, antialias=self.sr_antialias)
+        x = x.contiguous(memory_format=torch.channels_last)  # NHWC convolutions are faster on CPU
         x, rgb = self.block0(x, rgb, ws, noise_mode, generator)
         x, rgb = self.block1(x, rgb, ws, noise_mode, generator)
         return rgb

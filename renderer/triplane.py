@@ -11,7 +11,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from .decoder import OSGDecoder, reference_plane_axes, sample_from_planes
+from .decoder import OSGDecoder, channels_last_planes, reference_plane_axes, sample_from_planes
 from .errors import CheckpointError
 from .spec import ModelSpec
 from .superres import build_superresolution
@@ -119,17 +119,22 @@ class TriPlaneGenerator(nn.Module):
                generator: torch.Generator | None = None) -> torch.Tensor:
         """ws (N, num_ws, w_dim) -> tri-planes (N, 3, 32, 256, 256)."""
         p = self.backbone.synthesis(ws, noise_mode=noise_mode, generator=generator)
-        return p.view(len(p), 3, PLANE_CHANNELS, p.shape[-2], p.shape[-1])
+        return channels_last_planes(p.view(len(p), 3, PLANE_CHANNELS, p.shape[-2], p.shape[-1]))
 
     @torch.no_grad()
     def sample(self, points: torch.Tensor, planes: torch.Tensor) -> dict[str, torch.Tensor]:
         """points (N, M, 3) in world units -> {'sigma': (N, M, 1) raw pre-activation, 'rgb': (N, M, 32)}."""
+        rgb, sigma = self._decode(points, planes)
+        return {"sigma": sigma.transpose(1, 2), "rgb": rgb.transpose(1, 2)}
+
+    def _decode(self, points: torch.Tensor, planes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """points (N, M, 3) -> colour features (N, 32, M), raw sigma (N, 1, M): points on the last axis."""
         feats = sample_from_planes(self.plane_axes, planes, points, self.rendering_kwargs["box_warp"])
         rgb, sigma = self.decoder(feats)
         noise_std = self.rendering_kwargs.get("density_noise", 0) or 0
         if noise_std > 0:
             sigma = sigma + torch.randn_like(sigma) * noise_std
-        return {"sigma": sigma, "rgb": rgb}
+        return rgb, sigma
 
     # ----------------------------------------------------------------- rendering
     @torch.no_grad()
@@ -162,12 +167,11 @@ class TriPlaneGenerator(nn.Module):
         cam2world = c[:, :16].view(-1, 4, 4)
         intrinsics = c[:, 16:25].view(-1, 3, 3)
         origins, dirs = sample_rays(cam2world, intrinsics, res)
-        n, m, _ = origins.shape
+        n = origins.shape[0]
         rgb, depth, alpha = self._render_rays(planes, origins, dirs, n_coarse, n_fine, draw)
-
-        feature_image = rgb.permute(0, 2, 1).reshape(n, rgb.shape[-1], res, res).contiguous()
-        depth_image = depth.permute(0, 2, 1).reshape(n, 1, res, res)
-        alpha_image = alpha.permute(0, 2, 1).reshape(n, 1, res, res)
+        feature_image = rgb.reshape(n, rgb.shape[1], res, res)
+        depth_image = depth.reshape(n, 1, res, res)
+        alpha_image = alpha.reshape(n, 1, res, res)
         rgb_image = feature_image[:, :3]
         out = {"image_raw": rgb_image, "image_depth": depth_image, "image_alpha": alpha_image}
         if superresolution:
@@ -178,9 +182,11 @@ class TriPlaneGenerator(nn.Module):
         return out
 
     def _render_rays(self, planes, origins, dirs, n_coarse: int, n_fine: int, draw: Callable | None):
-        """Coarse pass, importance pass, merge and march -> features (N,M,32), depth (N,M,1), alpha (N,M,1)."""
+        """Coarse pass, importance pass, merge and march -> features (N,32,M), depth (N,1,M), alpha (N,1,M)."""
         rk = self.rendering_kwargs
         white_back = bool(rk.get("white_back", False))
+        if not planes.is_contiguous(memory_format=torch.channels_last) and planes.dim() == 5:
+            planes = channels_last_planes(planes)
         depths_c = stratified_depths(origins, dirs, rk["ray_start"], rk["ray_end"], n_coarse, rk["box_warp"], draw)
         colors_c, sigma_c = self._query(planes, origins, dirs, depths_c)
         if n_fine > 0:
@@ -191,14 +197,14 @@ class TriPlaneGenerator(nn.Module):
         else:
             depths, colors, sigma = depths_c, colors_c, sigma_c
         result = ray_march(colors, sigma, depths, white_back)
-        return result.rgb, result.depth, result.weights.sum(2)
+        return result.rgb, result.depth, result.weights.sum(-1)
 
     def _query(self, planes, origins, dirs, depths):
-        """Decode points origin + t*dir for depths (N,M,S,1) -> colours (N,M,S,32), raw sigma (N,M,S,1)."""
-        n, m, s, _ = depths.shape
-        pts = (origins.unsqueeze(-2) + depths * dirs.unsqueeze(-2)).reshape(n, -1, 3)
-        out = self.sample(pts, planes)
-        return out["rgb"].reshape(n, m, s, -1), out["sigma"].reshape(n, m, s, 1)
+        """Decode points origin + t*dir for depths (N,1,M,S) -> colours (N,32,M,S), raw sigma (N,1,M,S)."""
+        n, _, m, s = depths.shape
+        pts = (origins.unsqueeze(-2) + depths[:, 0, :, :, None] * dirs.unsqueeze(-2)).reshape(n, -1, 3)
+        rgb, sigma = self._decode(pts, planes)
+        return rgb.view(n, -1, m, s), sigma.view(n, 1, m, s)
 
     @torch.no_grad()
     def synthesis(self, ws: torch.Tensor, c: torch.Tensor, noise_mode: str = "const",

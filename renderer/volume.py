@@ -58,7 +58,7 @@ def ray_box_limits(origins: torch.Tensor, dirs: torch.Tensor, box_side: float):
 
 def stratified_depths(origins: torch.Tensor, dirs: torch.Tensor, ray_start, ray_end, n_samples: int,
                       box_warp: float, jitter: Callable | None) -> torch.Tensor:
-    """Coarse depths (N, M, D, 1): linspace between the limits plus jitter*step (none when deterministic)."""
+    """Coarse depths (N, 1, M, D): linspace between the limits plus jitter*step (none when deterministic)."""
     n, m, _ = origins.shape
     dev = origins.device
     if ray_start == ray_end == "auto":
@@ -67,12 +67,12 @@ def stratified_depths(origins: torch.Tensor, dirs: torch.Tensor, ray_start, ray_
         if valid.any():
             start = torch.where(valid, start, start[valid].min())
             end = torch.where(valid, end, start[valid].max())
-        steps = torch.arange(n_samples, device=dev, dtype=torch.float32).reshape(1, 1, n_samples, 1) / (n_samples - 1)
-        depths = start.unsqueeze(-2) + steps * (end - start).unsqueeze(-2)
+        steps = torch.arange(n_samples, device=dev, dtype=torch.float32) / (n_samples - 1)
+        depths = start + steps * (end - start)
         if jitter is not None:
-            depths = depths + jitter(depths.shape) * ((end - start) / (n_samples - 1)).unsqueeze(-2)
-        return depths
-    depths = torch.linspace(ray_start, ray_end, n_samples, device=dev).reshape(1, 1, n_samples, 1).repeat(n, m, 1, 1)
+            depths = depths + jitter(depths.shape) * ((end - start) / (n_samples - 1))
+        return depths.unsqueeze(1)
+    depths = torch.linspace(ray_start, ray_end, n_samples, device=dev).reshape(1, 1, 1, n_samples).repeat(n, 1, m, 1)
     if jitter is not None:
         depths += jitter(depths.shape) * ((ray_end - ray_start) / (n_samples - 1))
     return depths
@@ -80,7 +80,7 @@ def stratified_depths(origins: torch.Tensor, dirs: torch.Tensor, ray_start, ray_
 
 @dataclass
 class MarchResult:
-    """Composited features (N,M,C) on [-1,1], depth (N,M,1), per-interval weights (N,M,S-1,1)."""
+    """Composited features (N,C,M) on [-1,1], depth (N,1,M), per-interval weights (N,1,M,S-1)."""
 
     rgb: torch.Tensor
     depth: torch.Tensor
@@ -89,18 +89,21 @@ class MarchResult:
 
 def ray_march(colors: torch.Tensor, densities: torch.Tensor, depths: torch.Tensor,
               white_back: bool = False) -> MarchResult:
-    """MipNeRF-style marcher on interval midpoints with softplus(sigma - 1) density."""
-    deltas = depths[:, :, 1:] - depths[:, :, :-1]
-    colors_mid = (colors[:, :, :-1] + colors[:, :, 1:]) / 2
-    densities_mid = (densities[:, :, :-1] + densities[:, :, 1:]) / 2
-    depths_mid = (depths[:, :, :-1] + depths[:, :, 1:]) / 2
+    """MipNeRF-style marcher on interval midpoints with softplus(sigma - 1) density.
+
+    colors (N, C, M, S), densities and depths (N, 1, M, S): samples on the last axis, sorted.
+    """
+    deltas = depths[..., 1:] - depths[..., :-1]
+    densities_mid = (densities[..., :-1] + densities[..., 1:]) / 2
+    depths_mid = (depths[..., :-1] + depths[..., 1:]) / 2
     densities_mid = F.softplus(densities_mid - 1)
     alpha = 1 - torch.exp(-(densities_mid * deltas))
-    alpha_shifted = torch.cat([torch.ones_like(alpha[:, :, :1]), 1 - alpha + 1e-10], -2)
-    weights = alpha * torch.cumprod(alpha_shifted, -2)[:, :, :-1]
-    rgb = torch.sum(weights * colors_mid, -2)
-    weight_total = weights.sum(2)
-    depth = torch.sum(weights * depths_mid, -2) / weight_total
+    alpha_shifted = torch.cat([torch.ones_like(alpha[..., :1]), 1 - alpha + 1e-10], -1)
+    weights = alpha * torch.cumprod(alpha_shifted, -1)[..., :-1]
+    colors_mid = (colors[..., :-1] + colors[..., 1:]) / 2
+    rgb = torch.sum(weights * colors_mid, -1)
+    weight_total = weights.sum(-1)
+    depth = torch.sum(weights * depths_mid, -1) / weight_total
     depth = torch.nan_to_num(depth, float("inf"))
     depth = torch.clamp(depth, torch.min(depths), torch.max(depths))
     if white_back:
@@ -131,8 +134,8 @@ def sample_pdf(bins: torch.Tensor, weights: torch.Tensor, n_importance: int, u: 
 @torch.no_grad()
 def importance_depths(depths: torch.Tensor, weights: torch.Tensor, n_importance: int,
                       draw_u: Callable | None) -> torch.Tensor:
-    """Fine depths (N, M, n, 1) from the smoothed coarse weights; u = linspace(0,1,n) when draw_u is None."""
-    n, m, s, _ = depths.shape
+    """Fine depths (N, 1, M, n) from the smoothed coarse weights (N, 1, M, D-1); u = linspace(0,1,n) if no draw_u."""
+    n, _, m, s = depths.shape
     z = depths.reshape(n * m, s)
     w = weights.reshape(n * m, -1)
     w = F.max_pool1d(w.unsqueeze(1).float(), 2, 1, padding=1)
@@ -143,16 +146,15 @@ def importance_depths(depths: torch.Tensor, weights: torch.Tensor, n_importance:
         u = torch.linspace(0, 1, n_importance, device=depths.device).expand(n * m, n_importance)
     else:
         u = draw_u((n * m, n_importance))
-    return sample_pdf(z_mid, w[:, 1:-1], n_importance, u).detach().reshape(n, m, n_importance, 1)
+    return sample_pdf(z_mid, w[:, 1:-1], n_importance, u).detach().reshape(n, 1, m, n_importance)
 
 
 def merge_samples(d1, c1, s1, d2, c2, s2):
-    """Concatenate coarse and fine samples and sort them by depth."""
-    depths = torch.cat([d1, d2], dim=-2)
-    colors = torch.cat([c1, c2], dim=-2)
-    densities = torch.cat([s1, s2], dim=-2)
-    _, idx = torch.sort(depths, dim=-2)
-    depths = torch.gather(depths, -2, idx)
-    colors = torch.gather(colors, -2, idx.expand(-1, -1, -1, colors.shape[-1]))
-    densities = torch.gather(densities, -2, idx.expand(-1, -1, -1, 1))
+    """Concatenate coarse and fine samples along the last axis and sort them by depth."""
+    depths = torch.cat([d1, d2], dim=-1)
+    colors = torch.cat([c1, c2], dim=-1)
+    densities = torch.cat([s1, s2], dim=-1)
+    depths, idx = torch.sort(depths, dim=-1)
+    colors = torch.gather(colors, -1, idx.expand(-1, colors.shape[1], -1, -1))
+    densities = torch.gather(densities, -1, idx)
     return depths, colors, densities
