@@ -84,6 +84,8 @@ def orbit_camera(yaw: float, pitch: float, radius: float, pivot: Sequence[float]
     if not radius > 0:
         raise ValueError(f"radius must be > 0, got {radius}")
     f = fov_to_focal(fov_deg) if focal is None else float(focal)
+    if not (f > 0 and math.isfinite(f)):
+        raise ValueError(f"focal length must be a finite number > 0, got {focal}")
     return make_camera(look_at(orbit_position(yaw, pitch, radius, center), pivot), f)
 
 
