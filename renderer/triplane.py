@@ -147,7 +147,8 @@ class TriPlaneGenerator(nn.Module):
 
         Returns 'image' (N,3,R,R, not clamped; absent when superresolution=False), 'image_raw'
         (N,3,r,r) on [-1,1], 'image_depth' (N,1,r,r) ray distance, 'image_alpha' (N,1,r,r)
-        accumulated opacity. `raw_aliasing` reproduces the reference's in-place update of
+        accumulated opacity, 'features' (N,32,r,r) the whole rendered feature image.
+        `raw_aliasing` reproduces the reference's in-place update of
         image_raw by same-resolution SR blocks (2X/4X modules at their input resolution).
         """
         if sampling not in SAMPLING_MODES:
@@ -172,14 +173,20 @@ class TriPlaneGenerator(nn.Module):
         feature_image = rgb.reshape(n, rgb.shape[1], res, res)
         depth_image = depth.reshape(n, 1, res, res)
         alpha_image = alpha.reshape(n, 1, res, res)
-        rgb_image = feature_image[:, :3]
-        out = {"image_raw": rgb_image, "image_depth": depth_image, "image_alpha": alpha_image}
+        out = {"image_raw": feature_image[:, :3], "image_depth": depth_image, "image_alpha": alpha_image,
+               "features": feature_image}
         if superresolution:
-            sr_rgb = rgb_image if raw_aliasing else rgb_image.clone()
-            out["image"] = self.superresolution(sr_rgb, feature_image, ws,
-                                                noise_mode=rk.get("superresolution_noise_mode", "none"),
-                                                generator=generator)
+            out["image"] = self.superresolve(out, ws, raw_aliasing=raw_aliasing, generator=generator)
         return out
+
+    @torch.no_grad()
+    def superresolve(self, rendered: dict[str, torch.Tensor], ws: torch.Tensor, raw_aliasing: bool = False,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+        """Final image (N, 3, R, R) from a render_planes result ('image_raw' and 'features') and ws."""
+        rgb = rendered["image_raw"] if raw_aliasing else rendered["image_raw"].clone()
+        return self.superresolution(rgb, rendered["features"], ws,
+                                    noise_mode=self.rendering_kwargs.get("superresolution_noise_mode", "none"),
+                                    generator=generator)
 
     def _render_rays(self, planes, origins, dirs, n_coarse: int, n_fine: int, draw: Callable | None):
         """Coarse pass, importance pass, merge and march -> features (N,32,M), depth (N,1,M), alpha (N,1,M)."""

@@ -1,0 +1,226 @@
+"""RenderEngine: the one render(request) call shared by the viewer and the CLI.
+
+A request is a frozen description of a frame (latent, truncation, cameras, render options).
+The engine caches ws and tri-planes per (latent, truncation, conditioning, noise), so a camera
+move or a view switch never re-runs mapping or the backbone.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+
+from .triplane import TriPlaneGenerator
+
+Camera = tuple[float, ...]
+"""A 25-value camera as a hashable tuple."""
+
+
+def camera_tuple(c) -> Camera:
+    """A 25-value camera (tensor, array or sequence) as a tuple of floats."""
+    t = tuple(float(v) for v in np.asarray(c, dtype=np.float64).reshape(-1))
+    if len(t) != 25 or not all(math.isfinite(v) for v in t):
+        raise ValueError("a camera is 25 finite numbers (16 cam2world + 9 intrinsics)")
+    return t
+
+
+@dataclass(frozen=True)
+class LatentSpec:
+    """Which latent to render.
+
+    A fractional `seed` blends the w of its two neighbouring integer seeds (as the reference
+    visualizer does when dragging the seed). With `seed_b`, the latent moves from `seed` (t=0)
+    to `seed_b` (t=1): linearly in W, or along the great circle in Z (slerp, then mapping).
+    `mix_seed` replaces ws[mix_start:mix_end] with that seed's (style mixing).
+    """
+
+    seed: float = 0.0
+    seed_b: float | None = None
+    t: float = 0.0
+    space: Literal["w", "z"] = "w"
+    mix_seed: int | None = None
+    mix_start: int = 7
+    mix_end: int | None = None
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    """A frozen frame description; `stamp` orders requests so stale results can be dropped."""
+
+    latent: LatentSpec
+    camera: Camera
+    cond_camera: Camera
+    psi: float = 1.0
+    cutoff: int | None = None
+    noise_mode: Literal["const", "random", "none"] = "const"
+    sampling: Literal["deterministic", "stochastic"] = "deterministic"
+    neural_rendering_resolution: int | None = None
+    depth_multiplier: float = 1.0
+    importance_multiplier: float | None = None
+    superresolution: bool = True
+    stamp: int = 0
+
+
+@dataclass
+class RenderResult:
+    """Outputs of one request, on the model's device, batch dimension removed."""
+
+    stamp: int
+    image: torch.Tensor | None
+    """(3, R, R) final image on [-1, 1] (not clamped); None when super-resolution was skipped."""
+    raw: torch.Tensor
+    """(3, r, r) volume-rendered RGB on [-1, 1]."""
+    depth: torch.Tensor
+    """(1, r, r) distance along the ray."""
+    alpha: torch.Tensor
+    """(1, r, r) accumulated opacity."""
+    ws: torch.Tensor
+    timings: dict[str, float] = field(default_factory=dict)
+    """Milliseconds per stage: mapping, backbone, render, superres (0 when cached/skipped)."""
+    backbone_ran: bool = False
+    nonfinite: bool = False
+    """True if any output held NaN or inf."""
+
+
+@dataclass
+class EngineStats:
+    """Counters for tests and the performance panel."""
+
+    mapping_calls: int = 0
+    backbone_calls: int = 0
+    renders: int = 0
+
+
+def seed_z(seed: int, z_dim: int) -> np.ndarray:
+    """The reference scripts' latent for a seed: RandomState(seed).randn(1, z_dim) as float32."""
+    if not 0 <= seed < 2 ** 32:
+        raise ValueError(f"seed must be in [0, 2**32), got {seed}")
+    return np.random.RandomState(seed).randn(1, z_dim).astype(np.float32)
+
+
+def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
+    """Spherical interpolation of two latent vectors (norm interpolated linearly)."""
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    ua, ub = a / na, b / nb
+    omega = math.acos(float(np.clip(np.sum(ua * ub), -1, 1)))
+    if omega < 1e-6:
+        direction = (1 - t) * ua + t * ub
+    else:
+        direction = (math.sin((1 - t) * omega) * ua + math.sin(t * omega) * ub) / math.sin(omega)
+    return (direction * ((1 - t) * na + t * nb)).astype(np.float32)
+
+
+class RenderEngine:
+    """Model + caches + render(request). Not thread-safe: one render thread owns it."""
+
+    def __init__(self, G: TriPlaneGenerator, cache_size: int = 4, timed: bool = True):
+        self.G = G
+        self.device = next(G.parameters()).device
+        self.cache_size = cache_size
+        self.timed = timed
+        self.stats = EngineStats()
+        self._ws: OrderedDict = OrderedDict()
+        self._planes: OrderedDict = OrderedDict()
+
+    # ----------------------------------------------------------------- latents
+    def _tensor(self, x) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(x, dtype=np.float32), device=self.device)
+
+    def _map(self, z: np.ndarray, req: RenderRequest) -> torch.Tensor:
+        self.stats.mapping_calls += 1
+        c = self._tensor(req.cond_camera)[None]
+        return self.G.mapping(self._tensor(z), c, truncation_psi=req.psi, truncation_cutoff=req.cutoff)
+
+    def _seed_ws(self, seed: float, req: RenderRequest) -> torch.Tensor:
+        lo = math.floor(seed)
+        frac = seed - lo
+        w = self._map(seed_z(lo, self.G.z_dim), req)
+        if frac > 0:
+            w = torch.lerp(w, self._map(seed_z(lo + 1, self.G.z_dim), req), frac)
+        return w
+
+    def _seed_z(self, seed: float) -> np.ndarray:
+        lo = math.floor(seed)
+        frac = seed - lo
+        z = seed_z(lo, self.G.z_dim)
+        return slerp(z, seed_z(lo + 1, self.G.z_dim), frac) if frac > 0 else z
+
+    def ws_for(self, req: RenderRequest) -> torch.Tensor:
+        """ws (1, num_ws, w_dim) of a request's latent, truncation and conditioning (cached)."""
+        key = (req.latent, req.psi, req.cutoff, req.cond_camera)
+        if key in self._ws:
+            self._ws.move_to_end(key)
+            return self._ws[key]
+        lat = req.latent
+        if lat.seed_b is None or lat.t == 0:
+            ws = self._seed_ws(lat.seed, req)
+        elif lat.space == "z":
+            ws = self._map(slerp(self._seed_z(lat.seed), self._seed_z(lat.seed_b), lat.t), req)
+        elif lat.space == "w":
+            ws = torch.lerp(self._seed_ws(lat.seed, req), self._seed_ws(lat.seed_b, req), float(lat.t))
+        else:
+            raise ValueError(f"interpolation space must be 'w' or 'z', not {lat.space!r}")
+        if lat.mix_seed is not None:
+            mix = self._seed_ws(lat.mix_seed, req)
+            end = self.G.num_ws if lat.mix_end is None else lat.mix_end
+            ws = ws.clone()
+            ws[:, lat.mix_start:end] = mix[:, lat.mix_start:end]
+        return self._remember(self._ws, key, ws)
+
+    def _remember(self, cache: OrderedDict, key, value):
+        cache[key] = value
+        while len(cache) > self.cache_size:
+            cache.popitem(last=False)
+        return value
+
+    # ----------------------------------------------------------------- render
+    def planes_for(self, req: RenderRequest, ws: torch.Tensor) -> tuple[torch.Tensor, bool]:
+        """Tri-planes for a request (cached unless noise is random); returns (planes, backbone_ran)."""
+        key = (req.latent, req.psi, req.cutoff, req.cond_camera, req.noise_mode)
+        if req.noise_mode != "random" and key in self._planes:
+            self._planes.move_to_end(key)
+            return self._planes[key], False
+        self.stats.backbone_calls += 1
+        planes = self.G.planes(ws, noise_mode=req.noise_mode)
+        if req.noise_mode != "random":
+            self._remember(self._planes, key, planes)
+        return planes, True
+
+    def _sync(self):
+        if self.timed and self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    @torch.no_grad()
+    def render(self, req: RenderRequest) -> RenderResult:
+        """Render one request; only the stages whose inputs changed since a cached request run."""
+        clock = time.perf_counter
+        t0 = clock()
+        ws = self.ws_for(req)
+        self._sync()
+        t1 = clock()
+        planes, ran = self.planes_for(req, ws)
+        self._sync()
+        t2 = clock()
+        cam = self._tensor(req.camera)[None]
+        out = self.G.render_planes(planes, ws, cam, sampling=req.sampling,
+                                   neural_rendering_resolution=req.neural_rendering_resolution,
+                                   depth_multiplier=req.depth_multiplier,
+                                   importance_multiplier=req.importance_multiplier, superresolution=False)
+        self._sync()
+        t3 = clock()
+        image = self.G.superresolve(out, ws)[0] if req.superresolution else None
+        self._sync()
+        t4 = clock()
+        self.stats.renders += 1
+        parts = [out["image_raw"], out["image_depth"]] + ([image] if image is not None else [])
+        nonfinite = not all(bool(torch.isfinite(p).all()) for p in parts)
+        ms = lambda a, b: (b - a) * 1000.0  # noqa: E731
+        return RenderResult(stamp=req.stamp, image=image, raw=out["image_raw"][0], depth=out["image_depth"][0],
+                            alpha=out["image_alpha"][0], ws=ws, backbone_ran=ran, nonfinite=nonfinite,
+                            timings={"mapping": ms(t0, t1), "backbone": ms(t1, t2), "render": ms(t2, t3),
+                                     "superres": ms(t3, t4)})

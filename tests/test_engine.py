@@ -1,0 +1,128 @@
+"""RenderEngine caching and latent handling, and display packing."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from renderer.camera import default_camera
+from renderer.display import depth_range, pack_frame, to_uint8, unpack_depth
+from renderer.engine import LatentSpec, RenderEngine, RenderRequest, camera_tuple, seed_z, slerp
+from tiny_model import tiny_generator
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return RenderEngine(tiny_generator())
+
+
+def request(G, **kw) -> RenderRequest:
+    rk = G.rendering_kwargs
+    base = dict(latent=LatentSpec(seed=3), camera=camera_tuple(default_camera(rk, yaw=0.2)),
+                cond_camera=camera_tuple(default_camera(rk)), psi=0.7)
+    base.update(kw)
+    return RenderRequest(**base)
+
+
+def test_camera_only_change_skips_mapping_and_backbone(engine):
+    G = engine.G
+    r1 = engine.render(request(G, stamp=1))
+    calls = (engine.stats.backbone_calls, engine.stats.mapping_calls)
+    r2 = engine.render(request(G, camera=camera_tuple(default_camera(G.rendering_kwargs, yaw=-0.3)), stamp=2))
+    r3 = engine.render(request(G, superresolution=False, neural_rendering_resolution=16, stamp=3))
+    assert (engine.stats.backbone_calls, engine.stats.mapping_calls) == calls
+    assert not r2.backbone_ran and not r3.backbone_ran and r2.stamp == 2
+    assert not torch.equal(r1.raw, r2.raw)
+    assert r3.image is None and r3.raw.shape == (3, 16, 16)
+    r4 = engine.render(request(G, psi=0.5))
+    assert r4.backbone_ran and engine.stats.backbone_calls == calls[0] + 1
+    assert set(r1.timings) == {"mapping", "backbone", "render", "superres"}
+
+
+def test_engine_matches_direct_api(engine):
+    G = engine.G
+    req = request(G, latent=LatentSpec(seed=11))
+    res = engine.render(req)
+    z = torch.from_numpy(seed_z(11, G.z_dim))
+    ws = G.mapping(z, torch.tensor(req.cond_camera, dtype=torch.float32)[None], truncation_psi=0.7)
+    out = G.synthesis(ws, torch.tensor(req.camera, dtype=torch.float32)[None])
+    assert torch.equal(res.image, out["image"][0]) and torch.equal(res.depth, out["image_depth"][0])
+
+
+def test_interpolation_endpoints_and_midpoint(engine):
+    G = engine.G
+    a = engine.render(request(G, latent=LatentSpec(seed=1)))
+    b = engine.render(request(G, latent=LatentSpec(seed=2)))
+    for space in ("w", "z"):
+        t0 = engine.render(request(G, latent=LatentSpec(seed=1, seed_b=2, t=0.0, space=space)))
+        t1 = engine.render(request(G, latent=LatentSpec(seed=1, seed_b=2, t=1.0, space=space)))
+        mid = engine.render(request(G, latent=LatentSpec(seed=1, seed_b=2, t=0.5, space=space)))
+        assert torch.equal(t0.image, a.image)
+        assert (t1.image - b.image).abs().max() < 1e-5
+        assert (mid.image - a.image).abs().mean() > 1e-3 and (mid.image - b.image).abs().mean() > 1e-3
+    frac = engine.render(request(G, latent=LatentSpec(seed=1.5)))
+    lerp = engine.render(request(G, latent=LatentSpec(seed=1, seed_b=2, t=0.5)))
+    assert torch.equal(frac.ws, lerp.ws)
+
+
+def test_style_mixing_replaces_selected_ws(engine):
+    G = engine.G
+    base = engine.render(request(G, latent=LatentSpec(seed=1))).ws
+    mix = engine.render(request(G, latent=LatentSpec(seed=2))).ws
+    mixed = engine.render(request(G, latent=LatentSpec(seed=1, mix_seed=2, mix_start=7))).ws
+    assert torch.equal(mixed[:, :7], base[:, :7]) and torch.equal(mixed[:, 7:], mix[:, 7:])
+
+
+def test_slerp_properties():
+    a, b = seed_z(1, 64), seed_z(2, 64)
+    assert np.allclose(slerp(a, b, 0), a, atol=1e-6) and np.allclose(slerp(a, b, 1), b, atol=1e-5)
+    m = slerp(a, b, 0.5)
+    assert np.linalg.norm(m) == pytest.approx((np.linalg.norm(a) + np.linalg.norm(b)) / 2, rel=1e-5)
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError):
+        seed_z(-1, 8)
+    with pytest.raises(ValueError):
+        camera_tuple([0.0] * 24)
+    with pytest.raises(ValueError):
+        camera_tuple([float("nan")] * 25)
+
+
+def test_nonfinite_frames_are_flagged(engine):
+    G = engine.G
+    bad = list(request(G).camera)
+    bad[16] = 0.0  # zero focal length: rays become NaN
+    res = engine.render(request(G, camera=tuple(bad)))
+    assert res.nonfinite
+    frame = pack_frame(res.image, res.raw, res.depth, res.alpha, "image")
+    assert frame.rgba.dtype == torch.uint8  # still displayable
+
+
+def test_pack_frame_rgb_and_depth(engine):
+    G = engine.G
+    res = engine.render(request(G))
+    img = pack_frame(res.image, res.raw, res.depth, res.alpha, "image")
+    assert img.kind == "rgb" and img.rgba.shape == (128, 128, 4)
+    assert torch.equal(img.rgba[..., :3], to_uint8(res.image)) and bool((img.rgba[..., 3] == 255).all())
+    raw = pack_frame(None, res.raw, res.depth, res.alpha, "image")  # no SR: falls back to raw
+    assert raw.rgba.shape == (32, 32, 4)
+    d = pack_frame(res.image, res.raw, res.depth, res.alpha, "depth")
+    near, far = depth_range(res.depth, res.alpha)
+    assert d.kind == "depth" and (d.near, d.far) == (near, far)
+    inside = (res.depth[0] >= near) & (res.depth[0] <= far)
+    err = (unpack_depth(d) - res.depth[0]).abs()[inside]
+    assert err.max() <= (far - near) / 65535 + 1e-6  # 16-bit depth precision
+    locked = pack_frame(res.image, res.raw, res.depth, res.alpha, "normals", locked_range=(2.0, 4.0))
+    assert (locked.near, locked.far) == (2.0, 4.0)
+    with pytest.raises(ValueError):
+        pack_frame(res.image, res.raw, res.depth, res.alpha, "bogus")
+
+
+def test_requests_are_hashable_and_frozen(engine):
+    req = request(engine.G)
+    assert hash(req) == hash(dataclasses.replace(req))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        req.psi = 2  # type: ignore[misc]
