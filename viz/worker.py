@@ -1,0 +1,106 @@
+"""Background render thread: takes only the newest job, tags results with the job's stamp.
+
+The UI thread calls `submit` whenever the state changed and `poll` once per frame; it never
+waits on a render. Older pending jobs are dropped when a newer one arrives, and `poll` never
+returns a result older than one already returned.
+"""
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any, Callable, Generic, TypeVar
+
+Job = TypeVar("Job")
+
+
+@dataclass
+class WorkerResult:
+    """What a job produced (`value`) or why it failed (`error`, one line; `details`, the traceback)."""
+
+    stamp: int
+    value: Any = None
+    error: str | None = None
+    details: str | None = None
+    seconds: float = 0.0
+
+
+class LatestWinsWorker(Generic[Job]):
+    """One daemon thread running `fn(job)` for the newest submitted job; `job.stamp` orders jobs."""
+
+    def __init__(self, fn: Callable[[Job], Any], name: str = "render"):
+        self._fn = fn
+        self._cond = threading.Condition()
+        self._pending: Job | None = None
+        self._result: WorkerResult | None = None
+        self._returned_stamp = -1
+        self._busy_stamp: int | None = None
+        self._stop = False
+        self.dropped = 0
+        """Jobs replaced before they started."""
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, job: Job) -> None:
+        """Queue `job`, replacing any job that has not started yet."""
+        with self._cond:
+            if self._pending is not None:
+                self.dropped += 1
+            self._pending = job
+            self._cond.notify()
+
+    @property
+    def busy(self) -> bool:
+        """True while a job runs or waits."""
+        with self._cond:
+            return self._busy_stamp is not None or self._pending is not None
+
+    def poll(self) -> WorkerResult | None:
+        """The newest finished result not returned before, or None; stale results are discarded."""
+        with self._cond:
+            res, self._result = self._result, None
+            if res is None or res.stamp <= self._returned_stamp:
+                return None
+            self._returned_stamp = res.stamp
+            return res
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Block until no job runs or waits (tests and shutdown only)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._busy_stamp is not None or self._pending is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask the thread to finish after its current job."""
+        with self._cond:
+            self._stop = True
+            self._pending = None
+            self._cond.notify_all()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._pending is None and not self._stop:
+                    self._cond.wait()
+                if self._stop:
+                    return
+                job, self._pending = self._pending, None
+                self._busy_stamp = job.stamp
+            t0 = time.perf_counter()
+            try:
+                res = WorkerResult(job.stamp, value=self._fn(job))
+            except Exception as e:  # shown in the window; the next job runs normally
+                res = WorkerResult(job.stamp, error=f"{type(e).__name__}: {e}", details=traceback.format_exc())
+            res.seconds = time.perf_counter() - t0
+            with self._cond:
+                if self._result is None or res.stamp > self._result.stamp:
+                    self._result = res
+                self._busy_stamp = None
+                self._cond.notify_all()
