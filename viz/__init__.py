@@ -1,0 +1,1 @@
+"""Interactive viewer (window, widgets, texture presentation); the GUI is not built yet."""
