@@ -1,0 +1,382 @@
+"""The display texture: uploads DisplayFrames (CUDA-GL interop on NVIDIA, CPU copy elsewhere) and draws them.
+
+Interop lives here alone. The path in use is logged once at construction; if interop cannot
+start, or fails later, the presenter falls back to the CPU upload for good and says why.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable, Literal
+
+import torch
+from OpenGL import GL
+
+from renderer.display import DisplayFrame
+
+from .gl import compile_program, load_shader_source
+
+Interop = Literal["auto", "cuda-bindings", "pycuda", "off"]
+INTEROPS: tuple[str, ...] = ("auto", "cuda-bindings", "pycuda", "off")
+MODES: dict[str, int] = {"image": 0, "raw": 0, "depth": 1, "normals": 2}
+"""Draw mode -> the shader's u_mode (for depth frames; rgb frames always draw as rgb)."""
+_UNIFORMS = ("u_tex", "u_mode", "u_image", "u_background", "u_near", "u_far", "u_focal")
+_ENABLES = (GL.GL_BLEND, GL.GL_DEPTH_TEST, GL.GL_SCISSOR_TEST, GL.GL_CULL_FACE, GL.GL_STENCIL_TEST)
+
+
+def interop_available(kind: str) -> tuple[bool, str]:
+    """Whether an interop backend could work here (no GL needed): (True, backend name) or (False, why)."""
+    if kind not in INTEROPS:
+        raise ValueError(f"interop must be one of {INTEROPS}, not {kind!r}")
+    if kind == "off":
+        return False, "interop off"
+    if not torch.cuda.is_available():
+        return False, "no CUDA device"
+    if kind == "auto":
+        reasons = []
+        for name in ("cuda-bindings", "pycuda"):
+            ok, why = interop_available(name)
+            if ok:
+                return True, name
+            reasons.append(why)
+        return False, "; ".join(reasons)
+    if kind == "cuda-bindings":
+        try:
+            from cuda.bindings import runtime
+            err, count = runtime.cudaGetDeviceCount()
+        except Exception as e:  # ImportError, or the pathfinder's RuntimeError without a driver
+            return False, f"cuda-bindings unusable ({type(e).__name__}: {e}); pip install cuda-bindings " \
+                          "with the major version of the driver's CUDA"
+        if err != runtime.cudaError_t.cudaSuccess or not count:
+            return False, f"cuda-bindings sees no CUDA device ({getattr(err, 'name', err)})"
+        return True, "cuda-bindings"
+    try:
+        import pycuda.driver  # noqa: F401
+        import pycuda.gl  # noqa: F401  (ImportError when pycuda was built without GL support)
+    except Exception as e:
+        return False, f"pycuda with GL support unusable ({type(e).__name__}: {e})"
+    return True, "pycuda"
+
+
+def _cuda_ok(runtime, result, what: str):
+    """Unpack a cuda-bindings (err, *values) tuple, raising RuntimeError on an error code."""
+    result = result if isinstance(result, tuple) else (result,)
+    if result[0] != runtime.cudaError_t.cudaSuccess:
+        raise RuntimeError(f"{what}: {getattr(result[0], 'name', result[0])}")
+    return result[1] if len(result) == 2 else result[1:]
+
+
+class _CudaBindings:
+    """CUDA-GL interop through cuda-bindings' runtime API (torch's primary context, torch's stream)."""
+
+    name = "cuda-bindings"
+
+    def __init__(self):
+        from cuda.bindings import runtime
+        self.rt = runtime
+        self.device = torch.cuda.current_device()
+        torch.cuda.init()
+        _cuda_ok(runtime, runtime.cudaSetDevice(self.device), "cudaSetDevice")
+        try:
+            count, devices = _cuda_ok(runtime, runtime.cudaGLGetDevices(
+                8, runtime.cudaGLDeviceList.cudaGLDeviceListAll), "cudaGLGetDevices")
+        except RuntimeError as e:
+            raise RuntimeError(f"the GL context is not on a CUDA device ({e})") from None
+        if self.device not in list(devices)[:count]:
+            raise RuntimeError(f"GL runs on CUDA device(s) {list(devices)[:count]}, torch on cuda:{self.device}")
+
+    def register(self, texture: int):
+        flags = int(self.rt.cudaGraphicsRegisterFlags.cudaGraphicsRegisterFlagsWriteDiscard)
+        return _cuda_ok(self.rt, self.rt.cudaGraphicsGLRegisterImage(int(texture), GL.GL_TEXTURE_2D, flags),
+                        "cudaGraphicsGLRegisterImage")
+
+    def copy(self, resource, rgba: torch.Tensor) -> None:
+        rt, (h, w) = self.rt, rgba.shape[:2]
+        stream = torch.cuda.current_stream(rgba.device).cuda_stream
+        _cuda_ok(rt, rt.cudaGraphicsMapResources(1, resource, stream), "cudaGraphicsMapResources")
+        try:
+            array = _cuda_ok(rt, rt.cudaGraphicsSubResourceGetMappedArray(resource, 0, 0),
+                             "cudaGraphicsSubResourceGetMappedArray")
+            _cuda_ok(rt, rt.cudaMemcpy2DToArrayAsync(array, 0, 0, rgba.data_ptr(), w * 4, w * 4, h,
+                                                     rt.cudaMemcpyKind.cudaMemcpyDeviceToDevice, stream),
+                     "cudaMemcpy2DToArrayAsync")
+        finally:
+            _cuda_ok(rt, rt.cudaGraphicsUnmapResources(1, resource, stream), "cudaGraphicsUnmapResources")
+
+    def unregister(self, resource) -> None:
+        _cuda_ok(self.rt, self.rt.cudaGraphicsUnregisterResource(resource), "cudaGraphicsUnregisterResource")
+
+    def close(self) -> None:
+        pass
+
+
+class _PyCuda:
+    """CUDA-GL interop through pycuda.gl on torch's primary context (synchronous copy after torch's stream)."""
+
+    name = "pycuda"
+
+    def __init__(self):
+        import pycuda.driver as cuda
+        import pycuda.gl as cudagl
+        self.cuda, self.cudagl = cuda, cudagl
+        torch.cuda.init()
+        cuda.init()
+        self.device = torch.cuda.current_device()
+        self.context = cuda.Device(self.device).retain_primary_context()
+        self.context.push()
+
+    def register(self, texture: int):
+        return self.cudagl.RegisteredImage(int(texture), GL.GL_TEXTURE_2D,
+                                           self.cudagl.graphics_map_flags.WRITE_DISCARD)
+
+    def copy(self, resource, rgba: torch.Tensor) -> None:
+        torch.cuda.current_stream(rgba.device).synchronize()  # pycuda cannot join torch's stream
+        h, w = rgba.shape[:2]
+        mapping = resource.map()
+        try:
+            copy = self.cuda.Memcpy2D()
+            copy.set_src_device(rgba.data_ptr())
+            copy.set_dst_array(mapping.array(0, 0))
+            copy.width_in_bytes = copy.src_pitch = w * 4
+            copy.height = h
+            copy(aligned=False)
+        finally:
+            mapping.unmap()
+
+    def unregister(self, resource) -> None:
+        resource.unregister()
+
+    def close(self) -> None:
+        self.context.pop()
+
+
+_BACKENDS = {"cuda-bindings": _CudaBindings, "pycuda": _PyCuda}
+
+
+class Presenter:
+    """Owns the RGBA8 display texture and the view shader; needs a current GL 3.3 context."""
+
+    def __init__(self, interop: Interop = "auto", log: Callable[[str], None] = print):
+        if interop not in INTEROPS:
+            raise ValueError(f"interop must be one of {INTEROPS}, not {interop!r}")
+        self.interop = interop
+        self.path: str = "cpu-upload"
+        self.fallback_reason: str | None = None
+        self.upload_ms: float = 0.0
+        self._log = log
+        self._texture = 0
+        self._size: tuple[int, int] | None = None
+        self._kind, self._near, self._far = "rgb", 0.0, 1.0
+        self._backend = None
+        self._resource = None
+        self._program = compile_program(load_shader_source("display.vert"), load_shader_source("display.frag"),
+                                        "display.vert", "display.frag")
+        self._vao = int(GL.glGenVertexArrays(1))
+        self._loc = {name: GL.glGetUniformLocation(self._program, name) for name in _UNIFORMS}
+        self._log(f"present: {self._start_interop()}")
+
+    def _start_interop(self) -> str:
+        """Pick the path; returns the log line's text."""
+        if self.interop == "off":
+            return "cpu-upload (interop off)"
+        ok, why = interop_available(self.interop)
+        if ok:
+            backend = None
+            try:
+                backend = _BACKENDS[why]()
+                probe = self._make_texture(4, 4)  # registering a texture is the real test
+                try:
+                    backend.unregister(backend.register(probe))
+                finally:
+                    GL.glDeleteTextures([probe])
+                self._backend, self.path = backend, why
+                return f"{why} (interop {self.interop}, cuda:{backend.device})"
+            except Exception as e:
+                if backend is not None:
+                    try:
+                        backend.close()
+                    except Exception:
+                        pass
+                why = f"{why} unusable: {e}"
+        self.fallback_reason = why
+        return f"cpu-upload (interop {self.interop}: {why})"
+
+    @property
+    def texture_size(self) -> tuple[int, int] | None:
+        """(width, height) of the display texture, None before the first upload."""
+        return self._size
+
+    def upload(self, frame: DisplayFrame) -> None:
+        """Copy the frame into the texture (re-created on a size change): interop for CUDA tensors, else CPU."""
+        start = time.perf_counter()
+        rgba = frame.rgba
+        if rgba.dim() != 3 or rgba.shape[2] != 4 or rgba.dtype != torch.uint8:
+            raise ValueError(f"DisplayFrame.rgba must be (H, W, 4) uint8, got {tuple(rgba.shape)} {rgba.dtype}")
+        h, w = int(rgba.shape[0]), int(rgba.shape[1])
+        if self._size != (w, h):
+            self._recreate(w, h)
+        if not (self._backend is not None and rgba.is_cuda and rgba.device.index == self._backend.device
+                and self._upload_interop(rgba.detach().contiguous())):
+            self._upload_cpu(rgba)
+        self._kind, self._near, self._far = frame.kind, float(frame.near), float(frame.far)
+        self.upload_ms = (time.perf_counter() - start) * 1000
+
+    def _upload_interop(self, rgba: torch.Tensor) -> bool:
+        try:
+            if self._resource is None:
+                self._resource = self._backend.register(self._texture)
+            self._backend.copy(self._resource, rgba)
+            return True
+        except Exception as e:
+            self._drop_interop(f"{self.path} failed: {e}")
+            return False
+
+    def _drop_interop(self, reason: str) -> None:
+        """Fall back to the CPU path for good."""
+        self._release_interop()
+        self.path, self.fallback_reason = "cpu-upload", reason
+        self._log(f"present: cpu-upload (interop fell back: {reason})")
+
+    def _release_interop(self) -> None:
+        backend, resource, self._backend, self._resource = self._backend, self._resource, None, None
+        if backend is None:
+            return
+        try:
+            if resource is not None:
+                backend.unregister(resource)
+        except Exception:
+            pass
+        try:
+            backend.close()
+        except Exception:
+            pass
+
+    def _upload_cpu(self, rgba: torch.Tensor) -> None:
+        pixels = rgba.detach().cpu().contiguous().numpy()
+        h, w = pixels.shape[:2]
+        saved = (GL.glGetIntegerv(GL.GL_UNPACK_ALIGNMENT), GL.glGetIntegerv(GL.GL_UNPACK_ROW_LENGTH),
+                 GL.glGetIntegerv(GL.GL_PIXEL_UNPACK_BUFFER_BINDING), GL.glGetIntegerv(GL.GL_TEXTURE_BINDING_2D))
+        GL.glPixelStorei(GL.GL_UNPACK_ALIGNMENT, 1)
+        GL.glPixelStorei(GL.GL_UNPACK_ROW_LENGTH, 0)
+        GL.glBindBuffer(GL.GL_PIXEL_UNPACK_BUFFER, 0)
+        GL.glBindTexture(GL.GL_TEXTURE_2D, self._texture)
+        try:
+            GL.glTexSubImage2D(GL.GL_TEXTURE_2D, 0, 0, 0, w, h, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE, pixels)
+        finally:
+            GL.glPixelStorei(GL.GL_UNPACK_ALIGNMENT, int(saved[0]))
+            GL.glPixelStorei(GL.GL_UNPACK_ROW_LENGTH, int(saved[1]))
+            GL.glBindBuffer(GL.GL_PIXEL_UNPACK_BUFFER, int(saved[2]))
+            GL.glBindTexture(GL.GL_TEXTURE_2D, int(saved[3]))
+
+    @staticmethod
+    def _make_texture(w: int, h: int) -> int:
+        """A w x h GL_RGBA8 texture, linear filtering (rgb), clamped; the shader texelFetches depth."""
+        previous = GL.glGetIntegerv(GL.GL_TEXTURE_BINDING_2D)
+        texture = int(GL.glGenTextures(1))
+        GL.glBindTexture(GL.GL_TEXTURE_2D, texture)
+        for name, value in ((GL.GL_TEXTURE_MIN_FILTER, GL.GL_LINEAR), (GL.GL_TEXTURE_MAG_FILTER, GL.GL_LINEAR),
+                            (GL.GL_TEXTURE_WRAP_S, GL.GL_CLAMP_TO_EDGE), (GL.GL_TEXTURE_WRAP_T, GL.GL_CLAMP_TO_EDGE)):
+            GL.glTexParameteri(GL.GL_TEXTURE_2D, name, value)
+        GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, GL.GL_RGBA8, w, h, 0, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE, None)
+        GL.glBindTexture(GL.GL_TEXTURE_2D, int(previous))
+        return texture
+
+    def _recreate(self, w: int, h: int) -> None:
+        if self._resource is not None:
+            try:
+                self._backend.unregister(self._resource)
+            except Exception as e:
+                self._drop_interop(f"{self.path} failed to unregister: {e}")
+            self._resource = None
+        if self._texture:
+            GL.glDeleteTextures([self._texture])
+        self._texture = self._make_texture(w, h)
+        self._size = (w, h)
+
+    def fit_rect(self, x: int, y: int, w: int, h: int) -> tuple[int, int, int, int] | None:
+        """Where draw puts the image inside the rect (x, y, w, h from the top-left), aspect-fitted; None if empty."""
+        if self._size is None or w <= 0 or h <= 0:
+            return None
+        tw, th = self._size
+        scale = min(w / tw, h / th)
+        dw, dh = max(1, round(tw * scale)), max(1, round(th * scale))
+        return x + (w - dw) // 2, y + (h - dh) // 2, dw, dh
+
+    def draw(self, x: int, y: int, w: int, h: int, fb_height: int, mode: str, focal: float = 4.26,
+             background: tuple[float, float, float] = (0.1, 0.1, 0.12)) -> None:
+        """Draw the texture aspect-fitted into the framebuffer rect (top-left origin), background elsewhere.
+
+        mode: 'image'/'raw' (rgb), 'depth' (colour map) or 'normals' (from depth, using focal); a frame
+        of the other kind (an rgb frame while the view is 'depth', say) is drawn as what it holds.
+        """
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {tuple(MODES)}, not {mode!r}")
+        x, y, w, h, fb_height = int(x), int(y), int(w), int(h), int(fb_height)
+        if w <= 0 or h <= 0:
+            return
+        fit = self.fit_rect(x, y, w, h)
+        image = (float(fit[0]), float(fb_height - fit[1] - fit[3]), float(fit[2]), float(fit[3])) if fit \
+            else (-2.0, -2.0, 1.0, 1.0)  # off to the bottom-left: everything is background
+        shader_mode = 0 if self._kind != "depth" else (2 if MODES[mode] == 2 else 1)
+        saved = self._save_state()
+        try:
+            GL.glViewport(x, fb_height - y - h, w, h)
+            for cap in _ENABLES:
+                GL.glDisable(cap)
+            GL.glUseProgram(self._program)
+            GL.glBindVertexArray(self._vao)
+            GL.glActiveTexture(GL.GL_TEXTURE0)
+            GL.glBindTexture(GL.GL_TEXTURE_2D, self._texture)
+            GL.glBindSampler(0, 0)
+            GL.glUniform1i(self._loc["u_tex"], 0)
+            GL.glUniform1i(self._loc["u_mode"], shader_mode)
+            GL.glUniform4f(self._loc["u_image"], *image)
+            GL.glUniform3f(self._loc["u_background"], *map(float, background))
+            GL.glUniform1f(self._loc["u_near"], self._near)
+            GL.glUniform1f(self._loc["u_far"], self._far)
+            GL.glUniform1f(self._loc["u_focal"], float(focal))
+            GL.glDrawArrays(GL.GL_TRIANGLES, 0, 3)
+        finally:
+            self._restore_state(saved)
+
+    @staticmethod
+    def _save_state() -> dict:
+        state = {"viewport": [int(v) for v in GL.glGetIntegerv(GL.GL_VIEWPORT)],
+                 "program": int(GL.glGetIntegerv(GL.GL_CURRENT_PROGRAM)),
+                 "vao": int(GL.glGetIntegerv(GL.GL_VERTEX_ARRAY_BINDING)),
+                 "active": int(GL.glGetIntegerv(GL.GL_ACTIVE_TEXTURE)),
+                 "enabled": {cap: bool(GL.glIsEnabled(cap)) for cap in _ENABLES}}
+        GL.glActiveTexture(GL.GL_TEXTURE0)
+        state["texture0"] = int(GL.glGetIntegerv(GL.GL_TEXTURE_BINDING_2D))
+        state["sampler0"] = int(GL.glGetIntegerv(GL.GL_SAMPLER_BINDING))
+        return state
+
+    @staticmethod
+    def _restore_state(state: dict) -> None:
+        GL.glActiveTexture(GL.GL_TEXTURE0)
+        GL.glBindSampler(0, state["sampler0"])
+        GL.glBindTexture(GL.GL_TEXTURE_2D, state["texture0"])
+        GL.glActiveTexture(state["active"])
+        GL.glBindVertexArray(state["vao"])
+        GL.glUseProgram(state["program"])
+        GL.glViewport(*state["viewport"])
+        for cap, on in state["enabled"].items():
+            (GL.glEnable if on else GL.glDisable)(cap)
+
+    def close(self) -> None:
+        """Unregister interop resources and delete the GL objects (needs the context current)."""
+        self._release_interop()
+        if self._texture:
+            GL.glDeleteTextures([self._texture])
+            self._texture, self._size = 0, None
+        if self._vao:
+            GL.glDeleteVertexArrays(1, [self._vao])
+            self._vao = 0
+        if self._program:
+            GL.glDeleteProgram(self._program)
+            self._program = 0
+
+    def __enter__(self) -> "Presenter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
