@@ -1,0 +1,315 @@
+"""Headless command line (`triplane-render`): inspect, render and convert checkpoints without a window.
+
+Expected failures (unreadable checkpoint, bad arguments, unwritable output folder, bad
+values) print one line `triplane-render: error: <message>` on stderr and exit with status 2;
+only bugs show a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import re
+import sys
+from pathlib import Path
+from typing import NoReturn, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from . import build_generator, load_generator
+from .camera import default_camera, fov_to_focal
+from .checkpoint import convert, read_checkpoint
+from .errors import CheckpointError
+from .triplane import PLANE_CHANNELS, PLANE_RESOLUTION
+
+PROG = "triplane-render"
+MAX_SEEDS = 10000
+MAX_SEED = 2**32 - 1  # numpy RandomState accepts seeds in [0, 2**32)
+VIEW_OUTPUT = {"image": "image", "raw": "image_raw", "depth": "image_depth"}
+"""--view value -> key of the synthesis output."""
+
+
+class CliError(Exception):
+    """An expected failure: reported as one line on stderr, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """ArgumentParser whose usage errors are the same single line as every other expected failure."""
+
+    def error(self, message: str) -> NoReturn:
+        _fail(f"{message} (see {PROG} --help)")
+
+
+def _fail(message: str) -> NoReturn:
+    """Print the one-line error and exit 2."""
+    print(f"{PROG}: error: {' '.join(str(message).split())}", file=sys.stderr)
+    sys.exit(2)
+
+
+# ----------------------------------------------------------------- argument types
+def parse_seeds(text: str) -> list[int]:
+    """'0-3,7' -> [0, 1, 2, 3, 7]: comma-separated seeds and inclusive ranges, duplicates dropped."""
+    seeds: dict[int, None] = {}
+    for part in text.split(","):
+        m = re.fullmatch(r"\s*([0-9]+)\s*(?:-\s*([0-9]+)\s*)?", part)
+        if not m:
+            raise ValueError(f"bad seed list {text!r}: use non-negative integers and ranges like 0-3,7")
+        lo = int(m.group(1))
+        hi = int(m.group(2)) if m.group(2) is not None else lo
+        if hi < lo:
+            raise ValueError(f"bad seed range {part.strip()!r}: the end is below the start")
+        if hi > MAX_SEED:
+            raise ValueError(f"seed {hi} is too large (at most {MAX_SEED})")
+        if hi - lo + 1 <= MAX_SEEDS:  # size checked before expanding the range
+            seeds.update(dict.fromkeys(range(lo, hi + 1)))
+        if hi - lo + 1 > MAX_SEEDS or len(seeds) > MAX_SEEDS:
+            raise ValueError(f"too many seeds in {text!r} (at most {MAX_SEEDS} per run)")
+    return list(seeds)
+
+
+def _arg_type(convert):
+    """Wrap a converter so that argparse reports its ValueError message instead of a generic one."""
+    def parse(text: str):
+        try:
+            return convert(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc) or f"invalid value {text!r}") from None
+    return parse
+
+
+def _finite(text: str) -> float:
+    """A finite float."""
+    x = float(text)
+    if not math.isfinite(x):
+        raise ValueError(f"expected a finite number, got {text!r}")
+    return x
+
+
+def _positive(text: str) -> float:
+    """A finite float > 0."""
+    x = _finite(text)
+    if x <= 0:
+        raise ValueError(f"expected a number > 0, got {text!r}")
+    return x
+
+
+def _fov(text: str) -> float:
+    """A field of view in degrees that the camera module accepts."""
+    x = _finite(text)
+    fov_to_focal(x)  # raises ValueError outside (0, 180)
+    return x
+
+
+def _count(minimum: int):
+    """An integer >= minimum."""
+    def parse(text: str) -> int:
+        n = int(text)
+        if n < minimum:
+            raise ValueError(f"expected an integer >= {minimum}, got {text!r}")
+        return n
+    return parse
+
+
+# ----------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse tree of all subcommands."""
+    p = _Parser(prog=PROG, description="Render and inspect EG3D-style tri-plane GAN checkpoints without a window.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
+
+    info = sub.add_parser("info", help="print a checkpoint's architecture and rendering settings",
+                          description="Print a checkpoint's architecture, rendering settings and parameter count.")
+    info.add_argument("path", metavar="PATH", help="checkpoint: reference EG3D .pkl or native .safetensors")
+    info.set_defaults(func=cmd_info)
+
+    im = sub.add_parser("images", help="render one PNG per seed",
+                        description="Render one PNG per seed, named seedNNNN.png, into --outdir.")
+    im.add_argument("--network", required=True, metavar="PATH", help="checkpoint (.pkl or .safetensors)")
+    im.add_argument("--seeds", required=True, type=_arg_type(parse_seeds), metavar="LIST",
+                    help="seeds and inclusive ranges, e.g. 0-3,7 (at most %d)" % MAX_SEEDS)
+    im.add_argument("--trunc", type=_arg_type(_finite), default=1.0, metavar="PSI",
+                    help="truncation psi (default 1 = none)")
+    im.add_argument("--trunc-cutoff", type=_arg_type(_count(0)), default=None, metavar="N",
+                    help="truncate only the first N ws (default: all)")
+    im.add_argument("--yaw", type=_arg_type(_finite), default=0.0, metavar="RAD",
+                    help="camera yaw offset from the frontal view, radians; + moves the camera to +x (default 0)")
+    im.add_argument("--pitch", type=_arg_type(_finite), default=0.0, metavar="RAD",
+                    help="camera pitch offset from the frontal view, radians; + moves the camera down (default 0)")
+    im.add_argument("--fov", type=_arg_type(_fov), default=None, metavar="DEG",
+                    help="field of view in degrees, reference convention (18.837 = focal 4.2647); "
+                         "default: the model's standard camera")
+    im.add_argument("--view", choices=tuple(VIEW_OUTPUT), default="image",
+                    help="image: final RGB; raw: volume-rendered RGB at the neural rendering resolution; "
+                         "depth: grey depth map, near = bright (default image)")
+    im.add_argument("--outdir", required=True, metavar="DIR", help="output folder (created if missing)")
+    im.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
+    im.add_argument("--sampling", choices=("deterministic", "stochastic"), default="deterministic",
+                    help="depth samples along each ray: deterministic (flicker-free) or stochastic as in the "
+                         "reference, drawn from a generator seeded with the image seed (default deterministic)")
+    im.add_argument("--nrr", type=_arg_type(_count(1)), default=None, metavar="N",
+                    help="neural rendering resolution (default: the model's)")
+    im.add_argument("--depth-mult", type=_arg_type(_positive), default=1.0, metavar="F",
+                    help="multiply both depth sample counts (default 1)")
+    im.add_argument("--cond", choices=("front", "render"), default="front",
+                    help="camera given to the mapping network: the frontal camera (as the reference scripts) "
+                         "or the render camera (default front)")
+    im.set_defaults(func=cmd_images)
+
+    cv = sub.add_parser("convert", help="convert a checkpoint to the native .safetensors format",
+                        description="Read a checkpoint (without executing any code in it) and write it as "
+                                    "native .safetensors.")
+    cv.add_argument("src", metavar="IN", help="checkpoint to read (.pkl or .safetensors)")
+    cv.add_argument("dst", metavar="OUT", help="output file, must end in .safetensors")
+    cv.set_defaults(func=cmd_convert)
+    return p
+
+
+# ----------------------------------------------------------------- shared checks
+def _require_file(path: str) -> str:
+    """Fail before creating the output folder when the checkpoint does not exist (the reader checks the rest)."""
+    if not os.path.exists(path):
+        raise CliError(f"no such file: {path}")
+    return path
+
+
+def prepare_outdir(path: str) -> Path:
+    """Create the output folder if needed and prove it is writable, before any slow work."""
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-test-{os.getpid()}"
+        probe.open("xb").close()
+        probe.unlink()
+    except OSError as exc:
+        raise CliError(f"cannot write to output folder {path}: {exc.strerror or exc}") from None
+    return out
+
+
+def _resolve_device(name: str):
+    """torch.device for a --device value, or a CliError naming what is missing."""
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise CliError(f"unknown device {name!r} (use cpu, cuda or cuda:N)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise CliError(f"device {name!r} requested but CUDA is not available in this torch build/machine")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise CliError(f"device {name!r} requested but MPS is not available")
+    return device
+
+
+# ----------------------------------------------------------------- image conversion
+def image_to_uint8(x: torch.Tensor) -> np.ndarray:
+    """(3, H, W) float image on [-1, 1] -> (H, W, 3) uint8, rounding as the reference scripts do."""
+    return (x * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
+def depth_to_uint8(d: torch.Tensor) -> np.ndarray:
+    """(1, H, W) ray-distance depth -> (H, W) uint8 grey, min-max normalised per image, near = bright."""
+    d = d[0].double()
+    lo, hi = d.min(), d.max()
+    g = (hi - d) / (hi - lo) if hi > lo else d * 0
+    return (g * 255).round().to(torch.uint8).cpu().numpy()
+
+
+def write_png_atomic(pixels: np.ndarray, path: Path) -> None:
+    """Write a uint8 (H, W) or (H, W, 3) array as PNG via a temp file in the same folder + os.replace."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "xb") as f:
+            Image.fromarray(pixels).save(f, format="PNG")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+# ----------------------------------------------------------------- commands
+def cmd_info(args: argparse.Namespace) -> int:
+    """Print architecture, conditioning, parameter count and rendering settings of a checkpoint."""
+    ckpt = read_checkpoint(args.path)
+    G = build_generator(ckpt, device="cpu")
+    ik, rk = ckpt.spec.init_kwargs, G.rendering_kwargs
+    sd = G.state_dict()
+    blocks = sorted((int(m.group(1)), sd[k].shape[0]) for k in sd
+                    if (m := re.fullmatch(r"backbone\.synthesis\.b(\d+)\.conv1\.weight", k)))
+    n_map = sum(1 for k in sd if re.fullmatch(r"backbone\.mapping\.fc\d+\.weight", k))
+    n_params = G.num_parameters()
+    rows = [
+        ("file", args.path),
+        ("source format", ckpt.source_format),
+        ("class", ik.get("class_name", type(G).__name__)),
+        ("z_dim / c_dim / w_dim", f"{G.z_dim} / {G.c_dim} / {G.w_dim}"),
+        ("num_ws", G.num_ws),
+        ("mapping layers", n_map),
+        ("channel_base / channel_max", f"{ik.get('channel_base', '?')} / {ik.get('channel_max', '?')}"),
+        ("tri-planes", f"{PLANE_RESOLUTION} x {PLANE_RESOLUTION}, "
+                       f"{3 * PLANE_CHANNELS} channels (3 x {PLANE_CHANNELS})"),
+        ("backbone channels", ", ".join(f"b{r}: {ch}" for r, ch in blocks)),
+        ("img_resolution", G.img_resolution),
+        ("neural rendering resolution", G.neural_rendering_resolution),
+        ("super-resolution", rk.get("superresolution_module")),
+        ("conditioning", f"c_gen_conditioning_zero={rk.get('c_gen_conditioning_zero', False)}, "
+                         f"c_scale={rk.get('c_scale', 0)}"),
+        ("parameters", f"{n_params:,} ({n_params / 1e6:.2f} M)"),
+        ("ray range", f"{rk.get('ray_start')} .. {rk.get('ray_end')}"),
+        ("box_warp", rk.get("box_warp")),
+        ("samples per ray", f"{rk.get('depth_resolution')} stratified + "
+                            f"{rk.get('depth_resolution_importance')} importance"),
+        ("white_back", rk.get("white_back", False)),
+        ("avg camera radius / pivot", f"{rk.get('avg_camera_radius')} / {rk.get('avg_camera_pivot')}"),
+    ]
+    width = max(len(k) for k, _ in rows) + 2
+    for key, value in rows:
+        print(f"{key + ':':<{width}}{value}")
+    return 0
+
+
+def cmd_images(args: argparse.Namespace) -> int:
+    """Render one PNG per seed with the chosen view, camera and sampling."""
+    network = _require_file(args.network)
+    outdir = prepare_outdir(args.outdir)
+    device = _resolve_device(args.device)
+    G = load_generator(network, device=device)
+    rk = G.rendering_kwargs
+    c_render = default_camera(rk, yaw=args.yaw, pitch=args.pitch, fov_deg=args.fov).to(device)[None]
+    c_cond = c_render if args.cond == "render" else default_camera(rk, fov_deg=args.fov).to(device)[None]
+    key = VIEW_OUTPUT[args.view]
+
+    for seed in tqdm(args.seeds, desc="rendering", unit="img", disable=len(args.seeds) < 2, file=sys.stderr):
+        z = torch.from_numpy(np.random.RandomState(seed).randn(1, G.z_dim).astype(np.float32)).to(device)
+        ws = G.mapping(z, c_cond, truncation_psi=args.trunc, truncation_cutoff=args.trunc_cutoff)
+        generator = torch.Generator(device).manual_seed(seed) if args.sampling == "stochastic" else None
+        out = G.synthesis(ws, c_render, noise_mode="const", sampling=args.sampling,
+                          neural_rendering_resolution=args.nrr, depth_multiplier=args.depth_mult,
+                          generator=generator, superresolution=args.view == "image")
+        x = out[key][0]
+        pixels = depth_to_uint8(x) if args.view == "depth" else image_to_uint8(x)
+        write_png_atomic(pixels, outdir / f"seed{seed:04d}.png")
+    print(f"wrote {len(args.seeds)} image(s) to {outdir}")
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    """Convert a checkpoint to native .safetensors (the reader never executes code from the file)."""
+    if not args.dst.endswith(".safetensors"):
+        raise CliError(f"output file must end in .safetensors: {args.dst}")
+    if os.path.exists(args.src) and os.path.exists(args.dst) and os.path.samefile(args.src, args.dst):
+        raise CliError("input and output are the same file")
+    convert(args.src, args.dst)
+    print(f"wrote {args.dst}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `triplane-render` and `python -m renderer`; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (CliError, CheckpointError, ValueError, OSError) as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
