@@ -11,7 +11,6 @@ import torch
 
 GOLDEN = Path(__file__).parent / 'data' / 'golden_small.npz'
 """The small reference network: its 177 state-dict tensors, `config_json` and `case_*` arrays."""
-_SHARED_GOLDEN = Path('/work/shared/golden/eg3d_small_reference.npz')   # until GOLDEN exists
 
 
 class GoldenWeights(NamedTuple):
@@ -23,10 +22,8 @@ class GoldenWeights(NamedTuple):
 
 @pytest.fixture(scope='session')
 def golden_weights() -> GoldenWeights:
-    path = GOLDEN if GOLDEN.exists() else _SHARED_GOLDEN
-    if not path.exists():
-        pytest.skip(f'golden file {GOLDEN} is missing')
-    with np.load(path) as data:
+    """The golden network's config and weights, from the copy in tests/data (fresh clones have it)."""
+    with np.load(GOLDEN) as data:
         config = json.loads(str(data['config_json']))
         state_dict = {k: torch.from_numpy(data[k].copy()) for k in data.files
                       if not k.startswith('case_') and k != 'config_json'}
