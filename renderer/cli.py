@@ -22,14 +22,16 @@ from tqdm import tqdm
 from . import build_generator, load_generator
 from .camera import default_camera, fov_to_focal
 from .checkpoint import convert, read_checkpoint
+from .display import view_pixels
+from .engine import LatentSpec, RenderEngine, RenderRequest, camera_tuple
 from .errors import CheckpointError
 from .triplane import PLANE_CHANNELS, PLANE_RESOLUTION
 
 PROG = "triplane-render"
 MAX_SEEDS = 10000
 MAX_SEED = 2**32 - 1  # numpy RandomState accepts seeds in [0, 2**32)
-VIEW_OUTPUT = {"image": "image", "raw": "image_raw", "depth": "image_depth"}
-"""--view value -> key of the synthesis output."""
+VIEWS = ("image", "raw", "depth")
+"""--view values (renderer.display.view_pixels)."""
 
 
 class CliError(Exception):
@@ -140,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--fov", type=_arg_type(_fov), default=None, metavar="DEG",
                     help="field of view in degrees, reference convention (18.837 = focal 4.2647); "
                          "default: the model's standard camera")
-    im.add_argument("--view", choices=tuple(VIEW_OUTPUT), default="image",
+    im.add_argument("--view", choices=VIEWS, default="image",
                     help="image: final RGB; raw: volume-rendered RGB at the neural rendering resolution; "
                          "depth: grey depth map, near = bright (default image)")
     im.add_argument("--outdir", required=True, metavar="DIR", help="output folder (created if missing)")
@@ -200,20 +202,7 @@ def _resolve_device(name: str):
     return device
 
 
-# ----------------------------------------------------------------- image conversion
-def image_to_uint8(x: torch.Tensor) -> np.ndarray:
-    """(3, H, W) float image on [-1, 1] -> (H, W, 3) uint8, rounding as the reference scripts do."""
-    return (x * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-
-
-def depth_to_uint8(d: torch.Tensor) -> np.ndarray:
-    """(1, H, W) ray-distance depth -> (H, W) uint8 grey, min-max normalised per image, near = bright."""
-    d = d[0].double()
-    lo, hi = d.min(), d.max()
-    g = (hi - d) / (hi - lo) if hi > lo else d * 0
-    return (g * 255).round().to(torch.uint8).cpu().numpy()
-
-
+# ----------------------------------------------------------------- output
 def write_png_atomic(pixels: np.ndarray, path: Path) -> None:
     """Write a uint8 (H, W) or (H, W, 3) array as PNG via a temp file in the same folder + os.replace."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -272,21 +261,17 @@ def cmd_images(args: argparse.Namespace) -> int:
     network = _require_file(args.network)
     outdir = prepare_outdir(args.outdir)
     device = _resolve_device(args.device)
-    G = load_generator(network, device=device)
-    rk = G.rendering_kwargs
-    c_render = default_camera(rk, yaw=args.yaw, pitch=args.pitch, fov_deg=args.fov).to(device)[None]
-    c_cond = c_render if args.cond == "render" else default_camera(rk, fov_deg=args.fov).to(device)[None]
-    key = VIEW_OUTPUT[args.view]
-
+    engine = RenderEngine(load_generator(network, device=device), timed=False)
+    rk = engine.G.rendering_kwargs
+    camera = camera_tuple(default_camera(rk, yaw=args.yaw, pitch=args.pitch, fov_deg=args.fov))
+    cond = camera if args.cond == "render" else camera_tuple(default_camera(rk, fov_deg=args.fov))
     for seed in tqdm(args.seeds, desc="rendering", unit="img", disable=len(args.seeds) < 2, file=sys.stderr):
-        z = torch.from_numpy(np.random.RandomState(seed).randn(1, G.z_dim).astype(np.float32)).to(device)
-        ws = G.mapping(z, c_cond, truncation_psi=args.trunc, truncation_cutoff=args.trunc_cutoff)
-        generator = torch.Generator(device).manual_seed(seed) if args.sampling == "stochastic" else None
-        out = G.synthesis(ws, c_render, noise_mode="const", sampling=args.sampling,
-                          neural_rendering_resolution=args.nrr, depth_multiplier=args.depth_mult,
-                          generator=generator, superresolution=args.view == "image")
-        x = out[key][0]
-        pixels = depth_to_uint8(x) if args.view == "depth" else image_to_uint8(x)
+        req = RenderRequest(latent=LatentSpec(seed=seed), camera=camera, cond_camera=cond, psi=args.trunc,
+                            cutoff=args.trunc_cutoff, sampling=args.sampling, rng_seed=seed,
+                            neural_rendering_resolution=args.nrr, depth_multiplier=args.depth_mult,
+                            superresolution=args.view == "image")
+        res = engine.render(req)
+        pixels = view_pixels(args.view, res.image, res.raw, res.depth, res.alpha)
         write_png_atomic(pixels, outdir / f"seed{seed:04d}.png")
     print(f"wrote {len(args.seeds)} image(s) to {outdir}")
     return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import torch
 
 View = Literal["image", "raw", "depth", "normals"]
@@ -39,6 +40,21 @@ def depth_to_grey(depth: torch.Tensor, near: float, far: float) -> torch.Tensor:
     """(1, H, W) depth -> (H, W) uint8, near = bright, far = dark."""
     t = ((torch.nan_to_num(depth[0].float(), nan=far) - near) / max(far - near, 1e-12)).clamp(0, 1)
     return ((1 - t) * 255 + 0.5).to(torch.uint8)
+
+
+def view_pixels(view: str, image: torch.Tensor | None, raw: torch.Tensor, depth: torch.Tensor,
+                alpha: torch.Tensor | None = None) -> np.ndarray:
+    """The PNG pixels of a view at its native resolution: RGB uint8 for image/raw, 8-bit grey depth
+    (auto range over opaque pixels, near = bright) for depth; the CLI and the viewer's "save render"."""
+    if view == "image":
+        if image is None:
+            raise ValueError("the image view needs the super-resolved image")
+        return to_uint8(image).cpu().numpy()
+    if view == "raw":
+        return to_uint8(raw).cpu().numpy()
+    if view == "depth":
+        return depth_to_grey(depth, *depth_range(depth, alpha)).cpu().numpy()
+    raise ValueError(f"view must be image, raw or depth, not {view!r}")
 
 
 @dataclass(frozen=True)

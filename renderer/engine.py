@@ -63,6 +63,8 @@ class RenderRequest:
     depth_multiplier: float = 1.0
     importance_multiplier: float | None = None
     superresolution: bool = True
+    rng_seed: int | None = None
+    """Seed of the stochastic sampler's draws (reproducible frames); None = the global RNG."""
     stamp: int = 0
 
 
@@ -207,7 +209,10 @@ class RenderEngine:
         self._sync()
         t2 = clock()
         cam = self._tensor(req.camera)[None]
-        out = self.G.render_planes(planes, ws, cam, sampling=req.sampling,
+        gen = None
+        if req.sampling == "stochastic" and req.rng_seed is not None:
+            gen = torch.Generator(self.device).manual_seed(req.rng_seed)
+        out = self.G.render_planes(planes, ws, cam, sampling=req.sampling, generator=gen,
                                    neural_rendering_resolution=req.neural_rendering_resolution,
                                    depth_multiplier=req.depth_multiplier,
                                    importance_multiplier=req.importance_multiplier, superresolution=False)
