@@ -25,7 +25,7 @@ from .checkpoint import convert, read_checkpoint
 from .display import view_pixels
 from .engine import LatentSpec, RenderEngine, RenderRequest, camera_tuple
 from .errors import CheckpointError
-from .triplane import PLANE_CHANNELS, PLANE_RESOLUTION
+from .triplane import PLANE_CHANNELS
 
 PROG = "triplane-render"
 MAX_SEEDS = 10000
@@ -234,7 +234,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         ("num_ws", G.num_ws),
         ("mapping layers", n_map),
         ("channel_base / channel_max", f"{ik.get('channel_base', '?')} / {ik.get('channel_max', '?')}"),
-        ("tri-planes", f"{PLANE_RESOLUTION} x {PLANE_RESOLUTION}, "
+        ("tri-planes", f"{G.plane_resolution} x {G.plane_resolution}, "
                        f"{3 * PLANE_CHANNELS} channels (3 x {PLANE_CHANNELS})"),
         ("backbone channels", ", ".join(f"b{r}: {ch}" for r, ch in blocks)),
         ("img_resolution", G.img_resolution),

@@ -25,7 +25,8 @@ _MAPPING_KEYS = {"num_layers", "lr_multiplier", "embed_features", "layer_feature
 _MAPPING_IGNORED = {"w_avg_beta", "activation"}
 _SYNTHESIS_KEYS = {"channel_base", "channel_max", "num_fp16_res", "conv_clamp"}
 _INIT_IGNORED = {"class_name", "z_dim", "c_dim", "w_dim", "img_resolution", "img_channels", "mapping_kwargs",
-                 "rendering_kwargs", "sr_kwargs", "sr_num_fp16_res", "fused_modconv_default", "architecture"}
+                 "rendering_kwargs", "sr_kwargs", "sr_num_fp16_res", "fused_modconv_default", "architecture",
+                 "plane_resolution"}
 
 
 def _split_init_kwargs(init_kwargs: dict[str, Any]) -> tuple[dict, dict]:
@@ -62,7 +63,9 @@ class TriPlaneGenerator(nn.Module):
         if rk.get("disparity_space_sampling", False):
             raise ValueError("disparity_space_sampling is not supported")
         mapping_kwargs, synthesis_kwargs = _split_init_kwargs(ik)
-        self.backbone = Backbone(self.z_dim, self.c_dim, self.w_dim, PLANE_RESOLUTION, PLANE_CHANNELS * 3,
+        self.plane_resolution = int(ik.get("plane_resolution", PLANE_RESOLUTION))
+        """Tri-plane size: 256 in every EG3D checkpoint; smaller for compact models (a project extension)."""
+        self.backbone = Backbone(self.z_dim, self.c_dim, self.w_dim, self.plane_resolution, PLANE_CHANNELS * 3,
                                  mapping_kwargs, **synthesis_kwargs)
         self.num_ws = self.backbone.num_ws
         self.superresolution = build_superresolution(
@@ -117,7 +120,7 @@ class TriPlaneGenerator(nn.Module):
     @torch.no_grad()
     def planes(self, ws: torch.Tensor, noise_mode: str = "const",
                generator: torch.Generator | None = None) -> torch.Tensor:
-        """ws (N, num_ws, w_dim) -> tri-planes (N, 3, 32, 256, 256)."""
+        """ws (N, num_ws, w_dim) -> tri-planes (N, 3, 32, P, P), P = plane_resolution (256 for EG3D)."""
         p = self.backbone.synthesis(ws, noise_mode=noise_mode, generator=generator)
         return channels_last_planes(p.view(len(p), 3, PLANE_CHANNELS, p.shape[-2], p.shape[-1]))
 
