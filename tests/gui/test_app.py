@@ -1,0 +1,546 @@
+"""The real viewer window on Xvfb with the golden small network, driven by real X input (xdotool).
+
+One window serves the module (opening one costs ~1 s, the first render of a latent ~1.5 s on
+2 cores). Renders use the raw view at neural resolution 32 unless a check needs the image
+view. Pixels are read back from the render area (`App.read_render_area`, a glReadPixels of the
+back buffer after re-drawing the shown frame).
+"""
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import threading
+import time
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+pytest.importorskip("imgui_bundle")
+pytest.importorskip("glfw")
+pytest.importorskip("OpenGL")
+
+import glfw  # noqa: E402  (after imgui_bundle, via importorskip)
+from PIL import Image  # noqa: E402
+
+from renderer.display import view_pixels  # noqa: E402
+from renderer.engine import RenderEngine  # noqa: E402
+from viz import orbit  # noqa: E402
+from viz.app import App, AppConfig  # noqa: E402
+from viz.state import VizState  # noqa: E402
+from xdo import XDo  # noqa: E402
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(shutil.which("xdotool") is None, reason="xdotool missing: apt-get install xdotool")]
+
+TITLE = "triplane-viz gui test"
+WIDTH, HEIGHT = 960, 1000
+
+
+@pytest.fixture(scope="module")
+def app(xvfb_display, golden_native_checkpoint, tmp_path_factory):
+    """The viewer with the golden network loaded, raw view at neural resolution 32, GL errors checked."""
+    config_dir = tmp_path_factory.mktemp("config")
+    old = os.environ.get("TRIPLANE_VIZ_CONFIG_DIR")
+    os.environ["TRIPLANE_VIZ_CONFIG_DIR"] = str(config_dir)
+    state = VizState()
+    state.view.view, state.view.neural_rendering_resolution = "raw", 32
+    logs: list[str] = []
+    a = App(AppConfig(checkpoint=str(golden_native_checkpoint), width=WIDTH, height=HEIGHT, title=TITLE,
+                      debug_gl=True, out_dir=str(tmp_path_factory.mktemp("shots")), log=logs.append), state=state)
+    a.test_logs = logs
+    try:
+        assert a.run_until(lambda: a.model is not None and a.idle(), 60), a.status_text()
+        yield a
+        assert a.gl_errors == 0, a.ui.gl_error
+    finally:
+        a.close()
+        if old is None:
+            os.environ.pop("TRIPLANE_VIZ_CONFIG_DIR", None)
+        else:
+            os.environ["TRIPLANE_VIZ_CONFIG_DIR"] = old
+
+
+@pytest.fixture(scope="module")
+def xdo(app):
+    return XDo(TITLE)
+
+
+def settle(app: App, timeout: float = 60.0) -> None:
+    """Step frames until the last request is rendered and on screen."""
+    assert app.run_until(app.idle, timeout), f"not idle after {timeout} s: {app.status_text()}"
+    app.run_frames(2)
+
+
+def baseline(app: App) -> np.ndarray:
+    """Seed 0, psi 0.7, raw view at 32, default camera, no interpolation; returns the settled pixels."""
+    s = app.state
+    s.latent = replace(s.latent, seed=0.0, interp=False, playing=False, t=0.0, mix=False, seed_b=1)
+    s.trunc.psi, s.trunc.cutoff, s.trunc.noise_mode = 0.7, None, "const"
+    s.view.view, s.view.neural_rendering_resolution, s.view.depth_locked = "raw", 32, False
+    s.cond.mode = "front"
+    s.reset_camera()
+    app.ui.show_help = False
+    settle(app)
+    return app.read_render_area()
+
+
+def hover(app: App, xdo: XDo, x: float, y: float) -> None:
+    """Put the pointer at (x, y) and let imgui see it (its want_capture_mouse lags one frame)."""
+    xdo.move(x, y)
+    app.run_frames(3)
+
+
+def drag(app: App, xdo: XDo, x: float, y: float, dx: float, dy: float, button: int = 1, steps: int = 6) -> None:
+    """Press at (x, y), move by (dx, dy) in `steps` moves, release; frames run in between."""
+    hover(app, xdo, x, y)
+    xdo.down(button)
+    app.run_frames(1)
+    for i in range(1, steps + 1):
+        xdo.move(x + dx * i / steps, y + dy * i / steps)
+        app.run_frames(1)
+    xdo.up(button)
+    app.run_frames(2)
+
+
+def click_item(app: App, xdo: XDo, name: str, fx: float = 0.5) -> None:
+    """Left-click a widget recorded by the app (fx: horizontal position inside it, 0..1)."""
+    x0, y0, x1, y1 = app.item_rects[name]
+    assert 0 <= y0 and y1 <= app.render_rect()[3], f"{name} is scrolled out of the pane: {app.item_rects[name]}"
+    hover(app, xdo, x0 + (x1 - x0) * fx, (y0 + y1) / 2)
+    xdo.click(1)
+    app.run_frames(3)
+
+
+def render_centre(app: App) -> tuple[float, float]:
+    x, y, w, h = app.render_rect()
+    return x + w / 2, y + h / 2
+
+
+def differs(a: np.ndarray, b: np.ndarray) -> float:
+    """Fraction of pixels (any channel) that differ."""
+    return float((a != b).any(axis=-1).mean())
+
+
+# ----------------------------------------------------------------- presenter, layout
+def test_cpu_upload_path_in_use(app):
+    assert app.presenter.path == "cpu-upload"
+    assert app.presenter.fallback_reason  # it says why (no CUDA device here)
+    assert any(m.startswith("present: cpu-upload") for m in app.test_logs)
+    x, y, w, h = app.render_rect()
+    assert (x, y) == (380.0, 0.0) and w > 0 and h > 0
+
+
+# ----------------------------------------------------------------- mouse
+def test_left_drag_orbits_by_the_expected_angle(app, xdo):
+    start = baseline(app)
+    cam0 = app.state.camera
+    h = app.render_rect()[3]
+    cx, cy = render_centre(app)
+    drag(app, xdo, cx, cy, 60, 24)
+    cam = app.state.camera
+    assert cam.yaw == pytest.approx(cam0.yaw - 60 * orbit.ORBIT_SPEED / h, abs=1e-9)
+    assert cam.pitch == pytest.approx(cam0.pitch - 24 * orbit.ORBIT_SPEED / h, abs=1e-9)
+    assert (cam.radius, cam.pivot) == (cam0.radius, cam0.pivot)
+    settle(app)
+    assert differs(app.read_render_area(), start) > 0.05
+
+
+def test_drag_on_the_control_pane_does_not_orbit(app, xdo):
+    baseline(app)
+    cam0 = app.state.camera
+    drag(app, xdo, 260, 14, 60, 0)  # on the pane's title text (not a widget)
+    assert app.state.camera == cam0
+    assert {"psi", "seed", "view_raw", "save_render"} <= set(app.item_rects)  # no section collapsed
+
+
+def test_wheel_zooms_and_ctrl_wheel_changes_fov(app, xdo):
+    start = baseline(app)
+    r0, fov0 = app.state.camera.radius, app.state.camera.fov_deg
+    hover(app, xdo, *render_centre(app))
+    xdo.click(4, repeat=2)  # wheel up twice: closer
+    app.run_frames(3)
+    assert app.state.camera.radius == pytest.approx(r0 * orbit.ZOOM_STEP ** 2)
+    xdo.click(5)
+    app.run_frames(3)
+    assert app.state.camera.radius == pytest.approx(r0 * orbit.ZOOM_STEP)
+    xdo.key_down("ctrl")
+    try:
+        xdo.click(4)
+        app.run_frames(3)
+    finally:
+        xdo.key_up("ctrl")
+    assert app.state.camera.fov_deg == pytest.approx(fov0 * orbit.FOV_STEP)
+    assert app.state.camera.radius == pytest.approx(r0 * orbit.ZOOM_STEP)
+    settle(app)
+    assert differs(app.read_render_area(), start) > 0.05
+
+
+def test_right_drag_pans_the_pivot(app, xdo):
+    baseline(app)
+    cam0 = app.state.camera
+    drag(app, xdo, *render_centre(app), 40, 0, button=3)
+    cam = app.state.camera
+    assert cam.pivot != cam0.pivot and (cam.yaw, cam.pitch) == (cam0.yaw, cam0.pitch)
+    assert cam.pivot[0] < cam0.pivot[0]  # dragging right moves the scene right: the pivot goes left (-x)
+
+
+def test_r_key_and_double_click_reset_to_the_start_image(app, xdo):
+    start = baseline(app)
+    cx, cy = render_centre(app)
+    drag(app, xdo, cx, cy, -50, 30)
+    settle(app)
+    assert differs(app.read_render_area(), start) > 0.05
+    xdo.key("r")
+    app.run_frames(3)
+    assert app.state.camera == app.state.defaults.camera()
+    settle(app)
+    assert np.array_equal(app.read_render_area(), start)
+
+    drag(app, xdo, cx, cy, 40, 0)
+    assert app.state.camera != app.state.defaults.camera()
+    hover(app, xdo, cx, cy)
+    xdo.click(1, repeat=2)  # double-click
+    app.run_frames(3)
+    assert app.state.camera == app.state.defaults.camera()
+    settle(app)
+    assert np.array_equal(app.read_render_area(), start)
+
+
+# ----------------------------------------------------------------- latent, truncation
+def test_seed_keys_and_buttons_change_the_image(app, xdo):
+    start = baseline(app)
+    hover(app, xdo, *render_centre(app))
+    xdo.key("Right")
+    app.run_frames(3)
+    assert app.state.latent.seed == 1.0
+    settle(app)
+    seed1 = app.read_render_area()
+    assert differs(seed1, start) > 0.05
+    xdo.key("Left")
+    app.run_frames(3)
+    assert app.state.latent.seed == 0.0
+    settle(app)
+    assert np.array_equal(app.read_render_area(), start)
+    click_item(app, xdo, "seed_random")
+    assert app.state.latent.seed != 0.0
+
+
+def test_interpolation_endpoints_equal_seed_renders(app, xdo):
+    start = baseline(app)  # seed 0 = A
+    app.state.latent.seed = 1.0
+    settle(app)
+    seed_b = app.read_render_area()
+    app.state.latent.seed = 0.0
+    app.state.latent.interp = True  # A = 0, B = 1, t = 0
+    app.state.latent.seed_b = 1
+    app.run_frames(3)  # the t slider appears
+    for space in ("w", "z"):
+        app.state.latent.space = space
+        click_item(app, xdo, "interp_t", fx=0.015)  # slider's left end: t = 0
+        assert app.state.latent.t == 0.0
+        settle(app)
+        assert np.array_equal(app.read_render_area(), start), space
+        click_item(app, xdo, "interp_t", fx=0.985)  # right end: t = 1
+        assert app.state.latent.t == 1.0
+        settle(app)
+        assert np.array_equal(app.read_render_area(), seed_b), space
+        click_item(app, xdo, "interp_t", fx=0.5)
+        assert 0.3 < app.state.latent.t < 0.7
+        settle(app)
+        mid = app.read_render_area()
+        assert differs(mid, start) > 0.05 and differs(mid, seed_b) > 0.05, space
+
+
+def test_space_plays_and_pauses_the_interpolation(app, xdo):
+    baseline(app)
+    hover(app, xdo, *render_centre(app))
+    xdo.key("space")
+    app.run_frames(2)
+    lat = app.state.latent
+    assert lat.interp and lat.playing
+    t0 = lat.t
+    app.run_frames(10)
+    assert lat.t != t0
+    xdo.key("space")
+    app.run_frames(2)
+    assert not app.state.latent.playing
+    t1 = app.state.latent.t
+    app.run_frames(5)
+    assert app.state.latent.t == t1
+
+
+def test_psi_typed_into_the_slider_changes_the_image(app, xdo):
+    start = baseline(app)
+    x0, y0, x1, y1 = app.item_rects["psi"]
+    hover(app, xdo, (x0 + x1) / 2, (y0 + y1) / 2)
+    xdo.key_down("ctrl")
+    try:
+        xdo.click(1)  # Ctrl+click turns the slider into a text field
+        app.run_frames(3)
+    finally:
+        xdo.key_up("ctrl")
+    app.run_frames(3)
+    xdo.key("ctrl+a")
+    app.run_frames(5)
+    xdo.type("0.2")
+    app.run_frames(10)  # imgui trickles queued key events, about one per frame
+    xdo.key("Return")
+    app.run_frames(10)
+    assert app.state.trunc.psi == pytest.approx(0.2, abs=1e-6)
+    settle(app)
+    assert differs(app.read_render_area(), start) > 0.05
+
+
+# ----------------------------------------------------------------- views, screenshot
+def test_views_differ_and_saved_render_equals_the_engine(app, xdo):
+    raw = baseline(app)
+    shots = {}
+    for view in ("depth", "normals", "image"):
+        click_item(app, xdo, f"view_{view}")
+        assert app.state.view.view == view
+        settle(app, timeout=120)
+        shots[view] = app.read_render_area()
+        hover(app, xdo, *render_centre(app))
+        xdo.key("s")
+        app.run_frames(2)
+        saved = np.asarray(Image.open(app.ui.last_saved))
+        out = app.shown
+        ref = RenderEngine(app.engine.G).render(out.job.request)  # a fresh engine, same request
+        expect = view_pixels("depth" if view == "normals" else view, ref.image, ref.raw, ref.depth, ref.alpha)
+        assert saved.shape == expect.shape and np.array_equal(saved, expect), view
+        if view == "image":
+            assert saved.shape == (512, 512, 3)  # native resolution, not the window's
+    shots["raw"] = raw
+    names = list(shots)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            assert differs(shots[a], shots[b]) > 0.05, (a, b)
+
+
+def test_save_window_writes_the_framebuffer(app, tmp_path):
+    baseline(app)
+    path = tmp_path / "window.png"
+    app.save_window(path)
+    app.run_frames(1)
+    img = np.asarray(Image.open(path))
+    assert img.shape == (HEIGHT, WIDTH, 3)
+    pane, render = img[:, :380], img[:HEIGHT - 30, 380:]
+    assert pane.std() > 5 and render.std() > 5  # widgets on the left, the render on the right
+    assert app.ui.last_saved == str(path)
+
+
+# ----------------------------------------------------------------- the loop never blocks
+def test_slow_render_keeps_the_ui_live_and_drops_stale_results(app, xdo):
+    baseline(app)
+    engine = app.engine
+    started = threading.Event()
+    real = engine.render
+
+    def slow(req):
+        started.set()
+        time.sleep(2.0)
+        return real(req)
+
+    engine.render = slow
+    try:
+        hover(app, xdo, *render_centre(app))
+        stamp0, dropped0 = app.stamp, app.worker.dropped
+        xdo.key("Right")  # request 1: seed 1, slow
+        assert app.run_until(started.is_set, 5)
+        assert app.stamp == stamp0 + 1
+        frames0, t0 = app.drawn_frames, time.monotonic()
+        while time.monotonic() - t0 < 0.4:
+            app.step()
+        assert app.drawn_frames - frames0 >= 8  # ~24 at the 60 fps cap; a blocked loop would give 0-1
+        assert "rendering…" in app.status_text()
+        xdo.key("Right")  # request 2: seed 2, waits behind request 1
+        app.run_frames(3)
+        assert app.state.latent.seed == 2.0 and app.stamp == stamp0 + 2
+        click_item(app, xdo, "view_depth")  # request 3 replaces request 2 before it starts
+        assert app.state.view.view == "depth" and app.stamp == stamp0 + 3
+        assert app.worker.dropped == dropped0 + 1
+        assert app.worker.wait_idle(30)  # request 1 finishes first, then 3, while the UI is not polling
+        app.run_frames(2)
+        assert app.shown.stamp == stamp0 + 3
+        assert stamp0 + 1 not in app.presented and stamp0 + 2 not in app.presented  # stale: never shown
+        assert app.shown.job.request.latent.seed == 2.0 and app.shown.frame.kind == "depth"
+    finally:
+        del engine.render
+
+
+def test_camera_only_change_skips_the_backbone(app, xdo):
+    baseline(app)
+    stats = app.engine.stats
+    calls = (stats.backbone_calls, stats.mapping_calls, stats.renders)
+    cx, cy = render_centre(app)
+    drag(app, xdo, cx, cy, 30, -10)
+    hover(app, xdo, cx, cy)
+    xdo.click(5)
+    settle(app)
+    assert (stats.backbone_calls, stats.mapping_calls) == calls[:2]
+    assert stats.renders > calls[2] and not app.shown.result.backbone_ran
+    click_item(app, xdo, "view_depth")  # a view switch is not a backbone change either
+    settle(app)
+    assert (stats.backbone_calls, stats.mapping_calls) == calls[:2]
+
+
+def test_render_thread_exception_is_shown_and_the_next_request_works(app, xdo):
+    start = baseline(app)
+    engine = app.engine
+    real = engine.render
+
+    def fail_once(req):
+        engine.render = real
+        raise RuntimeError("boom in the render thread")
+
+    engine.render = fail_once
+    try:
+        hover(app, xdo, *render_centre(app))
+        xdo.key("Right")
+        assert app.run_until(lambda: app.ui.render_error is not None, 30)
+        assert "RuntimeError: boom in the render thread" in app.status_text()
+        assert np.array_equal(app.read_render_area(), start)  # the last good frame stays up
+        xdo.key("Right")
+        settle(app)
+        assert app.ui.render_error is None and app.state.latent.seed == 2.0
+        assert app.shown.job.request.latent.seed == 2.0
+        assert differs(app.read_render_area(), start) > 0.05
+    finally:
+        engine.__dict__.pop("render", None)
+
+
+def test_nonfinite_frame_is_shown_with_a_warning(app):
+    baseline(app)
+    engine = app.engine
+    real = engine.render
+
+    def nan_render(req):
+        res = real(req)
+        res.raw = res.raw.clone()
+        res.raw[:, :4] = float("nan")
+        res.nonfinite = True
+        return res
+
+    engine.render = nan_render
+    try:
+        app.state.trunc.psi = 0.6
+        settle(app)
+        assert "NaN" in app.status_text() and app.shown.result.nonfinite
+    finally:
+        del engine.render
+    app.state.trunc.psi = 0.7
+    settle(app)
+    assert app.ui.render_warning is None
+
+
+# ----------------------------------------------------------------- model loading
+def test_failed_load_keeps_the_model_and_shows_the_error(app, xdo, tmp_path):
+    start = baseline(app)
+    model = app.model
+    bad = tmp_path / "broken.safetensors"
+    bad.write_bytes(b"this is not a checkpoint" * 10)
+    click_item(app, xdo, "model_path")  # type the path into the field, Enter loads
+    xdo.key("ctrl+a")
+    app.run_frames(5)
+    xdo.type(str(bad))
+    app.run_frames(len(str(bad)) + 10)  # imgui trickles queued key events, about one per frame
+    xdo.key("Return")
+    app.run_frames(10)
+    assert app.ui.model_path == str(bad)
+    assert app.run_until(lambda: app.loader.loading is None and app.ui.load_error is not None, 30)
+    app.run_frames(2)
+    assert app.model is model and "broken.safetensors" in app.ui.load_error
+    assert "load failed" in app.status_text()
+    assert np.array_equal(app.read_render_area(), start)
+    app.state.latent.seed = 3.0  # the old model still renders
+    settle(app)
+    assert app.shown.job.request.latent.seed == 3.0 and app.model is model
+
+
+def test_dropped_file_loads_and_enters_the_recent_list(app, golden_native_checkpoint):
+    baseline(app)
+    old_id = app.model_id
+    app.input.on_drop(app.window, [str(golden_native_checkpoint)])  # X drag-and-drop can't be faked
+    assert "loading golden_small.safetensors…" in app.status_text()
+    assert app.run_until(lambda: app.model_id == old_id + 1, 30)
+    assert app.recent.items[0] == str(golden_native_checkpoint)
+    settle(app)
+    assert app.shown.job.model_id == app.model_id
+
+
+# ----------------------------------------------------------------- keys, overlay, window size
+def test_help_overlay_keys(app, xdo):
+    baseline(app)
+    hover(app, xdo, *render_centre(app))
+    xdo.key("F1")
+    app.run_frames(2)
+    assert app.ui.show_help
+    xdo.key("question")
+    app.run_frames(2)
+    assert not app.ui.show_help
+    xdo.key("F1")
+    app.run_frames(2)
+    xdo.key("Escape")
+    app.run_frames(2)
+    assert not app.ui.show_help
+
+
+def test_zero_sized_and_minimised_window_keep_running(app, xdo):
+    baseline(app)
+    frames, drawn = app.frame_counter, app.drawn_frames
+    glfw.set_window_size(app.window, 0, 0)  # X clamps to 1x1: the render area is empty
+    app.run_frames(5)
+    x, y, w, h = app.render_rect_fb()
+    assert w == 0 or h == 0
+    app.state.latent.seed = 4.0
+    app.run_frames(5)
+    assert app.frame_counter == frames + 10 and app.drawn_frames == drawn + 10
+
+    app.minimized = lambda: True  # what an iconified window reports (Xvfb has no window manager)
+    try:
+        app.run_frames(5)
+        assert app.frame_counter == frames + 15 and app.drawn_frames == drawn + 10
+    finally:
+        del app.minimized
+    glfw.set_window_size(app.window, WIDTH, HEIGHT)
+    settle(app)
+    assert app.shown.job.request.latent.seed == 4.0
+    assert app.read_render_area().shape == (HEIGHT - 26, WIDTH - 380, 3)
+    assert app.gl_errors == 0, app.ui.gl_error
+
+
+def test_window_without_model_says_so(xvfb_display, tmp_path, monkeypatch):
+    monkeypatch.setenv("TRIPLANE_VIZ_CONFIG_DIR", str(tmp_path))
+    with App(AppConfig(width=640, height=480, title="triplane-viz empty", debug_gl=True, log=lambda m: None)) as a:
+        a.run_frames(5)
+        assert a.model is None and a.shown is None and a.stamp == 0
+        assert "no model loaded" in a.status_text()
+        a.save_render()
+        assert a.ui.export_error and "nothing to save" in a.ui.export_error
+        assert a.gl_errors == 0
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_model_goes_through_interop(golden_native_checkpoint, tmp_path, monkeypatch):
+    """On an NVIDIA machine (headless EGL on the GPU) frames reach the texture without the CPU."""
+    monkeypatch.setenv("TRIPLANE_VIZ_CONFIG_DIR", str(tmp_path))
+    state = VizState()
+    state.view.view = "raw"
+    logs: list[str] = []
+    with App(AppConfig(checkpoint=str(golden_native_checkpoint), device="cuda", headless=True, width=WIDTH,
+                       height=HEIGHT, debug_gl=True, log=logs.append), state=state) as a:
+        assert a.run_until(lambda: a.model is not None and a.idle(), 120), a.status_text()
+        assert a.presenter.path in ("cuda-bindings", "pycuda"), (a.presenter.fallback_reason, logs)
+        assert a.shown.frame.rgba.is_cuda
+        pixels = a.read_render_area()
+        assert pixels.std() > 5
+        times = []
+        for seed in range(1, 6):
+            a.state.latent.seed = float(seed)
+            settle(a)
+            times.append(a.presenter.upload_ms)
+        print(f"interop upload: {sorted(times)[len(times) // 2]:.3f} ms median")
+        assert a.gl_errors == 0 and a.presenter.path in ("cuda-bindings", "pycuda")

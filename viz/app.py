@@ -1,0 +1,622 @@
+"""The viewer window: GLFW + imgui frame loop that never waits on a render.
+
+Each `step()` is one UI frame: poll events (the input handler edits the state), draw the
+control pane (widgets edit the state), freeze the state into a RenderRequest and submit it to
+the latest-wins render thread if it differs from the last one submitted (stamps increase by
+one per submission), take the newest finished result (if it belongs to the current model),
+upload it through the Presenter, draw it into the render area and swap. The last good frame
+stays on screen while a render is in flight; the status line says what is going on.
+"""
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import math
+import os
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .window import DisplayError, create_window, destroy_window, gl_info  # first: imgui_bundle before glfw
+
+import glfw  # noqa: E402
+import imgui_bundle  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from imgui_bundle import imgui  # noqa: E402
+from OpenGL import GL  # noqa: E402
+
+from renderer.display import DisplayFrame, pack_frame, view_pixels  # noqa: E402
+from renderer.engine import RenderEngine, RenderRequest, RenderResult  # noqa: E402
+
+from .gl import GLCheckError, check_gl_error  # noqa: E402
+from .input import InputHandler  # noqa: E402
+from .loader import LoadedModel, ModelLoader  # noqa: E402
+from .present import Presenter  # noqa: E402
+from .recent import RecentFiles  # noqa: E402
+from .state import VizState  # noqa: E402
+from .widgets import camera as camera_widget  # noqa: E402
+from .widgets import export as export_widget  # noqa: E402
+from .widgets import help as help_widget  # noqa: E402
+from .widgets import latent as latent_widget  # noqa: E402
+from .widgets import model as model_widget  # noqa: E402
+from .widgets import perf as perf_widget  # noqa: E402
+from .widgets import status as status_widget  # noqa: E402
+from .widgets import truncation as truncation_widget  # noqa: E402
+from .widgets import view as view_widget  # noqa: E402
+from .worker import LatestWinsWorker  # noqa: E402
+
+__all__ = ["App", "AppConfig", "DisplayError"]
+
+PANE_WIDTH = 380
+"""Control pane width in window coordinates."""
+STATUS_HEIGHT = 26
+"""Status line height in window coordinates."""
+SEED_MAX = latent_widget.SEED_MAX
+FONT_SIZE = 15.0
+
+
+@dataclass
+class AppConfig:
+    """How to start the viewer (the command-line options)."""
+
+    checkpoint: str | None = None
+    device: str = "cpu"
+    interop: str = "auto"
+    width: int = 1280
+    height: int = 800
+    headless: bool = False
+    """GLFW's NULL platform + EGL: no X server needed, nothing visible (screenshots, CI)."""
+    visible: bool = True
+    debug_gl: bool = False
+    """Check glGetError after every frame; errors are logged and counted."""
+    title: str = "triplane-viz"
+    max_fps: float = 60.0
+    """UI frame-rate cap, so the UI loop leaves the CPU to the render thread."""
+    torch_threads: int | None = 2
+    out_dir: str = "screenshots"
+    log: Callable[[str], None] | None = None
+
+
+@dataclass
+class UiState:
+    """UI-only state (not part of a render request): text fields, overlays, messages."""
+
+    model_path: str = ""
+    out_dir: str = "screenshots"
+    show_help: bool = False
+    last_saved: str | None = None
+    export_error: str | None = None
+    load_error: str | None = None
+    render_error: str | None = None
+    render_warning: str | None = None
+    gl_error: str | None = None
+
+
+@dataclass
+class PerfStats:
+    """UI frame timing (exponential moving average)."""
+
+    fps: float = 0.0
+    frame_ms: float = 0.0
+
+    def add(self, dt: float) -> None:
+        """Fold one frame's duration (seconds) into the averages."""
+        ms = dt * 1000.0
+        self.frame_ms = ms if self.frame_ms == 0 else 0.9 * self.frame_ms + 0.1 * ms
+        self.fps = 1000.0 / self.frame_ms if self.frame_ms > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    """One request for the render thread: what to render and how to pack it for display."""
+
+    stamp: int
+    request: RenderRequest
+    pack_view: str
+    """'image', 'raw' or 'depth' (normals travel as depth; the shader derives them)."""
+    locked_range: tuple[float, float] | None
+    engine: RenderEngine
+    model_id: int
+
+
+@dataclass
+class FrameOut:
+    """A finished render: the engine's result (for saving) and the packed display frame."""
+
+    stamp: int
+    job: RenderJob
+    result: RenderResult
+    frame: DisplayFrame
+
+
+def render_job(job: RenderJob) -> FrameOut:
+    """Run on the render thread: one engine call, then packing for the display texture."""
+    res = job.engine.render(job.request)
+    frame = pack_frame(res.image, res.raw, res.depth, res.alpha, job.pack_view, job.locked_range)
+    return FrameOut(job.stamp, job, res, frame)
+
+
+def pack_view_of(view: str) -> str:
+    """The packing a view needs: depth and normals share the depth packing."""
+    return "depth" if view in ("depth", "normals") else view
+
+
+def render_pixels(out: FrameOut) -> np.ndarray:
+    """The saved form of a render at its native resolution (the CLI's conversion: RGB, or grey depth)."""
+    r = out.result
+    return view_pixels(out.job.pack_view, r.image, r.raw, r.depth, r.alpha)
+
+
+def next_free(folder: Path, stem: str) -> Path:
+    """folder/stem-0001.png, or the first number not taken yet."""
+    for n in range(1, 100000):
+        p = folder / f"{stem}-{n:04d}.png"
+        if not p.exists():
+            return p
+    raise OSError(f"no free file name for {stem} in {folder}")
+
+
+ACTIONS: dict[str, Callable[["App"], None]] = {
+    "reset": lambda app: app.reset_camera(), "screenshot": lambda app: app.save_render(),
+    "help": lambda app: app.toggle_help(), "close_help": lambda app: app.close_help(),
+    "play": lambda app: app.toggle_play(), "seed_prev": lambda app: app.step_seed(-1),
+    "seed_next": lambda app: app.step_seed(1),
+}
+"""What each key action id of viz.bindings does to the app."""
+
+
+class App:
+    """The viewer: owns the window, imgui, the presenter, the render worker and the model loader."""
+
+    def __init__(self, config: AppConfig | None = None, state: VizState | None = None):
+        self.config = config = config or AppConfig()
+        self.log = config.log or (lambda msg: print(msg, file=sys.stderr))
+        if config.torch_threads:
+            torch.set_num_threads(config.torch_threads)
+        self.state = state or VizState()
+        self.ui = UiState(out_dir=config.out_dir)
+        self.perf = PerfStats()
+        self.item_rects: dict[str, tuple[float, float, float, float]] = {}
+        """Widget rectangles by name (window coordinates), so tests can click them."""
+        self.model: LoadedModel | None = None
+        self.model_id = 0
+        self.shown: FrameOut | None = None
+        self.presented: deque[int] = deque(maxlen=256)
+        """Stamps of the results uploaded to the screen, oldest first."""
+        self.discarded = 0
+        """Results dropped because they came from a model that has since been replaced."""
+        self.frame_counter = 0
+        """UI loop iterations (also while minimized)."""
+        self.drawn_frames = 0
+        """Frames actually drawn and swapped."""
+        self.gl_errors = 0
+        self.stamp = 0
+        self._last_key: tuple | None = None
+        self._last_pre: tuple | None = None
+        self._pending_upload: FrameOut | None = None
+        self._save_window_to: Path | None = None
+        self._last_time = time.perf_counter()
+        self._closed = False
+        self.device_name = self._device_name(config.device)
+
+        self.window = create_window(config.title, config.width, config.height,
+                                    visible=config.visible, headless=config.headless)
+        self._gui_parts: list[str] = []
+        try:
+            self._init_gui()
+        except BaseException:
+            self._release_gui()
+            destroy_window(self.window)
+            raise
+        self.recent = RecentFiles.load()
+        if self.recent.warning:
+            self.log(f"warning: {self.recent.warning}")
+        self.worker: LatestWinsWorker[RenderJob] = LatestWinsWorker(render_job)
+        self.loader = ModelLoader(config.device)
+        if config.checkpoint:
+            self.load_model(config.checkpoint)
+
+    # ----------------------------------------------------------------- setup / teardown
+    def _init_gui(self) -> None:
+        """imgui context + C++ GLFW/OpenGL3 backends (chaining to our callbacks) + presenter."""
+        info = gl_info()
+        self.gl_version = f"{info['GL_VERSION']} on {info['GL_RENDERER']}"
+        self.input = InputHandler(self, log=self.log)
+        self.input.install(self.window)  # before the backend, which then chains to these callbacks
+        self._imgui_ctx = imgui.create_context()
+        imgui.set_current_context(self._imgui_ctx)  # create_context keeps an existing context current
+        self._gui_parts.append("imgui")
+        io = imgui.get_io()
+        io.set_ini_filename(None)
+        imgui.style_colors_dark()
+        font = Path(imgui_bundle.__file__).parent / "assets" / "fonts" / "Roboto" / "Roboto-Regular.ttf"
+        if font.is_file():  # a readable UI font with the glyphs we use (…, −); imgui's default lacks them
+            io.fonts.add_font_from_file_ttf(str(font), FONT_SIZE)
+        addr = ctypes.cast(self.window, ctypes.c_void_p).value
+        if not imgui.backends.glfw_init_for_opengl(addr, True):
+            raise DisplayError("imgui could not attach to the GLFW window")
+        self._gui_parts.append("glfw")
+        if not imgui.backends.opengl3_init("#version 330"):
+            raise DisplayError("imgui's OpenGL 3 renderer failed to start (no GL 3.3 function loader)")
+        self._gui_parts.append("opengl3")
+        if not self.config.headless:
+            glfw.swap_interval(1)
+        self.presenter = Presenter(self.config.interop, log=self.log)
+        self._gui_parts.append("presenter")
+
+    def _release_gui(self) -> None:
+        """Undo whatever _init_gui got done, newest first (needs the window's context current)."""
+        glfw.make_context_current(self.window)
+        if "imgui" in self._gui_parts:
+            imgui.set_current_context(self._imgui_ctx)
+        for part in reversed(self._gui_parts):
+            if part == "presenter":
+                self.presenter.close()
+            elif part == "opengl3":
+                imgui.backends.opengl3_shutdown()
+            elif part == "glfw":
+                imgui.backends.glfw_shutdown()
+            elif part == "imgui":
+                imgui.destroy_context(self._imgui_ctx)
+        self._gui_parts = []
+
+    def close(self) -> None:
+        """Stop the threads and release GL, imgui and the window (safe to call twice)."""
+        if self._closed:
+            return
+        self._closed = True
+        self.worker.stop()
+        self._release_gui()
+        destroy_window(self.window)
+
+    def __enter__(self) -> App:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @staticmethod
+    def _device_name(device: str) -> str:
+        if device.startswith("cuda") and torch.cuda.is_available():
+            return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+        return device
+
+    # ----------------------------------------------------------------- properties and geometry
+    @property
+    def engine(self) -> RenderEngine | None:
+        """The current model's engine (None before a model is loaded)."""
+        return self.model.engine if self.model is not None else None
+
+    def render_rect(self) -> tuple[float, float, float, float]:
+        """(x, y, w, h) of the render area in window coordinates (cursor units), top-left origin."""
+        w, h = glfw.get_window_size(self.window)
+        return (float(PANE_WIDTH), 0.0, float(max(w - PANE_WIDTH, 0)), float(max(h - STATUS_HEIGHT, 0)))
+
+    def render_rect_fb(self) -> tuple[int, int, int, int]:
+        """The render area in framebuffer pixels (differs from window coordinates on HiDPI screens)."""
+        ww, wh = glfw.get_window_size(self.window)
+        fw, fh = glfw.get_framebuffer_size(self.window)
+        sx, sy = (fw / ww if ww else 1.0), (fh / wh if wh else 1.0)
+        x, y, w, h = self.render_rect()
+        return int(round(x * sx)), int(round(y * sy)), int(round(w * sx)), int(round(h * sy))
+
+    def minimized(self) -> bool:
+        """True when there is nothing to draw into (iconified, or a zero-sized framebuffer)."""
+        fw, fh = glfw.get_framebuffer_size(self.window)
+        return fw <= 0 or fh <= 0 or bool(glfw.get_window_attrib(self.window, glfw.ICONIFIED))
+
+    # ----------------------------------------------------------------- actions
+    def actions(self) -> dict[str, Callable[[], None]]:
+        """Key action ids (viz.bindings) -> this app's methods (see ACTIONS)."""
+        return {name: (lambda f=f: f(self)) for name, f in ACTIONS.items()}
+
+    def load_model(self, path: str) -> None:
+        """Start loading a checkpoint in the background (the current model stays until it succeeds)."""
+        self.ui.model_path = str(path)
+        self.ui.load_error = None
+        self.loader.start(path)
+
+    def reset_camera(self) -> None:
+        """Back to the model's default camera."""
+        self.state.reset_camera()
+
+    def toggle_help(self) -> None:
+        """Show or hide the bindings overlay."""
+        self.ui.show_help = not self.ui.show_help
+
+    def close_help(self) -> None:
+        """Hide the bindings overlay."""
+        self.ui.show_help = False
+
+    def toggle_play(self) -> None:
+        """Play/pause the A->B interpolation (switches interpolation on if it was off)."""
+        lat = self.state.latent
+        if not lat.interp:
+            lat.interp, lat.playing = True, True
+        else:
+            lat.playing = not lat.playing
+
+    def step_seed(self, delta: int) -> None:
+        """Previous/next integer seed."""
+        lat = self.state.latent
+        base = math.floor(lat.seed) if delta > 0 else math.ceil(lat.seed)  # from 3.4: next 4, previous 3
+        lat.seed = float(min(max(base + delta, 0), SEED_MAX))
+
+    def random_seed(self) -> None:
+        """Jump to a random seed."""
+        self.state.latent.seed = float(np.random.randint(0, 100000))
+
+    def save_render(self) -> Path | None:
+        """Save the shown render at its native resolution as PNG (atomic); the path or error goes to the UI."""
+        from renderer.cli import write_png_atomic
+
+        out = self.shown
+        if out is None:
+            self.ui.export_error = "nothing to save yet: no render on screen"
+            return None
+        try:
+            folder = Path(os.path.expanduser(self.ui.out_dir or "."))
+            folder.mkdir(parents=True, exist_ok=True)
+            seed = out.job.request.latent.seed
+            view = self.state.view.view if out.job.pack_view == "depth" else out.job.pack_view
+            path = next_free(folder, f"render-seed{seed:g}-{view}")
+            write_png_atomic(render_pixels(out), path)
+        except Exception as e:  # shown in the window, never a crash
+            self.ui.export_error = f"save failed: {type(e).__name__}: {e}"
+            self.log(self.ui.export_error)
+            return None
+        self.ui.export_error, self.ui.last_saved = None, str(path)
+        self.log(f"saved {path}")
+        return path
+
+    def save_window(self, path: str | os.PathLike | None = None) -> None:
+        """Save the whole window (framebuffer read-back) as PNG at the end of this frame."""
+        if path is None:
+            folder = Path(os.path.expanduser(self.ui.out_dir or "."))
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                path = next_free(folder, "window")
+            except OSError as e:
+                self.ui.export_error = f"save failed: {e}"
+                return
+        self._save_window_to = Path(path)
+
+    # ----------------------------------------------------------------- the frame loop
+    def run(self, max_frames: int | None = None) -> None:
+        """Frames until the window is closed (or `max_frames` have run)."""
+        n = 0
+        while not glfw.window_should_close(self.window) and (max_frames is None or n < max_frames):
+            self.step()
+            n += 1
+
+    def run_frames(self, n: int) -> None:
+        """Exactly n UI frames (tests)."""
+        for _ in range(n):
+            self.step()
+
+    def run_until(self, predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
+        """Step frames until predicate() holds or timeout seconds pass (tests); returns predicate()."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.step()
+            if predicate():
+                return True
+        return bool(predicate())
+
+    def idle(self) -> bool:
+        """True when no load or render runs and the shown frame is the last request's."""
+        return (self.loader.loading is None and not self.worker.busy and self._pending_upload is None
+                and (self.model is None or (self.shown is not None and self.shown.stamp == self.stamp)
+                     or self.ui.render_error is not None))
+
+    def step(self) -> None:
+        """One UI frame (see the module docstring)."""
+        now = time.perf_counter()
+        dt, self._last_time = now - self._last_time, now
+        glfw.make_context_current(self.window)
+        imgui.set_current_context(self._imgui_ctx)
+        glfw.poll_events()
+        self._take_loaded_model()
+        minimized = self.minimized()
+        if not minimized:
+            self.state.latent.advance(min(dt, 0.1))
+        self._take_result()
+        self.frame_counter += 1
+        if minimized:  # nothing to draw into: no GL calls, no new renders, a slow idle loop
+            time.sleep(0.02)
+            return
+        self.perf.add(dt)
+        imgui.backends.opengl3_new_frame()
+        imgui.backends.glfw_new_frame()
+        imgui.new_frame()
+        self._draw_ui()
+        imgui.render()
+        self._submit()
+        self._upload_pending()
+        self._draw_gl()
+        imgui.backends.opengl3_render_draw_data(imgui.get_draw_data())
+        if self._save_window_to is not None:
+            self._write_window_png(self._save_window_to)
+            self._save_window_to = None
+        if self.config.debug_gl:
+            try:
+                check_gl_error(f"frame {self.frame_counter}")
+            except GLCheckError as e:
+                self.gl_errors += 1
+                self.ui.gl_error = str(e)
+                self.log(str(e))
+        glfw.swap_buffers(self.window)
+        self.drawn_frames += 1
+        self._limit_rate(now)
+
+    def _limit_rate(self, start: float) -> None:
+        if self.config.max_fps and self.config.max_fps > 0:
+            left = 1.0 / self.config.max_fps - (time.perf_counter() - start)
+            if left > 0:
+                time.sleep(left)
+
+    def _take_loaded_model(self) -> None:
+        """Adopt a finished load, or show why it failed (the old model stays)."""
+        out = self.loader.poll()
+        if out is None:
+            return
+        if out.error is not None:
+            self.ui.load_error = out.error
+            self.log(f"load failed: {out.error}")
+            if out.details:
+                self.log(out.details)
+            return
+        m = out.model
+        self.model, self.model_id = m, self.model_id + 1
+        self.state.apply_model(m.defaults)
+        self.ui.load_error = self.ui.render_error = None
+        self._last_key = self._last_pre = None
+        self.recent.add(m.path)
+        if self.recent.warning:
+            self.log(f"warning: {self.recent.warning}")
+            self.recent.warning = None
+        self.log(f"loaded {m.path} in {m.seconds:.1f} s")
+
+    def _submit(self) -> None:
+        """Send the state to the render thread if it changed since the last submission."""
+        if self.model is None:
+            return
+        s = self.state
+        pre = (self.model_id, s.camera, dataclasses.replace(s.cond), s.latent.spec(), dataclasses.replace(s.trunc),
+               dataclasses.replace(s.view), s.defaults)
+        if pre == self._last_pre:  # cheap check first: snapshot() builds camera tensors
+            return
+        self._last_pre = pre
+        try:
+            req = self.state.snapshot(0)
+        except ValueError as e:
+            self.ui.render_error = f"bad settings: {e}"
+            return
+        v = self.state.view
+        pack = pack_view_of(v.view)
+        locked = tuple(v.depth_range) if (pack == "depth" and v.depth_locked) else None
+        key = (self.model_id, req, pack, locked)
+        if key == self._last_key:
+            return
+        self._last_key = key
+        self.stamp += 1
+        job = RenderJob(self.stamp, dataclasses.replace(req, stamp=self.stamp), pack, locked,
+                        self.model.engine, self.model_id)
+        self.worker.submit(job)
+
+    def _take_result(self) -> None:
+        """Take the newest finished render (never an older one than shown); errors go to the status line."""
+        res = self.worker.poll()
+        if res is None:
+            return
+        if res.error is not None:
+            self.ui.render_error = f"render failed: {res.error}"
+            self.log(self.ui.render_error)
+            if res.details:
+                self.log(res.details)
+            return
+        out: FrameOut = res.value
+        if out.job.model_id != self.model_id:
+            self.discarded += 1
+            return
+        self.ui.render_error = None
+        self.ui.render_warning = ("the frame holds NaN or inf values (drawn black / far); try psi nearer 1"
+                                  if out.result.nonfinite else None)
+        if out.result.nonfinite:
+            self.log(f"warning: frame {out.stamp} holds NaN or inf values")
+        self._pending_upload = out
+
+    def _upload_pending(self) -> None:
+        """Upload the newest finished frame (done while drawing, so never into a minimized window)."""
+        out, self._pending_upload = self._pending_upload, None
+        if out is None:
+            return
+        self.presenter.upload(out.frame)
+        self.shown = out
+        self.presented.append(out.stamp)
+
+    def _draw_gl(self) -> None:
+        """Clear, then draw the shown frame into the render area (skipped when that area is empty)."""
+        fw, fh = glfw.get_framebuffer_size(self.window)
+        GL.glViewport(0, 0, fw, fh)
+        GL.glClearColor(0.08, 0.08, 0.09, 1.0)
+        GL.glClear(GL.GL_COLOR_BUFFER_BIT)
+        x, y, w, h = self.render_rect_fb()
+        if self.shown is None or w <= 0 or h <= 0:
+            return
+        job = self.shown.job
+        view = self.state.view.view
+        mode = view if pack_view_of(view) == job.pack_view else job.pack_view
+        if job.pack_view == "depth" and view not in ("depth", "normals"):
+            mode = "depth"
+        self.presenter.draw(x, y, w, h, fh, mode, focal=float(job.request.camera[16]))
+
+    def _write_window_png(self, path: Path) -> None:
+        """Read back the back buffer (before the swap) and write it as PNG, atomically."""
+        from renderer.cli import write_png_atomic
+
+        try:
+            fw, fh = glfw.get_framebuffer_size(self.window)
+            GL.glFinish()
+            GL.glReadBuffer(GL.GL_BACK)
+            GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
+            data = GL.glReadPixels(0, 0, fw, fh, GL.GL_RGB, GL.GL_UNSIGNED_BYTE)
+            pixels = np.frombuffer(data, np.uint8).reshape(fh, fw, 3)[::-1].copy()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_png_atomic(pixels, path)
+        except Exception as e:
+            self.ui.export_error = f"save window failed: {type(e).__name__}: {e}"
+            self.log(self.ui.export_error)
+            return
+        self.ui.export_error, self.ui.last_saved = None, str(path)
+        self.log(f"saved {path}")
+
+    def read_render_area(self) -> np.ndarray:
+        """(h, w, 3) uint8 pixels of the render area as drawn in the last frame (re-draws it; tests)."""
+        glfw.make_context_current(self.window)
+        x, y, w, h = self.render_rect_fb()
+        fw, fh = glfw.get_framebuffer_size(self.window)
+        if w <= 0 or h <= 0:
+            return np.zeros((0, 0, 3), np.uint8)
+        self._draw_gl()
+        GL.glFinish()
+        GL.glReadBuffer(GL.GL_BACK)
+        GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
+        data = GL.glReadPixels(x, fh - y - h, w, h, GL.GL_RGB, GL.GL_UNSIGNED_BYTE)
+        return np.frombuffer(data, np.uint8).reshape(h, w, 3)[::-1].copy()
+
+    # ----------------------------------------------------------------- UI layout
+    def _draw_ui(self) -> None:
+        """Control pane (left, fixed width, scrolls), status line (bottom), help overlay."""
+        w, h = glfw.get_window_size(self.window)
+        self.item_rects = {}  # only widgets drawn this frame
+        flags = (imgui.WindowFlags_.no_move | imgui.WindowFlags_.no_resize | imgui.WindowFlags_.no_collapse
+                 | imgui.WindowFlags_.no_title_bar | imgui.WindowFlags_.no_saved_settings
+                 | imgui.WindowFlags_.no_bring_to_front_on_focus)
+        imgui.set_next_window_pos(imgui.ImVec2(0, 0))
+        imgui.set_next_window_size(imgui.ImVec2(PANE_WIDTH, max(h - STATUS_HEIGHT, 1)))
+        imgui.begin("controls", None, flags.value)
+        imgui.text("triplane-viz")
+        imgui.same_line()
+        imgui.text_disabled("F1 / ? for mouse and keys")
+        sections = (("Model", model_widget.draw, True), ("Latent", latent_widget.draw, True),
+                    ("Camera", camera_widget.draw, True), ("Truncation", truncation_widget.draw, True),
+                    ("View", view_widget.draw, True), ("Export", export_widget.draw, True),
+                    ("Performance", perf_widget.draw, True))
+        for title, draw, default_open in sections:
+            open_flag = imgui.TreeNodeFlags_.default_open.value if default_open else 0
+            if imgui.collapsing_header(title, open_flag):
+                imgui.push_id(title)
+                draw(self)
+                imgui.pop_id()
+        imgui.end()
+        status_widget.draw(self, w, h)
+        help_widget.draw(self)
+
+    def status_text(self) -> str:
+        """The status line as plain text (tests, logs)."""
+        return "  |  ".join(text for _, text in status_widget.parts(self))

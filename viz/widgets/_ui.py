@@ -1,0 +1,32 @@
+"""Small helpers shared by the widgets (item rectangles for tests, fixed label width)."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from imgui_bundle import imgui
+
+if TYPE_CHECKING:
+    from viz.app import App
+
+LABEL_WIDTH = 130
+"""Room kept right of a field for its label (fields are given width -LABEL_WIDTH)."""
+
+
+def mark(app: App, name: str, label: str | None = None) -> None:
+    """Remember the last item's rectangle (window coordinates) under `name`, so tests can click it.
+
+    With `label`, the label drawn right of the field is cut off, leaving the field (slider track) alone.
+    """
+    lo, hi = imgui.get_item_rect_min(), imgui.get_item_rect_max()
+    x1 = hi.x
+    if label:
+        x1 -= imgui.calc_text_size(label, True).x + imgui.get_style().item_inner_spacing.x
+    app.item_rects[name] = (lo.x, lo.y, x1, hi.y)
+
+
+def help_marker(text: str) -> None:
+    """A greyed '(?)' on the same line whose tooltip explains the previous widget."""
+    imgui.same_line()
+    imgui.text_disabled("(?)")
+    if imgui.is_item_hovered():
+        imgui.set_tooltip(text)

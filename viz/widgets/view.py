@@ -1,0 +1,75 @@
+"""View widget: image / raw / depth / normals; depth range auto or locked; samples; resolution; sampling."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from imgui_bundle import imgui
+
+from renderer.display import VIEWS
+
+from ._ui import LABEL_WIDTH, help_marker, mark
+
+if TYPE_CHECKING:
+    from viz.app import App
+
+RESOLUTIONS = (32, 64, 128, 256, 512)
+"""Neural rendering resolutions offered besides the model's own."""
+SAMPLING = ("deterministic", "stochastic")
+
+
+def draw(app: App) -> None:
+    """View switch, depth range, sampling controls."""
+    v = app.state.view
+    for i, name in enumerate(VIEWS):
+        if i:
+            imgui.same_line()
+        if imgui.radio_button(name, v.view == name):
+            v.view = name
+        mark(app, f"view_{name}")
+
+    if v.view in ("depth", "normals"):
+        changed, locked = imgui.checkbox("lock depth range", v.depth_locked)
+        if changed:
+            v.depth_locked = locked
+            shown = app.shown
+            if locked and shown is not None and shown.frame.kind == "depth":
+                v.depth_range = (shown.frame.near, shown.frame.far)  # lock what is on screen now
+        help_marker("Auto: each frame maps its own nearest..farthest opaque depth to the colour map. "
+                    "Locked: a fixed range, so colours are comparable between frames.")
+        if v.depth_locked:
+            imgui.set_next_item_width(-LABEL_WIDTH)
+            changed, near, far = imgui.drag_float_range2("near / far", v.depth_range[0], v.depth_range[1],
+                                                         0.005, 0.0, 100.0, "%.3f")
+            if changed and far > near:
+                v.depth_range = (float(near), float(far))
+        elif app.shown is not None and app.shown.frame.kind == "depth":
+            imgui.text_disabled(f"auto range {app.shown.frame.near:.3f} .. {app.shown.frame.far:.3f}")
+
+    model_nrr = app.model.engine.G.neural_rendering_resolution if app.model is not None else None
+    labels = [f"model's ({model_nrr})" if model_nrr else "model's"] + [str(r) for r in RESOLUTIONS]
+    current = 0 if v.neural_rendering_resolution is None else (
+        RESOLUTIONS.index(v.neural_rendering_resolution) + 1 if v.neural_rendering_resolution in RESOLUTIONS else 0)
+    imgui.set_next_item_width(-LABEL_WIDTH)
+    changed, i = imgui.combo("neural res", current, labels)
+    mark(app, "nrr")
+    if changed:
+        v.neural_rendering_resolution = None if i == 0 else RESOLUTIONS[i - 1]
+    help_marker("Rays per side of the volume render (the super-resolution output keeps its size). "
+                "Lower is faster.")
+    imgui.set_next_item_width(-LABEL_WIDTH)
+    changed, m = imgui.slider_float("depth samples x", v.depth_multiplier, 0.25, 4.0, "%.2f",
+                                    imgui.SliderFlags_.logarithmic.value)
+    if changed:
+        v.depth_multiplier = float(m)
+    imgui.set_next_item_width(-LABEL_WIDTH)
+    changed, m = imgui.slider_float("importance x", v.importance_multiplier, 0.25, 4.0, "%.2f",
+                                    imgui.SliderFlags_.logarithmic.value)
+    if changed:
+        v.importance_multiplier = float(m)
+    help_marker("Multipliers of the stratified and importance sample counts per ray.")
+    imgui.set_next_item_width(-LABEL_WIDTH)
+    changed, i = imgui.combo("sampling", SAMPLING.index(v.sampling), list(SAMPLING))
+    if changed:
+        v.sampling = SAMPLING[i]
+    help_marker("Deterministic places the depth samples without random jitter: no flicker. "
+                "Stochastic is the reference's random sampling.")
