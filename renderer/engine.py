@@ -228,4 +228,4 @@ class RenderEngine:
         return RenderResult(stamp=req.stamp, image=image, raw=out["image_raw"][0], depth=out["image_depth"][0],
                             alpha=out["image_alpha"][0], ws=ws, backbone_ran=ran, nonfinite=nonfinite,
                             timings={"mapping": ms(t0, t1), "backbone": ms(t1, t2), "render": ms(t2, t3),
-                                     "superres": ms(t3, t4)})
+                                     "superres": ms(t3, t4) if image is not None else 0.0})
