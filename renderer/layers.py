@@ -32,6 +32,10 @@ def bias_act(x: torch.Tensor, b: torch.Tensor | None, act: str = "linear", gain:
     gain = def_gain if gain is None else float(gain)
     # one fresh tensor, then in-place steps: saves three full-size allocations per layer
     x = x + b.reshape([-1 if i == 1 else 1 for i in range(x.ndim)]) if b is not None else x.clone()
+    if x.requires_grad and torch.is_grad_enabled():  # training: the same maths out of place, for autograd
+        x = F.leaky_relu(x, alpha) if act == "lrelu" else func(x, alpha)
+        x = x * gain if gain != 1 else x
+        return x.clamp(-clamp, clamp) if clamp is not None else x
     if act == "lrelu":
         F.leaky_relu_(x, alpha)
     else:
@@ -100,9 +104,12 @@ def upsample2d(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
 def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor, up: int = 1, padding: int = 0,
                     groups: int = 1, flip_weight: bool = True) -> torch.Tensor:
     """Convolution with optional x2 upsampling (transposed conv + FIR), as in eg3d-math §4."""
+    channels_last = _is_channels_last(x)
     if up == 1:
         if not flip_weight and w.shape[-1] > 1:
             w = w.flip([2, 3])
+        if channels_last:  # both operands NHWC: oneDNN then runs (and answers) channels-last
+            return F.conv2d(x, w.contiguous(memory_format=torch.channels_last), padding=padding, groups=groups)
         return F.conv2d(x, w, padding=padding, groups=groups)
     assert up == 2 and padding == 1 and w.shape[-1] == 3
     out_ch, in_ch = w.shape[0] // groups, w.shape[1]
@@ -112,8 +119,16 @@ def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor, up: int =
         wt = w.reshape(groups, out_ch, in_ch, 3, 3).transpose(1, 2).reshape(groups * in_ch, out_ch, 3, 3)
     if flip_weight:
         wt = wt.flip([2, 3])
-    x = F.conv_transpose2d(x, wt, stride=2, padding=0, groups=groups)
+    # a contiguous weight keeps oneDNN on its channels-last path (a transposed view costs a full output copy)
+    x = F.conv_transpose2d(x, wt.contiguous(), stride=2, padding=0, groups=groups)
+    if channels_last:  # oneDNN may answer in NCHW; stay channels-last for the layers that follow
+        x = x.contiguous(memory_format=torch.channels_last)
     return _depthwise_fir(x, f, 4.0, padding=1)
+
+
+def _is_channels_last(x: torch.Tensor) -> bool:
+    """True for a 4-D tensor stored NHWC (and not also NCHW-contiguous, as 1x1 images are)."""
+    return x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
 
 
 def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, f: torch.Tensor,
@@ -130,10 +145,12 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
     if demodulate:
         dcoefs = (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()
         w = w * dcoefs.reshape(batch, -1, 1, 1, 1)
-    x = x.reshape(1, -1, *x.shape[2:])
+    if batch > 1:  # one grouped conv for the batch (for batch 1 a reshape would blur the NHWC strides)
+        x = x.reshape(1, -1, *x.shape[2:])
     w = w.reshape(-1, in_ch, kh, kw)
     x = conv2d_resample(x, w.to(x.dtype), f, up=up, padding=padding, groups=batch, flip_weight=flip_weight)
-    x = x.reshape(batch, -1, *x.shape[2:])
+    if batch > 1:
+        x = x.reshape(batch, -1, *x.shape[2:])
     if noise is not None:
         x = x.add_(noise.to(x.dtype))
     return x
@@ -185,12 +202,16 @@ class ToRGBLayer(nn.Module):
         self.weight_gain = float(1 / np.sqrt(in_channels))
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """A 1x1 modulated conv is a per-sample matmul; done as one, in x's memory layout (no copy)."""
         styles = self.affine(w) * self.weight_gain
-        x = modulated_conv2d(x, self.weight, styles, _NO_FILTER, demodulate=False)
-        return bias_act(x.float(), self.bias, clamp=self.conv_clamp).to(x.dtype)
-
-
-_NO_FILTER = torch.ones([1, 1])
+        wt = (self.weight[:, :, 0, 0].unsqueeze(0) * styles.unsqueeze(1)).to(x.dtype)  # (N, O, I)
+        n, c, h, w_ = x.shape
+        if x.is_contiguous():
+            y = torch.bmm(wt, x.reshape(n, c, h * w_)).reshape(n, -1, h, w_)
+        else:  # channels-last: pixels x channels
+            xf = x.permute(0, 2, 3, 1).reshape(n, h * w_, c)
+            y = torch.bmm(xf, wt.transpose(1, 2)).reshape(n, h, w_, -1).permute(0, 3, 1, 2)
+        return bias_act(y.float(), self.bias, clamp=self.conv_clamp).to(x.dtype)
 
 
 class SynthesisBlock(nn.Module):

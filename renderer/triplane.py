@@ -16,7 +16,8 @@ from .errors import CheckpointError
 from .spec import ModelSpec
 from .superres import build_superresolution
 from .synthesis import Backbone
-from .volume import SAMPLING_MODES, importance_depths, merge_samples, ray_march, sample_rays, stratified_depths
+from .volume import (SAMPLING_MODES, importance_depths, march_weights, sample_coefficients, sample_rays, sort_samples,
+                     stratified_depths)
 
 PLANE_CHANNELS = 32
 PLANE_RESOLUTION = 256
@@ -192,22 +193,30 @@ class TriPlaneGenerator(nn.Module):
                                     generator=generator)
 
     def _render_rays(self, planes, origins, dirs, n_coarse: int, n_fine: int, draw: Callable | None):
-        """Coarse pass, importance pass, merge and march -> features (N,32,M), depth (N,1,M), alpha (N,1,M)."""
+        """Coarse pass, importance pass, merge and march -> features (N,32,M), depth (N,1,M), alpha (N,1,M).
+
+        Colours are never sorted or averaged per interval: the marcher's weights are turned into
+        per-sample coefficients and scattered back to the unsorted samples (same sum, far less memory traffic).
+        """
         rk = self.rendering_kwargs
-        white_back = bool(rk.get("white_back", False))
         if not planes.is_contiguous(memory_format=torch.channels_last) and planes.dim() == 5:
             planes = channels_last_planes(planes)
         depths_c = stratified_depths(origins, dirs, rk["ray_start"], rk["ray_end"], n_coarse, rk["box_warp"], draw)
         colors_c, sigma_c = self._query(planes, origins, dirs, depths_c)
         if n_fine > 0:
-            coarse = ray_march(colors_c, sigma_c, depths_c, white_back)
-            depths_f = importance_depths(depths_c, coarse.weights, n_fine, draw)
+            coarse_w, _, _ = march_weights(sigma_c, depths_c)
+            depths_f = importance_depths(depths_c, coarse_w, n_fine, draw)
             colors_f, sigma_f = self._query(planes, origins, dirs, depths_f)
-            depths, colors, sigma = merge_samples(depths_c, colors_c, sigma_c, depths_f, colors_f, sigma_f)
+            depths, sigma, idx = sort_samples(depths_c, sigma_c, depths_f, sigma_f)
+            weights, depth, alpha = march_weights(sigma, depths)
+            coef = torch.empty_like(depths).scatter_(-1, idx, sample_coefficients(weights))
+            rgb = (colors_c * coef[..., :n_coarse]).sum(-1) + (colors_f * coef[..., n_coarse:]).sum(-1)
         else:
-            depths, colors, sigma = depths_c, colors_c, sigma_c
-        result = ray_march(colors, sigma, depths, white_back)
-        return result.rgb, result.depth, result.weights.sum(-1)
+            weights, depth, alpha = march_weights(sigma_c, depths_c)
+            rgb = (colors_c * sample_coefficients(weights)).sum(-1)
+        if rk.get("white_back", False):
+            rgb = rgb + 1 - alpha
+        return rgb * 2 - 1, depth, alpha
 
     def _query(self, planes, origins, dirs, depths):
         """Decode points origin + t*dir for depths (N,1,M,S) -> colours (N,32,M,S), raw sigma (N,1,M,S)."""

@@ -87,11 +87,12 @@ class MarchResult:
     weights: torch.Tensor
 
 
-def ray_march(colors: torch.Tensor, densities: torch.Tensor, depths: torch.Tensor,
-              white_back: bool = False) -> MarchResult:
-    """MipNeRF-style marcher on interval midpoints with softplus(sigma - 1) density.
+def march_weights(densities: torch.Tensor, depths: torch.Tensor):
+    """MipNeRF weights on interval midpoints with softplus(sigma - 1) density.
 
-    colors (N, C, M, S), densities and depths (N, 1, M, S): samples on the last axis, sorted.
+    densities, depths (N, 1, M, S), sorted along S -> weights (N,1,M,S-1), depth (N,1,M)
+    (weighted midpoint depth, NaN -> inf, clamped to the batch's sample range), accumulated
+    opacity (N,1,M).
     """
     deltas = depths[..., 1:] - depths[..., :-1]
     densities_mid = (densities[..., :-1] + densities[..., 1:]) / 2
@@ -100,12 +101,25 @@ def ray_march(colors: torch.Tensor, densities: torch.Tensor, depths: torch.Tenso
     alpha = 1 - torch.exp(-(densities_mid * deltas))
     alpha_shifted = torch.cat([torch.ones_like(alpha[..., :1]), 1 - alpha + 1e-10], -1)
     weights = alpha * torch.cumprod(alpha_shifted, -1)[..., :-1]
-    colors_mid = (colors[..., :-1] + colors[..., 1:]) / 2
-    rgb = torch.sum(weights * colors_mid, -1)
     weight_total = weights.sum(-1)
     depth = torch.sum(weights * depths_mid, -1) / weight_total
     depth = torch.nan_to_num(depth, float("inf"))
     depth = torch.clamp(depth, torch.min(depths), torch.max(depths))
+    return weights, depth, weight_total
+
+
+def sample_coefficients(weights: torch.Tensor) -> torch.Tensor:
+    """Per-sample compositing weights (N,1,M,S): interval j's weight split over its two end samples,
+    so sum_j w_j (c_j + c_{j+1}) / 2 = sum_s coef_s c_s without building midpoint colours."""
+    return (F.pad(weights, (1, 0)) + F.pad(weights, (0, 1))) * 0.5
+
+
+def ray_march(colors: torch.Tensor, densities: torch.Tensor, depths: torch.Tensor,
+              white_back: bool = False) -> MarchResult:
+    """The marcher with colours: colors (N, C, M, S), densities and depths (N, 1, M, S), sorted."""
+    weights, depth, weight_total = march_weights(densities, depths)
+    colors_mid = (colors[..., :-1] + colors[..., 1:]) / 2
+    rgb = torch.sum(weights * colors_mid, -1)
     if white_back:
         rgb = rgb + 1 - weight_total
     return MarchResult(rgb * 2 - 1, depth, weights)
@@ -149,8 +163,17 @@ def importance_depths(depths: torch.Tensor, weights: torch.Tensor, n_importance:
     return sample_pdf(z_mid, w[:, 1:-1], n_importance, u).detach().reshape(n, 1, m, n_importance)
 
 
+def sort_samples(d1: torch.Tensor, s1: torch.Tensor, d2: torch.Tensor, s2: torch.Tensor):
+    """Concatenate coarse and fine depths/densities (N,1,M,*) and sort by depth; also return the sort index."""
+    depths = torch.cat([d1, d2], dim=-1)
+    densities = torch.cat([s1, s2], dim=-1)
+    depths, idx = torch.sort(depths, dim=-1)
+    return depths, torch.gather(densities, -1, idx), idx
+
+
 def merge_samples(d1, c1, s1, d2, c2, s2):
-    """Concatenate coarse and fine samples along the last axis and sort them by depth."""
+    """Concatenate coarse and fine samples (colours included) along the last axis, sorted by depth
+    (the straightforward path; used by training, where the colours need gradients through the sort)."""
     depths = torch.cat([d1, d2], dim=-1)
     colors = torch.cat([c1, c2], dim=-1)
     densities = torch.cat([s1, s2], dim=-1)
