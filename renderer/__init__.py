@@ -29,7 +29,10 @@ def build_generator(ckpt, device: str | torch.device = "cpu") -> TriPlaneGenerat
 
 
 def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") -> TriPlaneGenerator:
-    """Read an official EG3D pickle or a triplane-viz .safetensors file (never executing file content)."""
+    """Read an official EG3D pickle or a triplane-viz .safetensors file (never executing file content).
+
+    The name 'builtin' loads the shipped model of stylised heads (renderer/builtin)."""
+    from .builtin import resolve
     from .checkpoint import read_checkpoint
 
-    return build_generator(read_checkpoint(path), device)
+    return build_generator(read_checkpoint(resolve(path)), device)

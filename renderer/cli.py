@@ -20,6 +20,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from . import build_generator, load_generator
+from .builtin import BUILTIN, resolve
 from .camera import default_camera, fov_to_focal
 from .checkpoint import convert, read_checkpoint
 from .display import view_pixels
@@ -123,12 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = sub.add_parser("info", help="print a checkpoint's architecture and rendering settings",
                           description="Print a checkpoint's architecture, rendering settings and parameter count.")
-    info.add_argument("path", metavar="PATH", help="checkpoint: reference EG3D .pkl or native .safetensors")
+    info.add_argument("path", metavar="PATH",
+                      help=f"checkpoint: reference EG3D .pkl, native .safetensors, or '{BUILTIN}' (the shipped model)")
     info.set_defaults(func=cmd_info)
 
     im = sub.add_parser("images", help="render one PNG per seed",
                         description="Render one PNG per seed, named seedNNNN.png, into --outdir.")
-    im.add_argument("--network", required=True, metavar="PATH", help="checkpoint (.pkl or .safetensors)")
+    im.add_argument("--network", default=BUILTIN, metavar="PATH",
+                    help=f"checkpoint (.pkl or .safetensors) or '{BUILTIN}' (default: the shipped model)")
     im.add_argument("--seeds", required=True, type=_arg_type(parse_seeds), metavar="LIST",
                     help="seeds and inclusive ranges, e.g. 0-3,7 (at most %d)" % MAX_SEEDS)
     im.add_argument("--trunc", type=_arg_type(_finite), default=1.0, metavar="PSI",
@@ -165,6 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("src", metavar="IN", help="checkpoint to read (.pkl or .safetensors)")
     cv.add_argument("dst", metavar="OUT", help="output file, must end in .safetensors")
     cv.set_defaults(func=cmd_convert)
+    from .cli_export import add_subcommands  # mesh, video, images --from-png
+    add_subcommands(sub)
     return p
 
 
@@ -218,7 +223,7 @@ def write_png_atomic(pixels: np.ndarray, path: Path) -> None:
 # ----------------------------------------------------------------- commands
 def cmd_info(args: argparse.Namespace) -> int:
     """Print architecture, conditioning, parameter count and rendering settings of a checkpoint."""
-    ckpt = read_checkpoint(args.path)
+    ckpt = read_checkpoint(resolve(args.path))
     G = build_generator(ckpt, device="cpu")
     ik, rk = ckpt.spec.init_kwargs, G.rendering_kwargs
     sd = G.state_dict()
@@ -258,7 +263,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_images(args: argparse.Namespace) -> int:
     """Render one PNG per seed with the chosen view, camera and sampling."""
-    network = _require_file(args.network)
+    network = _require_file(os.fspath(resolve(args.network)))
     outdir = prepare_outdir(args.outdir)
     device = _resolve_device(args.device)
     engine = RenderEngine(load_generator(network, device=device), timed=False)

@@ -87,6 +87,8 @@ class RenderResult:
     backbone_ran: bool = False
     nonfinite: bool = False
     """True if any output held NaN or inf."""
+    planes: torch.Tensor | None = None
+    """(1, 3, 32, P, P) tri-planes the frame was rendered from (for mesh extraction without the backbone)."""
 
 
 @dataclass
@@ -226,6 +228,6 @@ class RenderEngine:
         nonfinite = not all(bool(torch.isfinite(p).all()) for p in parts)
         ms = lambda a, b: (b - a) * 1000.0  # noqa: E731
         return RenderResult(stamp=req.stamp, image=image, raw=out["image_raw"][0], depth=out["image_depth"][0],
-                            alpha=out["image_alpha"][0], ws=ws, backbone_ran=ran, nonfinite=nonfinite,
+                            alpha=out["image_alpha"][0], ws=ws, backbone_ran=ran, nonfinite=nonfinite, planes=planes,
                             timings={"mapping": ms(t0, t1), "backbone": ms(t1, t2), "render": ms(t2, t3),
                                      "superres": ms(t3, t4) if image is not None else 0.0})

@@ -30,16 +30,19 @@ from imgui_bundle import imgui  # noqa: E402
 from OpenGL import GL  # noqa: E402
 
 from renderer.display import DisplayFrame, pack_frame, view_pixels  # noqa: E402
-from renderer.engine import RenderEngine, RenderRequest, RenderResult  # noqa: E402
+from renderer.engine import RenderEngine, RenderRequest, RenderResult, camera_tuple  # noqa: E402
 
+from .exporter import ExportSettings, Exporter, save_screenshot_now  # noqa: E402
 from .gl import GLCheckError, check_gl_error  # noqa: E402
 from .input import InputHandler  # noqa: E402
 from .loader import LoadedModel, ModelLoader  # noqa: E402
+from .mesh_view import GeometrySettings, MeshView, PreviewMesher, square_fit  # noqa: E402
 from .present import Presenter  # noqa: E402
 from .recent import RecentFiles  # noqa: E402
 from .state import VizState  # noqa: E402
 from .widgets import camera as camera_widget  # noqa: E402
 from .widgets import export as export_widget  # noqa: E402
+from .widgets import geometry as geometry_widget  # noqa: E402
 from .widgets import help as help_widget  # noqa: E402
 from .widgets import latent as latent_widget  # noqa: E402
 from .widgets import model as model_widget  # noqa: E402
@@ -94,6 +97,7 @@ class UiState:
     render_error: str | None = None
     render_warning: str | None = None
     gl_error: str | None = None
+    geometry_error: str | None = None
 
 
 @dataclass
@@ -141,8 +145,12 @@ def render_job(job: RenderJob) -> FrameOut:
 
 
 def pack_view_of(view: str) -> str:
-    """The packing a view needs: depth and normals share the depth packing."""
-    return "depth" if view in ("depth", "normals") else view
+    """The packing a view needs: depth and normals share the depth packing; geometry needs only planes."""
+    return "depth" if view in ("depth", "normals") else "raw" if view == "geometry" else view
+
+
+GEOMETRY_NRR = 16
+"""Neural resolution of the planes-only render behind the geometry view (its pixels are not shown)."""
 
 
 def render_pixels(out: FrameOut) -> np.ndarray:
@@ -217,6 +225,12 @@ class App:
             self.log(f"warning: {self.recent.warning}")
         self.worker: LatestWinsWorker[RenderJob] = LatestWinsWorker(render_job)
         self.loader = ModelLoader(config.device)
+        self.geometry = GeometrySettings()
+        self.mesher = PreviewMesher()
+        self.mesh_key: tuple | None = None
+        """Key of the mesh in the mesh view (see `_geometry_key`)."""
+        self.export_settings = ExportSettings()
+        self.exporter = Exporter(log=self.log)
         if config.checkpoint:
             self.load_model(config.checkpoint)
 
@@ -247,6 +261,8 @@ class App:
             glfw.swap_interval(1)
         self.presenter = Presenter(self.config.interop, log=self.log)
         self._gui_parts.append("presenter")
+        self.mesh_view = MeshView()
+        self._gui_parts.append("mesh_view")
 
     def _release_gui(self) -> None:
         """Undo whatever _init_gui got done, newest first (needs the window's context current)."""
@@ -256,6 +272,8 @@ class App:
         for part in reversed(self._gui_parts):
             if part == "presenter":
                 self.presenter.close()
+            elif part == "mesh_view":
+                self.mesh_view.close()
             elif part == "opengl3":
                 imgui.backends.opengl3_shutdown()
             elif part == "glfw":
@@ -270,6 +288,8 @@ class App:
             return
         self._closed = True
         self.worker.stop()
+        self.exporter.stop()
+        self.mesher.stop()
         self._release_gui()
         destroy_window(self.window)
 
@@ -351,9 +371,8 @@ class App:
         self.state.latent.seed = float(np.random.randint(0, 100000))
 
     def save_render(self) -> Path | None:
-        """Save the shown render at its native resolution as PNG (atomic); the path or error goes to the UI."""
-        from renderer.cli import write_png_atomic
-
+        """Save the shown render at its native resolution as PNG with metadata chunks + .json sidecar
+        (atomic); in the geometry view, the drawn mesh. The path or error goes to the UI."""
         out = self.shown
         if out is None:
             self.ui.export_error = "nothing to save yet: no render on screen"
@@ -363,8 +382,15 @@ class App:
             folder.mkdir(parents=True, exist_ok=True)
             seed = out.job.request.latent.seed
             view = self.state.view.view if out.job.pack_view == "depth" else out.job.pack_view
+            if self.state.view.view == "geometry":
+                view = "geometry"
             path = next_free(folder, f"render-seed{seed:g}-{view}")
-            write_png_atomic(render_pixels(out), path)
+            if view == "geometry":
+                pixels, out = self._geometry_pixels(), dataclasses.replace(out, job=dataclasses.replace(
+                    out.job, request=self.state.snapshot(0), pack_view="geometry"))
+            else:
+                pixels = render_pixels(out)
+            save_screenshot_now(self, pixels, out, view, path)
         except Exception as e:  # shown in the window, never a crash
             self.ui.export_error = f"save failed: {type(e).__name__}: {e}"
             self.log(self.ui.export_error)
@@ -425,6 +451,7 @@ class App:
         if not minimized:
             self.state.latent.advance(min(dt, 0.1))
         self._take_result()
+        self._take_exports()
         self.frame_counter += 1
         if minimized:  # nothing to draw into: no GL calls, no new renders, a slow idle loop
             time.sleep(0.02)
@@ -437,6 +464,7 @@ class App:
         imgui.render()
         self._submit()
         self._upload_pending()
+        self._update_geometry()
         self._draw_gl()
         imgui.backends.opengl3_render_draw_data(imgui.get_draw_data())
         if self._save_window_to is not None:
@@ -472,6 +500,8 @@ class App:
             return
         m = out.model
         self.model, self.model_id = m, self.model_id + 1
+        self.mesh_view.set_mesh(None)  # the old model's mesh; a new preview follows the first frame
+        self.mesh_key = None
         self.state.apply_model(m.defaults)
         self.ui.load_error = self.ui.render_error = None
         self._last_key = self._last_pre = None
@@ -497,6 +527,10 @@ class App:
             self.ui.render_error = f"bad settings: {e}"
             return
         v = self.state.view
+        if v.view == "geometry":  # only the planes are needed: no new request for camera moves
+            front = self.state.defaults.camera().to_camera()
+            req = dataclasses.replace(req, camera=camera_tuple(front), neural_rendering_resolution=GEOMETRY_NRR,
+                                      superresolution=False)
         pack = pack_view_of(v.view)
         locked = tuple(v.depth_range) if (pack == "depth" and v.depth_locked) else None
         key = (self.model_id, req, pack, locked)
@@ -540,20 +574,88 @@ class App:
         self.presented.append(out.stamp)
 
     def _draw_gl(self) -> None:
-        """Clear, then draw the shown frame into the render area (skipped when that area is empty)."""
+        """Clear, then draw the shown frame (or the mesh, in the geometry view) into the render area."""
         fw, fh = glfw.get_framebuffer_size(self.window)
         GL.glViewport(0, 0, fw, fh)
         GL.glClearColor(0.08, 0.08, 0.09, 1.0)
         GL.glClear(GL.GL_COLOR_BUFFER_BIT)
         x, y, w, h = self.render_rect_fb()
-        if self.shown is None or w <= 0 or h <= 0:
+        if w <= 0 or h <= 0:
+            return
+        view = self.state.view.view
+        if view == "geometry":
+            self._draw_geometry(x, y, w, h, fh)
+            return
+        if self.shown is None:
             return
         job = self.shown.job
-        view = self.state.view.view
         mode = view if pack_view_of(view) == job.pack_view else job.pack_view
         if job.pack_view == "depth" and view not in ("depth", "normals"):
             mode = "depth"
         self.presenter.draw(x, y, w, h, fh, mode, focal=float(job.request.camera[16]))
+        if self.geometry.overlay:  # with the shown frame's camera, so it lies on that frame
+            fit = self.presenter.fit_rect(x, y, w, h)
+            if fit is not None:
+                self.mesh_view.draw(*fit, fh, job.request.camera, self.geometry.mode, self.geometry.opacity)
+
+    def _draw_geometry(self, x: int, y: int, w: int, h: int, fb_height: int) -> None:
+        """The geometry view: background, then the preview mesh under the live camera (square, as a render)."""
+        GL.glEnable(GL.GL_SCISSOR_TEST)
+        GL.glScissor(x, fb_height - y - h, w, h)
+        GL.glClearColor(0.1, 0.1, 0.12, 1.0)
+        GL.glClear(GL.GL_COLOR_BUFFER_BIT)
+        GL.glDisable(GL.GL_SCISSOR_TEST)
+        self.mesh_view.draw(*square_fit(x, y, w, h), fb_height, self.state.camera.to_camera().numpy(),
+                            self.geometry.mode)
+
+    def _geometry_pixels(self) -> np.ndarray:
+        """The geometry view's square as drawn (re-drawn and read back)."""
+        x, y, w, h = square_fit(*self.render_rect_fb())
+        fh = glfw.get_framebuffer_size(self.window)[1]
+        self._draw_gl()
+        GL.glFinish()
+        GL.glReadBuffer(GL.GL_BACK)
+        GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
+        data = GL.glReadPixels(x, fh - y - h, w, h, GL.GL_RGB, GL.GL_UNSIGNED_BYTE)
+        return np.frombuffer(data, np.uint8).reshape(h, w, 3)[::-1].copy()
+
+    # ----------------------------------------------------------------- geometry and exports
+    def _geometry_key(self, out: FrameOut) -> tuple:
+        req, g = out.job.request, self.geometry
+        return (out.job.model_id, req.latent, req.psi, req.cutoff, req.cond_camera, req.noise_mode, g.resolution,
+                g.level)
+
+    def _update_geometry(self) -> None:
+        """Adopt a finished preview mesh; start one when the geometry is shown and the latent changed."""
+        res = self.mesher.poll()
+        if res is not None:
+            if res.error:
+                self.ui.geometry_error = res.error
+            if res.key is not None and (res.key[0] == self.model_id):
+                self.mesh_view.set_mesh(res.mesh)
+                self.mesh_key = res.key
+                if res.mesh is not None:
+                    self.ui.geometry_error = None
+                    self.log(f"mesh preview: {res.mesh.n_vertices:,} vertices in {res.seconds:.1f} s")
+        wanted = self.state.view.view == "geometry" or self.geometry.overlay
+        out = self.shown
+        if not wanted or out is None or out.result.planes is None or out.job.model_id != self.model_id:
+            return
+        key = self._geometry_key(out)
+        if key != self.mesher.requested_key:
+            self.mesher.request(key, self.model.engine.G, out.result.planes, self.geometry.resolution,
+                                self.geometry.level)
+
+    def _take_exports(self) -> None:
+        """Show how a finished background export went."""
+        job = self.exporter.poll()
+        if job is None:
+            return
+        if job.ok:
+            self.ui.export_error, self.ui.last_saved = None, job.target
+        else:
+            self.ui.export_error = job.message
+        self.log(job.message)
 
     def _write_window_png(self, path: Path) -> None:
         """Read back the back buffer (before the swap) and write it as PNG, atomically."""
@@ -605,7 +707,8 @@ class App:
         imgui.text_disabled("F1 / ? for mouse and keys")
         sections = (("Model", model_widget.draw, True), ("Latent", latent_widget.draw, True),
                     ("Camera", camera_widget.draw, True), ("Truncation", truncation_widget.draw, True),
-                    ("View", view_widget.draw, True), ("Export", export_widget.draw, True),
+                    ("View", view_widget.draw, True), ("Geometry", geometry_widget.draw, True),
+                    ("Export", export_widget.draw, True),
                     ("Performance", perf_widget.draw, True))
         for title, draw, default_open in sections:
             open_flag = imgui.TreeNodeFlags_.default_open.value if default_open else 0

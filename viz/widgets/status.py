@@ -26,9 +26,15 @@ def parts(app: App) -> list[tuple[str, str]]:
         out.append(("info", display_name(app.model.path)))
     if app.model is not None and app.worker.busy:
         out.append(("busy", "rendering…"))
+    if app.mesher.busy and (app.state.view.view == "geometry" or app.geometry.overlay):
+        out.append(("busy", "extracting mesh…"))
+    job = app.exporter.job
+    if job is not None and not job.done:
+        out.append(("busy", f"exporting {job.kind} {100 * job.progress:.0f}%"))
     for kind, text in (("error", ui.load_error and f"load failed: {ui.load_error}"),
                        ("error", ui.render_error), ("warn", ui.render_warning),
-                       ("error", ui.export_error), ("error", ui.gl_error)):
+                       ("error", ui.export_error), ("error", ui.gl_error),
+                       ("warn", (app.state.view.view == "geometry" or app.geometry.overlay) and ui.geometry_error)):
         if text:
             out.append((kind, text))
     if ui.last_saved and not ui.export_error:

@@ -1,4 +1,4 @@
-"""View widget: image / raw / depth / normals; depth range auto or locked; samples; resolution; sampling."""
+"""View widget: image / raw / depth / normals / geometry; depth range auto or locked; samples; resolution; sampling."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -20,12 +20,14 @@ SAMPLING = ("deterministic", "stochastic")
 def draw(app: App) -> None:
     """View switch, depth range, sampling controls."""
     v = app.state.view
-    for i, name in enumerate(VIEWS):
+    for i, name in enumerate(VIEWS + ("geometry",)):
         if i:
             imgui.same_line()
         if imgui.radio_button(name, v.view == name):
             v.view = name
         mark(app, f"view_{name}")
+    if v.view == "geometry":
+        imgui.text_disabled("the preview mesh under the live camera")
 
     if v.view in ("depth", "normals"):
         changed, locked = imgui.checkbox("lock depth range", v.depth_locked)

@@ -1,0 +1,17 @@
+"""The built-in model: a small tri-plane generator of stylised heads that ships with the package (no download).
+
+`load_generator('builtin')`, the CLI's default `--network` and `info builtin` resolve the name
+`BUILTIN` to `WEIGHTS` (native .safetensors, trained by `python -m renderer.builtin.train`).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+BUILTIN = "builtin"
+WEIGHTS = Path(__file__).with_name("builtin.safetensors")
+
+
+def resolve(path: str | os.PathLike) -> str | os.PathLike:
+    """The shipped weights' path for the name 'builtin'; any other path unchanged."""
+    return WEIGHTS if isinstance(path, str) and path == BUILTIN else path

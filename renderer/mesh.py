@@ -1,0 +1,383 @@
+"""Meshes from a tri-plane generator: density on an N^3 grid from cached planes, marching cubes, colours.
+
+The grid covers the model's box [-box_warp/2, box_warp/2]^3 with voxel size box_warp/(N-1),
+indexed [ix, iy, iz] with integer indices (no shear, unlike the reference's float-division
+indices). Raw sigma (the decoder's pre-activation density) is sampled from *cached* tri-planes
+with `G.sample` in bounded chunks, so the backbone never runs here; the reference re-runs mapping
+and backbone for every 1M-point chunk. The outermost voxel layer is set below the level so every
+surface closes at the box border. Marching cubes (scikit-image) gives vertices directly in world
+units and the camera's world frame: a mesh drawn with a render's camera lies on that render (no
+rotation, no voxel units). Vertex colours come from the decoder's colour branch at the vertices
+(features[:3], shown by the renderer as 2x-1, so the uint8 colour is the render's pixel value);
+normals point outward (towards falling density).
+
+Formats by extension: .ply (binary, positions + normals + RGB), .obj (with vertex colours and
+normals), .glb (trimesh; COLOR_0 and normals), .mrc (the raw-sigma volume, float32, with voxel
+size and origin set so ChimeraX shows it in world units; its "level 10" recipe still applies).
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .outfile import CancelToken, ExportError, ProgressFn, atomic_write, check_cancel, check_target, report
+
+DEFAULT_LEVEL = 10.0
+"""The reference recipe's iso-level on raw sigma (eg3d-reference §5.1; density softplus(10 - 1) ~ 9)."""
+MIN_RESOLUTION, MAX_RESOLUTION = 16, 1024
+DEFAULT_CHUNK = 262_144
+"""Grid points per G.sample call: about 100 MB of features and activations on the CPU."""
+MESH_FORMATS = (".ply", ".obj", ".glb")
+VOLUME_FORMATS = (".mrc",)
+FORMATS = MESH_FORMATS + VOLUME_FORMATS
+
+
+@dataclass
+class DensityGrid:
+    """Raw sigma on an N^3 grid: sigma[ix, iy, iz] at origin + (ix, iy, iz) * voxel (world units)."""
+
+    sigma: np.ndarray
+    origin: float
+    voxel: float
+    seconds: float = 0.0
+
+    @property
+    def resolution(self) -> int:
+        return int(self.sigma.shape[0])
+
+    def coords(self) -> np.ndarray:
+        """The N grid coordinates along each axis."""
+        return self.origin + np.arange(self.resolution) * self.voxel
+
+
+@dataclass
+class Mesh:
+    """A triangle mesh in world units: float32 vertices/normals, int32 faces (outward), uint8 colours."""
+
+    vertices: np.ndarray
+    faces: np.ndarray
+    normals: np.ndarray
+    colors: np.ndarray | None = None
+    level: float = DEFAULT_LEVEL
+    timings: dict[str, float] = field(default_factory=dict)
+    """Seconds per stage: sample, marching_cubes, colours."""
+
+    @property
+    def n_vertices(self) -> int:
+        return int(len(self.vertices))
+
+    @property
+    def n_faces(self) -> int:
+        return int(len(self.faces))
+
+    def to_trimesh(self):
+        """A trimesh.Trimesh (process=False: vertices kept as they are) with colours and normals."""
+        import trimesh
+
+        colors = None
+        if self.colors is not None:
+            colors = np.concatenate([self.colors, np.full((len(self.colors), 1), 255, np.uint8)], 1)
+        return trimesh.Trimesh(self.vertices, self.faces, vertex_normals=self.normals, vertex_colors=colors,
+                               process=False)
+
+
+def default_level(G) -> float:
+    """The iso-level for a model: its rendering_kwargs' 'mesh_level' if it declares one, else 10."""
+    return float(G.rendering_kwargs.get("mesh_level", DEFAULT_LEVEL))
+
+
+def check_resolution(resolution: int) -> int:
+    """An integer grid resolution inside [MIN_RESOLUTION, MAX_RESOLUTION], else ExportError."""
+    try:
+        n = int(resolution)
+    except (TypeError, ValueError):
+        raise ExportError(f"resolution must be an integer, got {resolution!r}") from None
+    if n != resolution or not MIN_RESOLUTION <= n <= MAX_RESOLUTION:
+        raise ExportError(f"resolution {resolution} is out of range: use {MIN_RESOLUTION}..{MAX_RESOLUTION} "
+                          f"(memory grows as N^3: 512^3 needs ~0.5 GB for the density alone)")
+    return n
+
+
+def check_level(level: float) -> float:
+    """A finite float level."""
+    try:
+        x = float(level)
+    except (TypeError, ValueError):
+        raise ExportError(f"level must be a number, got {level!r}") from None
+    if not np.isfinite(x):
+        raise ExportError(f"level must be a finite number, got {level!r}")
+    return x
+
+
+def box_size(G) -> float:
+    """Side of the model's box in world units (rendering_kwargs['box_warp'])."""
+    return float(G.rendering_kwargs.get("box_warp", 1.0))
+
+
+@torch.no_grad()
+def sample_density(G, planes: torch.Tensor, resolution: int, chunk: int = DEFAULT_CHUNK,
+                   progress: ProgressFn | None = None, cancel: CancelToken | None = None,
+                   progress_span: tuple[float, float] = (0.0, 1.0)) -> DensityGrid:
+    """Raw sigma of one latent's cached planes (1, 3, C, P, P) on the N^3 grid over the model's box."""
+    n = check_resolution(resolution)
+    if planes.dim() != 5 or planes.shape[0] != 1:
+        raise ValueError(f"planes must be (1, 3, C, H, W), got {tuple(planes.shape)}")
+    t0 = time.perf_counter()
+    box = box_size(G)
+    origin, voxel = -box / 2, box / (n - 1)
+    total = n ** 3
+    chunk = max(1, int(chunk))
+    out = np.empty(total, dtype=np.float32)
+    dev = planes.device
+    lo, hi = progress_span
+    for start in range(0, total, chunk):
+        check_cancel(cancel)
+        idx = torch.arange(start, min(start + chunk, total), device=dev, dtype=torch.int64)
+        ijk = torch.stack([idx // (n * n), (idx // n) % n, idx % n], -1)
+        pts = (origin + ijk.to(torch.float32) * voxel)[None]
+        sigma = G.sample(pts, planes)["sigma"][0, :, 0]
+        out[start:start + len(idx)] = sigma.float().cpu().numpy()
+        report(progress, lo + (hi - lo) * (start + len(idx)) / total, f"sampling {n}^3 density")
+    return DensityGrid(out.reshape(n, n, n), origin, voxel, time.perf_counter() - t0)
+
+
+def closed_volume(sigma: np.ndarray, level: float, border: int = 1, inplace: bool = False) -> np.ndarray:
+    """sigma with `border` voxels on every face set below the level, so surfaces close (NaN -> below
+    the level too); a copy unless `inplace` (which saves N^3 floats: 0.5 GB at 512^3)."""
+    v = sigma if inplace and sigma.dtype == np.float32 else np.array(sigma, dtype=np.float32, copy=True)
+    if border > 0:
+        low = np.float32(min(float(np.nanmin(v)) if v.size else level, level) - 1.0)
+        b = int(border)
+        v[:b], v[-b:] = low, low
+        v[:, :b], v[:, -b:] = low, low
+        v[:, :, :b], v[:, :, -b:] = low, low
+    return np.nan_to_num(v, copy=False, nan=float(np.float32(level - 1.0)))
+
+
+def marching_cubes(grid: DensityGrid, level: float, border: int = 1, inplace: bool = False) -> Mesh:
+    """Iso-surface sigma = level of a grid as a closed, outward-facing mesh in world units (no colours).
+
+    `inplace` cleans the border in grid.sigma itself instead of a copy (the grid is changed)."""
+    from skimage import measure
+
+    level = check_level(level)
+    t0 = time.perf_counter()
+    lo, hi = float(np.nanmin(grid.sigma)), float(np.nanmax(grid.sigma))
+    if not lo < level < hi:
+        raise ExportError(f"no surface at level {level:g}: raw density on the grid ranges "
+                          f"{lo:.3g} .. {hi:.3g}; choose a level inside it")
+    vol = closed_volume(grid.sigma, level, border, inplace)
+    if not float(vol.max()) > level:
+        raise ExportError(f"no surface at level {level:g}: the density above it lies only on the box border")
+    verts, faces, normals, _ = measure.marching_cubes(vol, level, spacing=(grid.voxel,) * 3)
+    verts = (verts + grid.origin).astype(np.float32)
+    faces = np.ascontiguousarray(faces[:, ::-1], dtype=np.int32)  # skimage winds them inwards for this field
+    normals = normals.astype(np.float32)
+    lengths = np.linalg.norm(normals, axis=1, keepdims=True)
+    normals = np.where(lengths > 0, normals / np.maximum(lengths, 1e-12), np.float32([0, 0, 1])).astype(np.float32)
+    return Mesh(verts, faces, normals, None, level, {"marching_cubes": time.perf_counter() - t0})
+
+
+def colour_values(rgb: torch.Tensor) -> np.ndarray:
+    """Decoder colour features[:3] on (-0.001, 1.001) -> uint8, exactly as a render pixel converts (2x-1)."""
+    x = torch.nan_to_num(rgb.float() * 2 - 1, nan=-1.0)
+    return (x * 127.5 + 128).clamp(0, 255).to(torch.uint8).cpu().numpy()
+
+
+@torch.no_grad()
+def vertex_colours(G, planes: torch.Tensor, vertices: np.ndarray, chunk: int = DEFAULT_CHUNK,
+                   cancel: CancelToken | None = None) -> np.ndarray:
+    """uint8 RGB (V, 3) of the decoder's colour branch at world points (V, 3)."""
+    out = np.empty((len(vertices), 3), np.uint8)
+    for start in range(0, len(vertices), max(1, int(chunk))):
+        check_cancel(cancel)
+        pts = torch.from_numpy(np.ascontiguousarray(vertices[start:start + chunk], np.float32)).to(planes.device)
+        rgb = G.sample(pts[None], planes)["rgb"][0, :, :3]
+        out[start:start + len(pts)] = colour_values(rgb)
+    return out
+
+
+def extract_mesh(G, planes: torch.Tensor, resolution: int = 256, level: float | None = None,
+                 colours: bool = True, chunk: int = DEFAULT_CHUNK, border: int = 1,
+                 progress: ProgressFn | None = None, cancel: CancelToken | None = None,
+                 keep_grid: bool = False) -> Mesh:
+    """Sample, march and colour: the mesh of one latent's planes (the backbone does not run).
+
+    With keep_grid the DensityGrid is attached as `mesh.grid` (for writing .mrc alongside)."""
+    level = default_level(G) if level is None else check_level(level)
+    grid = sample_density(G, planes, resolution, chunk, progress, cancel, (0.0, 0.9))
+    check_cancel(cancel)
+    report(progress, 0.9, "marching cubes")
+    mesh = marching_cubes(grid, level, border, inplace=not keep_grid)
+    mesh.timings["sample"] = grid.seconds
+    check_cancel(cancel)
+    if colours:
+        report(progress, 0.95, "vertex colours")
+        t0 = time.perf_counter()
+        mesh.colors = vertex_colours(G, planes, mesh.vertices, chunk, cancel)
+        mesh.timings["colours"] = time.perf_counter() - t0
+    if keep_grid:
+        mesh.grid = grid  # type: ignore[attr-defined]
+    report(progress, 1.0, "mesh ready")
+    return mesh
+
+
+@torch.no_grad()
+def render_level(G, planes: torch.Tensor, cameras: torch.Tensor | None = None, resolution: int = 64) -> float:
+    """The raw-sigma level at which the volume render puts this latent's surfaces.
+
+    Renders a few views (default: yaw -0.5, 0, 0.5 at pitch -0.1) in deterministic mode, takes the
+    expected ray-termination points of the opaque pixels (opacity > 0.5) and returns the median raw
+    sigma there. A mesh at this level lies at the render's depth. The alpha-0.5 silhouette forms
+    further out (grazing rays cross more of the density ramp), nearer the reference's level 10.
+    Where a model's density saturates inside its surfaces, this can land near the saturation value;
+    give an explicit level then."""
+    from .camera import default_camera
+    from .volume import sample_rays
+
+    rk = G.rendering_kwargs
+    if cameras is None:
+        cameras = torch.stack([default_camera(rk, yaw=y, pitch=-0.1) for y in (-0.5, 0.0, 0.5)])
+    cameras = cameras.to(planes.device)
+    points = []
+    for c in cameras:
+        out = G.render_planes(planes, None, c[None], superresolution=False, neural_rendering_resolution=resolution)
+        o, d = sample_rays(c[None, :16].view(1, 4, 4), c[None, 16:25].view(1, 3, 3), resolution)
+        mask = out["image_alpha"].reshape(-1) > 0.5
+        points.append((o + out["image_depth"].reshape(1, -1, 1) * d)[0][mask])
+    pts = torch.cat(points)
+    if len(pts) == 0:
+        raise ExportError("the render shows no opaque surface from the default views; give a level")
+    sigma = G.sample(pts[None], planes)["sigma"].reshape(-1)
+    return float(sigma.median())
+
+
+# ----------------------------------------------------------------- writers
+def _ply_bytes(mesh: Mesh) -> tuple[bytes, np.ndarray, np.ndarray]:
+    """Binary little-endian PLY: header, vertex records (xyz, normal, rgb), face records (count + 3 int32)."""
+    has_c = mesh.colors is not None
+    vdt = [("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("nx", "<f4"), ("ny", "<f4"), ("nz", "<f4")]
+    if has_c:
+        vdt += [("red", "u1"), ("green", "u1"), ("blue", "u1")]
+    v = np.empty(mesh.n_vertices, dtype=vdt)
+    v["x"], v["y"], v["z"] = mesh.vertices.T
+    v["nx"], v["ny"], v["nz"] = mesh.normals.T
+    if has_c:
+        v["red"], v["green"], v["blue"] = mesh.colors.T
+    f = np.empty(mesh.n_faces, dtype=[("n", "u1"), ("i", "<i4", (3,))])
+    f["n"], f["i"] = 3, mesh.faces
+    header = ["ply", "format binary_little_endian 1.0", "comment triplane-viz mesh, world units",
+              f"comment iso-level {mesh.level:g} on raw sigma", f"element vertex {mesh.n_vertices}",
+              "property float x", "property float y", "property float z",
+              "property float nx", "property float ny", "property float nz"]
+    if has_c:
+        header += ["property uchar red", "property uchar green", "property uchar blue"]
+    header += [f"element face {mesh.n_faces}", "property list uchar int vertex_indices", "end_header"]
+    return ("\n".join(header) + "\n").encode("ascii"), v, f
+
+
+def write_ply(mesh: Mesh, path: Path) -> None:
+    """Binary PLY with normals and (if present) vertex colours."""
+    header, v, f = _ply_bytes(mesh)
+    with open(path, "xb") as fh:
+        fh.write(header)
+        fh.write(v.tobytes())
+        fh.write(f.tobytes())
+
+
+def write_obj(mesh: Mesh, path: Path) -> None:
+    """Wavefront OBJ: 'v x y z [r g b]' (colours on 0..1, the common extension), 'vn', 'f a//a b//b c//c'."""
+    import trimesh.exchange.obj as obj
+
+    text = obj.export_obj(mesh.to_trimesh(), include_normals=True, include_color=mesh.colors is not None,
+                          include_texture=False, write_texture=False, header="triplane-viz mesh, world units")
+    with open(path, "x", encoding="ascii", newline="\n") as fh:
+        fh.write(text)
+
+
+def write_glb(mesh: Mesh, path: Path) -> None:
+    """Binary glTF through trimesh (positions, normals, COLOR_0)."""
+    import trimesh.exchange.gltf as gltf
+
+    data = gltf.export_glb(mesh.to_trimesh(), include_normals=True)
+    with open(path, "xb") as fh:
+        fh.write(data)
+
+
+def write_mrc(grid: DensityGrid, path: Path) -> None:
+    """The raw-sigma volume as MRC (float32, mode 2): data[z, y, x], voxel size and origin in world units."""
+    import mrcfile
+
+    with mrcfile.new(str(path), overwrite=False) as mrc:
+        mrc.set_data(np.ascontiguousarray(grid.sigma.transpose(2, 1, 0), dtype=np.float32))
+        mrc.voxel_size = grid.voxel
+        mrc.header.origin.x, mrc.header.origin.y, mrc.header.origin.z = (grid.origin,) * 3
+        mrc.update_header_stats()
+
+
+MESH_WRITERS: dict[str, Callable[[Mesh, Path], None]] = {".ply": write_ply, ".obj": write_obj, ".glb": write_glb}
+VOLUME_WRITERS: dict[str, Callable[[DensityGrid, Path], None]] = {".mrc": write_mrc}
+"""Writers by extension; each writes a fresh file at the path it is given (a temp file beside the target)."""
+
+
+def save_mesh(mesh: Mesh, path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Write a mesh by its file extension (.ply/.obj/.glb), atomically; returns the path."""
+    p = check_target(path, overwrite, MESH_FORMATS, "mesh")
+    writer = MESH_WRITERS[p.suffix.lower()]
+    return atomic_write(p, lambda tmp: writer(mesh, tmp), overwrite)
+
+
+def save_volume(grid: DensityGrid, path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Write the density volume (.mrc), atomically; returns the path."""
+    p = check_target(path, overwrite, VOLUME_FORMATS, "volume")
+    writer = VOLUME_WRITERS[p.suffix.lower()]
+    return atomic_write(p, lambda tmp: writer(grid, tmp), overwrite)
+
+
+@dataclass
+class ExportSummary:
+    """What an export wrote."""
+
+    path: Path
+    resolution: int
+    level: float
+    n_vertices: int = 0
+    n_faces: int = 0
+    seconds: float = 0.0
+
+    def line(self) -> str:
+        """One line for logs and the status bar."""
+        what = f"{self.n_vertices:,} vertices, {self.n_faces:,} faces" if self.n_faces else "density volume"
+        return f"wrote {self.path} ({what}, {self.resolution}^3, level {self.level:g}, {self.seconds:.1f} s)"
+
+
+def export_mesh(G, planes: torch.Tensor, path: str | os.PathLike, resolution: int = 256,
+                level: float | None = None, overwrite: bool = False, chunk: int = DEFAULT_CHUNK,
+                progress: ProgressFn | None = None, cancel: CancelToken | None = None) -> ExportSummary:
+    """Extract and write a mesh (.ply/.obj/.glb) or the density volume (.mrc) of one latent's planes.
+
+    Path, extension, resolution and level are checked before any sampling; a cancel or an error at
+    any point leaves no file behind (ExportError / Cancelled)."""
+    t0 = time.perf_counter()
+    p = check_target(path, overwrite, FORMATS, "mesh")
+    n = check_resolution(resolution)
+    level = default_level(G) if level is None else check_level(level)
+    if p.suffix.lower() in VOLUME_FORMATS:
+        grid = sample_density(G, planes, n, chunk, progress, cancel, (0.0, 0.95))
+        check_cancel(cancel)
+        report(progress, 0.95, f"writing {p.name}")
+        save_volume(grid, p, overwrite)
+        report(progress, 1.0, "done")
+        return ExportSummary(p, n, level, seconds=time.perf_counter() - t0)
+    mesh = extract_mesh(G, planes, n, level, True, chunk, progress=progress, cancel=cancel)
+    check_cancel(cancel)
+    report(progress, 0.98, f"writing {p.name}")
+    save_mesh(mesh, p, overwrite)
+    report(progress, 1.0, "done")
+    return ExportSummary(p, n, level, mesh.n_vertices, mesh.n_faces, time.perf_counter() - t0)

@@ -1,0 +1,150 @@
+"""Output files that are complete or absent: checks before slow work, temp file + rename, clear errors.
+
+Every export (meshes, volumes, depth maps, screenshots, videos) goes through `atomic_write`: the
+writer fills a temporary file in the target's own folder (same file system, so the final rename
+is atomic), and only a finished file is moved into place. A failure or a cancel removes the
+temporary file, so no partial or corrupt output is ever left under the target name. Long jobs
+take a `progress(fraction, stage)` callback and a `cancel` token (anything with `is_set()`, e.g.
+a threading.Event) and raise `Cancelled` between steps.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+from pathlib import Path
+from typing import Callable, Iterable, Protocol
+
+ProgressFn = Callable[[float, str], None]
+"""progress(fraction in [0, 1], stage text)."""
+
+
+class CancelToken(Protocol):
+    """What a cancel argument must offer (threading.Event does)."""
+
+    def is_set(self) -> bool:
+        """True once the job should stop."""
+
+
+class ExportError(Exception):
+    """An expected export failure (bad path, existing file, full disk, bad value); one readable line."""
+
+
+class Cancelled(ExportError):
+    """The job was cancelled; nothing was written."""
+
+
+def check_cancel(cancel: CancelToken | None) -> None:
+    """Raise Cancelled if the token is set."""
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("cancelled; nothing was written")
+
+
+def report(progress: ProgressFn | None, fraction: float, stage: str) -> None:
+    """Call the progress callback if there is one (fraction clipped to [0, 1])."""
+    if progress is not None:
+        progress(min(max(float(fraction), 0.0), 1.0), stage)
+
+
+def describe_os_error(exc: OSError) -> str:
+    """A short human reason for an OSError, naming the full-disk and permission cases plainly."""
+    code = exc.errno
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return "no space left on device (the disk or quota is full)"
+    if code in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    if code == errno.EROFS:
+        return "read-only file system"
+    if code == errno.ENOENT:
+        return "no such folder"
+    if code == errno.ENOTDIR:
+        return "a part of the path is not a folder"
+    return exc.strerror or str(exc)
+
+
+def check_target(path: str | os.PathLike, overwrite: bool = False, suffixes: Iterable[str] | None = None,
+                 what: str = "file") -> Path:
+    """Validate an output path before any slow work: known extension, folder creatable and writable,
+    no existing file unless `overwrite`. Returns the path; raises ExportError with the reason."""
+    p = Path(os.path.expanduser(os.fspath(path)))
+    if suffixes is not None:
+        allowed = tuple(suffixes)
+        if p.suffix.lower() not in allowed:
+            shown = p.suffix or "no extension"
+            raise ExportError(f"unknown {what} format {shown!r} for {p}: use one of {', '.join(allowed)}")
+    if p.name in ("", ".", ".."):
+        raise ExportError(f"not a file name: {p}")
+    if p.is_dir():
+        raise ExportError(f"{p} is a folder; give a file name")
+    if p.exists() and not overwrite:
+        raise ExportError(f"{p} exists; not overwriting it (choose another name, or allow overwriting: --force)")
+    folder = p.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".{p.name}.{os.getpid()}.{secrets.token_hex(4)}.probe"
+        probe.open("xb").close()
+        probe.unlink()
+    except OSError as exc:
+        raise ExportError(f"cannot write to folder {folder}: {describe_os_error(exc)}") from None
+    return p
+
+
+def temp_path(path: Path) -> Path:
+    """A fresh hidden temp name beside `path`, keeping its extension (some writers go by it)."""
+    return path.with_name(f".{path.stem}.{os.getpid()}.{secrets.token_hex(4)}.tmp{path.suffix}")
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], None], overwrite: bool = False) -> Path:
+    """Run write(temp_path) and move the finished temp file to `path`; on any failure remove it.
+
+    Without `overwrite`, an existing file is never replaced (a hard link claims the name atomically;
+    on file systems without hard links, a check just before the rename). OSErrors become ExportError
+    naming the file and the reason (a full disk says so); Cancelled and other errors pass through.
+    """
+    p = Path(os.path.expanduser(os.fspath(path)))
+    tmp = temp_path(p)
+    try:
+        write(tmp)
+        if not tmp.exists():
+            raise ExportError(f"writing {p} produced no file")
+        if overwrite:
+            os.replace(tmp, p)
+        else:
+            _claim(tmp, p)
+    except OSError as exc:
+        raise ExportError(f"could not write {p}: {describe_os_error(exc)}; nothing was written") from None
+    finally:
+        try:
+            tmp.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError:
+            pass
+    return p
+
+
+def _claim(tmp: Path, path: Path) -> None:
+    """Move tmp to path only if path does not exist."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise ExportError(f"{path} exists; not overwriting it (choose another name, or allow overwriting: --force)") \
+            from None
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK, errno.ENOSYS):
+            raise
+        if path.exists():
+            raise ExportError(f"{path} exists; not overwriting it") from None
+        os.replace(tmp, path)
+        return
+    tmp.unlink()
+
+
+def next_free(folder: str | os.PathLike, stem: str, suffix: str) -> Path:
+    """folder/stem-0001.suffix, or the first number not taken yet (suffix with its dot)."""
+    folder = Path(folder)
+    for n in range(1, 100000):
+        p = folder / f"{stem}-{n:04d}{suffix}"
+        if not p.exists():
+            return p
+    raise ExportError(f"no free file name for {stem}{suffix} in {folder}")

@@ -1,0 +1,243 @@
+"""Export jobs of the viewer: meshes and videos on a background thread with progress and cancel;
+depth maps and screenshots with metadata written at once.
+
+One background job runs at a time. Its progress (fraction and stage text) is read by the export
+panel every frame; Cancel sets its token, and the renderer's exporters then stop at the next chunk
+or frame and remove their temp file, so a cancelled or failed export never leaves a file. Every
+outcome is one line in the panel and the status bar; the window keeps running whatever happens.
+"""
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from renderer.engine import RenderEngine
+from renderer.exports import save_depth, save_screenshot, screenshot_metadata
+from renderer.mesh import FORMATS, default_level, export_mesh
+from renderer.outfile import Cancelled, ExportError, next_free
+from renderer.video import VideoSpec, write_video
+
+if TYPE_CHECKING:
+    from viz.app import App, FrameOut
+
+MESH_RESOLUTIONS = (64, 128, 256, 384, 512)
+MESH_FORMATS = tuple(f.lstrip(".") for f in FORMATS)
+VIDEO_KINDS = ("orbit", "interp")
+
+
+@dataclass
+class ExportSettings:
+    """What the export panel edits."""
+
+    mesh_resolution: int = 256
+    mesh_level: float | None = None
+    """None = the model's default level (10)."""
+    mesh_format: str = "ply"
+    mesh_path: str = ""
+    """Empty = an automatic name in the output folder."""
+    overwrite: bool = False
+    video_kind: str = "orbit"
+    video_frames: int = 60
+    video_fps: float = 30.0
+    video_path: str = ""
+
+
+@dataclass
+class ExportJob:
+    """A running or finished background export."""
+
+    kind: str
+    target: str
+    cancel: threading.Event = field(default_factory=threading.Event)
+    progress: float = 0.0
+    stage: str = "starting"
+    started: float = field(default_factory=time.monotonic)
+    done: bool = False
+    message: str | None = None
+    """The outcome line: 'wrote …', 'cancelled …' or the error."""
+    ok: bool = False
+    cancelled: bool = False
+
+
+class Exporter:
+    """Runs at most one export job on a daemon thread."""
+
+    def __init__(self, log: Callable[[str], None] = print):
+        self.log = log
+        self.job: ExportJob | None = None
+        self._finished: ExportJob | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def busy(self) -> bool:
+        return self.job is not None and not self.job.done
+
+    def start(self, kind: str, target: str, work: Callable[[ExportJob], str]) -> ExportJob:
+        """Run work(job) in the background; it returns the success line and may raise ExportError/Cancelled."""
+        if self.busy:
+            raise ExportError(f"an export is already running ({self.job.kind}); wait or cancel it")
+        job = ExportJob(kind, target)
+        self.job = job
+        self._thread = threading.Thread(target=self._run, args=(job, work), name=f"export-{kind}", daemon=True)
+        self._thread.start()
+        return job
+
+    def _run(self, job: ExportJob, work: Callable[[ExportJob], str]) -> None:
+        try:
+            job.message, job.ok = work(job), True
+        except Cancelled:
+            job.message, job.cancelled = f"{job.kind} export cancelled; nothing was written", True
+        except ExportError as e:
+            job.message = f"{job.kind} export failed: {e}"
+        except Exception as e:  # a bug: the window keeps running, the log gets the traceback
+            job.message = f"{job.kind} export failed: {type(e).__name__}: {e}"
+            self.log(traceback.format_exc())
+        job.progress = 1.0 if job.ok else job.progress
+        job.done = True
+        with self._lock:
+            self._finished = job
+
+    def cancel(self) -> None:
+        """Ask the running job to stop."""
+        if self.job is not None and not self.job.done:
+            self.job.cancel.set()
+
+    def poll(self) -> ExportJob | None:
+        """The job that finished since the last poll, once."""
+        with self._lock:
+            job, self._finished = self._finished, None
+            return job
+
+    def wait(self, timeout: float = 60.0) -> bool:
+        """Block until no job runs (tests, shutdown)."""
+        t = self._thread
+        if t is not None:
+            t.join(timeout)
+        return not self.busy
+
+    def stop(self) -> None:
+        self.cancel()
+        self.wait(10.0)
+
+
+# ----------------------------------------------------------------- starting exports from the app
+def _folder(app: App) -> Path:
+    return Path(os.path.expanduser(app.ui.out_dir or "."))
+
+
+def _seed_name(out: FrameOut) -> str:
+    return f"seed{out.job.request.latent.seed:g}"
+
+
+def _target(app: App, typed: str, stem: str, suffix: str) -> Path:
+    """The typed path (relative ones inside the output folder), or the next free automatic name."""
+    if typed.strip():
+        p = Path(os.path.expanduser(typed.strip()))
+        return p if p.is_absolute() else _folder(app) / p
+    return next_free(_folder(app), stem, suffix)
+
+
+def _shown(app: App) -> FrameOut:
+    out = app.shown
+    if out is None or app.model is None:
+        raise ExportError("nothing to export yet: no render on screen")
+    return out
+
+
+def start_mesh(app: App) -> ExportJob | None:
+    """Export the shown latent's mesh with the panel's resolution, level, format and path."""
+    s = app.export_settings
+    try:
+        out = _shown(app)
+        if out.result.planes is None:
+            raise ExportError("the shown frame has no tri-planes to mesh")
+        G, planes = app.model.engine.G, out.result.planes
+        level = default_level(G) if s.mesh_level is None else s.mesh_level
+        path = _target(app, s.mesh_path, f"mesh-{_seed_name(out)}-{s.mesh_resolution}", "." + s.mesh_format)
+
+        def work(job: ExportJob) -> str:
+            def progress(f, stage):
+                job.progress, job.stage = f, stage
+            return export_mesh(G, planes, path, s.mesh_resolution, level, overwrite=s.overwrite,
+                               progress=progress, cancel=job.cancel).line()
+        return app.exporter.start("mesh", str(path), work)
+    except ExportError as e:
+        app.ui.export_error = str(e)
+        return None
+
+
+def video_spec(app: App, out: FrameOut) -> VideoSpec:
+    """The panel's video of the shown latent: orbit of seed A, or A -> B interpolation (a loop)."""
+    s, st = app.export_settings, app.state
+    try:
+        req = st.snapshot(0)  # the settings on screen (the geometry view's planes-only request is not one)
+    except ValueError as e:
+        raise ExportError(f"bad settings: {e}") from None
+    seed = int(math.floor(req.latent.seed))
+    seeds = [seed] if s.video_kind == "orbit" else [seed, int(st.latent.seed_b)]
+    view = st.view.view if st.view.view in ("image", "raw", "depth") else "image"
+    return VideoSpec(seeds=seeds, kind=s.video_kind, frames=int(s.video_frames), fps=float(s.video_fps),
+                     psi=req.psi, cutoff=req.cutoff, view=view,
+                     neural_rendering_resolution=req.neural_rendering_resolution,
+                     depth_multiplier=req.depth_multiplier, noise_mode=req.noise_mode,
+                     cond="render" if st.cond.mode == "camera" else "front")
+
+
+def start_video(app: App) -> ExportJob | None:
+    """Record the panel's video on the export thread (its own engine: the render thread keeps its own)."""
+    s = app.export_settings
+    try:
+        out = _shown(app)
+        spec = video_spec(app, out)
+        spec.check()
+        path = _target(app, s.video_path, f"video-{s.video_kind}-{_seed_name(out)}", ".mp4")
+        engine = RenderEngine(app.model.engine.G, timed=False)
+
+        def work(job: ExportJob) -> str:
+            def progress(f, stage):
+                job.progress, job.stage = f, stage
+            return write_video(engine, spec, path, overwrite=s.overwrite, progress=progress, cancel=job.cancel).line()
+        return app.exporter.start("video", str(path), work)
+    except ExportError as e:
+        app.ui.export_error = str(e)
+        return None
+
+
+def _finish(app: App, line: str | None, error: str | None) -> None:
+    if error:
+        app.ui.export_error = error
+        app.log(error)
+    else:
+        app.ui.export_error, app.ui.last_saved = None, line
+        app.log(line)
+
+
+def save_depth_now(app: App) -> tuple[Path, Path] | None:
+    """Write the shown frame's depth as float32 .npy + 16-bit PNG (with the camera metadata)."""
+    try:
+        out = _shown(app)
+        if app.state.view.view == "geometry":
+            raise ExportError("the geometry view has no depth map; switch to a neural view (image, raw, depth)")
+        r = out.result
+        folder = _folder(app)
+        stem = next_free(folder, f"depth-{_seed_name(out)}", ".npy").with_suffix("")
+        meta = screenshot_metadata(out.job.request, "depth", app.model.path)
+        paths = save_depth(r.depth, r.alpha, stem, meta=meta, overwrite=False)
+    except (ExportError, OSError) as e:
+        _finish(app, None, f"depth export failed: {e}")
+        return None
+    _finish(app, f"{paths[0]} + {paths[1].name}", None)
+    return paths
+
+
+def save_screenshot_now(app: App, pixels, out: FrameOut, view: str, path: Path) -> Path:
+    """The shown render as PNG with metadata chunks and a .json sidecar (raises ExportError)."""
+    meta = screenshot_metadata(out.job.request, view, app.model.path, saved_as=out.job.pack_view)
+    return save_screenshot(pixels, path, meta)
