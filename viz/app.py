@@ -39,6 +39,7 @@ from .loader import LoadedModel, ModelLoader  # noqa: E402
 from .mesh_view import GeometrySettings, MeshView, PreviewMesher, square_fit  # noqa: E402
 from .present import Presenter  # noqa: E402
 from .recent import RecentFiles  # noqa: E402
+from .resolution import Quality, ResolutionPolicy  # noqa: E402
 from .state import VizState  # noqa: E402
 from .widgets import camera as camera_widget  # noqa: E402
 from .widgets import export as export_widget  # noqa: E402
@@ -82,6 +83,10 @@ class AppConfig:
     torch_threads: int | None = 2
     out_dir: str = "screenshots"
     log: Callable[[str], None] | None = None
+    adaptive: bool = True
+    """Render cheaper previews while the view moves (see viz/resolution.py); full quality at rest."""
+    target_ms: float = 100.0
+    """Frame time the previews aim for."""
 
 
 @dataclass
@@ -125,6 +130,8 @@ class RenderJob:
     locked_range: tuple[float, float] | None
     engine: RenderEngine
     model_id: int
+    quality: Quality | None = None
+    """The adaptive-quality level this job was rendered at (None: the request as the user set it)."""
 
 
 @dataclass
@@ -231,6 +238,9 @@ class App:
         """Key of the mesh in the mesh view (see `_geometry_key`)."""
         self.export_settings = ExportSettings()
         self.exporter = Exporter(log=self.log)
+        self.quality = ResolutionPolicy(target_ms=config.target_ms, lock_full=not config.adaptive)
+        """Adaptive render quality; rebuilt for each model (its neural resolution is the full level)."""
+        self._moved_key: tuple | None = None
         if config.checkpoint:
             self.load_model(config.checkpoint)
 
@@ -436,7 +446,9 @@ class App:
     def idle(self) -> bool:
         """True when no load or render runs and the shown frame is the last request's."""
         return (self.loader.loading is None and not self.worker.busy and self._pending_upload is None
-                and (self.model is None or (self.shown is not None and self.shown.stamp == self.stamp)
+                and not self.quality.moving(time.perf_counter())
+                and (self.model is None or (self.shown is not None and self.shown.stamp == self.stamp
+                                            and self.shown.job.quality in (None, self.quality.full))
                      or self.ui.render_error is not None))
 
     def step(self) -> None:
@@ -503,6 +515,8 @@ class App:
         self.mesh_view.set_mesh(None)  # the old model's mesh; a new preview follows the first frame
         self.mesh_key = None
         self.state.apply_model(m.defaults)
+        self.quality = ResolutionPolicy(full_resolution=m.engine.G.neural_rendering_resolution,
+                                        target_ms=self.config.target_ms, lock_full=self.quality.lock_full)
         self.ui.load_error = self.ui.render_error = None
         self._last_key = self._last_pre = None
         self.recent.add(m.path)
@@ -516,8 +530,14 @@ class App:
         if self.model is None:
             return
         s = self.state
+        now = time.perf_counter()
+        moved = (self.model_id, s.camera, s.latent.spec(), dataclasses.replace(s.cond))
+        if self._moved_key is not None and moved[0] == self._moved_key[0] and moved != self._moved_key:
+            self.quality.note_input(now)  # the view or latent is changing: dragging, scrolling or playing
+        self._moved_key = moved
+        quality = self._choose_quality(now)
         pre = (self.model_id, s.camera, dataclasses.replace(s.cond), s.latent.spec(), dataclasses.replace(s.trunc),
-               dataclasses.replace(s.view), s.defaults)
+               dataclasses.replace(s.view), s.defaults, quality)
         if pre == self._last_pre:  # cheap check first: snapshot() builds camera tensors
             return
         self._last_pre = pre
@@ -531,6 +551,10 @@ class App:
             front = self.state.defaults.camera().to_camera()
             req = dataclasses.replace(req, camera=camera_tuple(front), neural_rendering_resolution=GEOMETRY_NRR,
                                       superresolution=False)
+        elif quality is not None and quality != self.quality.full:  # a cheaper preview while moving
+            req = dataclasses.replace(req, neural_rendering_resolution=quality.resolution, superresolution=False,
+                                      depth_multiplier=req.depth_multiplier * quality.depth_multiplier,
+                                      importance_multiplier=req.importance_multiplier * quality.depth_multiplier)
         pack = pack_view_of(v.view)
         locked = tuple(v.depth_range) if (pack == "depth" and v.depth_locked) else None
         key = (self.model_id, req, pack, locked)
@@ -539,8 +563,16 @@ class App:
         self._last_key = key
         self.stamp += 1
         job = RenderJob(self.stamp, dataclasses.replace(req, stamp=self.stamp), pack, locked,
-                        self.model.engine, self.model_id)
+                        self.model.engine, self.model_id, quality)
         self.worker.submit(job)
+
+    def _choose_quality(self, now: float) -> Quality | None:
+        """The adaptive level for the next request; None where it does not apply (geometry view,
+        a neural resolution the user set by hand)."""
+        v = self.state.view
+        if v.view == "geometry" or v.neural_rendering_resolution is not None:
+            return None
+        return self.quality.choose(now)
 
     def _take_result(self) -> None:
         """Take the newest finished render (never an older one than shown); errors go to the status line."""
@@ -557,6 +589,8 @@ class App:
         if out.job.model_id != self.model_id:
             self.discarded += 1
             return
+        if out.job.quality is not None:
+            self.quality.record(out.job.quality, res.seconds * 1000.0)
         self.ui.render_error = None
         self.ui.render_warning = ("the frame holds NaN or inf values (drawn black / far); try psi nearer 1"
                                   if out.result.nonfinite else None)

@@ -386,6 +386,40 @@ def test_camera_only_change_skips_the_backbone(app, xdo):
     assert (stats.backbone_calls, stats.mapping_calls) == calls[:2]
 
 
+def test_adaptive_quality_previews_while_dragging_then_full_quality(app, xdo, monkeypatch):
+    """With the model's own neural resolution, a drag renders cheap previews (lower resolution,
+    no SR); once the view rests the full-quality frame follows and equals a plain render.
+    With 'lock full quality' every frame is full quality."""
+    baseline(app)
+    app.state.view.neural_rendering_resolution = None  # adaptive quality applies
+    settle(app, 120)
+    full = app.quality.full
+    assert app.shown.job.quality == full and app.shown.result.raw.shape[-1] == 128
+    jobs = []
+    submit = app.worker.submit
+    monkeypatch.setattr(app.worker, "submit", lambda job: (jobs.append(job), submit(job)))
+    cx, cy = render_centre(app)
+    drag(app, xdo, cx, cy, 40, 0, steps=8)
+    during = list(jobs)
+    assert during and all(j.quality != full for j in during), [j.quality for j in during]
+    assert all(not j.request.superresolution and j.request.neural_rendering_resolution < 128 for j in during)
+    settle(app, 120)
+    assert app.shown.job.quality == full and app.shown.stamp == jobs[-1].stamp
+    assert jobs[-1].request.neural_rendering_resolution is None  # the request exactly as the user set it
+    res = app.engine.render(replace(jobs[-1].request, stamp=0))
+    assert np.array_equal(view_pixels("raw", None, res.raw, res.depth), view_pixels("raw", None, app.shown.result.raw,
+                                                                                  app.shown.result.depth))
+    app.quality.lock_full = True
+    try:
+        jobs.clear()
+        drag(app, xdo, cx, cy, -40, 0, steps=4)
+        assert jobs and all(j.quality == full for j in jobs)
+    finally:
+        app.quality.lock_full = False
+        monkeypatch.undo()
+        baseline(app)
+
+
 def test_render_thread_exception_is_shown_and_the_next_request_works(app, xdo):
     start = baseline(app)
     engine = app.engine

@@ -26,6 +26,9 @@ def parts(app: App) -> list[tuple[str, str]]:
         out.append(("info", display_name(app.model.path)))
     if app.model is not None and app.worker.busy:
         out.append(("busy", "rendering…"))
+    shown = app.shown.job.quality if app.shown is not None else None
+    if app.model is not None and shown is not None and shown != app.quality.full:
+        out.append(("info", f"preview {shown.label}"))
     if app.mesher.busy and (app.state.view.view == "geometry" or app.geometry.overlay):
         out.append(("busy", "extracting mesh…"))
     job = app.exporter.job

@@ -47,6 +47,14 @@ def draw(app: App) -> None:
         elif app.shown is not None and app.shown.frame.kind == "depth":
             imgui.text_disabled(f"auto range {app.shown.frame.near:.3f} .. {app.shown.frame.far:.3f}")
 
+    changed, lock = imgui.checkbox("lock full quality", app.quality.lock_full)
+    if changed:
+        app.quality.lock_full = lock
+    mark(app, "lock_full_quality")
+    help_marker("Off: while you drag, scroll or play an interpolation, cheaper previews (lower neural "
+                "resolution, fewer samples, no super-resolution) keep the frame rate near the target; "
+                "0.2 s after the view rests the full-quality frame follows. On: always full quality.")
+
     model_nrr = app.model.engine.G.neural_rendering_resolution if app.model is not None else None
     labels = [f"model's ({model_nrr})" if model_nrr else "model's"] + [str(r) for r in RESOLUTIONS]
     current = 0 if v.neural_rendering_resolution is None else (
