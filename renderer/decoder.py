@@ -65,7 +65,11 @@ class OSGDecoder(nn.Module):
         x = _fc_points_last(self.net[0], x)
         x = torch.logaddexp(x, torch.zeros((), dtype=x.dtype, device=x.device))  # softplus, 2.5x faster on CPU
         x = _fc_points_last(self.net[2], x)
-        rgb = torch.sigmoid(x[:, 1:]) * (1 + 2 * 0.001) - 0.001
+        rgb = torch.sigmoid(x[:, 1:])
+        if torch.is_grad_enabled() and rgb.requires_grad:  # training: keep sigmoid's output for backward
+            rgb = rgb * (1 + 2 * 0.001) - 0.001
+        else:  # in place: saves two 100 MB allocations per pass at 128^2 x 48 samples
+            rgb.mul_(1 + 2 * 0.001).sub_(0.001)
         return rgb, x[:, 0:1]
 
 
