@@ -25,6 +25,7 @@ from .camera import default_camera, fov_to_focal
 from .checkpoint import convert, read_checkpoint
 from .display import view_pixels
 from .engine import LatentSpec, RenderEngine, RenderRequest, camera_tuple
+from .outfile import ExportError, atomic_write
 from .errors import CheckpointError
 from .triplane import PLANE_CHANNELS
 
@@ -209,15 +210,8 @@ def _resolve_device(name: str):
 
 # ----------------------------------------------------------------- output
 def write_png_atomic(pixels: np.ndarray, path: Path) -> None:
-    """Write a uint8 (H, W) or (H, W, 3) array as PNG via a temp file in the same folder + os.replace."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            Image.fromarray(pixels).save(f, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """Write a uint8 (H, W) or (H, W, 3) array as PNG, complete or not at all (renderer.outfile)."""
+    atomic_write(path, lambda tmp: Image.fromarray(pixels).save(tmp, format="PNG"), overwrite=True)
 
 
 # ----------------------------------------------------------------- commands
@@ -298,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (CliError, CheckpointError, ValueError, OSError) as exc:
+    except (CliError, CheckpointError, ExportError, ValueError, OSError) as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
