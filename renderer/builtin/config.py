@@ -1,0 +1,39 @@
+"""The built-in model's architecture and camera defaults, in one place for training, loading and tests."""
+from __future__ import annotations
+
+from renderer.spec import ModelSpec
+
+CAMERA_RADIUS = 2.7
+CAMERA_PIVOT = (0.0, -0.04, 0.0)
+FOCAL = 2.5
+"""Normalised focal length: the unit box fills about 1.1 box units of height at the orbit radius."""
+RAY_START, RAY_END = 2.15, 3.25
+"""Every part of the head lies within 0.5 of the origin, so these bound it from any orbit camera."""
+YAW_RANGE = (-3.14159, 3.14159)
+PITCH_RANGE = (-0.6, 0.6)
+"""Camera orbit the model was trained on (radians, renderer.camera conventions)."""
+NEURAL_RESOLUTION = 64
+IMAGE_RESOLUTION = 128
+
+
+def rendering_kwargs(depth: int = 24, importance: int = 24) -> dict:
+    """EG3D-style rendering settings of the built-in model (black background, no camera conditioning)."""
+    return dict(image_resolution=IMAGE_RESOLUTION, disparity_space_sampling=False, clamp_mode="softplus",
+                superresolution_module="training.superresolution.SuperresolutionHybrid2X",
+                c_gen_conditioning_zero=True, c_scale=1.0, superresolution_noise_mode="none", decoder_lr_mul=1.0,
+                sr_antialias=True, depth_resolution=depth, depth_resolution_importance=importance,
+                ray_start=RAY_START, ray_end=RAY_END, box_warp=1.0, white_back=False,
+                avg_camera_radius=CAMERA_RADIUS, avg_camera_pivot=list(CAMERA_PIVOT), default_focal=FOCAL)
+
+
+def builtin_spec(plane_resolution: int = 128, channel_base: int = 4096, channel_max: int = 64, w_dim: int = 256,
+                 mapping_layers: int = 2, depth: int = 24, importance: int = 24, extra: dict | None = None) -> ModelSpec:
+    """ModelSpec of the built-in generator: z 512 -> w -> StyleGAN2 planes -> OSG decoder -> render -> 2X SR."""
+    rk = rendering_kwargs(depth, importance)
+    init = dict(class_name="training.triplane.TriPlaneGenerator", z_dim=512, w_dim=w_dim, c_dim=0,
+                img_resolution=IMAGE_RESOLUTION, img_channels=3,
+                mapping_kwargs={"num_layers": mapping_layers, "lr_multiplier": 1.0},
+                channel_base=channel_base, channel_max=channel_max, num_fp16_res=0, conv_clamp=None,
+                sr_num_fp16_res=0, sr_kwargs={}, rendering_kwargs=rk, plane_resolution=plane_resolution)
+    return ModelSpec(init_kwargs=init, rendering_kwargs=rk, neural_rendering_resolution=NEURAL_RESOLUTION,
+                     extra=dict(extra or {}))
