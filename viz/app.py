@@ -644,14 +644,8 @@ class App:
 
     def _geometry_pixels(self) -> np.ndarray:
         """The geometry view's square as drawn (re-drawn and read back)."""
-        x, y, w, h = square_fit(*self.render_rect_fb())
-        fh = glfw.get_framebuffer_size(self.window)[1]
         self._draw_gl()
-        GL.glFinish()
-        GL.glReadBuffer(GL.GL_BACK)
-        GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
-        data = GL.glReadPixels(x, fh - y - h, w, h, GL.GL_RGB, GL.GL_UNSIGNED_BYTE)
-        return np.frombuffer(data, np.uint8).reshape(h, w, 3)[::-1].copy()
+        return self._read_back(*square_fit(*self.render_rect_fb()))
 
     # ----------------------------------------------------------------- geometry and exports
     def _geometry_key(self, out: FrameOut) -> tuple:
@@ -696,12 +690,7 @@ class App:
         from renderer.cli import write_png_atomic
 
         try:
-            fw, fh = glfw.get_framebuffer_size(self.window)
-            GL.glFinish()
-            GL.glReadBuffer(GL.GL_BACK)
-            GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
-            data = GL.glReadPixels(0, 0, fw, fh, GL.GL_RGB, GL.GL_UNSIGNED_BYTE)
-            pixels = np.frombuffer(data, np.uint8).reshape(fh, fw, 3)[::-1].copy()
+            pixels = self._read_back(0, 0, *glfw.get_framebuffer_size(self.window))
             path.parent.mkdir(parents=True, exist_ok=True)
             write_png_atomic(pixels, path)
         except Exception as e:
@@ -715,10 +704,14 @@ class App:
         """(h, w, 3) uint8 pixels of the render area as drawn in the last frame (re-draws it; tests)."""
         glfw.make_context_current(self.window)
         x, y, w, h = self.render_rect_fb()
-        fw, fh = glfw.get_framebuffer_size(self.window)
         if w <= 0 or h <= 0:
             return np.zeros((0, 0, 3), np.uint8)
         self._draw_gl()
+        return self._read_back(x, y, w, h)
+
+    def _read_back(self, x: int, y: int, w: int, h: int) -> np.ndarray:
+        """RGB pixels of a back-buffer rectangle (x, y from the top-left), top row first."""
+        fh = glfw.get_framebuffer_size(self.window)[1]
         GL.glFinish()
         GL.glReadBuffer(GL.GL_BACK)
         GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
