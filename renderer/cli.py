@@ -34,6 +34,10 @@ MAX_SEEDS = 10000
 MAX_SEED = 2**32 - 1  # numpy RandomState accepts seeds in [0, 2**32)
 VIEWS = ("image", "raw", "depth")
 """--view values (renderer.display.view_pixels)."""
+MAX_NRR = 1024
+"""Largest --nrr: memory grows with its square (1024 is 16x the rays of the reference's 256)."""
+MAX_DEPTH_MULT = 16.0
+"""Largest --depth-mult (samples per ray, and memory, grow with it)."""
 
 
 class CliError(Exception):
@@ -92,14 +96,6 @@ def _finite(text: str) -> float:
     return x
 
 
-def _positive(text: str) -> float:
-    """A finite float > 0."""
-    x = _finite(text)
-    if x <= 0:
-        raise ValueError(f"expected a number > 0, got {text!r}")
-    return x
-
-
 def _fov(text: str) -> float:
     """A field of view in degrees that the camera module accepts."""
     x = _finite(text)
@@ -107,14 +103,48 @@ def _fov(text: str) -> float:
     return x
 
 
-def _count(minimum: int):
-    """An integer >= minimum."""
+def _count(minimum: int, maximum: int | None = None):
+    """An integer in [minimum, maximum] (no upper bound when maximum is None)."""
     def parse(text: str) -> int:
-        n = int(text)
-        if n < minimum:
-            raise ValueError(f"expected an integer >= {minimum}, got {text!r}")
+        try:
+            n = int(text)
+        except ValueError:
+            raise ValueError(f"expected an integer, got {text!r}") from None
+        if n < minimum or (maximum is not None and n > maximum):
+            bounds = f">= {minimum}" if maximum is None else f"in {minimum}..{maximum}"
+            raise ValueError(f"expected an integer {bounds}, got {text!r}")
         return n
     return parse
+
+
+def _seed(text: str) -> int:
+    """One seed in [0, MAX_SEED] (numpy RandomState's range)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise ValueError(f"bad seed {text!r}: use an integer in 0..{MAX_SEED}") from None
+    if not 0 <= n <= MAX_SEED:
+        raise ValueError(f"seed {text} is out of range: use an integer in 0..{MAX_SEED}")
+    return n
+
+
+def _bounded(low: float, high: float):
+    """A finite float in (low, high]."""
+    def parse(text: str) -> float:
+        x = _finite(text)
+        if not low < x <= high:
+            raise ValueError(f"expected a number in ({low:g}, {high:g}], got {text!r}")
+        return x
+    return parse
+
+
+def _path(text: str) -> str:
+    """A non-empty file or folder path."""
+    if not text.strip():
+        raise ValueError("the path is empty")
+    if "\0" in text:
+        raise ValueError("the path holds a NUL character")
+    return text
 
 
 # ----------------------------------------------------------------- parser
@@ -125,13 +155,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = sub.add_parser("info", help="print a checkpoint's architecture and rendering settings",
                           description="Print a checkpoint's architecture, rendering settings and parameter count.")
-    info.add_argument("path", metavar="PATH",
+    info.add_argument("path", metavar="PATH", type=_arg_type(_path),
                       help=f"checkpoint: reference EG3D .pkl, native .safetensors, or '{BUILTIN}' (the shipped model)")
     info.set_defaults(func=cmd_info)
 
     im = sub.add_parser("images", help="render one PNG per seed",
                         description="Render one PNG per seed, named seedNNNN.png, into --outdir.")
-    im.add_argument("--network", default=BUILTIN, metavar="PATH",
+    im.add_argument("--network", default=BUILTIN, metavar="PATH", type=_arg_type(_path),
                     help=f"checkpoint (.pkl or .safetensors) or '{BUILTIN}' (default: the shipped model)")
     im.add_argument("--seeds", required=True, type=_arg_type(parse_seeds), metavar="LIST",
                     help="seeds and inclusive ranges, e.g. 0-3,7 (at most %d)" % MAX_SEEDS)
@@ -149,15 +179,16 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--view", choices=VIEWS, default="image",
                     help="image: final RGB; raw: volume-rendered RGB at the neural rendering resolution; "
                          "depth: grey depth map, near = bright (default image)")
-    im.add_argument("--outdir", required=True, metavar="DIR", help="output folder (created if missing)")
+    im.add_argument("--outdir", required=True, metavar="DIR", type=_arg_type(_path),
+                    help="output folder (created if missing)")
     im.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
     im.add_argument("--sampling", choices=("deterministic", "stochastic"), default="deterministic",
                     help="depth samples along each ray: deterministic (flicker-free) or stochastic as in the "
                          "reference, drawn from a generator seeded with the image seed (default deterministic)")
-    im.add_argument("--nrr", type=_arg_type(_count(1)), default=None, metavar="N",
-                    help="neural rendering resolution (default: the model's)")
-    im.add_argument("--depth-mult", type=_arg_type(_positive), default=1.0, metavar="F",
-                    help="multiply both depth sample counts (default 1)")
+    im.add_argument("--nrr", type=_arg_type(_count(1, MAX_NRR)), default=None, metavar="N",
+                    help=f"neural rendering resolution, 1..{MAX_NRR} (default: the model's)")
+    im.add_argument("--depth-mult", type=_arg_type(_bounded(0.0, MAX_DEPTH_MULT)), default=1.0, metavar="F",
+                    help=f"multiply both depth sample counts, in (0, {MAX_DEPTH_MULT:g}] (default 1)")
     im.add_argument("--cond", choices=("front", "render"), default="front",
                     help="camera given to the mapping network: the frontal camera (as the reference scripts) "
                          "or the render camera (default front)")
@@ -166,8 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     cv = sub.add_parser("convert", help="convert a checkpoint to the native .safetensors format",
                         description="Read a checkpoint (without executing any code in it) and write it as "
                                     "native .safetensors.")
-    cv.add_argument("src", metavar="IN", help="checkpoint to read (.pkl or .safetensors)")
-    cv.add_argument("dst", metavar="OUT", help="output file, must end in .safetensors")
+    cv.add_argument("src", metavar="IN", type=_arg_type(_path), help="checkpoint to read (.pkl or .safetensors)")
+    cv.add_argument("dst", metavar="OUT", type=_arg_type(_path), help="output file, must end in .safetensors")
     cv.set_defaults(func=cmd_convert)
     from .cli_export import add_subcommands  # mesh, video, images --from-png
     add_subcommands(sub)

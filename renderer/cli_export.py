@@ -26,7 +26,11 @@ from .engine import LatentSpec, RenderEngine, RenderRequest, camera_tuple
 from .mesh import FORMATS, MAX_RESOLUTION, MIN_RESOLUTION, check_level, check_resolution, default_level, \
     export_mesh, render_level
 from .outfile import ExportError, check_target
-from .video import KINDS, VideoSpec, write_video
+from .video import KINDS, MAX_FRAMES, VideoSpec, write_video
+
+
+MAX_CHUNK = 2**24
+"""Largest --chunk: 16M grid points per decoder call is already several GB of activations."""
 
 
 def _cli():
@@ -160,7 +164,7 @@ def cmd_from_png(args: argparse.Namespace) -> int:
 
 def _images_with_from_png(images: argparse.ArgumentParser) -> None:
     """Give the existing `images` parser a --from-png mode (its --seeds and --outdir become optional there)."""
-    images.add_argument("--from-png", metavar="SHOT.png", default=None,
+    images.add_argument("--from-png", metavar="SHOT.png", default=None, type=_cli()._arg_type(_cli()._path),
                         help="re-render a screenshot saved by triplane-viz from its metadata (model, latent, "
                              "cameras, settings), bit-for-bit in deterministic mode; writes SHOT-rerender.png "
                              "into --outdir (default: beside the screenshot); --network overrides the model")
@@ -201,10 +205,10 @@ def _level(text: str):
 def add_subcommands(sub) -> None:
     """Register `mesh` and `video` on the main parser's subparsers, and `--from-png` on `images`."""
     cli = _cli()
-    arg, count, finite, positive = cli._arg_type, cli._count, cli._finite, cli._positive
+    arg, count, finite, bounded, path = cli._arg_type, cli._count, cli._finite, cli._bounded, cli._path
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--network", default=BUILTIN, metavar="PATH",
+        p.add_argument("--network", default=BUILTIN, metavar="PATH", type=arg(path),
                        help=f"checkpoint (.pkl or .safetensors) or '{BUILTIN}' (default: the shipped model)")
         p.add_argument("--trunc", type=arg(finite), default=1.0, metavar="PSI", help="truncation psi (default 1)")
         p.add_argument("--trunc-cutoff", type=arg(count(0)), default=None, metavar="N",
@@ -220,15 +224,17 @@ def add_subcommands(sub) -> None:
                                    "format follows the extension: .ply (binary, colours, normals), .obj, .glb, "
                                    ".mrc (the raw density volume, for ChimeraX).")
     common(m)
-    m.add_argument("--seed", type=arg(count(0)), default=0, metavar="S", help="seed (default 0)")
-    m.add_argument("--res", type=arg(count(1)), default=256, metavar="N",
+    m.add_argument("--seed", type=arg(cli._seed), default=0, metavar="S",
+                   help=f"seed, 0..{cli.MAX_SEED} (default 0)")
+    m.add_argument("--res", type=arg(count(MIN_RESOLUTION, MAX_RESOLUTION)), default=256, metavar="N",
                    help=f"grid resolution N ({MIN_RESOLUTION}..{MAX_RESOLUTION}, default 256)")
     m.add_argument("--level", type=arg(_level), default=None, metavar="L",
                    help="iso-level on the raw density (default: the model's, 10 as in the reference recipe), "
                         "or 'auto': the level where the volume render's surfaces lie")
-    m.add_argument("--chunk", type=arg(count(1)), default=262_144, metavar="M",
-                   help="grid points per decoder call (memory bound, default 262144)")
-    m.add_argument("--out", required=True, metavar="FILE", help="output file: .ply, .obj, .glb or .mrc")
+    m.add_argument("--chunk", type=arg(count(1, MAX_CHUNK)), default=262_144, metavar="M",
+                   help=f"grid points per decoder call, 1..{MAX_CHUNK} (memory bound, default 262144)")
+    m.add_argument("--out", required=True, metavar="FILE", type=arg(path),
+                   help="output file: .ply, .obj, .glb or .mrc")
     m.set_defaults(func=cmd_mesh)
 
     v = sub.add_parser("video", help="render an orbit or latent-interpolation video (MP4)",
@@ -239,14 +245,16 @@ def add_subcommands(sub) -> None:
     common(v)
     v.add_argument("--seeds", required=True, type=arg(cli.parse_seeds), metavar="LIST", help="seeds, e.g. 0,1,2")
     v.add_argument("--kind", choices=KINDS, default="orbit", help="orbit or interp (default orbit)")
-    v.add_argument("--frames", type=arg(count(1)), default=120, metavar="N",
+    v.add_argument("--frames", type=arg(count(1, MAX_FRAMES)), default=120, metavar="N",
                    help="frames per seed (orbit) or per interpolation step (interp) (default 120)")
-    v.add_argument("--fps", type=arg(positive), default=30.0, help="frames per second (default 30)")
+    v.add_argument("--fps", type=arg(bounded(0.0, 240.0)), default=30.0,
+                   help="frames per second, in (0, 240] (default 30)")
     v.add_argument("--view", choices=("image", "raw", "depth"), default="image", help="what to show (default image)")
-    v.add_argument("--nrr", type=arg(count(1)), default=None, metavar="N", help="neural rendering resolution")
-    v.add_argument("--depth-mult", type=arg(positive), default=1.0, metavar="F",
+    v.add_argument("--nrr", type=arg(count(1, cli.MAX_NRR)), default=None, metavar="N",
+                   help=f"neural rendering resolution, 1..{cli.MAX_NRR}")
+    v.add_argument("--depth-mult", type=arg(bounded(0.0, cli.MAX_DEPTH_MULT)), default=1.0, metavar="F",
                    help="multiply both depth sample counts (default 1; the reference's videos use 2)")
-    v.add_argument("--out", required=True, metavar="FILE", help="output .mp4")
+    v.add_argument("--out", required=True, metavar="FILE", type=arg(path), help="output .mp4")
     v.set_defaults(func=cmd_video)
 
     images = sub.choices.get("images")
