@@ -65,6 +65,8 @@ class RenderRequest:
     superresolution: bool = True
     rng_seed: int | None = None
     """Seed of the stochastic sampler's draws (reproducible frames); None = the global RNG."""
+    bf16: bool = False
+    """Render and super-resolve under bf16 autocast: a cheaper, less exact preview (never the full-quality frame)."""
     stamp: int = 0
 
 
@@ -214,16 +216,19 @@ class RenderEngine:
         gen = None
         if req.sampling == "stochastic" and req.rng_seed is not None:
             gen = torch.Generator(self.device).manual_seed(req.rng_seed)
-        out = self.G.render_planes(planes, ws, cam, sampling=req.sampling, generator=gen,
-                                   neural_rendering_resolution=req.neural_rendering_resolution,
-                                   depth_multiplier=req.depth_multiplier,
-                                   importance_multiplier=req.importance_multiplier, superresolution=False)
-        self._sync()
-        t3 = clock()
-        image = self.G.superresolve(out, ws)[0] if req.superresolution else None
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=req.bf16):  # matmuls and convs
+            out = self.G.render_planes(planes, ws, cam, sampling=req.sampling, generator=gen,
+                                       neural_rendering_resolution=req.neural_rendering_resolution,
+                                       depth_multiplier=req.depth_multiplier,
+                                       importance_multiplier=req.importance_multiplier, superresolution=False)
+            self._sync()
+            t3 = clock()
+            image = self.G.superresolve(out, ws)[0] if req.superresolution else None
         self._sync()
         t4 = clock()
         self.stats.renders += 1
+        out = {k: v.float() for k, v in out.items()}  # no-ops unless bf16
+        image = image.float() if image is not None else None
         parts = [out["image_raw"], out["image_depth"]] + ([image] if image is not None else [])
         nonfinite = not all(bool(torch.isfinite(p).all()) for p in parts)
         ms = lambda a, b: (b - a) * 1000.0  # noqa: E731

@@ -9,6 +9,7 @@ too slow, up only when clearly fast enough) keep it from oscillating.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 
@@ -39,6 +40,14 @@ def ladder(full_resolution: int) -> list[Quality]:
     return levels + [full]
 
 
+def preview_request(req, q: Quality, bf16: bool = False):
+    """A RenderRequest reduced to preview level q (its resolution, fewer samples, SR as q says), bf16 if asked."""
+    imp = req.depth_multiplier if req.importance_multiplier is None else req.importance_multiplier
+    return dataclasses.replace(req, neural_rendering_resolution=q.resolution, superresolution=q.superresolution,
+                               depth_multiplier=req.depth_multiplier * q.depth_multiplier,
+                               importance_multiplier=imp * q.depth_multiplier, bf16=bf16)
+
+
 @dataclass
 class ResolutionPolicy:
     """Chooses the Quality of the next request from interaction state and measured frame times."""
@@ -56,6 +65,8 @@ class ResolutionPolicy:
     """Step down when the current level measures > down_margin x target."""
     smoothing: float = 0.3
     """Weight of a new measurement in the moving average."""
+    bf16: bool = False
+    """Render previews under bf16 autocast (CPUs with bf16 matrix units); the full-quality frame never is."""
     levels: list[Quality] = field(default_factory=list)
     level: int = 0
     _avg_ms: dict[Quality, float] = field(default_factory=dict)
@@ -75,6 +86,10 @@ class ResolutionPolicy:
     def full(self) -> Quality:
         """The full-quality level."""
         return self.levels[-1]
+
+    def request_for(self, req, quality: Quality):
+        """The request to render at `quality`: unchanged at full quality, else a (bf16 if enabled) preview."""
+        return req if quality == self.full else preview_request(req, quality, self.bf16)
 
     def record(self, quality: Quality, ms: float) -> None:
         """Feed back the measured time of a rendered frame at `quality`."""

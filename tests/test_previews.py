@@ -1,0 +1,49 @@
+"""Preview requests: the adaptive policy's reduced frames, bf16 only for previews and close to fp32."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+import renderer
+from renderer.camera import default_camera
+from renderer.engine import LatentSpec, RenderEngine, RenderRequest, camera_tuple
+from viz.resolution import ResolutionPolicy
+
+
+def request(G, **kw) -> RenderRequest:
+    rk = G.rendering_kwargs
+    return RenderRequest(latent=LatentSpec(seed=1), camera=camera_tuple(default_camera(rk, yaw=0.3)),
+                         cond_camera=camera_tuple(default_camera(rk)), psi=0.7, **kw)
+
+
+@pytest.fixture(scope="module")
+def engine(golden_native_checkpoint):
+    return RenderEngine(renderer.load_generator(golden_native_checkpoint))
+
+
+def test_full_quality_requests_are_never_bf16(engine):
+    req = request(engine.G, depth_multiplier=2.0, importance_multiplier=1.5)
+    p = ResolutionPolicy(full_resolution=128, bf16=True)
+    assert p.request_for(req, p.full) is req and not req.bf16
+    for q in p.previews:
+        pre = p.request_for(req, q)
+        assert pre.bf16 and pre.neural_rendering_resolution == q.resolution and not pre.superresolution
+        assert (pre.depth_multiplier, pre.importance_multiplier) == (2.0 * q.depth_multiplier, 1.5 * q.depth_multiplier)
+    p.note_input(0.0)
+    assert p.request_for(req, p.choose(0.05)).bf16  # moving: a bf16 preview
+    assert not p.request_for(req, p.choose(1.0)).bf16  # at rest: the full frame, in fp32
+    assert not ResolutionPolicy(full_resolution=128).request_for(req, p.previews[0]).bf16  # off unless asked
+
+
+def test_bf16_preview_is_close_to_fp32(engine):
+    """bf16 really runs (the frame differs) and stays close: ~0.5 grey levels on average."""
+    req = request(engine.G, neural_rendering_resolution=48, depth_multiplier=0.5, importance_multiplier=0.5,
+                  superresolution=False)
+    a = engine.render(req)
+    b = engine.render(dataclasses.replace(req, bf16=True))
+    assert b.raw.dtype == b.depth.dtype == torch.float32
+    for name, mean_tol, q99_tol in (("raw", 0.01, 0.1), ("alpha", 0.01, 0.1), ("depth", 0.015, 0.1)):
+        d = (getattr(a, name) - getattr(b, name)).abs().flatten()
+        assert 0 < d.mean() <= mean_tol and torch.quantile(d, 0.99) <= q99_tol, (name, d.mean(), d.max())
