@@ -103,6 +103,8 @@ class UiState:
     render_warning: str | None = None
     gl_error: str | None = None
     geometry_error: str | None = None
+    input_error: str | None = None
+    """The last typed value that was clamped or refused (viz/validate.py)."""
 
 
 @dataclass

@@ -6,10 +6,14 @@ from typing import TYPE_CHECKING
 from imgui_bundle import imgui
 
 from ..exporter import MESH_FORMATS, MESH_RESOLUTIONS, VIDEO_KINDS, start_mesh, start_video
+from ..validate import clamp_input, clamp_int
 from ._ui import LABEL_WIDTH, help_marker, mark
+from .geometry import LEVEL_LIMIT
 
 if TYPE_CHECKING:
     from viz.app import App
+
+MAX_VIDEO_FRAMES = 100000
 
 
 def draw(app: App) -> None:
@@ -28,7 +32,9 @@ def draw(app: App) -> None:
     if s.mesh_level is not None:
         imgui.same_line()
         imgui.set_next_item_width(-LABEL_WIDTH)
-        _, s.mesh_level = imgui.input_float("level##mesh", s.mesh_level, 1.0, 10.0, "%.2f")
+        changed, level = imgui.input_float("level##mesh", s.mesh_level, 1.0, 10.0, "%.2f")
+        if changed:
+            s.mesh_level = clamp_input(app.ui, "mesh level", level, -LEVEL_LIMIT, LEVEL_LIMIT, s.mesh_level)
     imgui.set_next_item_width(-LABEL_WIDTH)
     changed, i = imgui.combo("format", MESH_FORMATS.index(s.mesh_format), list(MESH_FORMATS))
     if changed:
@@ -58,11 +64,11 @@ def draw(app: App) -> None:
     imgui.set_next_item_width(-LABEL_WIDTH)
     changed, frames = imgui.input_int("frames", s.video_frames, 10, 60)
     if changed:
-        s.video_frames = max(1, min(int(frames), 100000))
+        s.video_frames = clamp_int(app.ui, "frames", frames, 1, MAX_VIDEO_FRAMES, s.video_frames)
     imgui.set_next_item_width(-LABEL_WIDTH)
     changed, fps = imgui.input_float("fps", s.video_fps, 1.0, 10.0, "%.0f")
     if changed:
-        s.video_fps = max(1.0, min(float(fps), 240.0))
+        s.video_fps = clamp_input(app.ui, "fps", fps, 1.0, 240.0, s.video_fps)
     imgui.set_next_item_width(-LABEL_WIDTH)
     _, s.video_path = imgui.input_text("video file", s.video_path)
     imgui.begin_disabled(busy)

@@ -6,10 +6,14 @@ from typing import TYPE_CHECKING
 from imgui_bundle import imgui
 
 from ..mesh_view import GEOMETRY_MODES, PREVIEW_RESOLUTIONS
+from ..validate import clamp_input
 from ._ui import LABEL_WIDTH, help_marker, mark
 
 if TYPE_CHECKING:
     from viz.app import App
+
+LEVEL_LIMIT = 1e4
+"""Iso-levels are kept inside [-LEVEL_LIMIT, LEVEL_LIMIT] (raw density units)."""
 
 
 def draw(app: App) -> None:
@@ -21,7 +25,9 @@ def draw(app: App) -> None:
                 "see how the extracted surface lines up with the image.")
     if g.overlay:
         imgui.set_next_item_width(-LABEL_WIDTH)
-        _, g.opacity = imgui.slider_float("opacity", g.opacity, 0.05, 1.0, "%.2f")
+        changed, opacity = imgui.slider_float("opacity", g.opacity, 0.05, 1.0, "%.2f")
+        if changed:
+            g.opacity = clamp_input(app.ui, "opacity", opacity, 0.05, 1.0, g.opacity)
     for i, name in enumerate(GEOMETRY_MODES):
         if i:
             imgui.same_line()
@@ -45,7 +51,7 @@ def draw(app: App) -> None:
         changed, level = imgui.input_float("level", g.level, 1.0, 10.0, "%.2f",
                                            imgui.InputTextFlags_.enter_returns_true.value)
         if changed:
-            g.level = float(level)
+            g.level = clamp_input(app.ui, "level", level, -LEVEL_LIMIT, LEVEL_LIMIT, g.level)
     help_marker("Iso-level on the raw density. 10 is the reference recipe (its ChimeraX level).")
     mv = app.mesh_view
     if app.ui.geometry_error:

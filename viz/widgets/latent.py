@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from imgui_bundle import imgui
 
+from ..validate import clamp_input, clamp_int
 from ._ui import LABEL_WIDTH, help_marker, mark
 
 if TYPE_CHECKING:
@@ -15,11 +16,6 @@ SEED_MAX = 2 ** 31 - 2
 """Largest seed the widgets offer (int32 fields; the next seed must exist for fractional drags)."""
 
 
-def clamp_seed(v: float) -> float:
-    """A seed kept inside [0, SEED_MAX]."""
-    return min(max(float(v), 0.0), float(SEED_MAX))
-
-
 def draw(app: App) -> None:
     """Seed controls, then interpolation and style mixing sections."""
     lat = app.state.latent
@@ -27,7 +23,7 @@ def draw(app: App) -> None:
     changed, v = imgui.input_int("seed", int(math.floor(lat.seed)), 1, 10)
     mark(app, "seed")
     if changed:
-        lat.seed = clamp_seed(v)
+        lat.seed = float(clamp_int(app.ui, "seed", v, 0, SEED_MAX, int(math.floor(lat.seed))))
     imgui.same_line()
     if imgui.button("random"):
         app.random_seed()
@@ -36,7 +32,7 @@ def draw(app: App) -> None:
     changed, v = imgui.drag_float("seed (drag)", lat.seed, 0.02, 0.0, float(SEED_MAX), "%.2f")
     mark(app, "seed_drag")
     if changed:
-        lat.seed = clamp_seed(v)
+        lat.seed = clamp_input(app.ui, "seed", v, 0.0, float(SEED_MAX), lat.seed)
     help_marker("Drag sideways to move through seed space; fractional seeds blend the w of the two "
                 "neighbouring seeds.")
 
@@ -47,12 +43,12 @@ def draw(app: App) -> None:
         imgui.set_next_item_width(-LABEL_WIDTH)
         changed, v = imgui.input_int("seed B", lat.seed_b, 1, 10)
         if changed:
-            lat.seed_b = int(clamp_seed(v))
+            lat.seed_b = clamp_int(app.ui, "seed B", v, 0, SEED_MAX, lat.seed_b)
         imgui.set_next_item_width(-LABEL_WIDTH)
         changed, t = imgui.slider_float("t", lat.t, 0.0, 1.0, "%.3f", imgui.SliderFlags_.always_clamp.value)
         mark(app, "interp_t", label="t")
         if changed:
-            lat.t = float(t)
+            lat.t = clamp_input(app.ui, "t", t, 0.0, 1.0, lat.t)
         if imgui.button("pause" if lat.playing else "play", imgui.ImVec2(60, 0)):
             lat.playing = not lat.playing
         mark(app, "interp_play")
@@ -62,7 +58,7 @@ def draw(app: App) -> None:
         changed, speed = imgui.slider_float("speed (t/s)", lat.speed, 0.01, 2.0, "%.2f",
                                             imgui.SliderFlags_.logarithmic.value)
         if changed:
-            lat.speed = float(speed)
+            lat.speed = clamp_input(app.ui, "speed", speed, 0.01, 2.0, lat.speed)
         if imgui.radio_button("W (lerp)", lat.space == "w"):
             lat.space = "w"
         imgui.same_line()
@@ -76,11 +72,11 @@ def draw(app: App) -> None:
         imgui.set_next_item_width(-LABEL_WIDTH)
         changed, v = imgui.input_int("mix seed", lat.mix_seed, 1, 10)
         if changed:
-            lat.mix_seed = int(clamp_seed(v))
+            lat.mix_seed = clamp_int(app.ui, "mix seed", v, 0, SEED_MAX, lat.mix_seed)
         num_ws = app.state.defaults.num_ws
         imgui.set_next_item_width(-LABEL_WIDTH)
         changed, start = imgui.slider_int("from layer", lat.mix_start, 0, max(num_ws - 1, 0))
         if changed:
-            lat.mix_start = int(start)
+            lat.mix_start = clamp_int(app.ui, "from layer", start, 0, max(num_ws - 1, 0), lat.mix_start)
         help_marker("ws from this layer on come from the mix seed (coarse layers first).")
         imgui.unindent()

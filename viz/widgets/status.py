@@ -36,7 +36,7 @@ def parts(app: App) -> list[tuple[str, str]]:
         out.append(("busy", f"exporting {job.kind} {100 * job.progress:.0f}%"))
     for kind, text in (("error", ui.load_error and f"load failed: {ui.load_error}"),
                        ("error", ui.render_error), ("warn", ui.render_warning),
-                       ("error", ui.export_error), ("error", ui.gl_error),
+                       ("error", ui.export_error), ("error", ui.gl_error), ("warn", ui.input_error),
                        ("warn", (app.state.view.view == "geometry" or app.geometry.overlay) and ui.geometry_error)):
         if text:
             out.append((kind, text))

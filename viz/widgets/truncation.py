@@ -5,22 +5,24 @@ from typing import TYPE_CHECKING
 
 from imgui_bundle import imgui
 
+from ..validate import clamp_input, clamp_int
 from ._ui import LABEL_WIDTH, help_marker, mark
 
 if TYPE_CHECKING:
     from viz.app import App
 
 NOISE_MODES = ("const", "random", "none")
+PSI_RANGE = (-1.0, 2.0)
 
 
 def draw(app: App) -> None:
     """psi slider, cutoff with an 'all' switch, noise mode."""
     tr = app.state.trunc
     imgui.set_next_item_width(-LABEL_WIDTH)
-    changed, psi = imgui.slider_float("psi", tr.psi, -1.0, 2.0, "%.3f")
+    changed, psi = imgui.slider_float("psi", tr.psi, *PSI_RANGE, "%.3f")
     mark(app, "psi", label="psi")
     if changed:
-        tr.psi = float(psi)
+        tr.psi = clamp_input(app.ui, "psi", psi, *PSI_RANGE, tr.psi)
     help_marker("Truncation: 1 = no truncation, 0 = the average face, below 0 = the opposite side. "
                 "Ctrl+click to type a value.")
     num_ws = app.state.defaults.num_ws
@@ -32,7 +34,7 @@ def draw(app: App) -> None:
         imgui.set_next_item_width(-LABEL_WIDTH)
         changed, cut = imgui.slider_int("cutoff", tr.cutoff, 0, num_ws)
         if changed:
-            tr.cutoff = int(cut)
+            tr.cutoff = clamp_int(app.ui, "cutoff", cut, 0, num_ws, tr.cutoff)
         help_marker("Truncate only the first N ws (the coarse layers).")
     imgui.set_next_item_width(-LABEL_WIDTH)
     changed, i = imgui.combo("noise", NOISE_MODES.index(tr.noise_mode), list(NOISE_MODES))

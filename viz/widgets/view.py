@@ -7,6 +7,7 @@ from imgui_bundle import imgui
 
 from renderer.display import VIEWS
 
+from ..validate import clamp_input
 from ._ui import LABEL_WIDTH, help_marker, mark
 
 if TYPE_CHECKING:
@@ -15,6 +16,9 @@ if TYPE_CHECKING:
 RESOLUTIONS = (32, 64, 128, 256, 512)
 """Neural rendering resolutions offered besides the model's own."""
 SAMPLING = ("deterministic", "stochastic")
+SAMPLE_RANGE = (0.25, 4.0)
+"""Range of the depth and importance sample multipliers (more would exhaust memory at high resolution)."""
+DEPTH_LIMIT = 100.0
 
 
 def draw(app: App) -> None:
@@ -41,9 +45,14 @@ def draw(app: App) -> None:
         if v.depth_locked:
             imgui.set_next_item_width(-LABEL_WIDTH)
             changed, near, far = imgui.drag_float_range2("near / far", v.depth_range[0], v.depth_range[1],
-                                                         0.005, 0.0, 100.0, "%.3f")
-            if changed and far > near:
-                v.depth_range = (float(near), float(far))
+                                                         0.005, 0.0, DEPTH_LIMIT, "%.3f")
+            if changed:
+                near = clamp_input(app.ui, "near", near, 0.0, DEPTH_LIMIT, v.depth_range[0])
+                far = clamp_input(app.ui, "far", far, 0.0, DEPTH_LIMIT, v.depth_range[1])
+                if far > near:
+                    v.depth_range = (near, far)
+                else:
+                    app.ui.input_error = f"depth range: far ({far:g}) must be beyond near ({near:g}); kept"
         elif app.shown is not None and app.shown.frame.kind == "depth":
             imgui.text_disabled(f"auto range {app.shown.frame.near:.3f} .. {app.shown.frame.far:.3f}")
 
@@ -67,15 +76,15 @@ def draw(app: App) -> None:
     help_marker("Rays per side of the volume render (the super-resolution output keeps its size). "
                 "Lower is faster.")
     imgui.set_next_item_width(-LABEL_WIDTH)
-    changed, m = imgui.slider_float("depth samples x", v.depth_multiplier, 0.25, 4.0, "%.2f",
+    changed, m = imgui.slider_float("depth samples x", v.depth_multiplier, *SAMPLE_RANGE, "%.2f",
                                     imgui.SliderFlags_.logarithmic.value)
     if changed:
-        v.depth_multiplier = float(m)
+        v.depth_multiplier = clamp_input(app.ui, "depth samples x", m, *SAMPLE_RANGE, v.depth_multiplier)
     imgui.set_next_item_width(-LABEL_WIDTH)
-    changed, m = imgui.slider_float("importance x", v.importance_multiplier, 0.25, 4.0, "%.2f",
+    changed, m = imgui.slider_float("importance x", v.importance_multiplier, *SAMPLE_RANGE, "%.2f",
                                     imgui.SliderFlags_.logarithmic.value)
     if changed:
-        v.importance_multiplier = float(m)
+        v.importance_multiplier = clamp_input(app.ui, "importance x", m, *SAMPLE_RANGE, v.importance_multiplier)
     help_marker("Multipliers of the stratified and importance sample counts per ray.")
     imgui.set_next_item_width(-LABEL_WIDTH)
     changed, i = imgui.combo("sampling", SAMPLING.index(v.sampling), list(SAMPLING))
