@@ -87,6 +87,8 @@ class AppConfig:
     """Render cheaper previews while the view moves (see viz/resolution.py); full quality at rest."""
     target_ms: float = 100.0
     """Frame time the previews aim for."""
+    bf16_previews: bool = False
+    """Render previews under bf16 autocast (CPU bf16 units); off by default: it gains little (bench/bench_orbit.py)."""
 
 
 @dataclass
@@ -240,7 +242,8 @@ class App:
         """Key of the mesh in the mesh view (see `_geometry_key`)."""
         self.export_settings = ExportSettings()
         self.exporter = Exporter(log=self.log)
-        self.quality = ResolutionPolicy(target_ms=config.target_ms, lock_full=not config.adaptive)
+        self.quality = ResolutionPolicy(target_ms=config.target_ms, lock_full=not config.adaptive,
+                                        bf16=config.bf16_previews)
         """Adaptive render quality; rebuilt for each model (its neural resolution is the full level)."""
         self._moved_key: tuple | None = None
         if config.checkpoint:
@@ -518,7 +521,8 @@ class App:
         self.mesh_key = None
         self.state.apply_model(m.defaults)
         self.quality = ResolutionPolicy(full_resolution=m.engine.G.neural_rendering_resolution,
-                                        target_ms=self.config.target_ms, lock_full=self.quality.lock_full)
+                                        target_ms=self.config.target_ms, lock_full=self.quality.lock_full,
+                                        bf16=self.config.bf16_previews)
         self.ui.load_error = self.ui.render_error = None
         self._last_key = self._last_pre = None
         self.recent.add(m.path)
@@ -533,7 +537,7 @@ class App:
             return
         s = self.state
         now = time.perf_counter()
-        moved = (self.model_id, s.camera, s.latent.spec(), dataclasses.replace(s.cond))
+        moved = (self.model_id, s.camera, s.latent.spec(), dataclasses.replace(s.cond), dataclasses.replace(s.trunc))
         if self._moved_key is not None and moved[0] == self._moved_key[0] and moved != self._moved_key:
             self.quality.note_input(now)  # the view or latent is changing: dragging, scrolling or playing
         self._moved_key = moved
@@ -553,10 +557,8 @@ class App:
             front = self.state.defaults.camera().to_camera()
             req = dataclasses.replace(req, camera=camera_tuple(front), neural_rendering_resolution=GEOMETRY_NRR,
                                       superresolution=False)
-        elif quality is not None and quality != self.quality.full:  # a cheaper preview while moving
-            req = dataclasses.replace(req, neural_rendering_resolution=quality.resolution, superresolution=False,
-                                      depth_multiplier=req.depth_multiplier * quality.depth_multiplier,
-                                      importance_multiplier=req.importance_multiplier * quality.depth_multiplier)
+        elif quality is not None:  # a cheaper preview while moving (unchanged at full quality)
+            req = self.quality.request_for(req, quality)
         pack = pack_view_of(v.view)
         locked = tuple(v.depth_range) if (pack == "depth" and v.depth_locked) else None
         key = (self.model_id, req, pack, locked)
