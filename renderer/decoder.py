@@ -51,6 +51,7 @@ class OSGDecoder(nn.Module):
     def __init__(self, n_features: int = 32, hidden_dim: int = 64, output_dim: int = 32, lr_mul: float = 1.0):
         super().__init__()
         self.hidden_dim = hidden_dim
+        self.output_dim = output_dim
         self.net = nn.Sequential(FullyConnected(n_features, hidden_dim, lr_multiplier=lr_mul),
                                  nn.Softplus(),
                                  FullyConnected(hidden_dim, 1 + output_dim, lr_multiplier=lr_mul))

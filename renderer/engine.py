@@ -15,6 +15,8 @@ from typing import Literal
 import numpy as np
 import torch
 
+from . import occupancy as occ
+from .occupancy import OccupancyGrid
 from .triplane import TriPlaneGenerator
 
 Camera = tuple[float, ...]
@@ -121,6 +123,11 @@ def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
     return (direction * ((1 - t) * na + t * nb)).astype(np.float32)
 
 
+def _plane_key(req: RenderRequest) -> tuple:
+    """What a request's tri-planes depend on."""
+    return (req.latent, req.psi, req.cutoff, req.cond_camera, req.noise_mode)
+
+
 class RenderEngine:
     """Model + caches + render(request). Not thread-safe: one render thread owns it."""
 
@@ -132,6 +139,7 @@ class RenderEngine:
         self.stats = EngineStats()
         self._ws: OrderedDict = OrderedDict()
         self._planes: OrderedDict = OrderedDict()
+        self._grids: OrderedDict = OrderedDict()
 
     # ----------------------------------------------------------------- latents
     def _tensor(self, x) -> torch.Tensor:
@@ -187,7 +195,7 @@ class RenderEngine:
     # ----------------------------------------------------------------- render
     def planes_for(self, req: RenderRequest, ws: torch.Tensor) -> tuple[torch.Tensor, bool]:
         """Tri-planes for a request (cached unless noise is random); returns (planes, backbone_ran)."""
-        key = (req.latent, req.psi, req.cutoff, req.cond_camera, req.noise_mode)
+        key = _plane_key(req)
         if req.noise_mode != "random" and key in self._planes:
             self._planes.move_to_end(key)
             return self._planes[key], False
@@ -196,6 +204,19 @@ class RenderEngine:
         if req.noise_mode != "random":
             self._remember(self._planes, key, planes)
         return planes, True
+
+    def occupancy_for(self, req: RenderRequest, planes: torch.Tensor) -> OccupancyGrid | None:
+        """The empty-space grid of a request's planes when the model declares one (cached with the planes)."""
+        if not occ.declared(self.G):
+            return None
+        key = _plane_key(req)
+        if req.noise_mode != "random" and key in self._grids:
+            self._grids.move_to_end(key)
+            return self._grids[key]
+        grid = occ.build(self.G, planes)
+        if req.noise_mode != "random":
+            self._remember(self._grids, key, grid)
+        return grid
 
     def _sync(self):
         if self.timed and self.device.type == "cuda":
@@ -210,6 +231,7 @@ class RenderEngine:
         self._sync()
         t1 = clock()
         planes, ran = self.planes_for(req, ws)
+        grid = self.occupancy_for(req, planes)
         self._sync()
         t2 = clock()
         cam = self._tensor(req.camera)[None]
@@ -220,7 +242,8 @@ class RenderEngine:
             out = self.G.render_planes(planes, ws, cam, sampling=req.sampling, generator=gen,
                                        neural_rendering_resolution=req.neural_rendering_resolution,
                                        depth_multiplier=req.depth_multiplier,
-                                       importance_multiplier=req.importance_multiplier, superresolution=False)
+                                       importance_multiplier=req.importance_multiplier, superresolution=False,
+                                       occupancy=grid)
             self._sync()
             t3 = clock()
             image = self.G.superresolve(out, ws)[0] if req.superresolution else None

@@ -15,9 +15,10 @@ from .decoder import OSGDecoder, channels_last_planes, reference_plane_axes, sam
 from .errors import CheckpointError
 from .spec import ModelSpec
 from .superres import build_superresolution
+from . import occupancy as occ
 from .synthesis import Backbone
-from .volume import (SAMPLING_MODES, importance_depths, march_weights, sample_coefficients, sample_rays, sort_samples,
-                     stratified_depths)
+from .volume import (SAMPLING_MODES, depths_between, importance_depths, march_weights, sample_coefficients,
+                     sample_rays, sort_samples, stratified_depths)
 
 PLANE_CHANNELS = 32
 PLANE_RESOLUTION = 256
@@ -146,7 +147,8 @@ class TriPlaneGenerator(nn.Module):
                       sampling: str = "deterministic", neural_rendering_resolution: int | None = None,
                       depth_multiplier: float = 1.0, importance_multiplier: float | None = None,
                       generator: torch.Generator | None = None, superresolution: bool = True,
-                      raw_aliasing: bool = False) -> dict[str, torch.Tensor]:
+                      raw_aliasing: bool = False, skip_empty: bool | None = None,
+                      occupancy: "occ.OccupancyGrid | None" = None) -> dict[str, torch.Tensor]:
         """Render cached planes from cameras c (N, 25).
 
         Returns 'image' (N,3,R,R, not clamped; absent when superresolution=False), 'image_raw'
@@ -154,6 +156,8 @@ class TriPlaneGenerator(nn.Module):
         accumulated opacity, 'features' (N,32,r,r) the whole rendered feature image.
         `raw_aliasing` reproduces the reference's in-place update of
         image_raw by same-resolution SR blocks (2X/4X modules at their input resolution).
+        `skip_empty` (default: when the model declares an occupancy grid) samples rays only over
+        occupied cells of `occupancy` (built from the planes when not given; see renderer.occupancy).
         """
         if sampling not in SAMPLING_MODES:
             raise ValueError(f"sampling must be one of {SAMPLING_MODES}, not {sampling!r}")
@@ -173,7 +177,11 @@ class TriPlaneGenerator(nn.Module):
         intrinsics = c[:, 16:25].view(-1, 3, 3)
         origins, dirs = sample_rays(cam2world, intrinsics, res)
         n = origins.shape[0]
-        rgb, depth, alpha = self._render_rays(planes, origins, dirs, n_coarse, n_fine, draw)
+        if occ.declared(self) if skip_empty is None else skip_empty:
+            grid = occupancy if occupancy is not None else occ.build(self, planes)
+            rgb, depth, alpha = self._render_occupied(planes, origins, dirs, n_coarse, n_fine, draw, grid)
+        else:
+            rgb, depth, alpha = self._render_rays(planes, origins, dirs, n_coarse, n_fine, draw)
         feature_image = rgb.reshape(n, rgb.shape[1], res, res)
         depth_image = depth.reshape(n, 1, res, res)
         alpha_image = alpha.reshape(n, 1, res, res)
@@ -192,16 +200,42 @@ class TriPlaneGenerator(nn.Module):
                                     noise_mode=self.rendering_kwargs.get("superresolution_noise_mode", "none"),
                                     generator=generator)
 
-    def _render_rays(self, planes, origins, dirs, n_coarse: int, n_fine: int, draw: Callable | None):
+    def _render_occupied(self, planes, origins, dirs, n_coarse: int, n_fine: int, draw: Callable | None,
+                         grid: "occ.OccupancyGrid"):
+        """_render_rays on the rays that meet occupied cells, with samples spread over [first, last] cell;
+        the other rays are background (opacity 0, depth ray_end, no decoder work)."""
+        rk = self.rendering_kwargs
+        n, m, _ = origins.shape
+        near, far, hit = occ.ray_ranges(grid, origins, dirs, rk["ray_start"], rk["ray_end"])
+        background = 1.0 if rk.get("white_back", False) else -1.0
+        rgb = torch.full((n, self.decoder.output_dim, m), background, device=origins.device)
+        depth = torch.full((n, 1, m), float(rk["ray_end"]), device=origins.device)
+        alpha = torch.zeros((n, 1, m), device=origins.device)
+        for i in range(n):
+            rays = hit[i].nonzero()[:, 0]
+            if len(rays) == 0:
+                continue
+            limits = (near[i:i + 1, rays], far[i:i + 1, rays])
+            r, d, a = self._render_rays(planes[i:i + 1], origins[i:i + 1, rays], dirs[i:i + 1, rays],
+                                        n_coarse, n_fine, draw, limits)
+            rgb[i, :, rays], depth[i, :, rays], alpha[i, :, rays] = r[0], d[0], a[0]
+        return rgb, depth, alpha
+
+    def _render_rays(self, planes, origins, dirs, n_coarse: int, n_fine: int, draw: Callable | None,
+                     limits: tuple[torch.Tensor, torch.Tensor] | None = None):
         """Coarse pass, importance pass, merge and march -> features (N,32,M), depth (N,1,M), alpha (N,1,M).
 
         Colours are never sorted or averaged per interval: the marcher's weights are turned into
         per-sample coefficients and scattered back to the unsorted samples (same sum, far less memory traffic).
+        `limits` (near, far) (N, M, 1) replace the model's ray range per ray.
         """
         rk = self.rendering_kwargs
         if not planes.is_contiguous(memory_format=torch.channels_last) and planes.dim() == 5:
             planes = channels_last_planes(planes)
-        depths_c = stratified_depths(origins, dirs, rk["ray_start"], rk["ray_end"], n_coarse, rk["box_warp"], draw)
+        if limits is None:
+            depths_c = stratified_depths(origins, dirs, rk["ray_start"], rk["ray_end"], n_coarse, rk["box_warp"], draw)
+        else:
+            depths_c = depths_between(*limits, n_coarse, draw)
         colors_c, sigma_c = self._query(planes, origins, dirs, depths_c)
         if n_fine > 0:
             coarse_w, _, _ = march_weights(sigma_c, depths_c)

@@ -67,15 +67,20 @@ def stratified_depths(origins: torch.Tensor, dirs: torch.Tensor, ray_start, ray_
         if valid.any():
             start = torch.where(valid, start, start[valid].min())
             end = torch.where(valid, end, start[valid].max())
-        steps = torch.arange(n_samples, device=dev, dtype=torch.float32) / (n_samples - 1)
-        depths = start + steps * (end - start)
-        if jitter is not None:
-            depths = depths + jitter(depths.shape) * ((end - start) / (n_samples - 1))
-        return depths.unsqueeze(1)
+        return depths_between(start, end, n_samples, jitter)
     depths = torch.linspace(ray_start, ray_end, n_samples, device=dev).reshape(1, 1, 1, n_samples).repeat(n, 1, m, 1)
     if jitter is not None:
         depths += jitter(depths.shape) * ((ray_end - ray_start) / (n_samples - 1))
     return depths
+
+
+def depths_between(start: torch.Tensor, end: torch.Tensor, n_samples: int, jitter: Callable | None) -> torch.Tensor:
+    """Coarse depths (N, 1, M, D) from per-ray limits (N, M, 1): linspace plus jitter*step."""
+    steps = torch.arange(n_samples, device=start.device, dtype=torch.float32) / (n_samples - 1)
+    depths = start + steps * (end - start)
+    if jitter is not None:
+        depths = depths + jitter(depths.shape) * ((end - start) / (n_samples - 1))
+    return depths.unsqueeze(1)
 
 
 @dataclass
