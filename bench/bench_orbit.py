@@ -1,0 +1,165 @@
+"""Orbit benchmark (issue 6): the reference-style frame against our full-quality and interactive frames.
+
+On the FFHQ-512 configuration with random weights (bench_engine.ffhq512_spec), one round-robin run
+times, each frame from the next camera of the reference's video orbit:
+
+(a) the baseline (renderer/baseline.py): mapping + full synthesis every frame, NCHW fp32 planes,
+    per-point decoder, stochastic sampling, sorted colours, NCHW super-resolution, no cache;
+(b) our full-quality camera-only frame: RenderEngine on cached tri-planes, deterministic, with SR;
+(c) our interactive frame while dragging: the preview level the viewer's ResolutionPolicy settles on
+    during a simulated drag (same target as the viewer), in fp32 and with bf16 previews;
+
+and prints the medians and the ratios a/b and a/c. `--network builtin` (or a checkpoint path) also
+reports that model's camera-only and interactive frames.
+
+    python bench/bench_orbit.py [--threads 2] [--repeats 3] [--network builtin] [--no-ffhq]
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain checkout too
+
+from bench_engine import ffhq512_spec, median_times, peak_rss_mb  # noqa: E402
+from renderer import load_generator  # noqa: E402
+from renderer.baseline import reference_frame  # noqa: E402
+from renderer.camera import default_camera  # noqa: E402
+from renderer.engine import LatentSpec, RenderEngine, RenderRequest, camera_tuple  # noqa: E402
+from renderer.triplane import TriPlaneGenerator  # noqa: E402
+from renderer.video import orbit_camera_at  # noqa: E402
+from viz.resolution import Quality, ResolutionPolicy  # noqa: E402
+
+ORBIT_FRAMES = 120
+"""Cameras per orbit: each timed frame takes the next one, so no frame repeats a camera."""
+
+
+def cpu_description() -> str:
+    """The CPU model and its bf16 matrix features, from /proc/cpuinfo (Linux)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "unknown CPU"
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
+    flags = next((set(line.split(":", 1)[1].split()) for line in info.splitlines() if line.startswith("flags")), set())
+    bf16 = [f for f in ("avx512_bf16", "amx_bf16", "amx_tile") if f in flags]
+    return f"{model} (bf16 units: {', '.join(bf16) or 'none'})"
+
+
+class Orbit:
+    """One latent along the orbit path, rendered through an engine as the viewer's policy asks."""
+
+    def __init__(self, engine: RenderEngine, policy: ResolutionPolicy):
+        rk = engine.G.rendering_kwargs
+        self.engine, self.policy = engine, policy
+        front = camera_tuple(default_camera(rk))
+        self.base = RenderRequest(latent=LatentSpec(seed=0), camera=front, cond_camera=front, psi=0.7)
+        self._cams = (orbit_camera_at(rk, (i % ORBIT_FRAMES) / ORBIT_FRAMES) for i in itertools.count(1))
+
+    def render(self, quality: Quality):
+        """Render the next camera at `quality` (the request as the viewer would send it); returns ms."""
+        req = self.policy.request_for(dataclasses.replace(self.base, camera=next(self._cams)), quality)
+        t0 = time.perf_counter()
+        self.engine.render(req)
+        return (time.perf_counter() - t0) * 1e3
+
+    def settle_drag(self, frames: int) -> Quality:
+        """Drive the policy through a simulated drag of `frames` frames; returns the level it settles on."""
+        p = self.policy
+        for _ in range(frames):
+            now = time.perf_counter()
+            p.note_input(now)
+            q = p.choose(now)
+            p.record(q, self.render(q))
+        p.note_input(time.perf_counter())
+        return p.choose(time.perf_counter())
+
+
+def time_engine(G: TriPlaneGenerator, args, extra: dict | None = None) -> tuple[dict, dict]:
+    """Median ms of the camera-only full frame and the settled fp32 / bf16 previews (plus `extra` fns)."""
+    engine = RenderEngine(G, cache_size=2)
+    orbits = {bf16: Orbit(engine, ResolutionPolicy(full_resolution=G.neural_rendering_resolution,
+                                                   target_ms=args.target_ms, bf16=bf16)) for bf16 in (False, True)}
+    orbits[False].render(orbits[False].policy.full)  # mapping + backbone once: the planes are cached from here
+    levels = {bf16: o.settle_drag(args.drag_frames) for bf16, o in orbits.items()}
+    full = orbits[False].policy.full
+    fns = dict(extra or {})
+    fns["camera-only"] = lambda: orbits[False].render(full)
+    fns["interactive"] = lambda: orbits[False].render(levels[False])
+    fns["interactive bf16"] = lambda: orbits[True].render(levels[True])
+    fns["same level bf16"] = lambda: orbits[True].render(levels[False])
+    t = {k: v * 1e3 for k, v in median_times(fns, args.repeats, args.warmup).items()}
+    return t, {"interactive": levels[False].label, "interactive bf16": levels[True].label + " bf16"}
+
+
+def ffhq(args) -> None:
+    """(a), (b) and (c) on the FFHQ-512 configuration, round-robin, with the ratios."""
+    G = TriPlaneGenerator(ffhq512_spec())
+    rk = G.rendering_kwargs
+    z = torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(0))
+    c_front = default_camera(rk)[None]
+    cams = (torch.tensor(orbit_camera_at(rk, (i % ORBIT_FRAMES) / ORBIT_FRAMES))[None] for i in itertools.count(1))
+    baseline = {"(a) reference-style": lambda: reference_frame(G, z, next(cams), c_front, truncation_psi=0.7)}
+    t, labels = time_engine(G, args, baseline)
+    print(f"FFHQ-512 configuration, random weights, {G.num_parameters() / 1e6:.1f} M parameters, "
+          f"neural rendering {G.neural_rendering_resolution}^2 -> {G.img_resolution}^2, "
+          f"{rk['depth_resolution']}+{rk['depth_resolution_importance']} samples per ray")
+    a = t["(a) reference-style"]
+    rows = [("(a) reference-style frame (full synthesis, NCHW fp32, stochastic, no cache)", a, None),
+            ("(b) camera-only frame, full quality (cached planes, deterministic)", t["camera-only"], 4.0),
+            (f"(c) interactive frame while dragging ({labels['interactive']})", t["interactive"], None),
+            (f"(c) interactive frame while dragging ({labels['interactive bf16']})", t["interactive bf16"], None)]
+    for name, ms, _ in rows:
+        ratio = f"  a/x = {a / ms:5.2f}x" if ms != a else ""
+        print(f"  {name:<84} {ms:8.1f} ms{ratio}")
+    print(f"  goals: a/b >= 4 ({'met' if a / t['camera-only'] >= 4 else 'NOT met'}), "
+          f"c <= 150 ms ({'met' if min(t['interactive'], t['interactive bf16']) <= 150 else 'NOT met'})")
+    print(f"  bf16 at the fp32 preview's level: {t['same level bf16']:.1f} ms, "
+          f"{t['interactive'] / t['same level bf16']:.2f}x")
+
+
+def network(args) -> None:
+    """Camera-only and interactive frames of a loaded model (e.g. the built-in one)."""
+    G = load_generator(args.network)
+    t, labels = time_engine(G, args)
+    print(f"{args.network}: {G.num_parameters() / 1e6:.2f} M parameters, planes {G.plane_resolution}^2, "
+          f"neural rendering {G.neural_rendering_resolution}^2 -> {G.img_resolution}^2")
+    for name, label in (("camera-only", "full quality"), ("interactive", labels["interactive"]),
+                        ("interactive bf16", labels["interactive bf16"])):
+        print(f"  {name + ' (' + label + ')':<52} {t[name]:8.1f} ms  {1e3 / t[name]:6.1f} FPS")
+    print(f"  bf16 at the fp32 preview's level: {t['same level bf16']:.1f} ms, "
+          f"{t['interactive'] / t['same level bf16']:.2f}x")
+    print(f"  goals: camera-only <= 50 ms ({'met' if t['camera-only'] <= 50 else 'NOT met'}), "
+          f"interactive >= 20 FPS ({'met' if t['interactive'] <= 50 else 'NOT met'})")
+
+
+def main() -> None:
+    """Parse options, print the machine, run the FFHQ comparison and the optional network."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    ap.add_argument("--repeats", type=int, default=3, help="timed round-robin rounds (default 3)")
+    ap.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1)")
+    ap.add_argument("--target-ms", type=float, default=100.0, help="preview frame-time target (the viewer's default)")
+    ap.add_argument("--drag-frames", type=int, default=12, help="frames of the simulated drag (default 12)")
+    ap.add_argument("--network", help="also time this model: 'builtin' or a checkpoint path")
+    ap.add_argument("--no-ffhq", action="store_true", help="skip the FFHQ-512 comparison")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"{cpu_description()}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
+          f"median of {args.repeats} round-robin rounds after {args.warmup} warm-up")
+    with torch.inference_mode():
+        if not args.no_ffhq:
+            ffhq(args)
+        if args.network:
+            network(args)
+    print(f"peak RSS {peak_rss_mb():.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
