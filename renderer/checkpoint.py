@@ -321,6 +321,8 @@ def _read_native(p: str, f: Any, size: int) -> LoadedCheckpoint:
     try:
         with safe_open(p, framework='pt') as st:
             state_dict = {name: st.get_tensor(name) for name in st.keys()}
+    except FileNotFoundError:   # safe_open reopens the path: the file went away after the header was read
+        raise CheckpointError('the file was deleted or moved while it was being read') from None
     except Exception as e:   # safetensors raises its own SafetensorError and others
         raise CheckpointError(f'corrupt safetensors data ({describe_name(str(e), 200)})') from e
     for name, t in state_dict.items():

@@ -18,8 +18,10 @@ Every problem raises :class:`CheckpointError` with a message that does NOT yet n
 """
 from __future__ import annotations
 
+import encodings.raw_unicode_escape  # noqa: F401 - pickletools decodes 'V' opcodes with it; import it now, not mid-read
 import io
 import pickle
+import pickletools
 from typing import Any
 
 import numpy as np
@@ -117,7 +119,57 @@ class TensorRef(Inert):
         return self.storage.kind.torch_dtype
 
 
-class _HeaderUnpickler(pickle.Unpickler):
+MEMO_SLACK = 0
+"""How far a PUT's memo index may run ahead of the entries stored so far (picklers number them in order)."""
+
+
+def check_memo_indices(f: Any) -> None:
+    """Refuse a pickle whose PUT/BINPUT/LONG_BINPUT index runs ahead of its memo.
+
+    The C unpickler grows its memo array to the largest index it is given, zero-filled: one
+    LONG_BINPUT in a 1 KB file can make it allocate and touch gigabytes. The opcodes are scanned
+    (pickletools, nothing is built) from the file's position, which is restored afterwards. If the
+    scan itself cannot parse the stream, the unpickler reports that problem in its own words."""
+    start = f.tell()
+    count = 0
+    try:
+        for op, arg, _ in pickletools.genops(_ReadOnly(f)):
+            if op.name == 'MEMOIZE':
+                count += 1
+            elif op.name in ('PUT', 'BINPUT', 'LONG_BINPUT'):
+                if type(arg) is not int or arg > count + MEMO_SLACK:
+                    raise CheckpointError(f'pickle memo index {arg} runs ahead of the memo ({count} entries); '
+                                          'the file is corrupt or hostile')
+                count = max(count, arg + 1)
+    except CheckpointError:
+        raise
+    except Exception:  # noqa: BLE001 - a stream the scan cannot parse: the unpickler says why
+        pass
+    finally:
+        f.seek(start)
+
+
+class _ReadOnly:
+    """The stream's read methods only: without `tell`, genops does not ask for every opcode's offset
+    (one lseek system call each on a file)."""
+
+    def __init__(self, f: Any) -> None:
+        self.read, self.readline = f.read, f.readline
+
+
+class _MemoChecked:
+    """Mixin for the unpicklers: `check_memo_indices` on the stream before `load`."""
+
+    def __init__(self, file: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(file, *args, **kwargs)
+        self._stream = file
+
+    def load(self) -> Any:
+        check_memo_indices(self._stream)
+        return super().load()
+
+
+class _HeaderUnpickler(_MemoChecked, pickle.Unpickler):
     """For the legacy header pickles (magic, protocol, sys info, keys): no globals, no ids."""
 
     def __init__(self, data: io.BytesIO, what: str) -> None:
@@ -131,7 +183,7 @@ class _HeaderUnpickler(pickle.Unpickler):
         raise CheckpointError(f'unexpected persistent id in a storage blob ({self.what})')
 
 
-class _StorageUnpickler(pickle.Unpickler):
+class _StorageUnpickler(_MemoChecked, pickle.Unpickler):
     """The blob's main pickle: only ``torch <X>Storage`` globals and one storage record."""
 
     def __init__(self, data: io.BytesIO) -> None:
@@ -175,6 +227,9 @@ def load_storage_blob(*args: object) -> StorageRef:
     if len(args) != 1 or type(args[0]) is not bytes:
         raise CheckpointError('torch.storage._load_from_bytes expects one bytes argument')
     blob = args[0]
+    if blob.startswith(b'PK\x03\x04'):
+        raise CheckpointError('storage blob is a zip-format torch.save file, not a legacy storage stream '
+                              '(it is not read)')
     data = io.BytesIO(blob)   # shares blob's buffer, no copy
     if _HeaderUnpickler(data, 'magic number').load() != _LEGACY_MAGIC:
         raise CheckpointError('storage blob is not a legacy torch.save stream (bad magic number)')
@@ -450,7 +505,7 @@ ALLOWED_GLOBALS: dict[tuple[str, str], object] = {
 """(module, name) -> our stand-in.  Anything else in a file is refused."""
 
 
-class SnapshotUnpickler(pickle.Unpickler):
+class SnapshotUnpickler(_MemoChecked, pickle.Unpickler):
     """The C unpickler with every global resolved through :data:`ALLOWED_GLOBALS`.
 
     ``find_class`` is the only way the C unpickler reaches a class or function (GLOBAL,

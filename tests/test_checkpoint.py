@@ -616,3 +616,68 @@ def test_random_corruption_gives_a_checkpoint_or_checkpoint_error(tmp_path, edit
         assert ckpt.spec.extra['class_name'] == 'TriPlaneGenerator'
         assert all(isinstance(t, torch.Tensor) for t in ckpt.state_dict.values())
     assert not foreign_modules()
+
+
+# --------------------------------------------------------------------------- fuzzing the native format
+
+def _small_native() -> bytes:
+    spec = ModelSpec(init_kwargs={'z_dim': 4}, rendering_kwargs={'box_warp': 1},
+                     neural_rendering_resolution=64, plane_axes=None, extra={'note': 'fuzz'})
+    state = {'decoder.net.0.weight': torch.ones(2, 3), 'backbone.mapping.w_avg': torch.arange(4.0),
+             'steps': torch.tensor([7], dtype=torch.int64), 'flag': torch.tensor([True, False])}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / 'small.safetensors'
+        write_native(path, spec, state)
+        return path.read_bytes()
+
+
+SMALL_NATIVE = _small_native()
+NATIVE_HEADER_END = 8 + int.from_bytes(SMALL_NATIVE[:8], 'little')
+NATIVE_FUZZ_EXAMPLES = 300
+
+
+def native_reads_cleanly_or_refuses(path: Path) -> None:
+    """read_checkpoint gives a checkpoint of real tensors, or a CheckpointError naming the file."""
+    try:
+        ckpt = read_checkpoint(path)
+    except CheckpointError as e:
+        assert str(e).startswith(f'{path}: ')
+    else:
+        assert ckpt.source_format == 'native'
+        assert all(isinstance(t, torch.Tensor) and not t.is_complex() for t in ckpt.state_dict.values())
+
+
+@settings(max_examples=NATIVE_FUZZ_EXAMPLES, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(edits=st.lists(st.tuples(st.integers(0, NATIVE_HEADER_END + 24), st.integers(0, 255)),
+                      min_size=1, max_size=8),
+       cut=st.one_of(st.none(), st.integers(0, len(SMALL_NATIVE))))
+def test_random_corruption_of_a_native_file(tmp_path, edits, cut):
+    """Byte edits (mostly in the length prefix and JSON header) and cuts of a valid .safetensors file."""
+    data = bytearray(SMALL_NATIVE)
+    for index, value in edits:
+        data[index] = value
+    path = tmp_path / 'fuzzed.safetensors'
+    path.write_bytes(bytes(data[:cut]))
+    native_reads_cleanly_or_refuses(path)
+
+
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats() | st.text(max_size=6),
+                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner,
+                                                                                        max_size=4), max_leaves=8)
+
+
+@settings(max_examples=NATIVE_FUZZ_EXAMPLES, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(entry=st.sampled_from(['decoder.net.0.weight', 'backbone.mapping.w_avg', 'steps', 'flag', '__metadata__']),
+       field=st.sampled_from(['dtype', 'shape', 'data_offsets', 'spec', 'format_version', 'extra key']),
+       value=JSON_VALUES | st.sampled_from(['F64', 'C64', 'BF16', 'I8', 'U64', 'F8_E4M3', 'BOOL', [2**40], [0, 2**62],
+                                            [10**12, 10**12], '{"init_kwargs": {}}', '2']))
+def test_header_fields_of_a_native_file(tmp_path, entry, field, value):
+    """Any JSON value in any header field (dtypes, shapes, offsets, the spec metadata)."""
+    header = json.loads(SMALL_NATIVE[8:NATIVE_HEADER_END])
+    header[entry][field] = value if entry != '__metadata__' else json.dumps(value)
+    raw = json.dumps(header).encode()
+    path = tmp_path / 'fields.safetensors'
+    path.write_bytes(len(raw).to_bytes(8, 'little') + raw + SMALL_NATIVE[NATIVE_HEADER_END:])
+    native_reads_cleanly_or_refuses(path)

