@@ -7,12 +7,14 @@ back buffer after re-drawing the shown frame).
 """
 from __future__ import annotations
 
+import errno
 import math
 import os
 import shutil
 import threading
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -271,26 +273,53 @@ def test_space_plays_and_pauses_the_interpolation(app, xdo):
     assert app.state.latent.t == t1
 
 
-def test_psi_typed_into_the_slider_changes_the_image(app, xdo):
-    start = baseline(app)
-    x0, y0, x1, y1 = app.item_rects["psi"]
+def type_into(app: App, xdo: XDo, name: str, text: str, ctrl_click: bool = True) -> None:
+    """Type `text` into a widget and press Enter (a slider needs Ctrl+click to become a text field)."""
+    x0, y0, x1, y1 = app.item_rects[name]
     hover(app, xdo, (x0 + x1) / 2, (y0 + y1) / 2)
-    xdo.key_down("ctrl")
+    if ctrl_click:
+        xdo.key_down("ctrl")
     try:
-        xdo.click(1)  # Ctrl+click turns the slider into a text field
+        xdo.click(1)
         app.run_frames(3)
     finally:
-        xdo.key_up("ctrl")
+        if ctrl_click:
+            xdo.key_up("ctrl")
     app.run_frames(3)
     xdo.key("ctrl+a")
     app.run_frames(5)
-    xdo.type("0.2")
-    app.run_frames(10)  # imgui trickles queued key events, about one per frame
+    if text.startswith("-"):  # xdotool would read "-5" as an option
+        xdo.key("minus")
+        text = text[1:]
+    xdo.type(text)
+    app.run_frames(len(text) + 8)  # imgui trickles queued key events, about one per frame
     xdo.key("Return")
     app.run_frames(10)
+
+
+def test_psi_typed_into_the_slider_changes_the_image(app, xdo):
+    start = baseline(app)
+    type_into(app, xdo, "psi", "0.2")
     assert app.state.trunc.psi == pytest.approx(0.2, abs=1e-6)
     settle(app)
     assert differs(app.read_render_area(), start) > 0.05
+
+
+@pytest.mark.parametrize("widget, typed, field, expected, note", [
+    ("psi", "7", ("trunc", "psi"), 2.0, "psi: 7 is outside -1 .. 2; using 2"),
+    ("psi", "nan", ("trunc", "psi"), 0.7, "psi: nan is not a finite number; kept 0.7"),
+    ("seed", "-5", ("latent", "seed"), 0.0, "seed: -5 is outside"),
+])
+def test_bad_typed_values_are_clamped_or_refused_with_a_note(app, xdo, widget, typed, field, expected, note):
+    baseline(app)
+    app.state.latent.seed = 3.0
+    type_into(app, xdo, widget, typed, ctrl_click=widget != "seed")
+    assert getattr(getattr(app.state, field[0]), field[1]) == pytest.approx(expected)
+    assert note in app.status_text()
+    settle(app)  # the app keeps rendering with the clamped value
+    assert app.ui.render_error is None
+    type_into(app, xdo, widget, "1", ctrl_click=widget != "seed")  # a good value clears the note
+    assert app.ui.input_error is None
 
 
 # ----------------------------------------------------------------- views, screenshot
@@ -491,6 +520,111 @@ def test_failed_load_keeps_the_model_and_shows_the_error(app, xdo, tmp_path):
     app.state.latent.seed = 3.0  # the old model still renders
     settle(app)
     assert app.shown.job.request.latent.seed == 3.0 and app.model is model
+
+
+def test_checkpoint_deleted_while_loading_keeps_the_model(app, golden_native_checkpoint, tmp_path, monkeypatch):
+    import renderer.checkpoint as ck
+
+    start = baseline(app)
+    model = app.model
+    doomed = tmp_path / "doomed.safetensors"
+    shutil.copy(golden_native_checkpoint, doomed)
+    real = ck._read_native
+
+    def delete_midway(p, f, size):  # the reader has opened the file and read its size; then it goes away
+        os.unlink(p)
+        return real(p, f, size)
+
+    monkeypatch.setattr(ck, "_read_native", delete_midway)
+    app.load_model(str(doomed))  # what the Load button does
+    assert app.run_until(lambda: app.loader.loading is None and app.ui.load_error is not None, 30)
+    assert "doomed.safetensors" in app.ui.load_error
+    assert "deleted or moved while it was being read" in app.status_text()
+    assert app.model is model and not doomed.exists()
+    assert np.array_equal(app.read_render_area(), start)
+    app.state.latent.seed = 2.0  # the old model still renders
+    settle(app)
+    assert app.shown.job.request.latent.seed == 2.0 and app.model is model
+
+
+def scroll_into_view(app: App, xdo: XDo, name: str) -> None:
+    """Scroll the control pane with the wheel until widget `name` lies fully inside it."""
+    for _ in range(60):
+        rect = app.item_rects.get(name)
+        if rect is not None and 0 <= rect[1] and rect[3] <= app.render_rect()[3]:
+            return
+        hover(app, xdo, 200, app.render_rect()[3] / 2)
+        xdo.click(5 if rect is None or rect[3] > app.render_rect()[3] else 4)
+        app.run_frames(3)
+    raise AssertionError(f"{name} never scrolled into view")
+
+
+def full_disk_error(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_disk_full_during_a_mesh_export_from_the_panel(app, xdo, monkeypatch):
+    import renderer.mesh as M
+
+    baseline(app)
+    out = Path(app.ui.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    before = set(out.iterdir())
+
+    def fill_disk(mesh, path):  # part of the file is written, then the disk is full
+        with open(path, "xb") as fh:
+            fh.write(b"ply\n" + b"\0" * 4096)
+        full_disk_error()
+
+    monkeypatch.setitem(M.MESH_WRITERS, ".ply", fill_disk)
+    s = app.export_settings
+    s.mesh_resolution, s.mesh_format, s.mesh_path = 64, "ply", "full-disk.ply"
+    try:
+        scroll_into_view(app, xdo, "export_mesh")
+        click_item(app, xdo, "export_mesh")
+        job = app.exporter.job
+        assert job is not None and job.kind == "mesh"
+        assert app.run_until(lambda: job.done and app.ui.export_error is not None, 120), app.status_text()
+    finally:
+        s.mesh_path = ""
+        hover(app, xdo, 200, 300)
+        xdo.click(4, repeat=30)  # back to the top of the pane
+        app.run_frames(5)
+    assert "no space left on device" in app.ui.export_error and "nothing was written" in app.ui.export_error
+    assert "mesh export failed" in app.status_text()
+    assert set(out.iterdir()) == before  # no partial file, no temp file
+    app.state.latent.seed = 5.0  # the window keeps working
+    settle(app)
+    assert app.shown.job.request.latent.seed == 5.0
+
+
+@pytest.mark.parametrize("stage", ["png", "sidecar"])
+def test_disk_full_while_saving_a_render(app, xdo, monkeypatch, stage):
+    from PIL import Image as PILImage
+
+    baseline(app)
+    out = Path(app.ui.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    before = set(out.iterdir())
+    if stage == "png":
+        real_save = PILImage.Image.save
+
+        def save_then_fill(self, fp, *args, **kwargs):
+            real_save(self, fp, *args, **kwargs)  # the bytes go out, then the flush hits a full disk
+            full_disk_error()
+        monkeypatch.setattr(PILImage.Image, "save", save_then_fill)
+    else:
+        monkeypatch.setattr(Path, "write_text", full_disk_error)  # the PNG is in place, the .json is not
+    hover(app, xdo, *render_centre(app))
+    xdo.key("s")
+    app.run_frames(3)
+    monkeypatch.undo()
+    assert app.ui.export_error and "no space left on device" in app.ui.export_error
+    assert "save failed" in app.status_text()
+    assert set(out.iterdir()) == before
+    xdo.key("s")  # with space again, the same key saves
+    app.run_frames(3)
+    assert app.ui.export_error is None and Path(app.ui.last_saved).is_file()
 
 
 def test_dropped_file_loads_and_enters_the_recent_list(app, golden_native_checkpoint):
