@@ -380,3 +380,33 @@ def test_cuda_upload_matches_cpu_path(gl_context):
     assert len(lines) == 1
     if path == "cpu-upload":  # e.g. GL on Mesa under Xvfb: no GL context on the CUDA device
         pytest.skip(f"interop not active here ({reason}); the CUDA tensor went through the CPU path")
+
+
+def test_interop_registration_failure_falls_back_to_cpu_and_says_so(gl_context, monkeypatch):
+    """The driver offers interop but registering the GL texture fails: CPU upload, one log line, frames still show."""
+    import viz.present as present
+
+    closed: list[bool] = []
+
+    class RefusingBackend:
+        device = 0
+
+        def register(self, texture: int):
+            raise RuntimeError("cudaGraphicsGLRegisterImage: operation not supported")
+
+        def unregister(self, resource) -> None:
+            raise AssertionError("nothing was registered")
+
+        def close(self) -> None:
+            closed.append(True)
+
+    monkeypatch.setattr(present, "interop_available", lambda kind: (True, "cuda-bindings"))
+    monkeypatch.setitem(present._BACKENDS, "cuda-bindings", RefusingBackend)
+    lines: list[str] = []
+    with Presenter(interop="auto", log=lines.append) as p:
+        assert p.path == "cpu-upload" and closed == [True]
+        assert p.fallback_reason == "cuda-bindings unusable: cudaGraphicsGLRegisterImage: operation not supported"
+        assert lines == [f"present: cpu-upload (interop auto: {p.fallback_reason})"]
+        img = quadrants(SIZE, SIZE)
+        p.upload(rgb_frame(img))
+        assert np.abs(render(p) - img).max() <= 1
