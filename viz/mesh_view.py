@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from OpenGL import GL
+from OpenGL.raw.GL.VERSION.GL_2_0 import glVertexAttribPointer as raw_vertex_attrib_pointer
 
 from renderer.mesh import Mesh, default_level, extract_mesh
 from renderer.outfile import Cancelled, ExportError
@@ -204,11 +205,13 @@ class MeshView:
         GL.glBufferData(GL.GL_ELEMENT_ARRAY_BUFFER, indices.nbytes, indices.tobytes(), GL.GL_STATIC_DRAW)
         stride = vdt.itemsize
         GL.glEnableVertexAttribArray(0)
-        GL.glVertexAttribPointer(0, 3, GL.GL_FLOAT, GL.GL_FALSE, stride, ctypes.c_void_p(0))
+        # the raw entry point: PyOpenGL's wrapper files the offset under the current context, which it cannot
+        # find on a headless EGL window (no PYOPENGL_PLATFORM=egl); offsets into a bound VBO need no keeping
+        raw_vertex_attrib_pointer(0, 3, GL.GL_FLOAT, GL.GL_FALSE, stride, ctypes.c_void_p(0))
         GL.glEnableVertexAttribArray(1)
-        GL.glVertexAttribPointer(1, 3, GL.GL_FLOAT, GL.GL_FALSE, stride, ctypes.c_void_p(12))
+        raw_vertex_attrib_pointer(1, 3, GL.GL_FLOAT, GL.GL_FALSE, stride, ctypes.c_void_p(12))
         GL.glEnableVertexAttribArray(2)
-        GL.glVertexAttribPointer(2, 3, GL.GL_UNSIGNED_BYTE, GL.GL_TRUE, stride, ctypes.c_void_p(24))
+        raw_vertex_attrib_pointer(2, 3, GL.GL_UNSIGNED_BYTE, GL.GL_TRUE, stride, ctypes.c_void_p(24))
         GL.glBindVertexArray(int(previous_vao))
         GL.glBindBuffer(GL.GL_ARRAY_BUFFER, int(previous_buffer))
         self.n_indices, self.n_vertices = int(indices.size), n
