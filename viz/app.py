@@ -392,6 +392,9 @@ class App:
         if out is None:
             self.ui.export_error = "nothing to save yet: no render on screen"
             return None
+        if self.state.view.view != "geometry" and out.job.quality not in (None, self.quality.full):
+            self.ui.export_error = "not saved: the frame on screen is a moving preview; save once the view rests"
+            return None
         try:
             folder = Path(os.path.expanduser(self.ui.out_dir or "."))
             folder.mkdir(parents=True, exist_ok=True)

@@ -348,6 +348,22 @@ def test_views_differ_and_saved_render_equals_the_engine(app, xdo):
             assert differs(shots[a], shots[b]) > 0.05, (a, b)
 
 
+def test_saving_a_moving_preview_is_refused_with_a_reason(app, tmp_path):
+    baseline(app)
+    out, folder = app.shown, Path(app.ui.out_dir)
+    before = set(folder.iterdir()) if folder.exists() else set()
+    preview = app.quality.levels[0]
+    assert preview != app.quality.full
+    app.shown = replace(out, job=replace(out.job, quality=preview))  # what is on screen mid-drag
+    try:
+        assert app.save_render() is None
+        assert "moving preview" in app.ui.export_error and "moving preview" in app.status_text()
+        assert (set(folder.iterdir()) if folder.exists() else set()) == before
+    finally:
+        app.shown = out
+    assert app.save_render() is not None and app.ui.export_error is None
+
+
 def test_save_window_writes_the_framebuffer(app, tmp_path):
     baseline(app)
     path = tmp_path / "window.png"
