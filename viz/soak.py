@@ -9,6 +9,7 @@ GL errors (the app runs with debug_gl), RSS after warm-up and at the end, and fi
 """
 from __future__ import annotations
 
+import ctypes
 import gc
 import math
 import random
@@ -114,6 +115,8 @@ class SoakReport:
     rss_warm_mb: float = 0.0
     rss_end_mb: float = 0.0
     rss_max_mb: float = 0.0
+    rss_trimmed_mb: float | None = None
+    """RSS at the end after glibc's malloc_trim: what is left once freed heap pages go back to the OS."""
     gpu_warm_mb: float | None = None
     gpu_end_mb: float | None = None
     actions: Counter = field(default_factory=Counter)
@@ -131,7 +134,8 @@ class SoakReport:
                else f"{self.gpu_warm_mb:.1f} -> {self.gpu_end_mb:.1f} MB allocated")
         return (f"frames {self.frames} ({self.drawn} drawn) in {self.seconds:.0f} s; exceptions "
                 f"{len(self.exceptions)}; GL errors {self.gl_errors}; RSS after warm-up {self.rss_warm_mb:.1f} MB, "
-                f"end {self.rss_end_mb:.1f} MB (growth {self.rss_growth_mb:+.1f} MB, max {self.rss_max_mb:.1f} MB); "
+                f"end {self.rss_end_mb:.1f} MB (growth {self.rss_growth_mb:+.1f} MB, max {self.rss_max_mb:.1f} MB, "
+                f"after malloc_trim {self.rss_trimmed_mb or 0:.1f} MB); "
                 f"GPU {gpu}; exports cancelled {self.exports_cancelled}, finished {self.exports_finished}; "
                 f"leftover files {len(self.leftovers)}; actions {dict(sorted(self.actions.items()))}")
 
@@ -143,6 +147,15 @@ def rss_mb() -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024.0
     return 0.0
+
+
+def rss_after_trim() -> float | None:
+    """RSS after asking glibc to return freed heap memory (None where there is no glibc)."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        return None
+    return rss_mb()
 
 
 def gpu_mb() -> float | None:
@@ -225,6 +238,7 @@ class Soak:
         gc.collect()
         r.rss_end_mb, r.gpu_end_mb = rss_mb(), gpu_mb()
         r.rss_max_mb = max(r.rss_max_mb, r.rss_end_mb)
+        r.rss_trimmed_mb = rss_after_trim()
         if r.frames < self.cfg.warmup:  # too short for a warm-up: the first sample is the baseline
             r.rss_warm_mb = r.rss_end_mb
         r.gl_errors, r.drawn = app.gl_errors, app.drawn_frames
