@@ -127,15 +127,18 @@ class SoakReport:
 
     @property
     def rss_growth_mb(self) -> float:
-        return self.rss_end_mb - self.rss_warm_mb
+        """End minus warm-up RSS, both after malloc_trim where glibc has it (freed heap pages kept by the
+        allocator are not growth)."""
+        end = self.rss_trimmed_mb if self.rss_trimmed_mb is not None else self.rss_end_mb
+        return end - self.rss_warm_mb
 
     def summary(self) -> str:
         gpu = ("n/a" if self.gpu_end_mb is None
                else f"{self.gpu_warm_mb:.1f} -> {self.gpu_end_mb:.1f} MB allocated")
         return (f"frames {self.frames} ({self.drawn} drawn) in {self.seconds:.0f} s; exceptions "
                 f"{len(self.exceptions)}; GL errors {self.gl_errors}; RSS after warm-up {self.rss_warm_mb:.1f} MB, "
-                f"end {self.rss_end_mb:.1f} MB (growth {self.rss_growth_mb:+.1f} MB, max {self.rss_max_mb:.1f} MB, "
-                f"after malloc_trim {self.rss_trimmed_mb or 0:.1f} MB); "
+                f"end {self.rss_end_mb:.1f} MB untrimmed, {self.rss_trimmed_mb or 0:.1f} MB after malloc_trim (growth "
+                f"{self.rss_growth_mb:+.1f} MB, max {self.rss_max_mb:.1f} MB); "
                 f"GPU {gpu}; exports cancelled {self.exports_cancelled}, finished {self.exports_finished}; "
                 f"leftover files {len(self.leftovers)}; actions {dict(sorted(self.actions.items()))}")
 
@@ -215,9 +218,9 @@ class Soak:
             if PROBLEM.search(line) and "cancelled" not in line:
                 r.exceptions.append(line)
         self._seen_logs = len(logs)
-        if r.frames == cfg.warmup:
+        if r.frames == cfg.warmup:  # trimmed like the end figure, so the growth compares live heaps
             gc.collect()
-            r.rss_warm_mb, r.gpu_warm_mb = rss_mb(), gpu_mb()
+            r.rss_warm_mb, r.gpu_warm_mb = rss_after_trim() or rss_mb(), gpu_mb()
         if r.frames % cfg.sample_every == 0 and r.frames >= cfg.warmup:
             r.rss_max_mb = max(r.rss_max_mb, rss_mb())
         return r.frames < cfg.frames
@@ -239,8 +242,8 @@ class Soak:
         r.rss_end_mb, r.gpu_end_mb = rss_mb(), gpu_mb()
         r.rss_max_mb = max(r.rss_max_mb, r.rss_end_mb)
         r.rss_trimmed_mb = rss_after_trim()
-        if r.frames < self.cfg.warmup:  # too short for a warm-up: the first sample is the baseline
-            r.rss_warm_mb = r.rss_end_mb
+        if r.frames < self.cfg.warmup:  # too short for a warm-up: the end is the baseline
+            r.rss_warm_mb = r.rss_trimmed_mb if r.rss_trimmed_mb is not None else r.rss_end_mb
         r.gl_errors, r.drawn = app.gl_errors, app.drawn_frames
         folder = Path(app.ui.out_dir)
         r.leftovers = sorted(str(p) for p in folder.rglob("*") if ".tmp" in p.name or ".probe" in p.name)
