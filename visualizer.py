@@ -1,5 +1,7 @@
 """Entry point of `triplane-viz`, the interactive viewer: `python visualizer.py [CHECKPOINT] [options]`.
 
+With no checkpoint it opens the built-in model, so a fresh install shows real 3D objects.
+
 No display or a GL driver older than 3.3 prints one line naming the fix on stderr and exits 2.
 """
 from __future__ import annotations
@@ -8,14 +10,18 @@ import argparse
 import sys
 from typing import Sequence
 
+from renderer.builtin import BUILTIN
+
 PROG = "triplane-viz"
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line options."""
     p = argparse.ArgumentParser(prog=PROG, description="Interactive viewer for EG3D tri-plane GANs.")
-    p.add_argument("checkpoint", nargs="?", help="EG3D .pkl or native .safetensors to open (optional: "
-                                                 "a path field and drag-and-drop are in the window)")
+    p.add_argument("checkpoint", nargs="?", default=BUILTIN,
+                   help="EG3D .pkl or native .safetensors to open (default: the built-in model, 'builtin'); "
+                        "a path field and drag-and-drop are in the window")
+    p.add_argument("--no-model", action="store_true", help="start with no model loaded")
     p.add_argument("--device", default="cpu", help="torch device for the model: cpu (default) or cuda")
     p.add_argument("--interop", choices=("auto", "cuda-bindings", "pycuda", "off"), default="auto",
                    help="how frames reach the GL texture on CUDA: auto (default), a backend, or off (CPU copy)")
@@ -46,6 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from viz.app import App, AppConfig, DisplayError
 
+    if args.no_model:
+        args.checkpoint = None
     config = AppConfig(checkpoint=args.checkpoint, device=args.device, interop=args.interop, width=args.width,
                        height=args.height, headless=args.headless, debug_gl=args.debug_gl, out_dir=args.out_dir)
     try:

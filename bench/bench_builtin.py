@@ -3,7 +3,9 @@
 Times, as the viewer experiences them,
 * a camera-only frame: same latent, new camera (tri-planes cached; volume render + super-resolution),
 * a camera-only frame without super-resolution (the 'raw' and 'depth' views), and
-* a full latent-change frame: new seed (mapping + backbone + render + super-resolution),
+* a full latent-change frame: new seed (mapping + backbone + occupancy grid + render + super-resolution),
+* the camera-only and latent-change frames again with every ray sampled over the whole ray range
+  (no empty-space skipping: the straightforward path),
 and prints the median over round-robin repeats with the per-stage split.
 
     python bench/bench_builtin.py [--threads 2] [--repeats 15]
@@ -11,6 +13,7 @@ and prints the median over round-robin repeats with the per-stage split.
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import sys
 import time
@@ -35,31 +38,38 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     G = load_generator(args.network)
     engine = RenderEngine(G, cache_size=2)
+    full = copy.deepcopy(G)  # the straightforward path: every ray sampled over the whole ray range
+    full.rendering_kwargs.pop("occupancy_resolution", None)
+    engines = {True: engine, False: RenderEngine(full, cache_size=2)}
     rk = G.rendering_kwargs
     front = camera_tuple(default_camera(rk))
     counter = iter(range(10**9))
 
-    def request(seed: int, superres: bool = True) -> RenderRequest:
+    def request(seed: int, superres: bool = True, skip: bool = True) -> tuple[RenderRequest, bool]:
         yaw = 0.05 * (next(counter) % 40) - 1.0
         cam = camera_tuple(default_camera(rk, yaw=yaw, pitch=-0.1))
-        return RenderRequest(latent=LatentSpec(seed=seed), camera=cam, cond_camera=front, superresolution=superres)
+        return RenderRequest(latent=LatentSpec(seed=seed), camera=cam, cond_camera=front, superresolution=superres), skip
 
     seeds = iter(range(1000, 10**6))
     kinds = {
         "camera-only (image)": lambda: request(0),
         "camera-only (raw/depth view)": lambda: request(0, superres=False),
         "latent change (image)": lambda: request(next(seeds)),
+        "camera-only, no skipping": lambda: request(0, skip=False),
+        "latent change, no skipping": lambda: request(next(seeds), skip=False),
     }
-    engine.render(request(0))
+    for skip in engines:
+        engines[skip].render(request(0)[0])
     for make in kinds.values():  # warm-up
-        engine.render(make())
+        req, skip = make()
+        engines[skip].render(req)
     times = {k: [] for k in kinds}
     stages = {k: [] for k in kinds}
     for _ in range(args.repeats):
         for name, make in kinds.items():
-            req = make()
+            req, skip = make()
             t0 = time.perf_counter()
-            res = engine.render(req)
+            res = engines[skip].render(req)
             times[name].append((time.perf_counter() - t0) * 1e3)
             stages[name].append(res.timings)
     print(f"built-in model: {G.num_parameters() / 1e6:.2f} M parameters, planes {G.plane_resolution}^2, "
@@ -70,6 +80,9 @@ def main() -> None:
         split = {s: statistics.median(t[s] for t in stages[name]) for s in stages[name][0]}
         detail = ", ".join(f"{s} {v:.1f}" for s, v in split.items())
         print(f"  {name:<30} {statistics.median(times[name]):7.1f} ms   ({detail} ms)")
+    for what in ("camera-only", "latent change"):
+        ratio = statistics.median(times[f"{what}, no skipping"]) / statistics.median(times[f"{what} (image)"])
+        print(f"  {what}: empty-space skipping is {ratio:.2f}x faster than sampling the whole ray range")
 
 
 if __name__ == "__main__":

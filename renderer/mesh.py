@@ -147,9 +147,14 @@ def sample_density(G, planes: torch.Tensor, resolution: int, chunk: int = DEFAUL
     return DensityGrid(out.reshape(n, n, n), origin, voxel, time.perf_counter() - t0)
 
 
-def closed_volume(sigma: np.ndarray, level: float, border: int = 1, inplace: bool = False) -> np.ndarray:
+def closed_volume(sigma: np.ndarray, level: float, border: int = 1, inplace: bool = False,
+                  fill_cavities: bool = True) -> np.ndarray:
     """sigma with `border` voxels on every face set below the level, so surfaces close (NaN -> below
-    the level too); a copy unless `inplace` (which saves N^3 floats: 0.5 GB at 512^3)."""
+    the level too); a copy unless `inplace` (which saves N^3 floats: 0.5 GB at 512^3).
+
+    `fill_cavities` raises pockets below the level that cannot be reached from the box border
+    (dips of density inside a solid) above it, so the mesh is the outer surface only, with no
+    hidden inner shells."""
     v = sigma if inplace and sigma.dtype == np.float32 else np.array(sigma, dtype=np.float32, copy=True)
     if border > 0:
         low = np.float32(min(float(np.nanmin(v)) if v.size else level, level) - 1.0)
@@ -157,13 +162,24 @@ def closed_volume(sigma: np.ndarray, level: float, border: int = 1, inplace: boo
         v[:b], v[-b:] = low, low
         v[:, :b], v[:, -b:] = low, low
         v[:, :, :b], v[:, :, -b:] = low, low
-    return np.nan_to_num(v, copy=False, nan=float(np.float32(level - 1.0)))
+    v = np.nan_to_num(v, copy=False, nan=float(np.float32(level - 1.0)))
+    if fill_cavities:
+        from scipy import ndimage
+
+        solid = v > level
+        cavities = ndimage.binary_fill_holes(solid)
+        cavities &= ~solid
+        del solid
+        v[cavities] = np.float32(level + 1.0)
+    return v
 
 
-def marching_cubes(grid: DensityGrid, level: float, border: int = 1, inplace: bool = False) -> Mesh:
+def marching_cubes(grid: DensityGrid, level: float, border: int = 1, inplace: bool = False,
+                   fill_cavities: bool = True) -> Mesh:
     """Iso-surface sigma = level of a grid as a closed, outward-facing mesh in world units (no colours).
 
-    `inplace` cleans the border in grid.sigma itself instead of a copy (the grid is changed)."""
+    `inplace` cleans the border in grid.sigma itself instead of a copy (the grid is changed);
+    `fill_cavities`: see closed_volume."""
     from skimage import measure
 
     level = check_level(level)
@@ -172,7 +188,7 @@ def marching_cubes(grid: DensityGrid, level: float, border: int = 1, inplace: bo
     if not lo < level < hi:
         raise ExportError(f"no surface at level {level:g}: raw density on the grid ranges "
                           f"{lo:.3g} .. {hi:.3g}; choose a level inside it")
-    vol = closed_volume(grid.sigma, level, border, inplace)
+    vol = closed_volume(grid.sigma, level, border, inplace, fill_cavities)
     if not float(vol.max()) > level:
         raise ExportError(f"no surface at level {level:g}: the density above it lies only on the box border")
     verts, faces, normals, _ = measure.marching_cubes(vol, level, spacing=(grid.voxel,) * 3)
@@ -206,7 +222,7 @@ def vertex_colours(G, planes: torch.Tensor, vertices: np.ndarray, chunk: int = D
 def extract_mesh(G, planes: torch.Tensor, resolution: int = 256, level: float | None = None,
                  colours: bool = True, chunk: int = DEFAULT_CHUNK, border: int = 1,
                  progress: ProgressFn | None = None, cancel: CancelToken | None = None,
-                 keep_grid: bool = False) -> Mesh:
+                 keep_grid: bool = False, fill_cavities: bool = True) -> Mesh:
     """Sample, march and colour: the mesh of one latent's planes (the backbone does not run).
 
     With keep_grid the DensityGrid is attached as `mesh.grid` (for writing .mrc alongside)."""
@@ -214,7 +230,7 @@ def extract_mesh(G, planes: torch.Tensor, resolution: int = 256, level: float | 
     grid = sample_density(G, planes, resolution, chunk, progress, cancel, (0.0, 0.9))
     check_cancel(cancel)
     report(progress, 0.9, "marching cubes")
-    mesh = marching_cubes(grid, level, border, inplace=not keep_grid)
+    mesh = marching_cubes(grid, level, border, inplace=not keep_grid, fill_cavities=fill_cavities)
     mesh.timings["sample"] = grid.seconds
     check_cancel(cancel)
     if colours:
