@@ -35,7 +35,7 @@ from renderer.camera import default_camera  # noqa: E402
 from renderer.engine import LatentSpec, RenderEngine, RenderRequest, camera_tuple  # noqa: E402
 from renderer.triplane import TriPlaneGenerator  # noqa: E402
 from renderer.video import orbit_camera_at  # noqa: E402
-from viz.resolution import Quality, ResolutionPolicy  # noqa: E402
+from viz.resolution import Quality, ResolutionPolicy, cpu_bf16_units  # noqa: E402
 
 ORBIT_FRAMES = 120
 """Cameras per orbit: each timed frame takes the next one, so no frame repeats a camera."""
@@ -48,9 +48,7 @@ def cpu_description() -> str:
     except OSError:
         return "unknown CPU"
     model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
-    flags = next((set(line.split(":", 1)[1].split()) for line in info.splitlines() if line.startswith("flags")), set())
-    bf16 = [f for f in ("avx512_bf16", "amx_bf16", "amx_tile") if f in flags]
-    return f"{model} (bf16 units: {', '.join(bf16) or 'none'})"
+    return f"{model} (bf16 units: {', '.join(cpu_bf16_units(info)) or 'none'})"
 
 
 class Orbit:

@@ -9,7 +9,7 @@ import torch
 import renderer
 from renderer.camera import default_camera
 from renderer.engine import LatentSpec, RenderEngine, RenderRequest, camera_tuple
-from viz.resolution import ResolutionPolicy
+from viz.resolution import ResolutionPolicy, cpu_bf16_units
 
 
 def request(G, **kw) -> RenderRequest:
@@ -47,3 +47,10 @@ def test_bf16_preview_is_close_to_fp32(engine):
     for name, mean_tol, q99_tol in (("raw", 0.01, 0.1), ("alpha", 0.01, 0.1), ("depth", 0.015, 0.1)):
         d = (getattr(a, name) - getattr(b, name)).abs().flatten()
         assert 0 < d.mean() <= mean_tol and torch.quantile(d, 0.99) <= q99_tol, (name, d.mean(), d.max())
+
+
+def test_cpu_bf16_units_from_cpuinfo():
+    """The auto setting of the viewer's bf16 previews reads the CPU's flags."""
+    info = "processor\t: 0\nmodel name\t: X\nflags\t\t: fpu avx512f avx512_bf16 amx_tile amx_bf16 sse\n"
+    assert cpu_bf16_units(info) == ["amx_bf16", "avx512_bf16"]
+    assert cpu_bf16_units("flags\t: fpu avx2 avx512bw\n") == [] and cpu_bf16_units("") == []

@@ -39,7 +39,7 @@ from .loader import LoadedModel, ModelLoader  # noqa: E402
 from .mesh_view import GeometrySettings, MeshView, PreviewMesher, square_fit  # noqa: E402
 from .present import Presenter  # noqa: E402
 from .recent import RecentFiles  # noqa: E402
-from .resolution import Quality, ResolutionPolicy  # noqa: E402
+from .resolution import Quality, ResolutionPolicy, cpu_bf16_units  # noqa: E402
 from .state import VizState  # noqa: E402
 from .widgets import camera as camera_widget  # noqa: E402
 from .widgets import export as export_widget  # noqa: E402
@@ -87,8 +87,9 @@ class AppConfig:
     """Render cheaper previews while the view moves (see viz/resolution.py); full quality at rest."""
     target_ms: float = 100.0
     """Frame time the previews aim for."""
-    bf16_previews: bool = False
-    """Render previews under bf16 autocast (CPU bf16 units); off by default: it gains little (bench/bench_orbit.py)."""
+    bf16_previews: bool | None = False
+    """Render previews under bf16 autocast (1.2-1.5x on previews with AMX, bench/bench_orbit.py); None: where the
+    model runs on a CPU with bf16 units. Off by default: each new preview size first pays oneDNN's bf16 set-up."""
 
 
 @dataclass
@@ -242,8 +243,7 @@ class App:
         """Key of the mesh in the mesh view (see `_geometry_key`)."""
         self.export_settings = ExportSettings()
         self.exporter = Exporter(log=self.log)
-        self.quality = ResolutionPolicy(target_ms=config.target_ms, lock_full=not config.adaptive,
-                                        bf16=config.bf16_previews)
+        self.quality = ResolutionPolicy(target_ms=config.target_ms, lock_full=not config.adaptive)
         """Adaptive render quality; rebuilt for each model (its neural resolution is the full level)."""
         self._moved_key: tuple | None = None
         if config.checkpoint:
@@ -525,7 +525,7 @@ class App:
         self.state.apply_model(m.defaults)
         self.quality = ResolutionPolicy(full_resolution=m.engine.G.neural_rendering_resolution,
                                         target_ms=self.config.target_ms, lock_full=self.quality.lock_full,
-                                        bf16=self.config.bf16_previews)
+                                        bf16=self._bf16_previews(m.engine))
         self.ui.load_error = self.ui.render_error = None
         self._last_key = self._last_pre = None
         self.recent.add(m.path)
@@ -533,6 +533,12 @@ class App:
             self.log(f"warning: {self.recent.warning}")
             self.recent.warning = None
         self.log(f"loaded {m.path} in {m.seconds:.1f} s")
+
+    def _bf16_previews(self, engine: RenderEngine) -> bool:
+        """Whether previews render in bf16: as configured, else where the model runs on a CPU with bf16 units."""
+        if self.config.bf16_previews is not None:
+            return self.config.bf16_previews
+        return engine.device.type == "cpu" and bool(cpu_bf16_units())
 
     def _submit(self) -> None:
         """Send the state to the render thread if it changed since the last submission."""

@@ -18,11 +18,12 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def app(xvfb_display, golden_native_checkpoint, tmp_path_factory):
-    """The viewer on the golden network, raw view at the model's own resolution (adaptive quality applies)."""
+    """The viewer on the golden network, raw view at the model's own resolution (adaptive quality applies),
+    bf16 previews on."""
     state = VizState()
     state.view.view = "raw"
     a = App(AppConfig(checkpoint=str(golden_native_checkpoint), width=640, height=480, title="progressive test",
-                      out_dir=str(tmp_path_factory.mktemp("shots"))), state=state)
+                      out_dir=str(tmp_path_factory.mktemp("shots")), bf16_previews=True), state=state)
     try:
         assert a.run_until(lambda: a.model is not None and a.idle(), 120), a.status_text()
         yield a
@@ -59,6 +60,7 @@ def test_change_at_rest_shows_a_preview_then_the_full_frame(app, what):
     assert first.quality != full and not first.request.superresolution  # cheap frame first ...
     assert first.request.neural_rendering_resolution < app.engine.G.neural_rendering_resolution
     assert last.quality == full and last.request.neural_rendering_resolution is None  # ... then the full one
+    assert first.request.bf16 and not last.request.bf16  # bf16 for the preview, never for the full frame
     assert (first.request.latent, first.request.psi) == (last.request.latent, last.request.psi)  # of the new state
     assert backbone_runs == 1  # both from the same cached planes
     assert app.shown.job is last
