@@ -280,6 +280,18 @@ def cmd_info(args: argparse.Namespace) -> int:
         ("white_back", rk.get("white_back", False)),
         ("avg camera radius / pivot", f"{rk.get('avg_camera_radius')} / {rk.get('avg_camera_pivot')}"),
     ]
+    if rk.get("default_focal"):
+        rows.append(("default focal (normalised)", rk["default_focal"]))
+    if rk.get("occupancy_resolution"):
+        rows.append(("empty-space skipping", f"{rk['occupancy_resolution']}^3 occupancy grid per latent"))
+    if "mesh_level" in rk:
+        rows.append(("mesh level", rk["mesh_level"]))
+    extra = ckpt.spec.extra
+    if extra.get("model"):
+        trained = f", trained {extra['train_steps']} steps in {extra['train_minutes']} min" if "train_steps" in extra else ""
+        rows.append(("model", f"{extra['model']}{trained}"))
+    if args.path == BUILTIN:
+        rows.append(("model card", Path(__file__).parent / "builtin" / "model_card.md"))
     width = max(len(k) for k, _ in rows) + 2
     for key, value in rows:
         print(f"{key + ':':<{width}}{value}")

@@ -55,7 +55,8 @@ def test_cli_info_and_default_network(tmp_path, capsys):
     from renderer.cli import main
 
     assert main(["info", BUILTIN]) == 0
-    assert "512" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "512 / 0 / 256" in out and "model_card.md" in out and "40^3 occupancy grid" in out
     assert main(["images", "--seeds", "1", "--outdir", str(tmp_path), "--view", "raw"]) == 0
     assert (tmp_path / "seed0001.png").exists()
 
