@@ -174,3 +174,34 @@ def test_headless_window_runs_frames(tmp_path):
         pytest.skip(f"no EGL here: {r.stderr.strip()}")
     assert r.returncode == 0, r.stderr
     assert "GL error" not in r.stderr and "present: cpu-upload" in r.stderr
+
+
+def test_loader_stop_waits_for_a_running_load(monkeypatch):
+    """Closing the app mid-load must not leave the loader inside torch at exit (the process would abort)."""
+    import time
+
+    import viz.loader as loader_module
+
+    def slow_load(path, device="cpu"):
+        time.sleep(0.5)
+        raise ValueError("done")
+
+    monkeypatch.setattr(loader_module, "load_model", slow_load)
+    loader = ModelLoader()
+    loader.start("x.pkl")
+    assert loader.loading == "x.pkl"
+    loader.stop()
+    assert loader.loading is None and not any(t.is_alive() for t in loader._threads)
+
+
+def test_quitting_during_the_first_load_exits_cleanly(tmp_path):
+    """`--frames 2` quits while the built-in model may still be loading: exit 0, no abort."""
+    pytest.importorskip("imgui_bundle")
+    os.environ[CONFIG_ENV] = str(tmp_path)
+    try:
+        r = _run_visualizer("--headless", "--frames", "2")
+    finally:
+        os.environ.pop(CONFIG_ENV)
+    if r.returncode == 2 and "headless GLFW" in r.stderr:
+        pytest.skip(f"no EGL here: {r.stderr.strip()}")
+    assert r.returncode == 0 and "terminate called" not in r.stderr, r.stderr

@@ -305,6 +305,7 @@ class App:
         self.worker.stop()
         self.exporter.stop()
         self.mesher.stop()
+        self.loader.stop()
         self._release_gui()
         destroy_window(self.window)
 

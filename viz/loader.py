@@ -64,6 +64,7 @@ class ModelLoader:
         self._generation = 0
         self._outcome: LoadOutcome | None = None
         self._loading: str | None = None
+        self._threads: list[threading.Thread] = []
 
     @property
     def loading(self) -> str | None:
@@ -79,7 +80,17 @@ class ModelLoader:
             gen = self._generation
             self._loading = path
             self._outcome = None
-        threading.Thread(target=self._run, args=(path, gen), name="model-loader", daemon=True).start()
+        thread = threading.Thread(target=self._run, args=(path, gen), name="model-loader", daemon=True)
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
+
+    def stop(self, timeout: float = 120.0) -> None:
+        """Wait for running loads to finish: a thread left inside torch when the interpreter exits
+        aborts the process ('terminate called without an active exception')."""
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._threads = [t for t in self._threads if t.is_alive()]
 
     def poll(self) -> LoadOutcome | None:
         """The finished outcome of the latest `start`, once; None while loading or when nothing new."""
