@@ -10,7 +10,7 @@ rendering_kwargs; EG3D checkpoints, whose volumes hold the background, never use
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -26,10 +26,17 @@ class OccupancyGrid:
     occupied: torch.Tensor
     origin: float
     voxel: float
+    _bordered: torch.Tensor | None = field(default=None, init=False, repr=False)
 
     @property
     def resolution(self) -> int:
         return int(self.occupied.shape[-1])
+
+    def bordered(self) -> torch.Tensor:
+        """(N, (R+2)^3) flat copy with an empty border cell all round: clamped lookups outside read empty."""
+        if self._bordered is None:
+            self._bordered = F.pad(self.occupied, (1, 1, 1, 1, 1, 1)).reshape(self.occupied.shape[0], -1)
+        return self._bordered
 
 
 def declared(G) -> bool:
@@ -55,21 +62,21 @@ def build(G, planes: torch.Tensor, resolution: int | None = None, threshold: flo
 
 
 def ray_ranges(grid: OccupancyGrid, origins: torch.Tensor, dirs: torch.Tensor, t_start: float, t_end: float,
-               steps: int = 96) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+               steps: int = 64) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-ray (near, far) depths (N, M, 1) bracketing the occupied cells and a hit mask (N, M).
 
-    Rays are probed at `steps` depths; a probe step is shorter than the dilation margin (one
-    cell), so a ray that passes through an occupied cell of the undilated grid is always caught.
+    Rays are probed at `steps` depths (1.7 cm apart over the built-in model's range); a ray that
+    passes through an occupied cell of the undilated grid crosses at least two cells of the dilated
+    one, so a probe shorter than two cells always lands in it.
     """
     n, m, _ = origins.shape
+    side = grid.resolution + 2
     t = torch.linspace(t_start, t_end, steps, device=origins.device)
-    res = grid.resolution
-    idx = ((origins[..., None, :] + t[:, None] * dirs[..., None, :] - grid.origin) / grid.voxel).round_().long()
-    inside = ((idx >= 0) & (idx < res)).all(-1)
-    idx.clamp_(0, res - 1)
-    flat = (idx[..., 0] * res + idx[..., 1]) * res + idx[..., 2]
-    occ = torch.gather(grid.occupied.reshape(grid.occupied.shape[0], -1), 1, flat.reshape(n, -1)).view(n, m, steps)
-    occ &= inside
+    o = (origins - grid.origin) / grid.voxel + 1  # lattice units, shifted past the empty border
+    d = dirs / grid.voxel
+    p = torch.addcmul(o[..., None, :], t[:, None], d[..., None, :]).round_().clamp_(0, side - 1)
+    flat = (p[..., 0] * side + p[..., 1]).mul_(side).add_(p[..., 2]).long()  # exact in float32 below 2^24
+    occ = torch.gather(grid.bordered(), 1, flat.view(n, -1)).view(n, m, steps)
     hit = occ.any(-1)
     step = (t_end - t_start) / (steps - 1)
     first = occ.to(torch.uint8).argmax(-1)
