@@ -25,7 +25,7 @@ from .camera import default_camera, fov_to_focal
 from .checkpoint import convert, read_checkpoint
 from .display import view_pixels
 from .engine import LatentSpec, RenderEngine, RenderRequest, camera_tuple
-from .outfile import ExportError, atomic_write
+from .outfile import ExportError, atomic_write, ensure_writable_folder
 from .errors import CheckpointError
 from .triplane import PLANE_CHANNELS
 
@@ -217,10 +217,7 @@ def prepare_outdir(path: str) -> Path:
     """Create the output folder if needed and prove it is writable, before any slow work."""
     out = Path(path)
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".write-test-{os.getpid()}"
-        probe.open("xb").close()
-        probe.unlink()
+        ensure_writable_folder(out)
     except OSError as exc:
         raise CliError(f"cannot write to output folder {path}: {exc.strerror or exc}") from None
     return out
@@ -288,7 +285,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         rows.append(("mesh level", rk["mesh_level"]))
     extra = ckpt.spec.extra
     if extra.get("model"):
-        trained = f", trained {extra['train_steps']} steps in {extra['train_minutes']} min" if "train_steps" in extra else ""
+        trained = (f", trained {extra['train_steps']} steps in {extra['train_minutes']} min"
+                   if "train_steps" in extra else "")
         rows.append(("model", f"{extra['model']}{trained}"))
     if args.path == BUILTIN:
         rows.append(("model card", Path(__file__).parent / "builtin" / "model_card.md"))

@@ -80,13 +80,18 @@ def check_target(path: str | os.PathLike, overwrite: bool = False, suffixes: Ite
         raise ExportError(f"{p} exists; not overwriting it (choose another name, or allow overwriting: --force)")
     folder = p.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".{p.name}.{os.getpid()}.{secrets.token_hex(4)}.probe"
-        probe.open("xb").close()
-        probe.unlink()
+        ensure_writable_folder(folder)
     except OSError as exc:
         raise ExportError(f"cannot write to folder {folder}: {describe_os_error(exc)}") from None
     return p
+
+
+def ensure_writable_folder(folder: Path) -> None:
+    """Create `folder` if needed and prove it takes a new file (a hidden probe, removed); OSError if not."""
+    folder.mkdir(parents=True, exist_ok=True)
+    probe = folder / f".write-probe.{os.getpid()}.{secrets.token_hex(4)}"
+    probe.open("xb").close()
+    probe.unlink()
 
 
 def temp_path(path: Path) -> Path:

@@ -1,4 +1,5 @@
-"""Small OpenGL helpers: shader files, program compilation that fails loudly, GL error checks."""
+"""Small OpenGL helpers: shader files, program compilation that fails loudly, GL error checks, and
+saving/restoring the GL state our passes touch (so imgui's renderer finds it as it left it)."""
 from __future__ import annotations
 
 import importlib.util
@@ -92,3 +93,45 @@ def check_gl_error(where: str) -> None:
         errors.append(_ERROR_NAMES.get(code, hex(int(code))))
     if errors:
         raise GLCheckError(f"GL error after {where}: {', '.join(errors)}")
+
+
+DRAW_ENABLES = (GL.GL_BLEND, GL.GL_DEPTH_TEST, GL.GL_SCISSOR_TEST, GL.GL_CULL_FACE, GL.GL_STENCIL_TEST)
+"""Capabilities our draw passes switch off (and save_state records)."""
+
+
+def save_state() -> dict:
+    """The GL state a present or mesh pass changes: viewport, program, VAO, draw framebuffer, texture
+    unit 0's texture and sampler, blending, depth function/mask, clear colour and DRAW_ENABLES."""
+    state = {"viewport": [int(v) for v in GL.glGetIntegerv(GL.GL_VIEWPORT)],
+             "program": int(GL.glGetIntegerv(GL.GL_CURRENT_PROGRAM)),
+             "vao": int(GL.glGetIntegerv(GL.GL_VERTEX_ARRAY_BINDING)),
+             "fbo": int(GL.glGetIntegerv(GL.GL_DRAW_FRAMEBUFFER_BINDING)),
+             "active": int(GL.glGetIntegerv(GL.GL_ACTIVE_TEXTURE)),
+             "blend": [int(GL.glGetIntegerv(e)) for e in (GL.GL_BLEND_SRC_RGB, GL.GL_BLEND_DST_RGB,
+                                                           GL.GL_BLEND_SRC_ALPHA, GL.GL_BLEND_DST_ALPHA)],
+             "depth_func": int(GL.glGetIntegerv(GL.GL_DEPTH_FUNC)),
+             "depth_mask": bool(GL.glGetBooleanv(GL.GL_DEPTH_WRITEMASK)),
+             "clear_color": [float(v) for v in GL.glGetFloatv(GL.GL_COLOR_CLEAR_VALUE)],
+             "enabled": {cap: bool(GL.glIsEnabled(cap)) for cap in DRAW_ENABLES}}
+    GL.glActiveTexture(GL.GL_TEXTURE0)
+    state["texture0"] = int(GL.glGetIntegerv(GL.GL_TEXTURE_BINDING_2D))
+    state["sampler0"] = int(GL.glGetIntegerv(GL.GL_SAMPLER_BINDING))
+    return state
+
+
+def restore_state(state: dict) -> None:
+    """Put back what save_state recorded."""
+    GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, state["fbo"])
+    GL.glActiveTexture(GL.GL_TEXTURE0)
+    GL.glBindSampler(0, state["sampler0"])
+    GL.glBindTexture(GL.GL_TEXTURE_2D, state["texture0"])
+    GL.glActiveTexture(state["active"])
+    GL.glBindVertexArray(state["vao"])
+    GL.glUseProgram(state["program"])
+    GL.glViewport(*state["viewport"])
+    GL.glBlendFuncSeparate(*state["blend"])
+    GL.glDepthFunc(state["depth_func"])
+    GL.glDepthMask(state["depth_mask"])
+    GL.glClearColor(*state["clear_color"])
+    for cap, on in state["enabled"].items():
+        (GL.glEnable if on else GL.glDisable)(cap)

@@ -22,16 +22,13 @@ from OpenGL.raw.GL.VERSION.GL_2_0 import glVertexAttribPointer as raw_vertex_att
 from renderer.mesh import Mesh, default_level, extract_mesh
 from renderer.outfile import Cancelled, ExportError
 
-from .gl import compile_program, load_shader_source
+from .gl import DRAW_ENABLES, compile_program, load_shader_source, restore_state, save_state
 from .worker import LatestWinsWorker
 
 GEOMETRY_MODES = ("colours", "normals", "clay")
 """Mesh shading: vertex colours (lit), camera-space normals, plain clay (lit)."""
 PREVIEW_RESOLUTIONS = (48, 64, 96, 128, 192, 256)
 NEAR, FAR = 0.01, 200.0
-_ENABLES = (GL.GL_BLEND, GL.GL_DEPTH_TEST, GL.GL_SCISSOR_TEST, GL.GL_CULL_FACE, GL.GL_STENCIL_TEST)
-
-
 @dataclass
 class GeometrySettings:
     """UI state of the geometry view (not part of a render request)."""
@@ -265,12 +262,12 @@ class MeshView:
         if self.n_indices == 0 or w <= 0 or h <= 0:
             return False
         x, y, w, h, fb_height = int(x), int(y), int(w), int(h), int(fb_height)
-        saved = _save_state()
+        saved = save_state()
         try:
             self._target(w, h)
             GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self._fbo)
             GL.glViewport(0, 0, w, h)
-            for cap in _ENABLES:
+            for cap in DRAW_ENABLES:
                 GL.glDisable(cap)
             GL.glColorMask(True, True, True, True)
             GL.glDepthMask(True)
@@ -300,7 +297,7 @@ class MeshView:
             GL.glBindVertexArray(self._empty_vao)
             GL.glDrawArrays(GL.GL_TRIANGLES, 0, 3)
         finally:
-            _restore_state(saved)
+            restore_state(saved)
         self.draws += 1
         return True
 
@@ -317,38 +314,3 @@ class MeshView:
             if prog:
                 GL.glDeleteProgram(prog)
         self._vao = self._empty_vao = self._vbo = self._ebo = self._program = self._composite = 0
-
-
-def _save_state() -> dict:
-    state = {"viewport": [int(v) for v in GL.glGetIntegerv(GL.GL_VIEWPORT)],
-             "program": int(GL.glGetIntegerv(GL.GL_CURRENT_PROGRAM)),
-             "vao": int(GL.glGetIntegerv(GL.GL_VERTEX_ARRAY_BINDING)),
-             "fbo": int(GL.glGetIntegerv(GL.GL_DRAW_FRAMEBUFFER_BINDING)),
-             "active": int(GL.glGetIntegerv(GL.GL_ACTIVE_TEXTURE)),
-             "blend": [int(GL.glGetIntegerv(e)) for e in (GL.GL_BLEND_SRC_RGB, GL.GL_BLEND_DST_RGB,
-                                                           GL.GL_BLEND_SRC_ALPHA, GL.GL_BLEND_DST_ALPHA)],
-             "depth_func": int(GL.glGetIntegerv(GL.GL_DEPTH_FUNC)),
-             "depth_mask": bool(GL.glGetBooleanv(GL.GL_DEPTH_WRITEMASK)),
-             "clear_color": [float(v) for v in GL.glGetFloatv(GL.GL_COLOR_CLEAR_VALUE)],
-             "enabled": {cap: bool(GL.glIsEnabled(cap)) for cap in _ENABLES}}
-    GL.glActiveTexture(GL.GL_TEXTURE0)
-    state["texture0"] = int(GL.glGetIntegerv(GL.GL_TEXTURE_BINDING_2D))
-    state["sampler0"] = int(GL.glGetIntegerv(GL.GL_SAMPLER_BINDING))
-    return state
-
-
-def _restore_state(state: dict) -> None:
-    GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, state["fbo"])
-    GL.glActiveTexture(GL.GL_TEXTURE0)
-    GL.glBindSampler(0, state["sampler0"])
-    GL.glBindTexture(GL.GL_TEXTURE_2D, state["texture0"])
-    GL.glActiveTexture(state["active"])
-    GL.glBindVertexArray(state["vao"])
-    GL.glUseProgram(state["program"])
-    GL.glViewport(*state["viewport"])
-    GL.glBlendFuncSeparate(*state["blend"])
-    GL.glDepthFunc(state["depth_func"])
-    GL.glDepthMask(state["depth_mask"])
-    GL.glClearColor(*state["clear_color"])
-    for cap, on in state["enabled"].items():
-        (GL.glEnable if on else GL.glDisable)(cap)

@@ -13,16 +13,13 @@ from OpenGL import GL
 
 from renderer.display import DisplayFrame
 
-from .gl import compile_program, load_shader_source
+from .gl import DRAW_ENABLES, compile_program, load_shader_source, restore_state, save_state
 
 Interop = Literal["auto", "cuda-bindings", "pycuda", "off"]
 INTEROPS: tuple[str, ...] = ("auto", "cuda-bindings", "pycuda", "off")
 MODES: dict[str, int] = {"image": 0, "raw": 0, "depth": 1, "normals": 2}
 """Draw mode -> the shader's u_mode (for depth frames; rgb frames always draw as rgb)."""
 _UNIFORMS = ("u_tex", "u_mode", "u_image", "u_background", "u_near", "u_far", "u_focal")
-_ENABLES = (GL.GL_BLEND, GL.GL_DEPTH_TEST, GL.GL_SCISSOR_TEST, GL.GL_CULL_FACE, GL.GL_STENCIL_TEST)
-
-
 def interop_available(kind: str) -> tuple[bool, str]:
     """Whether an interop backend could work here (no GL needed): (True, backend name) or (False, why)."""
     if kind not in INTEROPS:
@@ -317,10 +314,10 @@ class Presenter:
         image = (float(fit[0]), float(fb_height - fit[1] - fit[3]), float(fit[2]), float(fit[3])) if fit \
             else (-2.0, -2.0, 1.0, 1.0)  # off to the bottom-left: everything is background
         shader_mode = 0 if self._kind != "depth" else (2 if MODES[mode] == 2 else 1)
-        saved = self._save_state()
+        saved = save_state()
         try:
             GL.glViewport(x, fb_height - y - h, w, h)
-            for cap in _ENABLES:
+            for cap in DRAW_ENABLES:
                 GL.glDisable(cap)
             GL.glUseProgram(self._program)
             GL.glBindVertexArray(self._vao)
@@ -336,31 +333,7 @@ class Presenter:
             GL.glUniform1f(self._loc["u_focal"], float(focal))
             GL.glDrawArrays(GL.GL_TRIANGLES, 0, 3)
         finally:
-            self._restore_state(saved)
-
-    @staticmethod
-    def _save_state() -> dict:
-        state = {"viewport": [int(v) for v in GL.glGetIntegerv(GL.GL_VIEWPORT)],
-                 "program": int(GL.glGetIntegerv(GL.GL_CURRENT_PROGRAM)),
-                 "vao": int(GL.glGetIntegerv(GL.GL_VERTEX_ARRAY_BINDING)),
-                 "active": int(GL.glGetIntegerv(GL.GL_ACTIVE_TEXTURE)),
-                 "enabled": {cap: bool(GL.glIsEnabled(cap)) for cap in _ENABLES}}
-        GL.glActiveTexture(GL.GL_TEXTURE0)
-        state["texture0"] = int(GL.glGetIntegerv(GL.GL_TEXTURE_BINDING_2D))
-        state["sampler0"] = int(GL.glGetIntegerv(GL.GL_SAMPLER_BINDING))
-        return state
-
-    @staticmethod
-    def _restore_state(state: dict) -> None:
-        GL.glActiveTexture(GL.GL_TEXTURE0)
-        GL.glBindSampler(0, state["sampler0"])
-        GL.glBindTexture(GL.GL_TEXTURE_2D, state["texture0"])
-        GL.glActiveTexture(state["active"])
-        GL.glBindVertexArray(state["vao"])
-        GL.glUseProgram(state["program"])
-        GL.glViewport(*state["viewport"])
-        for cap, on in state["enabled"].items():
-            (GL.glEnable if on else GL.glDisable)(cap)
+            restore_state(saved)
 
     def close(self) -> None:
         """Unregister interop resources and delete the GL objects (needs the context current)."""

@@ -1,12 +1,14 @@
 """Small helpers shared by the widgets (item rectangles for tests, fixed label width)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence, TypeVar
 
 from imgui_bundle import imgui
 
 if TYPE_CHECKING:
     from viz.app import App
+
+T = TypeVar("T")
 
 LABEL_WIDTH = 130
 """Room kept right of a field for its label (fields are given width -LABEL_WIDTH)."""
@@ -30,3 +32,12 @@ def help_marker(text: str) -> None:
     imgui.text_disabled("(?)")
     if imgui.is_item_hovered():
         imgui.set_tooltip(text)
+
+
+def choice(label: str, value: T, options: Sequence[T], labels: Sequence[str] | None = None) -> T:
+    """A full-width combo over `options` (shown as `labels`, default str); the chosen option, or `value`
+    unchanged. A value not among the options shows as the first one."""
+    imgui.set_next_item_width(-LABEL_WIDTH)
+    current = options.index(value) if value in options else 0
+    changed, i = imgui.combo(label, current, [str(o) for o in options] if labels is None else list(labels))
+    return options[i] if changed else value

@@ -7,7 +7,7 @@ from imgui_bundle import imgui
 
 from ..exporter import MESH_FORMATS, MESH_RESOLUTIONS, VIDEO_KINDS, start_mesh, start_video
 from ..validate import clamp_input, clamp_int
-from ._ui import LABEL_WIDTH, help_marker, mark
+from ._ui import LABEL_WIDTH, choice, help_marker, mark
 from .geometry import LEVEL_LIMIT
 
 if TYPE_CHECKING:
@@ -20,12 +20,7 @@ def draw(app: App) -> None:
     s = app.export_settings
     busy = app.exporter.busy
     imgui.text("mesh")
-    imgui.set_next_item_width(-LABEL_WIDTH)
-    labels = [f"{r}^3" for r in MESH_RESOLUTIONS]
-    changed, i = imgui.combo("resolution", MESH_RESOLUTIONS.index(s.mesh_resolution)
-                             if s.mesh_resolution in MESH_RESOLUTIONS else 0, labels)
-    if changed:
-        s.mesh_resolution = MESH_RESOLUTIONS[i]
+    s.mesh_resolution = choice("resolution", s.mesh_resolution, MESH_RESOLUTIONS, [f"{r}^3" for r in MESH_RESOLUTIONS])
     changed, default = imgui.checkbox("model's level##mesh", s.mesh_level is None)
     if changed:
         s.mesh_level = None if default else 10.0
@@ -35,10 +30,7 @@ def draw(app: App) -> None:
         changed, level = imgui.input_float("level##mesh", s.mesh_level, 1.0, 10.0, "%.2f")
         if changed:
             s.mesh_level = clamp_input(app.ui, "mesh level", level, -LEVEL_LIMIT, LEVEL_LIMIT, s.mesh_level)
-    imgui.set_next_item_width(-LABEL_WIDTH)
-    changed, i = imgui.combo("format", MESH_FORMATS.index(s.mesh_format), list(MESH_FORMATS))
-    if changed:
-        s.mesh_format = MESH_FORMATS[i]
+    s.mesh_format = choice("format", s.mesh_format, MESH_FORMATS)
     help_marker(".ply binary with colours and normals, .obj, .glb, or .mrc: the raw density volume "
                 "(ChimeraX: surface level 10).")
     imgui.set_next_item_width(-LABEL_WIDTH)
@@ -54,10 +46,7 @@ def draw(app: App) -> None:
     _, s.overwrite = imgui.checkbox("overwrite", s.overwrite)
 
     imgui.text("video")
-    imgui.set_next_item_width(-LABEL_WIDTH)
-    changed, i = imgui.combo("kind", VIDEO_KINDS.index(s.video_kind), list(VIDEO_KINDS))
-    if changed:
-        s.video_kind = VIDEO_KINDS[i]
+    s.video_kind = choice("kind", s.video_kind, VIDEO_KINDS)
     help_marker("orbit: the camera circles the current seed (the reference's yaw/pitch path). interp: the "
                 "latent goes seed A -> seed B (Latent section) and back while the camera orbits. Uses the "
                 "current view, truncation and sampling settings.")

@@ -7,7 +7,7 @@ from imgui_bundle import imgui
 
 from ..mesh_view import GEOMETRY_MODES, PREVIEW_RESOLUTIONS
 from ..validate import clamp_input
-from ._ui import LABEL_WIDTH, help_marker, mark
+from ._ui import LABEL_WIDTH, choice, help_marker, mark
 
 if TYPE_CHECKING:
     from viz.app import App
@@ -34,12 +34,7 @@ def draw(app: App) -> None:
         if imgui.radio_button(name, g.mode == name):
             g.mode = name
         mark(app, f"geometry_{name}")
-    labels = [f"{r}^3" for r in PREVIEW_RESOLUTIONS]
-    imgui.set_next_item_width(-LABEL_WIDTH)
-    changed, i = imgui.combo("preview res", PREVIEW_RESOLUTIONS.index(g.resolution)
-                             if g.resolution in PREVIEW_RESOLUTIONS else 0, labels)
-    if changed:
-        g.resolution = PREVIEW_RESOLUTIONS[i]
+    g.resolution = choice("preview res", g.resolution, PREVIEW_RESOLUTIONS, [f"{r}^3" for r in PREVIEW_RESOLUTIONS])
     help_marker("Grid of the preview mesh, extracted in the background after each latent change "
                 "(128^3 takes a few seconds on a CPU).")
     changed, default = imgui.checkbox("model's level", g.level is None)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 from imgui_bundle import imgui
 
 from ..validate import clamp_input, clamp_int
-from ._ui import LABEL_WIDTH, help_marker, mark
+from ._ui import LABEL_WIDTH, choice, help_marker, mark
 
 if TYPE_CHECKING:
     from viz.app import App
@@ -36,8 +36,5 @@ def draw(app: App) -> None:
         if changed:
             tr.cutoff = clamp_int(app.ui, "cutoff", cut, 0, num_ws, tr.cutoff)
         help_marker("Truncate only the first N ws (the coarse layers).")
-    imgui.set_next_item_width(-LABEL_WIDTH)
-    changed, i = imgui.combo("noise", NOISE_MODES.index(tr.noise_mode), list(NOISE_MODES))
-    if changed:
-        tr.noise_mode = NOISE_MODES[i]
+    tr.noise_mode = choice("noise", tr.noise_mode, NOISE_MODES)
     help_marker("Backbone noise: const (cached, default), random (re-runs the backbone every frame), none.")

@@ -8,7 +8,7 @@ from imgui_bundle import imgui
 from renderer.display import VIEWS
 
 from ..validate import clamp_input
-from ._ui import LABEL_WIDTH, help_marker, mark
+from ._ui import LABEL_WIDTH, choice, help_marker, mark
 
 if TYPE_CHECKING:
     from viz.app import App
@@ -86,9 +86,6 @@ def draw(app: App) -> None:
     if changed:
         v.importance_multiplier = clamp_input(app.ui, "importance x", m, *SAMPLE_RANGE, v.importance_multiplier)
     help_marker("Multipliers of the stratified and importance sample counts per ray.")
-    imgui.set_next_item_width(-LABEL_WIDTH)
-    changed, i = imgui.combo("sampling", SAMPLING.index(v.sampling), list(SAMPLING))
-    if changed:
-        v.sampling = SAMPLING[i]
+    v.sampling = choice("sampling", v.sampling, SAMPLING)
     help_marker("Deterministic places the depth samples without random jitter: no flicker. "
                 "Stochastic is the reference's random sampling.")
