@@ -13,6 +13,7 @@ import os
 import shutil
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -40,18 +41,21 @@ TITLE = "triplane-viz gui test"
 WIDTH, HEIGHT = 960, 1000
 
 
-@pytest.fixture(scope="module")
-def app(xvfb_display, golden_native_checkpoint, tmp_path_factory):
-    """The viewer with the golden network loaded, raw view at neural resolution 32, GL errors checked."""
+@contextmanager
+def golden_window(checkpoint, tmp_path_factory, title: str, geometry_resolution: int | None = None):
+    """The viewer on the golden network in a WIDTH x HEIGHT window: raw view at neural resolution 32,
+    GL errors checked at the end, settings in a temp config folder, log lines kept in `app.test_logs`."""
     config_dir = tmp_path_factory.mktemp("config")
     old = os.environ.get("TRIPLANE_VIZ_CONFIG_DIR")
     os.environ["TRIPLANE_VIZ_CONFIG_DIR"] = str(config_dir)
     state = VizState()
     state.view.view, state.view.neural_rendering_resolution = "raw", 32
     logs: list[str] = []
-    a = App(AppConfig(checkpoint=str(golden_native_checkpoint), width=WIDTH, height=HEIGHT, title=TITLE,
+    a = App(AppConfig(checkpoint=str(checkpoint), width=WIDTH, height=HEIGHT, title=title,
                       debug_gl=True, out_dir=str(tmp_path_factory.mktemp("shots")), log=logs.append), state=state)
     a.test_logs = logs
+    if geometry_resolution is not None:
+        a.geometry.resolution = geometry_resolution
     try:
         assert a.run_until(lambda: a.model is not None and a.idle(), 60), a.status_text()
         yield a
@@ -62,6 +66,13 @@ def app(xvfb_display, golden_native_checkpoint, tmp_path_factory):
             os.environ.pop("TRIPLANE_VIZ_CONFIG_DIR", None)
         else:
             os.environ["TRIPLANE_VIZ_CONFIG_DIR"] = old
+
+
+@pytest.fixture(scope="module")
+def app(xvfb_display, golden_native_checkpoint, tmp_path_factory):
+    """The viewer with the golden network loaded, raw view at neural resolution 32, GL errors checked."""
+    with golden_window(golden_native_checkpoint, tmp_path_factory, TITLE) as a:
+        yield a
 
 
 @pytest.fixture(scope="module")

@@ -22,43 +22,23 @@ from renderer.camera import default_camera  # noqa: E402
 from renderer.cli import main as cli_main  # noqa: E402
 from renderer.exports import read_metadata  # noqa: E402
 from renderer.video import read_video_info  # noqa: E402
-from test_app import click_item, differs, drag, hover, render_centre, settle  # noqa: E402
-from viz.app import App, AppConfig  # noqa: E402
+from test_app import click_item, differs, drag, golden_window, hover, render_centre, settle  # noqa: E402
+from viz.app import App  # noqa: E402
 from viz.mesh_view import project_ndc, square_fit  # noqa: E402
-from viz.state import VizState  # noqa: E402
 from xdo import XDo  # noqa: E402
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(shutil.which("xdotool") is None, reason="xdotool missing: apt-get install xdotool")]
 
 TITLE = "triplane-viz geometry test"
-WIDTH, HEIGHT = 960, 1000
 BACKGROUND = np.array([0.1, 0.1, 0.12]) * 255
 
 
 @pytest.fixture(scope="module")
 def app(xvfb_display, golden_native_checkpoint, tmp_path_factory):
     """The viewer with the golden network, raw view at 32, 48^3 previews, GL errors checked."""
-    config_dir = tmp_path_factory.mktemp("config")
-    old = os.environ.get("TRIPLANE_VIZ_CONFIG_DIR")
-    os.environ["TRIPLANE_VIZ_CONFIG_DIR"] = str(config_dir)
-    state = VizState()
-    state.view.view, state.view.neural_rendering_resolution = "raw", 32
-    logs: list[str] = []
-    a = App(AppConfig(checkpoint=str(golden_native_checkpoint), width=WIDTH, height=HEIGHT, title=TITLE,
-                      debug_gl=True, out_dir=str(tmp_path_factory.mktemp("exports")), log=logs.append), state=state)
-    a.test_logs = logs
-    a.geometry.resolution = 48
-    try:
-        assert a.run_until(lambda: a.model is not None and a.idle(), 60), a.status_text()
+    with golden_window(golden_native_checkpoint, tmp_path_factory, TITLE, geometry_resolution=48) as a:
         yield a
-        assert a.gl_errors == 0, a.ui.gl_error
-    finally:
-        a.close()
-        if old is None:
-            os.environ.pop("TRIPLANE_VIZ_CONFIG_DIR", None)
-        else:
-            os.environ["TRIPLANE_VIZ_CONFIG_DIR"] = old
 
 
 @pytest.fixture(scope="module")
