@@ -195,28 +195,29 @@ class RenderEngine:
     # ----------------------------------------------------------------- render
     def planes_for(self, req: RenderRequest, ws: torch.Tensor) -> tuple[torch.Tensor, bool]:
         """Tri-planes for a request (cached unless noise is random); returns (planes, backbone_ran)."""
-        key = _plane_key(req)
-        if req.noise_mode != "random" and key in self._planes:
-            self._planes.move_to_end(key)
-            return self._planes[key], False
+        calls = self.stats.backbone_calls
+        planes = self._per_latent(self._planes, req, lambda: self._backbone(ws, req.noise_mode))
+        return planes, self.stats.backbone_calls > calls
+
+    def _backbone(self, ws: torch.Tensor, noise_mode: str) -> torch.Tensor:
         self.stats.backbone_calls += 1
-        planes = self.G.planes(ws, noise_mode=req.noise_mode)
-        if req.noise_mode != "random":
-            self._remember(self._planes, key, planes)
-        return planes, True
+        return self.G.planes(ws, noise_mode=noise_mode)
 
     def occupancy_for(self, req: RenderRequest, planes: torch.Tensor) -> OccupancyGrid | None:
         """The empty-space grid of a request's planes when the model declares one (cached with the planes)."""
         if not occ.declared(self.G):
             return None
+        return self._per_latent(self._grids, req, lambda: occ.build(self.G, planes))
+
+    def _per_latent(self, cache: OrderedDict, req: RenderRequest, make):
+        """make()'s value for a request's latent, from `cache` (LRU) unless noise is random (never cached)."""
+        if req.noise_mode == "random":
+            return make()
         key = _plane_key(req)
-        if req.noise_mode != "random" and key in self._grids:
-            self._grids.move_to_end(key)
-            return self._grids[key]
-        grid = occ.build(self.G, planes)
-        if req.noise_mode != "random":
-            self._remember(self._grids, key, grid)
-        return grid
+        if key in cache:
+            cache.move_to_end(key)
+            return cache[key]
+        return self._remember(cache, key, make())
 
     def _sync(self):
         if self.timed and self.device.type == "cuda":
