@@ -40,10 +40,7 @@ def draw(app: App) -> None:
     mark(app, "interp")
     if lat.interp:
         imgui.indent()
-        imgui.set_next_item_width(-LABEL_WIDTH)
-        changed, v = imgui.input_int("seed B", lat.seed_b, 1, 10)
-        if changed:
-            lat.seed_b = clamp_int(app.ui, "seed B", v, 0, SEED_MAX, lat.seed_b)
+        lat.seed_b = _seed_field(app, "seed B", lat.seed_b)
         imgui.set_next_item_width(-LABEL_WIDTH)
         changed, t = imgui.slider_float("t", lat.t, 0.0, 1.0, "%.3f", imgui.SliderFlags_.always_clamp.value)
         mark(app, "interp_t", label="t")
@@ -69,10 +66,7 @@ def draw(app: App) -> None:
     _, lat.mix = imgui.checkbox("style mixing", lat.mix)
     if lat.mix:
         imgui.indent()
-        imgui.set_next_item_width(-LABEL_WIDTH)
-        changed, v = imgui.input_int("mix seed", lat.mix_seed, 1, 10)
-        if changed:
-            lat.mix_seed = clamp_int(app.ui, "mix seed", v, 0, SEED_MAX, lat.mix_seed)
+        lat.mix_seed = _seed_field(app, "mix seed", lat.mix_seed)
         num_ws = app.state.defaults.num_ws
         imgui.set_next_item_width(-LABEL_WIDTH)
         changed, start = imgui.slider_int("from layer", lat.mix_start, 0, max(num_ws - 1, 0))
@@ -80,3 +74,10 @@ def draw(app: App) -> None:
             lat.mix_start = clamp_int(app.ui, "from layer", start, 0, max(num_ws - 1, 0), lat.mix_start)
         help_marker("ws from this layer on come from the mix seed (coarse layers first).")
         imgui.unindent()
+
+
+def _seed_field(app: App, label: str, seed: int) -> int:
+    """A full-width integer seed field (step 1, fast step 10); typed values outside 0..SEED_MAX are refused."""
+    imgui.set_next_item_width(-LABEL_WIDTH)
+    changed, v = imgui.input_int(label, seed, 1, 10)
+    return clamp_int(app.ui, label, v, 0, SEED_MAX, seed) if changed else seed
