@@ -6,12 +6,14 @@ reference's outputs ('image', 'image_raw', 'image_depth').
 """
 from __future__ import annotations
 
+import threading
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
-from .decoder import OSGDecoder, channels_last_planes, reference_plane_axes, sample_from_planes
+from .decoder import (OSGDecoder, PlaneTable, channels_last_planes, lookup, plane_table, reference_plane_axes,
+                      sample_from_planes)
 from .errors import CheckpointError
 from .spec import ModelSpec
 from .superres import build_superresolution
@@ -22,6 +24,11 @@ from .volume import (SAMPLING_MODES, depths_between, importance_depths, march_we
 
 PLANE_CHANNELS = 32
 PLANE_RESOLUTION = 256
+RAY_CHUNK = 1024
+"""Rays per chunk when rendering: a chunk's decoded samples (2 x 48k points for EG3D) stay in cache."""
+TABLE_CACHE_SIZE = 2
+"""PlaneTables kept per generator (the last latents rendered)."""
+_TABLE_LOCK = threading.Lock()
 
 _MAPPING_KEYS = {"num_layers", "lr_multiplier", "embed_features", "layer_features"}
 _MAPPING_IGNORED = {"w_avg_beta", "activation"}
@@ -79,6 +86,7 @@ class TriPlaneGenerator(nn.Module):
         if axes.shape != (3, 3, 3):
             raise ValueError(f"plane_axes must be 3x3x3, got {tuple(axes.shape)}")
         self.register_buffer("plane_axes", axes, persistent=False)
+        self._tables: dict[tuple, tuple[torch.Tensor, PlaneTable]] = {}
         self.eval().requires_grad_(False)
 
     # ----------------------------------------------------------------- state
@@ -225,35 +233,88 @@ class TriPlaneGenerator(nn.Module):
                      limits: tuple[torch.Tensor, torch.Tensor] | None = None):
         """Coarse pass, importance pass, merge and march -> features (N,32,M), depth (N,1,M), alpha (N,1,M).
 
-        Colours are never sorted or averaged per interval: the marcher's weights are turned into
-        per-sample coefficients and scattered back to the unsorted samples (same sum, far less memory traffic).
+        Rays go through in chunks of RAY_CHUNK, so a chunk's decoded samples stay in the CPU's caches
+        (no 100 MB intermediates), with the tri-plane lookup as one embedding_bag per pass (`lookup`).
+        Colours are never sorted or averaged per interval: the marcher's weights become per-sample
+        coefficients on the unsorted samples (same sum, far less memory traffic). Random draws
+        keep the reference's order (all jitter, then all importance positions), and depth is
+        clamped to the whole batch's sample range as the reference's marcher does.
         `limits` (near, far) (N, M, 1) replace the model's ray range per ray.
         """
         rk = self.rendering_kwargs
-        if not planes.is_contiguous(memory_format=torch.channels_last) and planes.dim() == 5:
-            planes = channels_last_planes(planes)
+        n, m, _ = origins.shape
         if limits is None:
             depths_c = stratified_depths(origins, dirs, rk["ray_start"], rk["ray_end"], n_coarse, rk["box_warp"], draw)
         else:
             depths_c = depths_between(*limits, n_coarse, draw)
-        colors_c, sigma_c = self._query(planes, origins, dirs, depths_c)
-        if n_fine > 0:
-            coarse_w, _, _ = march_weights(sigma_c, depths_c)
-            depths_f = importance_depths(depths_c, coarse_w, n_fine, draw)
-            colors_f, sigma_f = self._query(planes, origins, dirs, depths_f)
-            depths, sigma, idx = sort_samples(depths_c, sigma_c, depths_f, sigma_f)
-            weights, depth, alpha = march_weights(sigma, depths)
-            coef = torch.empty_like(depths).scatter_(-1, idx, sample_coefficients(weights))
-            rgb = (colors_c * coef[..., :n_coarse]).sum(-1) + (colors_f * coef[..., n_coarse:]).sum(-1)
-        else:
-            weights, depth, alpha = march_weights(sigma_c, depths_c)
-            rgb = (colors_c * sample_coefficients(weights)).sum(-1)
+        u = draw((n * m, n_fine)).view(n, m, n_fine) if draw is not None and n_fine > 0 else None
+        rgb = torch.empty((n, self.decoder.output_dim, m), device=origins.device)
+        depth = torch.empty((n, 1, m), device=origins.device)
+        alpha = torch.empty((n, 1, m), device=origins.device)
+        lo, hi = [], []
+        for i in range(n):
+            table = self._plane_table(planes, i)
+            for a in range(0, m, RAY_CHUNK):
+                b = min(m, a + RAY_CHUNK)
+                r, d, al, samples = self._render_chunk(table, origins[i, a:b], dirs[i, a:b], depths_c[i, 0, a:b],
+                                                       n_fine, None if u is None else u[i, a:b])
+                rgb[i, :, a:b], depth[i, 0, a:b], alpha[i, 0, a:b] = r.t(), d, al
+                lo.append(samples.min())
+                hi.append(samples.max())
+        depth = torch.clamp(depth, torch.stack(lo).min(), torch.stack(hi).max())
         if rk.get("white_back", False):
             rgb = rgb + 1 - alpha
         return rgb * 2 - 1, depth, alpha
 
+    def _render_chunk(self, table: PlaneTable, origins, dirs, depths_c, n_fine: int, u: torch.Tensor | None):
+        """Rays (R, 3) with coarse depths (R, Dc) -> features (R, 32), unclamped depth (R,), alpha (R,),
+        and the sorted sample depths (R, Dc + n_fine) that bound the batch's depth clamp."""
+        colors_c, sigma_c = self._decode_depths(table, origins, dirs, depths_c)
+        dc, sc = depths_c[None, None], sigma_c[None, None]  # the marcher's (N, 1, M, S) layout
+        if n_fine == 0:
+            weights, depth, alpha = march_weights(sc, dc, clamp_depth=False)
+            coef = sample_coefficients(weights)[0, 0]
+            rgb = torch.bmm(coef.unsqueeze(1), colors_c)[:, 0]
+            return rgb, depth[0, 0], alpha[0, 0], depths_c
+        coarse_w, _, _ = march_weights(sc, dc, clamp_depth=False)
+        depths_f = importance_depths(dc, coarse_w, n_fine, None if u is None else (lambda shape: u))[0, 0]
+        colors_f, sigma_f = self._decode_depths(table, origins, dirs, depths_f)
+        depths, sigma, idx = sort_samples(dc, sc, depths_f[None, None], sigma_f[None, None])
+        weights, depth, alpha = march_weights(sigma, depths, clamp_depth=False)
+        coef = torch.empty_like(depths).scatter_(-1, idx, sample_coefficients(weights))[0, 0].unsqueeze(1)
+        n_coarse = depths_c.shape[-1]
+        rgb = torch.bmm(coef[..., :n_coarse], colors_c).add_(torch.bmm(coef[..., n_coarse:], colors_f))[:, 0]
+        return rgb, depth[0, 0], alpha[0, 0], depths[0, 0]
+
+    def _decode_depths(self, table: PlaneTable, origins, dirs, depths):
+        """Rays (R, 3) at depths (R, S) -> colours (R, S, 32), raw sigma (R, S) (inference only)."""
+        r, s = depths.shape
+        pts = (origins.unsqueeze(-2) + depths[..., None] * dirs.unsqueeze(-2)).reshape(-1, 3)
+        out = self.decoder.decode_rows(lookup(table, pts))
+        sigma = out[:, 0]
+        noise_std = self.rendering_kwargs.get("density_noise", 0) or 0
+        if noise_std > 0:
+            sigma = sigma + torch.randn_like(sigma) * noise_std
+        return out[:, 1:].view(r, s, -1), sigma.view(r, s)
+
+    def _plane_table(self, planes: torch.Tensor, i: int) -> PlaneTable:
+        """The PlaneTable of planes[i], cached for the last few plane tensors seen (keyed by storage and
+        version, holding the planes so the key stays theirs)."""
+        version = None if planes.is_inference() else planes._version  # inference tensors keep no version
+        key = (planes.data_ptr(), tuple(planes.shape), planes.stride(), version, planes.dtype, i)
+        with _TABLE_LOCK:
+            hit = self._tables.get(key)
+        if hit is None:
+            hit = (planes, plane_table(self.plane_axes, planes[i], self.rendering_kwargs["box_warp"]))
+            with _TABLE_LOCK:
+                while len(self._tables) >= TABLE_CACHE_SIZE:
+                    self._tables.pop(next(iter(self._tables)))
+                self._tables[key] = hit
+        return hit[1]
+
     def _query(self, planes, origins, dirs, depths):
-        """Decode points origin + t*dir for depths (N,1,M,S) -> colours (N,32,M,S), raw sigma (N,1,M,S)."""
+        """Decode points origin + t*dir for depths (N,1,M,S) -> colours (N,32,M,S), raw sigma (N,1,M,S)
+        (the autograd-friendly path that training uses)."""
         n, _, m, s = depths.shape
         pts = (origins.unsqueeze(-2) + depths[:, 0, :, :, None] * dirs.unsqueeze(-2)).reshape(n, -1, 3)
         rgb, sigma = self._decode(pts, planes)

@@ -92,12 +92,13 @@ class MarchResult:
     weights: torch.Tensor
 
 
-def march_weights(densities: torch.Tensor, depths: torch.Tensor):
+def march_weights(densities: torch.Tensor, depths: torch.Tensor, clamp_depth: bool = True):
     """MipNeRF weights on interval midpoints with softplus(sigma - 1) density.
 
     densities, depths (N, 1, M, S), sorted along S -> weights (N,1,M,S-1), depth (N,1,M)
-    (weighted midpoint depth, NaN -> inf, clamped to the batch's sample range), accumulated
-    opacity (N,1,M).
+    (weighted midpoint depth, NaN -> inf, clamped to the batch's sample range unless
+    `clamp_depth` is False: a caller marching rays in chunks clamps to the whole batch's range),
+    accumulated opacity (N,1,M).
     """
     deltas = depths[..., 1:] - depths[..., :-1]
     densities_mid = (densities[..., :-1] + densities[..., 1:]) / 2
@@ -109,7 +110,8 @@ def march_weights(densities: torch.Tensor, depths: torch.Tensor):
     weight_total = weights.sum(-1)
     depth = torch.sum(weights * depths_mid, -1) / weight_total
     depth = torch.nan_to_num(depth, float("inf"))
-    depth = torch.clamp(depth, torch.min(depths), torch.max(depths))
+    if clamp_depth:
+        depth = torch.clamp(depth, torch.min(depths), torch.max(depths))
     return weights, depth, weight_total
 
 

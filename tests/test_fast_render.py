@@ -1,0 +1,102 @@
+"""The inference fast path against the straightforward one: the embedding_bag tri-plane lookup
+against grid_sample + mean, ray chunking against one chunk, and the plane-table cache."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import renderer.triplane as triplane
+from renderer.camera import default_camera, orbit_camera
+from renderer.decoder import lookup, plane_table, reference_plane_axes, sample_from_planes
+from tiny_model import tiny_generator
+
+
+def _rotation_axes() -> torch.Tensor:
+    """Three plane matrices that are not permutations (a rotated frame), so projection really multiplies."""
+    a, b = 0.3, -0.7
+    rz = torch.tensor([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]], dtype=torch.float32)
+    rx = torch.tensor([[1, 0, 0], [0, np.cos(b), -np.sin(b)], [0, np.sin(b), np.cos(b)]], dtype=torch.float32)
+    return torch.stack([rz, rx, rz @ rx])
+
+
+@pytest.mark.parametrize("axes_kind", ["reference", "rotated"])
+@pytest.mark.parametrize("box_warp", [1.0, 2.5])
+def test_lookup_matches_grid_sample(axes_kind, box_warp):
+    """Inside, on the border, just outside and far outside the planes: the mean feature agrees."""
+    gen = torch.Generator().manual_seed(0)
+    axes = reference_plane_axes() if axes_kind == "reference" else _rotation_axes()
+    planes = torch.randn(3, 8, 16, 24, generator=gen)  # non-square planes catch swapped axes
+    pts = (torch.rand(4000, 3, generator=gen) - 0.5) * (1.6 * box_warp)
+    edge = box_warp / 2
+    pts[:200, 0] = edge  # exactly on the border of the box
+    pts[200:400] *= 4  # far outside: all zero padding
+    ref = sample_from_planes(axes, planes[None], pts[None], box_warp).mean(1)[0].t()
+    got = lookup(plane_table(axes, planes, box_warp), pts)
+    assert got.shape == ref.shape == (4000, 8)
+    assert (got - ref).abs().max() <= 2e-6
+    assert (ref[200:400].abs().sum(1) == 0).sum() > 100  # the far points really read zeros...
+    assert torch.equal(got[200:400] == 0, ref[200:400] == 0)  # ...and so does the lookup
+
+
+def test_lookup_keeps_fp32_coordinates_under_bf16_autocast():
+    """bf16 previews cast matmuls; the texel coordinates must not be among them (0.5 texel errors)."""
+    gen = torch.Generator().manual_seed(1)
+    table = plane_table(reference_plane_axes(), torch.randn(3, 8, 256, 256, generator=gen), 1.0)
+    pts = torch.rand(2000, 3, generator=gen) - 0.5
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        cast = lookup(table, pts)
+    assert torch.equal(cast, lookup(table, pts))
+
+
+@pytest.fixture(scope="module")
+def scene():
+    G = tiny_generator()
+    z = torch.from_numpy(np.random.RandomState(3).randn(1, G.z_dim).astype(np.float32))
+    ws = G.mapping(z, default_camera(G.rendering_kwargs)[None], truncation_psi=0.7)
+    cams = torch.stack([orbit_camera(0.4, -0.1, 2.7, (0, 0, 0.2), focal=4.26),
+                        orbit_camera(-0.5, 0.2, 2.7, (0, 0, 0.2), focal=4.26)])
+    return G, ws.repeat(2, 1, 1), cams
+
+
+@pytest.mark.parametrize("sampling", ["deterministic", "stochastic"])
+def test_ray_chunks_do_not_change_the_render(scene, monkeypatch, sampling):
+    """Odd-sized chunks and one chunk give the same frame: draws keep their order, depth its batch-wide clamp."""
+    G, ws, cams = scene
+    planes = G.planes(ws)
+
+    def render():
+        return G.render_planes(planes, ws, cams, sampling=sampling, superresolution=False,
+                               generator=torch.Generator().manual_seed(9))
+
+    monkeypatch.setattr(triplane, "RAY_CHUNK", 10 ** 6)
+    whole = render()
+    monkeypatch.setattr(triplane, "RAY_CHUNK", 37)
+    chunked = render()
+    for k in ("image_raw", "image_depth", "image_alpha", "features"):
+        assert (whole[k] - chunked[k]).abs().max() <= 1e-6, k
+    assert whole["image_depth"].std() > 1e-3 and whole["image_raw"].std() > 1e-3  # a frame with structure
+
+
+def test_fast_path_matches_the_grid_sample_path(scene):
+    """Colours and sigma of the inference decoder equal the autograd-friendly `_decode` (training's path)."""
+    G, _, _ = scene
+    planes = torch.randn(1, 3, 32, 64, 64, generator=torch.Generator().manual_seed(4))
+    pts = torch.rand(1, 3000, 3) - 0.5
+    rgb, sigma = G._decode(pts, planes)
+    rows = G.decoder.decode_rows(lookup(plane_table(G.plane_axes, planes[0], 1.0), pts[0]))
+    assert (rows[:, 0] - sigma[0, 0]).abs().max() <= 1e-5
+    assert (rows[:, 1:].t() - rgb[0]).abs().max() <= 1e-5
+
+
+def test_plane_table_cache_follows_edits(scene):
+    """Editing cached planes in place (outside inference mode) is seen by the next render."""
+    G, ws, cams = scene
+    planes = G.planes(ws[:1]).clone()
+    before = G.render_planes(planes, ws[:1], cams[:1], superresolution=False)
+    with torch.no_grad():
+        planes.mul_(0.5)
+    after = G.render_planes(planes, ws[:1], cams[:1], superresolution=False)
+    fresh = G.render_planes(planes.clone(), ws[:1], cams[:1], superresolution=False)
+    assert not torch.equal(before["image_raw"], after["image_raw"])
+    assert torch.equal(after["image_raw"], fresh["image_raw"])
