@@ -131,20 +131,28 @@ def _is_channels_last(x: torch.Tensor) -> bool:
     return x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
 
 
+def modulated_weight(weight: torch.Tensor, styles: torch.Tensor, demodulate: bool = True,
+                     dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Per-sample weights (N, O, I, k, k): weight scaled by styles (N, I), then demodulated."""
+    out_ch, in_ch, kh, kw = weight.shape
+    if dtype == torch.float16 and demodulate:
+        # fp16 pre-normalisation (cancels in the demodulation apart from the epsilon)
+        weight = weight * (1 / np.sqrt(in_ch * kh * kw) / weight.norm(float("inf"), dim=[1, 2, 3], keepdim=True))
+        styles = styles / styles.norm(float("inf"), dim=1, keepdim=True)
+    w = weight.unsqueeze(0) * styles.reshape(styles.shape[0], 1, -1, 1, 1)
+    if demodulate:
+        dcoefs = (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()
+        w = w * dcoefs.reshape(styles.shape[0], -1, 1, 1, 1)
+    return w
+
+
 def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, f: torch.Tensor,
                      noise: torch.Tensor | None = None, up: int = 1, padding: int = 0,
                      demodulate: bool = True, flip_weight: bool = True) -> torch.Tensor:
     """Fused (grouped) modulated convolution. x: (N, I, H, W); weight: (O, I, k, k); styles: (N, I)."""
     batch = x.shape[0]
     out_ch, in_ch, kh, kw = weight.shape
-    if x.dtype == torch.float16 and demodulate:
-        # fp16 pre-normalisation (cancels in the demodulation apart from the epsilon)
-        weight = weight * (1 / np.sqrt(in_ch * kh * kw) / weight.norm(float("inf"), dim=[1, 2, 3], keepdim=True))
-        styles = styles / styles.norm(float("inf"), dim=1, keepdim=True)
-    w = weight.unsqueeze(0) * styles.reshape(batch, 1, -1, 1, 1)
-    if demodulate:
-        dcoefs = (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()
-        w = w * dcoefs.reshape(batch, -1, 1, 1, 1)
+    w = modulated_weight(weight, styles, demodulate, x.dtype)
     if batch > 1:  # one grouped conv for the batch (for batch 1 a reshape would blur the NHWC strides)
         x = x.reshape(1, -1, *x.shape[2:])
     w = w.reshape(-1, in_ch, kh, kw)
@@ -183,11 +191,44 @@ class SynthesisLayer(nn.Module):
             noise = self.noise_const * self.noise_strength
         elif noise_mode != "none":
             raise ValueError(f"noise_mode must be 'const', 'random' or 'none', not {noise_mode!r}")
+        if noise is None and fused_conv_available(x):
+            return self._fused(x, styles)
         x = modulated_conv2d(x, self.weight, styles, self.resample_filter, noise=noise, up=self.up,
                              padding=1, flip_weight=(self.up == 1))
         # fp16 activations are biased and clamped in fp32, as the reference's fused kernel does
         y = bias_act(x.float(), self.bias, act="lrelu", gain=SQRT2, clamp=self.conv_clamp)
         return y.to(x.dtype)
+
+
+    def _fused(self, x: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
+        """The same layer with bias and lrelu inside oneDNN's convolution (one pass over the output
+        instead of four); the gain is folded into the weights and bias (lrelu(g z) = g lrelu(z), g > 0)."""
+        w = modulated_weight(self.weight, styles)[0]
+        b = self.bias * SQRT2
+        conv = torch.ops.mkldnn._convolution_pointwise
+        if self.up == 1:
+            y = conv(x, (w * SQRT2).contiguous(memory_format=torch.channels_last), b, [1, 1], [1, 1], [1, 1], 1,
+                     "leaky_relu", [0.2], "")
+        else:  # transposed conv (weights not flipped), then the FIR low-pass carries bias and lrelu
+            t = F.conv_transpose2d(x, w.transpose(0, 1).contiguous(), stride=2)
+            t = t.contiguous(memory_format=torch.channels_last)
+            c = t.shape[1]
+            k = (self.resample_filter * (4.0 * SQRT2)).flip([0, 1])[None, None].repeat(c, 1, 1, 1)
+            y = conv(t, k.contiguous(memory_format=torch.channels_last), b, [1, 1], [1, 1], [1, 1], c,
+                     "leaky_relu", [0.2], "")
+        return y.clamp_(-self.conv_clamp, self.conv_clamp) if self.conv_clamp is not None else y
+
+
+def fused_conv_available(x: torch.Tensor) -> bool:
+    """Whether a layer may use oneDNN's fused conv + bias + lrelu: fp32 channels-last batch-1 CPU
+    inference without autograd (the op has no backward), outside autocast (bf16 previews keep
+    autocast's convs)."""
+    return (x.device.type == "cpu" and x.dtype == torch.float32 and x.shape[0] == 1 and _is_channels_last(x)
+            and not torch.is_grad_enabled() and not torch.is_autocast_enabled("cpu")
+            and _HAS_FUSED_CONV)
+
+
+_HAS_FUSED_CONV = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
 
 
 class ToRGBLayer(nn.Module):

@@ -100,3 +100,26 @@ def test_plane_table_cache_follows_edits(scene):
     fresh = G.render_planes(planes.clone(), ws[:1], cams[:1], superresolution=False)
     assert not torch.equal(before["image_raw"], after["image_raw"])
     assert torch.equal(after["image_raw"], fresh["image_raw"])
+
+
+@pytest.mark.parametrize("up", [1, 2])
+@pytest.mark.parametrize("clamp", [None, 0.5])
+def test_fused_synthesis_layer_matches_the_plain_one(monkeypatch, up, clamp):
+    """oneDNN's conv + bias + lrelu (gain folded in) against conv, bias_act, gain and clamp one by one."""
+    import renderer.layers as layers
+
+    torch.manual_seed(0)
+    layer = layers.SynthesisLayer(8, 6, 16, 16, up=up, conv_clamp=clamp)
+    torch.nn.init.normal_(layer.bias)
+    x = torch.randn(1, 8, 16 // up, 16 // up).contiguous(memory_format=torch.channels_last)
+    w = torch.randn(1, 16)
+    assert not layers.fused_conv_available(x)  # autograd on: training never takes the fused op (no backward)
+    with torch.no_grad():
+        assert layers.fused_conv_available(x) and not layers.fused_conv_available(x.contiguous())
+        fused = layer(x, w, noise_mode="none")
+        monkeypatch.setattr(layers, "_HAS_FUSED_CONV", False)
+        plain = layer(x, w, noise_mode="none")
+    assert fused.shape == plain.shape == (1, 6, 16, 16)
+    assert (fused - plain).abs().max() <= 1e-5 * max(1.0, float(plain.abs().max()))
+    if clamp is not None:
+        assert plain.abs().max() == clamp  # the clamp really bites in this case
