@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from . import build_generator, load_generator
+from . import build_generator, load_generator, memory
 from .builtin import BUILTIN, resolve
 from .camera import default_camera, fov_to_focal
 from .checkpoint import convert, read_checkpoint
@@ -331,6 +331,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `triplane-render` and `python -m renderer`; returns the exit status."""
     args = build_parser().parse_args(argv)
+    memory.retain_freed_memory()
     try:
         return args.func(args)
     except (CliError, CheckpointError, ExportError, ValueError, OSError) as exc:

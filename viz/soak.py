@@ -9,7 +9,6 @@ GL errors (the app runs with debug_gl), RSS after warm-up and at the end, and fi
 """
 from __future__ import annotations
 
-import ctypes
 import gc
 import math
 import random
@@ -24,6 +23,8 @@ from typing import Callable, Iterator, Protocol
 import glfw
 import torch
 from imgui_bundle import imgui
+
+from renderer import memory
 
 from . import orbit
 from .exporter import start_mesh, start_video
@@ -154,11 +155,7 @@ def rss_mb() -> float:
 
 def rss_after_trim() -> float | None:
     """RSS after asking glibc to return freed heap memory (None where there is no glibc)."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        return None
-    return rss_mb()
+    return rss_mb() if memory.release() else None
 
 
 def gpu_mb() -> float | None:
