@@ -60,12 +60,15 @@ class PlaneTable:
     rows: torch.Tensor
     """(3 * (H+3) * (W+3), C) texels, channels last."""
     proj: torch.Tensor
-    """(3, 6): normalised point -> plane coordinates (x, y) on each plane (sample_from_planes' matrices)."""
+    """(3, 6): world point -> plane coordinates (x, y) on each plane (sample_from_planes' matrices / box)."""
     size: torch.Tensor
     """(6,) plane width and height for each coordinate."""
     corners: torch.Tensor
     """(3, 4) row offsets of a point's four corners on each plane (plane start included)."""
-    box_warp: float
+    width: int
+    """Row length of the bordered table (W + 3)."""
+    square: float | None
+    """W when the planes are square (one scalar clamp), else None."""
 
 
 def plane_table(plane_axes: torch.Tensor, planes: torch.Tensor, box_warp: float) -> PlaneTable:
@@ -74,11 +77,12 @@ def plane_table(plane_axes: torch.Tensor, planes: torch.Tensor, box_warp: float)
     width, height = w + 3, h + 3
     rows = F.pad(planes, (1, 2, 1, 2)).permute(0, 2, 3, 1).reshape(k * height * width, c)
     inv = torch.linalg.inv(plane_axes.to(torch.float32))  # plane coords = first two entries of p @ inv
-    proj = inv[:, :, :2].permute(1, 0, 2).reshape(3, 2 * k)
+    proj = inv[:, :, :2].permute(1, 0, 2).reshape(3, 2 * k) * (2 / box_warp)  # exact for EG3D's 0/1 matrices
     size = torch.tensor([float(w), float(h)] * k)
     corners = torch.arange(k)[:, None] * (height * width) + torch.tensor([0, 1, width, width + 1]) + width + 1
     dev = planes.device
-    return PlaneTable(rows.contiguous(), proj.to(dev), size.to(dev), corners.to(dev), float(box_warp))
+    return PlaneTable(rows.contiguous(), proj.to(dev), size.to(dev), corners.to(dev), width,
+                      float(w) if w == h else None)
 
 
 def lookup(table: PlaneTable, points: torch.Tensor) -> torch.Tensor:
@@ -88,14 +92,14 @@ def lookup(table: PlaneTable, points: torch.Tensor) -> torch.Tensor:
     the final 12-term sum differs (within 5e-7 of it on unit-scale planes).
     """
     with torch.autocast(points.device.type, enabled=False):  # coordinates stay fp32 in bf16 previews
-        g = torch.mm((2 / table.box_warp) * points.float(), table.proj)  # (K, 6): x, y per plane
+        g = torch.mm(points.float(), table.proj)  # (K, 6): x, y per plane, on [-1, 1] inside the box
     u = g.add_(1).mul_(table.size).sub_(1).div_(2)  # ((g + 1) * size - 1) / 2, align_corners=False
-    u = torch.minimum(u.clamp_min_(-1), table.size)  # beyond: every corner is border
+    # beyond [-1, size] every corner is border
+    u = u.clamp_(-1, table.square) if table.square is not None else torch.minimum(u.clamp_(min=-1), table.size)
     cell = u.floor()
     w0, w1 = (cell + 1).sub_(u), u - cell  # weights of the low and high corner on each axis
     cell = cell.long()
-    width = int(table.corners[0, 2] - table.corners[0, 0])
-    idx = (cell[:, 1::2] * width).add_(cell[:, 0::2]).unsqueeze(-1) + table.corners  # (K, 3, 4)
+    idx = (cell[:, 1::2] * table.width).add_(cell[:, 0::2]).unsqueeze(-1) + table.corners  # (K, 3, 4)
     x0, x1, y0, y1 = w0[:, 0::2], w1[:, 0::2], w0[:, 1::2], w1[:, 1::2]
     weights = torch.empty(idx.shape, dtype=u.dtype, device=u.device)
     for j, (wx, wy) in enumerate(((x0, y0), (x1, y0), (x0, y1), (x1, y1))):  # nw, ne, sw, se
@@ -133,13 +137,20 @@ class OSGDecoder(nn.Module):
             rgb.mul_(1 + 2 * 0.001).sub_(0.001)
         return rgb, x[:, 0:1]
 
-    def decode_rows(self, x: torch.Tensor) -> torch.Tensor:
-        """Inference on points as rows: mean features (K, 32) -> (K, 33), raw sigma then colour
-        (sigmoid applied, in (-0.001, 1.001)); the same maths as forward."""
+    def row_weights(self) -> tuple[torch.Tensor, ...]:
+        """(bias0, W0^T, bias1, W1^T) with the equalized-lr gains applied, for decode_rows."""
         fc0, fc1 = self.net[0], self.net[2]
-        h = torch.addmm(fc0.bias.to(x.dtype) * fc0.bias_gain, x, (fc0.weight * fc0.weight_gain).t().to(x.dtype))
+        return (fc0.bias * fc0.bias_gain, (fc0.weight * fc0.weight_gain).t(),
+                fc1.bias * fc1.bias_gain, (fc1.weight * fc1.weight_gain).t())
+
+    def decode_rows(self, x: torch.Tensor, weights: tuple[torch.Tensor, ...] | None = None) -> torch.Tensor:
+        """Inference on points as rows: mean features (K, 32) -> (K, 33), raw sigma then colour
+        (sigmoid applied, in (-0.001, 1.001)); the same maths as forward. `weights`: row_weights(),
+        computed once per frame by callers that decode in chunks."""
+        b0, w0, b1, w1 = self.row_weights() if weights is None else weights
+        h = torch.addmm(b0, x, w0)
         h = torch.logaddexp(h, torch.zeros((), dtype=h.dtype, device=h.device))
-        out = torch.addmm(fc1.bias.to(h.dtype) * fc1.bias_gain, h, (fc1.weight * fc1.weight_gain).t().to(h.dtype))
+        out = torch.addmm(b1.to(h.dtype), h, w1.to(h.dtype))
         out[:, 1:].sigmoid_().mul_(1 + 2 * 0.001).sub_(0.001)
         return out
 

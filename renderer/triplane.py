@@ -24,7 +24,7 @@ from .volume import (SAMPLING_MODES, depths_between, importance_depths, march_we
 
 PLANE_CHANNELS = 32
 PLANE_RESOLUTION = 256
-RAY_CHUNK = 1024
+RAY_CHUNK = 512
 """Rays per chunk when rendering: a chunk's decoded samples (2 x 48k points for EG3D) stay in cache."""
 TABLE_CACHE_SIZE = 2
 """PlaneTables kept per generator (the last latents rendered)."""
@@ -252,12 +252,13 @@ class TriPlaneGenerator(nn.Module):
         depth = torch.empty((n, 1, m), device=origins.device)
         alpha = torch.empty((n, 1, m), device=origins.device)
         lo, hi = [], []
+        weights = self.decoder.row_weights()
         for i in range(n):
             table = self._plane_table(planes, i)
             for a in range(0, m, RAY_CHUNK):
                 b = min(m, a + RAY_CHUNK)
-                r, d, al, samples = self._render_chunk(table, origins[i, a:b], dirs[i, a:b], depths_c[i, 0, a:b],
-                                                       n_fine, None if u is None else u[i, a:b])
+                r, d, al, samples = self._render_chunk((table, weights), origins[i, a:b], dirs[i, a:b],
+                                                       depths_c[i, 0, a:b], n_fine, None if u is None else u[i, a:b])
                 rgb[i, :, a:b], depth[i, 0, a:b], alpha[i, 0, a:b] = r.t(), d, al
                 lo.append(samples.min())
                 hi.append(samples.max())
@@ -266,10 +267,11 @@ class TriPlaneGenerator(nn.Module):
             rgb = rgb + 1 - alpha
         return rgb * 2 - 1, depth, alpha
 
-    def _render_chunk(self, table: PlaneTable, origins, dirs, depths_c, n_fine: int, u: torch.Tensor | None):
-        """Rays (R, 3) with coarse depths (R, Dc) -> features (R, 32), unclamped depth (R,), alpha (R,),
-        and the sorted sample depths (R, Dc + n_fine) that bound the batch's depth clamp."""
-        colors_c, sigma_c = self._decode_depths(table, origins, dirs, depths_c)
+    def _render_chunk(self, field: tuple, origins, dirs, depths_c, n_fine: int, u: torch.Tensor | None):
+        """Rays (R, 3) with coarse depths (R, Dc) through `field` (PlaneTable, decoder row_weights) ->
+        features (R, 32), unclamped depth (R,), alpha (R,), and the sorted sample depths (R, Dc + n_fine)
+        that bound the batch's depth clamp."""
+        colors_c, sigma_c = self._decode_depths(field, origins, dirs, depths_c)
         dc, sc = depths_c[None, None], sigma_c[None, None]  # the marcher's (N, 1, M, S) layout
         if n_fine == 0:
             weights, depth, alpha = march_weights(sc, dc, clamp_depth=False)
@@ -278,7 +280,7 @@ class TriPlaneGenerator(nn.Module):
             return rgb, depth[0, 0], alpha[0, 0], depths_c
         coarse_w, _, _ = march_weights(sc, dc, clamp_depth=False)
         depths_f = importance_depths(dc, coarse_w, n_fine, None if u is None else (lambda shape: u))[0, 0]
-        colors_f, sigma_f = self._decode_depths(table, origins, dirs, depths_f)
+        colors_f, sigma_f = self._decode_depths(field, origins, dirs, depths_f)
         depths, sigma, idx = sort_samples(dc, sc, depths_f[None, None], sigma_f[None, None])
         weights, depth, alpha = march_weights(sigma, depths, clamp_depth=False)
         coef = torch.empty_like(depths).scatter_(-1, idx, sample_coefficients(weights))[0, 0].unsqueeze(1)
@@ -286,11 +288,12 @@ class TriPlaneGenerator(nn.Module):
         rgb = torch.bmm(coef[..., :n_coarse], colors_c).add_(torch.bmm(coef[..., n_coarse:], colors_f))[:, 0]
         return rgb, depth[0, 0], alpha[0, 0], depths[0, 0]
 
-    def _decode_depths(self, table: PlaneTable, origins, dirs, depths):
+    def _decode_depths(self, field: tuple, origins, dirs, depths):
         """Rays (R, 3) at depths (R, S) -> colours (R, S, 32), raw sigma (R, S) (inference only)."""
         r, s = depths.shape
+        table, weights = field
         pts = (origins.unsqueeze(-2) + depths[..., None] * dirs.unsqueeze(-2)).reshape(-1, 3)
-        out = self.decoder.decode_rows(lookup(table, pts))
+        out = self.decoder.decode_rows(lookup(table, pts), weights)
         sigma = out[:, 0]
         noise_std = self.rendering_kwargs.get("density_noise", 0) or 0
         if noise_std > 0:

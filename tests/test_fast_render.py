@@ -34,7 +34,7 @@ def test_lookup_matches_grid_sample(axes_kind, box_warp):
     ref = sample_from_planes(axes, planes[None], pts[None], box_warp).mean(1)[0].t()
     got = lookup(plane_table(axes, planes, box_warp), pts)
     assert got.shape == ref.shape == (4000, 8)
-    assert (got - ref).abs().max() <= 2e-6
+    assert (got - ref).abs().max() <= 1e-5  # rounding of the coordinates; a texel off would be O(1)
     assert (ref[200:400].abs().sum(1) == 0).sum() > 100  # the far points really read zeros...
     assert torch.equal(got[200:400] == 0, ref[200:400] == 0)  # ...and so does the lookup
 
