@@ -252,12 +252,12 @@ class TriPlaneGenerator(nn.Module):
         depth = torch.empty((n, 1, m), device=origins.device)
         alpha = torch.empty((n, 1, m), device=origins.device)
         lo, hi = [], []
-        weights = self.decoder.row_weights()
         for i in range(n):
             table = self._plane_table(planes, i)
+            field = (table, self.decoder.rows(origins.device))
             for a in range(0, m, RAY_CHUNK):
                 b = min(m, a + RAY_CHUNK)
-                r, d, al, samples = self._render_chunk((table, weights), origins[i, a:b], dirs[i, a:b],
+                r, d, al, samples = self._render_chunk(field, origins[i, a:b], dirs[i, a:b],
                                                        depths_c[i, 0, a:b], n_fine, None if u is None else u[i, a:b])
                 rgb[i, :, a:b], depth[i, 0, a:b], alpha[i, 0, a:b] = r.t(), d, al
                 lo.append(samples.min())
@@ -268,7 +268,7 @@ class TriPlaneGenerator(nn.Module):
         return rgb * 2 - 1, depth, alpha
 
     def _render_chunk(self, field: tuple, origins, dirs, depths_c, n_fine: int, u: torch.Tensor | None):
-        """Rays (R, 3) with coarse depths (R, Dc) through `field` (PlaneTable, decoder row_weights) ->
+        """Rays (R, 3) with coarse depths (R, Dc) through `field` (PlaneTable, RowDecoder) ->
         features (R, 32), unclamped depth (R,), alpha (R,), and the sorted sample depths (R, Dc + n_fine)
         that bound the batch's depth clamp."""
         colors_c, sigma_c = self._decode_depths(field, origins, dirs, depths_c)
@@ -291,9 +291,9 @@ class TriPlaneGenerator(nn.Module):
     def _decode_depths(self, field: tuple, origins, dirs, depths):
         """Rays (R, 3) at depths (R, S) -> colours (R, S, 32), raw sigma (R, S) (inference only)."""
         r, s = depths.shape
-        table, weights = field
+        table, decode = field
         pts = (origins.unsqueeze(-2) + depths[..., None] * dirs.unsqueeze(-2)).reshape(-1, 3)
-        out = self.decoder.decode_rows(lookup(table, pts), weights)
+        out = decode(lookup(table, pts))
         sigma = out[:, 0]
         noise_std = self.rendering_kwargs.get("density_noise", 0) or 0
         if noise_std > 0:

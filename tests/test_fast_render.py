@@ -123,3 +123,27 @@ def test_fused_synthesis_layer_matches_the_plain_one(monkeypatch, up, clamp):
     assert (fused - plain).abs().max() <= 1e-5 * max(1.0, float(plain.abs().max()))
     if clamp is not None:
         assert plain.abs().max() == clamp  # the clamp really bites in this case
+
+
+def test_fused_softplus_matches_plain_and_falls_back_past_its_limit():
+    """-log(sigmoid(-z)) inside oneDNN's matmul equals matmul + softplus; a chunk with a pre-activation
+    past the limit (sigmoid(-z) would leave the normal floats) is recomputed the plain way."""
+    import dataclasses
+
+    from renderer.decoder import FUSED_SOFTPLUS_LIMIT, OSGDecoder
+
+    torch.manual_seed(0)
+    dec = OSGDecoder()
+    x = torch.randn(5000, 32) * 3
+    assert dec.rows().negated is None  # autograd on: the fused op has no backward
+    with torch.no_grad():
+        rows = dec.rows()
+        assert rows.negated is not None
+        plain_rows = dataclasses.replace(rows, negated=None)
+        rgb, sigma = dec(x.t()[None, None].expand(1, 3, -1, -1))  # the module's own forward
+        fused = rows(x)
+        assert (fused[:, 0] - sigma[0, 0]).abs().max() <= 1e-5 and (fused[:, 1:].t() - rgb[0]).abs().max() <= 1e-5
+        big = x * 200  # pre-activations far past the limit
+        assert (big @ plain_rows.w0 + plain_rows.b0).max() > 2 * FUSED_SOFTPLUS_LIMIT
+        out = rows(big)
+        assert torch.isfinite(out).all() and torch.equal(out, plain_rows(big))
