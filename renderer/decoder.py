@@ -1,7 +1,7 @@
 """Tri-plane feature lookup and the OSG decoder MLP (eg3d-math §9)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -176,14 +176,17 @@ class RowDecoder:
     w1: torch.Tensor
     negated: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None
     """-b0, -W0 (out, in) and -W1^T for the fused path; None where it does not apply."""
+    fell_back: list[bool] = field(default_factory=lambda: [False])
+    """Set once a chunk passed the limit: the rest of the frame goes the plain way straight away."""
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         h = None
-        if self.negated is not None:
+        if self.negated is not None and not self.fell_back[0]:
             nb0, nw0, nw1 = self.negated
             h = torch.ops.mkldnn._linear_pointwise(x, nw0, nb0, "sigmoid", [], "").log_()  # -softplus(z)
             if bool(h.min() < -FUSED_SOFTPLUS_LIMIT):  # some z past the limit (or NaN): the plain way
                 h = None
+                self.fell_back[0] = True
             else:
                 out = torch.addmm(self.b1, h, nw1)
         if h is None:

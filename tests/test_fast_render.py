@@ -69,9 +69,9 @@ def test_ray_chunks_do_not_change_the_render(scene, monkeypatch, sampling):
         return G.render_planes(planes, ws, cams, sampling=sampling, superresolution=False,
                                generator=torch.Generator().manual_seed(9))
 
-    monkeypatch.setattr(triplane, "RAY_CHUNK", 10 ** 6)
+    monkeypatch.setattr(triplane, "CHUNK_POINTS", 10 ** 8)
     whole = render()
-    monkeypatch.setattr(triplane, "RAY_CHUNK", 37)
+    monkeypatch.setattr(triplane, "CHUNK_POINTS", 37 * 12)  # 37 rays of the tiny model's 12 + 12 samples
     chunked = render()
     for k in ("image_raw", "image_depth", "image_alpha", "features"):
         assert (whole[k] - chunked[k]).abs().max() <= 1e-6, k
