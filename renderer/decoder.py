@@ -63,10 +63,10 @@ class PlaneTable:
     """(3, 6): world point -> plane coordinates (x, y) on each plane (sample_from_planes' matrices / box)."""
     size: torch.Tensor
     """(6,) plane width and height for each coordinate."""
-    corners: torch.Tensor
-    """(3, 4) row offsets of a point's four corners on each plane (plane start included)."""
-    width: int
-    """Row length of the bordered table (W + 3)."""
+    corner_rows: torch.Tensor
+    """(6, 12): a point's texel cells (x, y per plane) -> its 12 corner rows (before `corner_start`)."""
+    corner_start: torch.Tensor
+    """(12,) row of cell (0, 0)'s corners on each plane (plane start and border included)."""
     square: float | None
     """W when the planes are square (one scalar clamp), else None."""
 
@@ -79,10 +79,16 @@ def plane_table(plane_axes: torch.Tensor, planes: torch.Tensor, box_warp: float)
     inv = torch.linalg.inv(plane_axes.to(torch.float32))  # plane coords = first two entries of p @ inv
     proj = inv[:, :, :2].permute(1, 0, 2).reshape(3, 2 * k) * (2 / box_warp)  # exact for EG3D's 0/1 matrices
     size = torch.tensor([float(w), float(h)] * k)
-    corners = torch.arange(k)[:, None] * (height * width) + torch.tensor([0, 1, width, width + 1]) + width + 1
+    if k * height * width >= 2 ** 24:
+        raise ValueError(f"planes of {h}x{w} are too large for float32 row arithmetic in lookup")
+    corner_rows = torch.zeros(2 * k, 4 * k)
+    for p in range(k):
+        corner_rows[2 * p, 4 * p:4 * p + 4] = 1
+        corner_rows[2 * p + 1, 4 * p:4 * p + 4] = width
+    corner_start = torch.arange(k)[:, None] * (height * width) + torch.tensor([0, 1, width, width + 1]) + width + 1
     dev = planes.device
-    return PlaneTable(rows.contiguous(), proj.to(dev), size.to(dev), corners.to(dev), width,
-                      float(w) if w == h else None)
+    return PlaneTable(rows.contiguous(), proj.to(dev), size.to(dev), corner_rows.to(dev),
+                      corner_start.reshape(-1).float().to(dev), float(w) if w == h else None)
 
 
 def lookup(table: PlaneTable, points: torch.Tensor) -> torch.Tensor:
@@ -93,19 +99,19 @@ def lookup(table: PlaneTable, points: torch.Tensor) -> torch.Tensor:
     """
     with torch.autocast(points.device.type, enabled=False):  # coordinates stay fp32 in bf16 previews
         g = torch.mm(points.float(), table.proj)  # (K, 6): x, y per plane, on [-1, 1] inside the box
-    u = g.add_(1).mul_(table.size).sub_(1).div_(2)  # ((g + 1) * size - 1) / 2, align_corners=False
-    # beyond [-1, size] every corner is border
-    u = u.clamp_(-1, table.square) if table.square is not None else torch.minimum(u.clamp_(min=-1), table.size)
-    cell = u.floor()
+        u = g.add_(1).mul_(table.size).sub_(1).div_(2)  # ((g + 1) * size - 1) / 2, align_corners=False
+        # beyond [-1, size] every corner is border
+        u = u.clamp_(-1, table.square) if table.square is not None else torch.minimum(u.clamp_(min=-1), table.size)
+        cell = u.nan_to_num(-1.0).floor_()  # a NaN point reads the border, with NaN weights: NaN features
+        # corner rows as one small matmul: whole numbers below 2^24, so exact in float32
+        idx = torch.addmm(table.corner_start, cell, table.corner_rows).int()  # (K, 12)
     w0, w1 = (cell + 1).sub_(u), u - cell  # weights of the low and high corner on each axis
-    cell = cell.long()
-    idx = (cell[:, 1::2] * table.width).add_(cell[:, 0::2]).unsqueeze(-1) + table.corners  # (K, 3, 4)
     x0, x1, y0, y1 = w0[:, 0::2], w1[:, 0::2], w0[:, 1::2], w1[:, 1::2]
-    weights = torch.empty(idx.shape, dtype=u.dtype, device=u.device)
+    weights = torch.empty((len(u), 3, 4), dtype=u.dtype, device=u.device)
     for j, (wx, wy) in enumerate(((x0, y0), (x1, y0), (x0, y1), (x1, y1))):  # nw, ne, sw, se
         torch.mul(wx, wy, out=weights[..., j])
     weights = weights.view(-1, 12).mul_(1 / 3)  # the mean over planes
-    return F.embedding_bag(idx.view(-1, 12), table.rows, per_sample_weights=weights.to(table.rows.dtype),
+    return F.embedding_bag(idx, table.rows, per_sample_weights=weights.to(table.rows.dtype),
                            mode="sum")
 
 

@@ -147,3 +147,13 @@ def test_fused_softplus_matches_plain_and_falls_back_past_its_limit():
         assert (big @ plain_rows.w0 + plain_rows.b0).max() > 2 * FUSED_SOFTPLUS_LIMIT
         out = rows(big)
         assert torch.isfinite(out).all() and torch.equal(out, plain_rows(big))
+
+
+def test_lookup_turns_a_nan_point_into_nan_features_only():
+    """A NaN point (e.g. rays of a zero focal length) must poison its own features, as grid_sample
+    does, so the frame is flagged non-finite, and must not read outside the table."""
+    table = plane_table(reference_plane_axes(), torch.randn(3, 8, 16, 16), 1.0)
+    pts = torch.rand(10, 3) - 0.5
+    pts[3, 1] = float("nan")
+    out = lookup(table, pts)
+    assert torch.isnan(out[3]).all() and torch.isfinite(out[torch.arange(10) != 3]).all()
