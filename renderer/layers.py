@@ -247,6 +247,11 @@ class ToRGBLayer(nn.Module):
         styles = self.affine(w) * self.weight_gain
         wt = (self.weight[:, :, 0, 0].unsqueeze(0) * styles.unsqueeze(1)).to(x.dtype)  # (N, O, I)
         n, c, h, w_ = x.shape
+        if fused_conv_available(x):  # oneDNN 1x1 conv with bias and the clamp (as hardtanh) in one pass
+            clamp = [-self.conv_clamp, self.conv_clamp] if self.conv_clamp is not None else []
+            return torch.ops.mkldnn._convolution_pointwise(
+                x, wt[0, :, :, None, None].contiguous(memory_format=torch.channels_last), self.bias,
+                [0, 0], [1, 1], [1, 1], 1, "hardtanh" if clamp else "none", clamp, "")
         if x.is_contiguous():
             y = torch.bmm(wt, x.reshape(n, c, h * w_)).reshape(n, -1, h, w_)
         else:  # channels-last: pixels x channels

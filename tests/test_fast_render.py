@@ -157,3 +157,23 @@ def test_lookup_turns_a_nan_point_into_nan_features_only():
     pts[3, 1] = float("nan")
     out = lookup(table, pts)
     assert torch.isnan(out[3]).all() and torch.isfinite(out[torch.arange(10) != 3]).all()
+
+
+@pytest.mark.parametrize("clamp", [None, 0.3])
+def test_fused_torgb_matches_the_plain_one(monkeypatch, clamp):
+    """The 1x1 modulated conv as oneDNN conv + bias + hardtanh clamp, against bmm + bias_act."""
+    import renderer.layers as layers
+
+    torch.manual_seed(1)
+    layer = layers.ToRGBLayer(16, 3, 8, conv_clamp=clamp)
+    torch.nn.init.normal_(layer.bias)
+    x = torch.randn(1, 16, 12, 12).contiguous(memory_format=torch.channels_last)
+    w = torch.randn(1, 8)
+    with torch.no_grad():
+        fused = layer(x, w)
+        monkeypatch.setattr(layers, "_HAS_FUSED_CONV", False)
+        plain = layer(x, w)
+    assert fused.shape == plain.shape == (1, 3, 12, 12)
+    assert (fused - plain).abs().max() <= 1e-5
+    if clamp is not None:
+        assert plain.abs().max() == clamp
