@@ -1,0 +1,180 @@
+"""GPU orbit benchmark (issue 6): frames presented through CUDA-GL interop against a CPU read-back.
+
+One latent's tri-planes are cached; each frame takes the next camera of the video orbit and is
+rendered at full quality (camera-only: render + super-resolution, deterministic) by the engine,
+packed to RGBA8 on the device and presented into the viewer's display texture (viz.present) of a
+hidden GL 3.3 window, the way the viewer shows it:
+
+  render only   engine frame, then torch.cuda.synchronize (no presentation);
+  interop       the RGBA8 frame is copied GPU -> GL texture through CUDA-GL interop;
+  read-back     the RGBA8 frame goes to host memory and up with glTexSubImage2D (interop off).
+
+Each presented frame ends with glFinish, so a frame time covers render, copy and upload. Prints,
+per path, orbit FPS and frame-time percentiles (p50, p90, p99, max) over --frames frames after
+--warmup, and the interop / read-back FPS ratio. Defaults: the FFHQ-512 configuration with random
+weights (bench_engine.ffhq512_spec) on cuda. `--network builtin` or a checkpoint path times that
+model; `--device cpu` runs the same loop on a CPU (the interop row then says why it is missing),
+which is how the test suite exercises this script.
+
+    python bench/bench_gpu.py [--frames 300] [--warmup 30] [--device cuda] [--headless] [--network N]
+
+Needs a display ($DISPLAY, e.g. Xvfb) or --headless (EGL). The viewer's interop needs
+`pip install -e '.[cuda]'` (cuda-bindings or pycuda) and the NVIDIA GL driver for the window.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain checkout too
+
+from viz.window import DisplayError, create_window, destroy_window, gl_info  # noqa: E402  (before glfw users)
+from bench_engine import ffhq512_spec  # noqa: E402
+from renderer import load_generator, memory  # noqa: E402
+from renderer.camera import default_camera  # noqa: E402
+from renderer.display import pack_frame  # noqa: E402
+from renderer.engine import LatentSpec, RenderEngine, RenderRequest, camera_tuple  # noqa: E402
+from renderer.triplane import TriPlaneGenerator  # noqa: E402
+from renderer.video import orbit_camera_at  # noqa: E402
+
+ORBIT_FRAMES = 120
+
+
+@dataclasses.dataclass
+class PathTimes:
+    """Frame times (ms) of one presentation path, and why it did not run if it did not."""
+
+    name: str
+    ms: list[float] = dataclasses.field(default_factory=list)
+    missing: str | None = None
+
+    def row(self) -> str:
+        if self.missing is not None:
+            return f"  {self.name:<12} not run: {self.missing}"
+        q = statistics.quantiles(self.ms, n=100, method="inclusive") if len(self.ms) > 1 else self.ms * 99
+        fps = 1000.0 * len(self.ms) / sum(self.ms)
+        return (f"  {self.name:<12} {fps:8.1f} FPS   p50 {q[49]:7.2f}  p90 {q[89]:7.2f}  p99 {q[98]:7.2f}  "
+                f"max {max(self.ms):7.2f} ms  ({len(self.ms)} frames)")
+
+    @property
+    def fps(self) -> float | None:
+        return None if self.missing is not None or not self.ms else 1000.0 * len(self.ms) / sum(self.ms)
+
+
+def build(args) -> TriPlaneGenerator:
+    """The model to time: FFHQ-512 with random weights, or a loaded network."""
+    if args.network:
+        return load_generator(args.network, device=args.device)
+    return TriPlaneGenerator(ffhq512_spec()).to(args.device)
+
+
+class Orbit:
+    """Full-quality requests for one latent along the video orbit."""
+
+    def __init__(self, engine: RenderEngine):
+        rk = engine.G.rendering_kwargs
+        front = camera_tuple(default_camera(rk))
+        self.engine = engine
+        self.base = RenderRequest(latent=LatentSpec(seed=0), camera=front, cond_camera=front, psi=0.7)
+        self.cams = (orbit_camera_at(rk, (i % ORBIT_FRAMES) / ORBIT_FRAMES) for i in itertools.count(1))
+
+    def frame(self):
+        """Render the next camera; returns the engine's RenderResult."""
+        return self.engine.render(dataclasses.replace(self.base, camera=next(self.cams)))
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_render_only(orbit: Orbit, frames: int, warmup: int) -> PathTimes:
+    out = PathTimes("render only")
+    for i in range(warmup + frames):
+        t0 = time.perf_counter()
+        orbit.frame()
+        sync(orbit.engine.device)
+        if i >= warmup:
+            out.ms.append((time.perf_counter() - t0) * 1e3)
+    return out
+
+
+def time_presented(orbit: Orbit, name: str, interop: str, frames: int, warmup: int) -> PathTimes:
+    """Render, pack and upload into a Presenter's texture, glFinish per frame."""
+    from OpenGL import GL
+
+    from viz.present import Presenter
+
+    out = PathTimes(name)
+    log: list[str] = []
+    with Presenter(interop=interop, log=log.append) as presenter:
+        if interop != "off" and presenter.path == "cpu-upload":
+            out.missing = presenter.fallback_reason or "interop unavailable"
+            return out
+        for i in range(warmup + frames):
+            t0 = time.perf_counter()
+            res = orbit.frame()
+            presenter.upload(pack_frame(res.image, res.raw, res.depth, res.alpha, "image"))
+            GL.glFinish()
+            if i >= warmup:
+                out.ms.append((time.perf_counter() - t0) * 1e3)
+        if presenter.path == "cpu-upload" and interop != "off":  # fell back midway
+            out.missing = presenter.fallback_reason
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frames", type=int, default=300, help="timed frames per path (default 300)")
+    ap.add_argument("--warmup", type=int, default=30, help="untimed frames first (default 30)")
+    ap.add_argument("--device", default="cuda")
+    ap.add_argument("--network", help="'builtin' or a checkpoint path (default: FFHQ-512, random weights)")
+    ap.add_argument("--headless", action="store_true", help="EGL window without a display")
+    ap.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    args = ap.parse_args(argv)
+    if args.frames < 1 or args.warmup < 0:
+        ap.error("--frames must be >= 1 and --warmup >= 0")
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        print("bench_gpu: no CUDA device (torch.cuda.is_available() is False); use --device cpu for a dry run",
+              file=sys.stderr)
+        return 2
+    memory.retain_freed_memory()
+    torch.set_num_threads(args.threads)
+    try:
+        window = create_window("bench_gpu", 64, 64, visible=False, headless=args.headless)
+    except DisplayError as e:
+        print(f"bench_gpu: {e}", file=sys.stderr)
+        return 2
+    try:
+        G = build(args)
+        engine = RenderEngine(G, cache_size=2, timed=False)  # no per-stage synchronisation
+        orbit = Orbit(engine)
+        with torch.inference_mode():
+            orbit.frame()  # mapping + backbone once: the planes are cached from here
+            rows = [time_render_only(orbit, args.frames, args.warmup),
+                    time_presented(orbit, "interop", "auto", args.frames, args.warmup),
+                    time_presented(orbit, "read-back", "off", args.frames, args.warmup)]
+        name = args.network or "FFHQ-512 configuration, random weights"
+        dev = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+        print(f"{name}: {G.img_resolution}^2 frames (neural {G.neural_rendering_resolution}^2), full quality, "
+              f"orbit of {ORBIT_FRAMES} cameras; {dev}; GL {gl_info()['GL_RENDERER']}; torch {torch.__version__}")
+        for r in rows:
+            print(r.row())
+        interop, readback = rows[1].fps, rows[2].fps
+        if interop and readback:
+            print(f"  interop / read-back: {interop / readback:.2f}x")
+    finally:
+        destroy_window(window)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
