@@ -32,10 +32,12 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--frames must be at least 1")
 
     from golden import write_golden_native
+    from renderer import memory
     from viz.app import App, AppConfig
     from viz.soak import Soak, SoakConfig
     from viz.state import VizState
 
+    memory.retain_freed_memory()  # as the viewer does
     with tempfile.TemporaryDirectory(prefix="triplane-soak-") as tmp:
         os.environ["TRIPLANE_VIZ_CONFIG_DIR"] = str(Path(tmp) / "config")  # keep the user's recent list
         ckpt = str(write_golden_native(Path(tmp) / "golden_small.safetensors"))
