@@ -148,7 +148,7 @@ def sample_pdf(bins: torch.Tensor, weights: torch.Tensor, n_importance: int, u: 
     cdf_g = torch.gather(cdf, 1, idx).view(n_rays, n_importance, 2)
     bins_g = torch.gather(bins, 1, idx).view(n_rays, n_importance, 2)
     denom = cdf_g[..., 1] - cdf_g[..., 0]
-    denom[denom < eps] = 1
+    denom = torch.where(denom < eps, torch.ones_like(denom), denom)  # a mask assignment would sync a GPU
     return bins_g[..., 0] + (u - cdf_g[..., 0]) / denom * (bins_g[..., 1] - bins_g[..., 0])
 
 
