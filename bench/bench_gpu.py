@@ -5,7 +5,8 @@ rendered at full quality (camera-only: render + super-resolution, deterministic)
 packed to RGBA8 on the device and presented into the viewer's display texture (viz.present) of a
 hidden GL 3.3 window, the way the viewer shows it:
 
-  render only   engine frame, then torch.cuda.synchronize (no presentation);
+  render only   engine frame (replayed from a CUDA graph once captured), then torch.cuda.synchronize;
+  render eager  the same without CUDA graphs (RenderEngine(cuda_graphs=False));
   interop       the RGBA8 frame is copied GPU -> GL texture through CUDA-GL interop;
   read-back     the RGBA8 frame goes to host memory and up with glTexSubImage2D (interop off).
 
@@ -95,8 +96,8 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_render_only(orbit: Orbit, frames: int, warmup: int) -> PathTimes:
-    out = PathTimes("render only")
+def time_render_only(orbit: Orbit, frames: int, warmup: int, name: str = "render only") -> PathTimes:
+    out = PathTimes(name)
     for i in range(warmup + frames):
         t0 = time.perf_counter()
         orbit.frame()
@@ -156,10 +157,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         G = build(args)
         engine = RenderEngine(G, cache_size=2, timed=False)  # no per-stage synchronisation
+        eager = Orbit(RenderEngine(G, cache_size=2, timed=False, cuda_graphs=False))
         orbit = Orbit(engine)
         with torch.inference_mode():
             orbit.frame()  # mapping + backbone once: the planes are cached from here
+            eager.frame()
             rows = [time_render_only(orbit, args.frames, args.warmup),
+                    time_render_only(eager, args.frames, args.warmup, "render eager"),
                     time_presented(orbit, "interop", "auto", args.frames, args.warmup),
                     time_presented(orbit, "read-back", "off", args.frames, args.warmup)]
         name = args.network or "FFHQ-512 configuration, random weights"
@@ -168,9 +172,12 @@ def main(argv: list[str] | None = None) -> int:
               f"orbit of {ORBIT_FRAMES} cameras; {dev}; GL {gl_info()['GL_RENDERER']}; torch {torch.__version__}")
         for r in rows:
             print(r.row())
-        interop, readback = rows[1].fps, rows[2].fps
+        interop, readback = rows[2].fps, rows[3].fps
         if interop and readback:
             print(f"  interop / read-back: {interop / readback:.2f}x")
+        g = engine.graphs
+        print(f"  CUDA graphs: {'none on a CPU' if g is None else g.disabled or 'on'}"
+              + (f" ({g.captures} captured, {g.replays} frames replayed)" if g is not None else ""))
     finally:
         destroy_window(window)
     return 0

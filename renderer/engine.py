@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from . import occupancy as occ
+from .cuda_graphs import FrameGraphs
 from .occupancy import OccupancyGrid
 from .triplane import TriPlaneGenerator
 
@@ -131,12 +132,14 @@ def _plane_key(req: RenderRequest) -> tuple:
 class RenderEngine:
     """Model + caches + render(request). Not thread-safe: one render thread owns it."""
 
-    def __init__(self, G: TriPlaneGenerator, cache_size: int = 4, timed: bool = True):
+    def __init__(self, G: TriPlaneGenerator, cache_size: int = 4, timed: bool = True, cuda_graphs: bool = True):
         self.G = G
         self.device = next(G.parameters()).device
         self.cache_size = cache_size
         self.timed = timed
         self.stats = EngineStats()
+        self.graphs = FrameGraphs() if cuda_graphs and self.device.type == "cuda" else None
+        """Camera-only frames replayed from CUDA graphs (GPU only; see renderer/cuda_graphs.py)."""
         self._ws: OrderedDict = OrderedDict()
         self._planes: OrderedDict = OrderedDict()
         self._grids: OrderedDict = OrderedDict()
@@ -240,14 +243,29 @@ class RenderEngine:
         if req.sampling == "stochastic" and req.rng_seed is not None:
             gen = torch.Generator(self.device).manual_seed(req.rng_seed)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=req.bf16):  # matmuls and convs
-            out = self.G.render_planes(planes, ws, cam, sampling=req.sampling, generator=gen,
-                                       neural_rendering_resolution=req.neural_rendering_resolution,
-                                       depth_multiplier=req.depth_multiplier,
-                                       importance_multiplier=req.importance_multiplier, superresolution=False,
-                                       occupancy=grid)
-            self._sync()
-            t3 = clock()
-            image = self.G.superresolve(out, ws)[0] if req.superresolution else None
+            def render(c: torch.Tensor, occupancy=None):
+                return self.G.render_planes(planes, ws, c, sampling=req.sampling, generator=gen,
+                                            neural_rendering_resolution=req.neural_rendering_resolution,
+                                            depth_multiplier=req.depth_multiplier,
+                                            importance_multiplier=req.importance_multiplier, superresolution=False,
+                                            occupancy=occupancy)
+
+            if self.graphs is not None and req.sampling == "deterministic" and grid is None:
+                def frame(c: torch.Tensor):  # fixed shapes, no host synchronisation: capturable
+                    o = render(c)
+                    return o, (self.G.superresolve(o, ws) if req.superresolution else None)
+
+                key = (req.neural_rendering_resolution, req.depth_multiplier, req.importance_multiplier,
+                       req.superresolution, req.bf16)
+                out, image = self.graphs.frame(key, planes, ws, cam, frame)
+                image = image[0] if image is not None else None
+                self._sync()
+                t3 = clock()  # render and super-resolution are one replay: all of it counts as render
+            else:
+                out = render(cam, grid)
+                self._sync()
+                t3 = clock()
+                image = self.G.superresolve(out, ws)[0] if req.superresolution else None
         self._sync()
         t4 = clock()
         self.stats.renders += 1
