@@ -15,8 +15,8 @@ def test_bench_gpu_dry_run_on_cpu(xvfb_display):
                         "builtin", "--frames", "3", "--warmup", "1"],
                        capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert r.returncode == 0, r.stderr
-    rows = {m.group(1): float(m.group(2)) for m in re.finditer(r"^\s+(render only|render eager|read-back)\s+([\d.]+) FPS", r.stdout,
-                                                                re.M)}
+    row = re.compile(r"^\s+(render only|render eager|read-back)\s+([\d.]+) FPS", re.M)
+    rows = {m.group(1): float(m.group(2)) for m in row.finditer(r.stdout)}
     assert set(rows) == {"render only", "render eager", "read-back"} and all(fps > 0 for fps in rows.values()), r.stdout
     assert re.search(r"p50 +[\d.]+ +p90 +[\d.]+ +p99 +[\d.]+ +max +[\d.]+ ms +\(3 frames\)", r.stdout), r.stdout
     assert "interop      not run: no CUDA device" in r.stdout and "CUDA graphs: none on a CPU" in r.stdout
