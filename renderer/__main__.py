@@ -1,6 +1,6 @@
 """`python -m renderer ...`: the same command line as `triplane-render`."""
 import sys
 
-from .cli import main
+from .cli import run
 
-sys.exit(main())
+sys.exit(run())

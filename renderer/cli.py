@@ -331,7 +331,6 @@ def cmd_convert(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `triplane-render` and `python -m renderer`; returns the exit status."""
     args = build_parser().parse_args(argv)
-    memory.retain_freed_memory()
     try:
         return args.func(args)
     except (CliError, CheckpointError, ExportError, ValueError, OSError) as exc:
@@ -339,3 +338,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+
+
+def run() -> int:
+    """The program (`triplane-render`, `python -m renderer`): main() under the render memory policy,
+    which a library caller of main() keeps out of its own process."""
+    memory.retain_freed_memory()
+    return main()

@@ -139,9 +139,21 @@ class TriPlaneGenerator(nn.Module):
 
     @torch.no_grad()
     def sample(self, points: torch.Tensor, planes: torch.Tensor) -> dict[str, torch.Tensor]:
-        """points (N, M, 3) in world units -> {'sigma': (N, M, 1) raw pre-activation, 'rgb': (N, M, 32)}."""
-        rgb, sigma = self._decode(points, planes)
-        return {"sigma": sigma.transpose(1, 2), "rgb": rgb.transpose(1, 2)}
+        """points (N, M, 3) in world units -> {'sigma': (N, M, 1) raw pre-activation, 'rgb': (N, M, 32)}.
+
+        The renderer's row-wise path (lookup + RowDecoder) in cache-sized chunks."""
+        n, m, _ = points.shape
+        out = torch.empty((n, m, 1 + self.decoder.output_dim), device=points.device)
+        step = CHUNK_POINTS if points.device.type == "cpu" else CHUNK_POINTS_GPU
+        for i in range(n):
+            table, decode = self._plane_table(planes, i), self.decoder.rows(points.device)
+            for a in range(0, m, step):
+                out[i, a:a + step] = decode(lookup(table, points[i, a:a + step]))
+        sigma = out[..., :1]
+        noise_std = self.rendering_kwargs.get("density_noise", 0) or 0
+        if noise_std > 0:
+            sigma = sigma + torch.randn_like(sigma) * noise_std
+        return {"sigma": sigma, "rgb": out[..., 1:]}
 
     def _decode(self, points: torch.Tensor, planes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """points (N, M, 3) -> colour features (N, 32, M), raw sigma (N, 1, M): points on the last axis."""
