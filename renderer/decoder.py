@@ -160,10 +160,6 @@ class OSGDecoder(nn.Module):
         negated = ((-b0).contiguous(), (-w0).contiguous(), (-w1).t().contiguous()) if fused else None
         return RowDecoder(b0, w0.t(), b1, w1.t(), negated)
 
-    def decode_rows(self, x: torch.Tensor) -> torch.Tensor:
-        """Inference on points as rows: mean features (K, 32) -> (K, 33), raw sigma then colour."""
-        return self.rows(x.device)(x)
-
 
 FUSED_SOFTPLUS_LIMIT = 60.0
 """Above this pre-activation softplus(z) = z to float precision (e^-60 = 9e-27), and sigmoid(-z) nears the
