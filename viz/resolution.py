@@ -43,7 +43,7 @@ def ladder(full_resolution: int) -> list[Quality]:
 def cpu_bf16_units(cpuinfo: str | None = None) -> list[str]:
     """The CPU's bf16 matrix features (AMX, AVX512-BF16) named in /proc/cpuinfo; empty where unknown.
 
-    bf16 previews pay only with these (1.2-1.5x on previews here); elsewhere bf16 is emulated and slower."""
+    bf16 can pay only with these; elsewhere bf16 is emulated and slower (even here the fused fp32 path is faster)."""
     if cpuinfo is None:
         try:
             with open("/proc/cpuinfo") as f:
