@@ -29,6 +29,7 @@ import torch  # noqa: E402
 from imgui_bundle import imgui  # noqa: E402
 from OpenGL import GL  # noqa: E402
 
+from renderer import memory  # noqa: E402
 from renderer.display import DisplayFrame, pack_frame, view_pixels  # noqa: E402
 from renderer.engine import RenderEngine, RenderRequest, RenderResult, camera_tuple  # noqa: E402
 
@@ -79,6 +80,9 @@ class AppConfig:
     """Check glGetError after every frame; errors are logged and counted."""
     title: str = "triplane-viz"
     max_fps: float = 60.0
+    idle_trim_s: float = 5.0
+    """Seconds without rendering or loading after which the heap's free pages go back to the OS (the render
+    memory policy, renderer/memory.py, keeps them while frames come)."""
     """UI frame-rate cap, so the UI loop leaves the CPU to the render thread."""
     torch_threads: int | None = 2
     out_dir: str = "screenshots"
@@ -214,6 +218,10 @@ class App:
         """UI loop iterations (also while minimized)."""
         self.drawn_frames = 0
         """Frames actually drawn and swapped."""
+        self.memory_trims = 0
+        """Times the idle loop handed free heap pages back (memory.release)."""
+        self._busy_at = time.perf_counter()
+        self._trimmed = True
         self.gl_errors = 0
         self.stamp = 0
         self._last_key: tuple | None = None
@@ -474,6 +482,7 @@ class App:
             self.state.latent.advance(min(dt, 0.1))
         self._take_result()
         self._take_exports()
+        self._trim_when_idle(now)
         self.frame_counter += 1
         if minimized:  # nothing to draw into: no GL calls, no new renders, a slow idle loop
             time.sleep(0.02)
@@ -502,6 +511,15 @@ class App:
         glfw.swap_buffers(self.window)
         self.drawn_frames += 1
         self._limit_rate(now)
+
+    def _trim_when_idle(self, now: float) -> None:
+        """Once per idle spell of config.idle_trim_s: free heap pages back to the OS (the next frame refaults)."""
+        if self.worker.busy or self.loader.loading is not None:
+            self._busy_at, self._trimmed = now, False
+        elif not self._trimmed and now - self._busy_at > self.config.idle_trim_s:
+            self._trimmed = True
+            if memory.release():
+                self.memory_trims += 1
 
     def _limit_rate(self, start: float) -> None:
         if self.config.max_fps and self.config.max_fps > 0:

@@ -426,6 +426,21 @@ def test_slow_render_keeps_the_ui_live_and_drops_stale_results(app, xdo):
         del engine.render
 
 
+def test_idle_viewer_hands_free_heap_back_once_per_idle_spell(app, xdo, monkeypatch):
+    """After idle_trim_s without renders the loop trims the heap once; a render re-arms it."""
+    monkeypatch.setattr(app.config, "idle_trim_s", 0.1)
+    baseline(app)
+    hover(app, xdo, *render_centre(app))
+    trims = app.memory_trims
+    for spell in (1, 2):
+        xdo.key("Right")  # a new seed: the render thread works, then the viewer idles
+        settle(app)
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline:
+            app.step()
+        assert app.memory_trims == trims + spell  # once per idle spell, not every frame
+
+
 def test_camera_only_change_skips_the_backbone(app, xdo):
     baseline(app)
     stats = app.engine.stats
