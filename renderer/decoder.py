@@ -63,10 +63,14 @@ class PlaneTable:
     """(3, 6): world point -> plane coordinates (x, y) on each plane (sample_from_planes' matrices / box)."""
     size: torch.Tensor
     """(6,) plane width and height for each coordinate."""
+    width: float
+    """Row length of the bordered table (W + 3)."""
     corner_rows: torch.Tensor
-    """(6, 12): a point's texel cells (x, y per plane) -> its 12 corner rows (before `corner_start`)."""
+    """(6, 12): a point's texel cells (x, y per plane) -> the rows of its 12 corners, less `corner_start`."""
+    corner_plane: torch.Tensor
+    """(12,) plane of each of a point's 12 corners."""
     corner_start: torch.Tensor
-    """(12,) row of cell (0, 0)'s corners on each plane (plane start and border included)."""
+    """(12,) row offset of each corner from the plane's (x0, y0) row (plane start and border included)."""
     square: float | None
     """W when the planes are square (one scalar clamp), else None."""
 
@@ -81,14 +85,23 @@ def plane_table(plane_axes: torch.Tensor, planes: torch.Tensor, box_warp: float)
     size = torch.tensor([float(w), float(h)] * k)
     if k * height * width >= 2 ** 24:
         raise ValueError(f"planes of {h}x{w} are too large for float32 row arithmetic in lookup")
+    corner_plane = torch.arange(k).repeat_interleave(4)
     corner_rows = torch.zeros(2 * k, 4 * k)
-    for p in range(k):
-        corner_rows[2 * p, 4 * p:4 * p + 4] = 1
-        corner_rows[2 * p + 1, 4 * p:4 * p + 4] = width
+    corner_rows[2 * corner_plane, torch.arange(4 * k)] = 1
+    corner_rows[2 * corner_plane + 1, torch.arange(4 * k)] = width
     corner_start = torch.arange(k)[:, None] * (height * width) + torch.tensor([0, 1, width, width + 1]) + width + 1
     dev = planes.device
-    return PlaneTable(rows.contiguous(), proj.to(dev), size.to(dev), corner_rows.to(dev),
-                      corner_start.reshape(-1).float().to(dev), float(w) if w == h else None)
+    return PlaneTable(rows.contiguous(), proj.to(dev), size.to(dev), float(width), corner_rows.to(dev),
+                      corner_plane.to(dev), corner_start.reshape(-1).float().to(dev), float(w) if w == h else None)
+
+
+def _exact_fp32_matmul(device_type: str) -> bool:
+    """Whether fp32 matmuls on this device type run in full fp32 (no TF32 / bf16 precision setting)."""
+    backend = torch.backends.cuda.matmul if device_type == "cuda" else torch.backends.mkldnn.matmul
+    try:
+        return getattr(backend, "fp32_precision", "none") in ("none", "ieee")
+    except (RuntimeError, AttributeError):
+        return False
 
 
 def lookup(table: PlaneTable, points: torch.Tensor) -> torch.Tensor:
@@ -97,14 +110,25 @@ def lookup(table: PlaneTable, points: torch.Tensor) -> torch.Tensor:
     Texel coordinates and corner weights follow grid_sample's own float order; only the order of
     the final 12-term sum differs (within 5e-7 of it on unit-scale planes).
     """
-    with torch.autocast(points.device.type, enabled=False):  # coordinates stay fp32 in bf16 previews
-        g = torch.mm(points.float(), table.proj)  # (K, 6): x, y per plane, on [-1, 1] inside the box
+    # Coordinates and corner rows must stay exact fp32 (rows are whole numbers below 2^24): matmuls when fp32
+    # matmuls are exact, elementwise when TF32 or bf16 matmul precision is set (half-texel errors, wrong rows)
+    p = points.float()
+    exact = _exact_fp32_matmul(p.device.type)
+    with torch.autocast(p.device.type, enabled=False):  # bf16 previews too
+        if exact:
+            g = torch.mm(p, table.proj)  # (K, 6): x, y per plane, on [-1, 1] inside the box
+        else:
+            g = (p[:, 0:1] * table.proj[0]).addcmul_(p[:, 1:2], table.proj[1]).addcmul_(p[:, 2:3], table.proj[2])
         u = g.add_(1).mul_(table.size).sub_(1).div_(2)  # ((g + 1) * size - 1) / 2, align_corners=False
         # beyond [-1, size] every corner is border
         u = u.clamp_(-1, table.square) if table.square is not None else torch.minimum(u.clamp_(min=-1), table.size)
         cell = u.nan_to_num(-1.0).floor_()  # a NaN point reads the border, with NaN weights: NaN features
-        # corner rows as one small matmul: whole numbers below 2^24, so exact in float32
-        idx = torch.addmm(table.corner_start, cell, table.corner_rows).int()  # (K, 12)
+        if exact:
+            idx = torch.addmm(table.corner_start, cell, table.corner_rows)  # (K, 12)
+        else:
+            idx = (cell[:, 1::2] * table.width).add_(cell[:, 0::2]).index_select(1, table.corner_plane)
+            idx.add_(table.corner_start)
+        idx = idx.int()
     w0, w1 = (cell + 1).sub_(u), u - cell  # weights of the low and high corner on each axis
     x0, x1, y0, y1 = w0[:, 0::2], w1[:, 0::2], w0[:, 1::2], w1[:, 1::2]
     weights = torch.empty((len(u), 3, 4), dtype=u.dtype, device=u.device)
