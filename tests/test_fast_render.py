@@ -182,12 +182,18 @@ def test_fused_torgb_matches_the_plain_one(monkeypatch, clamp):
 
 
 @pytest.mark.parametrize("precision", ["bf16", "tf32"])
-def test_lookup_stays_exact_under_reduced_matmul_precision(monkeypatch, precision):
+def test_lookup_stays_exact_under_reduced_matmul_precision(precision):
     """A user's TF32 / bf16 matmul setting must not touch the texel coordinates or corner rows."""
     gen = torch.Generator().manual_seed(2)
     table = plane_table(reference_plane_axes(), torch.randn(3, 8, 256, 256, generator=gen), 1.0)
     pts = torch.rand(3000, 3, generator=gen) - 0.5
     exact = lookup(table, pts)
-    monkeypatch.setattr(torch.backends.mkldnn.matmul, "fp32_precision", precision)
-    reduced = lookup(table, pts)
+    setting = torch.backends.mkldnn.matmul
+    before = setting.fp32_precision
+    setting.fp32_precision = precision  # a global setting: restored below whatever happens
+    try:
+        reduced = lookup(table, pts)
+    finally:
+        setting.fp32_precision = before
+    assert setting.fp32_precision == before
     assert torch.equal(exact, reduced)
