@@ -207,6 +207,30 @@ def colour_values(rgb: torch.Tensor) -> np.ndarray:
 
 
 @torch.no_grad()
+def field_normals(G, planes: torch.Tensor, vertices: np.ndarray, fallback: np.ndarray, eps: float,
+                  chunk: int = DEFAULT_CHUNK, cancel: CancelToken | None = None) -> np.ndarray:
+    """Unit outward normals (V, 3): minus the density gradient at each vertex, by central differences
+    `eps` apart; `fallback` (the marching-cubes normals) where the field is flat or not finite.
+
+    Where the density rises from empty to solid within a voxel (the built-in model), the grid's own
+    gradient snaps to the lattice and the shading shows terraces; the field's gradient does not."""
+    out = np.array(fallback, dtype=np.float32, copy=True)
+    offsets = torch.eye(3) * float(eps)
+    step = max(1, int(chunk) // 6)
+    for start in range(0, len(vertices), step):
+        check_cancel(cancel)
+        v = torch.from_numpy(np.ascontiguousarray(vertices[start:start + step], np.float32))
+        pts = torch.cat([v + o for o in offsets] + [v - o for o in offsets]).to(planes.device)
+        s = G.sample(pts[None], planes)["sigma"][0, :, 0].float().cpu().view(6, -1)
+        n = (s[3:] - s[:3]).t()  # minus the gradient: density falls outwards
+        length = n.norm(dim=1, keepdim=True)
+        good = (torch.isfinite(length) & (length > 1e-12))[:, 0]
+        n = (n / length.clamp_min(1e-12)).numpy()
+        out[start:start + len(v)][good.numpy()] = n[good.numpy()]
+    return out
+
+
+@torch.no_grad()
 def vertex_colours(G, planes: torch.Tensor, vertices: np.ndarray, chunk: int = DEFAULT_CHUNK,
                    cancel: CancelToken | None = None) -> np.ndarray:
     """uint8 RGB (V, 3) of the decoder's colour branch at world points (V, 3)."""
@@ -222,10 +246,11 @@ def vertex_colours(G, planes: torch.Tensor, vertices: np.ndarray, chunk: int = D
 def extract_mesh(G, planes: torch.Tensor, resolution: int = 256, level: float | None = None,
                  colours: bool = True, chunk: int = DEFAULT_CHUNK, border: int = 1,
                  progress: ProgressFn | None = None, cancel: CancelToken | None = None,
-                 keep_grid: bool = False, fill_cavities: bool = True) -> Mesh:
+                 keep_grid: bool = False, fill_cavities: bool = True, smooth_normals: bool = True) -> Mesh:
     """Sample, march and colour: the mesh of one latent's planes (the backbone does not run).
 
-    With keep_grid the DensityGrid is attached as `mesh.grid` (for writing .mrc alongside)."""
+    With keep_grid the DensityGrid is attached as `mesh.grid` (for writing .mrc alongside);
+    `smooth_normals` takes normals from the density field itself (see field_normals)."""
     level = default_level(G) if level is None else check_level(level)
     grid = sample_density(G, planes, resolution, chunk, progress, cancel, (0.0, 0.9))
     check_cancel(cancel)
@@ -233,6 +258,10 @@ def extract_mesh(G, planes: torch.Tensor, resolution: int = 256, level: float | 
     mesh = marching_cubes(grid, level, border, inplace=not keep_grid, fill_cavities=fill_cavities)
     mesh.timings["sample"] = grid.seconds
     check_cancel(cancel)
+    if smooth_normals:
+        t0 = time.perf_counter()
+        mesh.normals = field_normals(G, planes, mesh.vertices, mesh.normals, grid.voxel, chunk, cancel)
+        mesh.timings["normals"] = time.perf_counter() - t0
     if colours:
         report(progress, 0.95, "vertex colours")
         t0 = time.perf_counter()
