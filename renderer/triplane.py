@@ -144,24 +144,26 @@ class TriPlaneGenerator(nn.Module):
         The renderer's row-wise path (lookup + RowDecoder) in cache-sized chunks."""
         n, m, _ = points.shape
         out = torch.empty((n, m, 1 + self.decoder.output_dim), device=points.device)
-        step = CHUNK_POINTS if points.device.type == "cpu" else CHUNK_POINTS_GPU
+        step = _chunk_points(points.device)
+        decode = self.decoder.rows(points.device)
         for i in range(n):
-            table, decode = self._plane_table(planes, i), self.decoder.rows(points.device)
+            table = self._plane_table(planes, i)
             for a in range(0, m, step):
                 out[i, a:a + step] = decode(lookup(table, points[i, a:a + step]))
         sigma = out[..., :1]
-        noise_std = self.rendering_kwargs.get("density_noise", 0) or 0
-        if noise_std > 0:
-            sigma = sigma + torch.randn_like(sigma) * noise_std
+        sigma = self._with_density_noise(sigma)
         return {"sigma": sigma, "rgb": out[..., 1:]}
+
+    def _with_density_noise(self, sigma: torch.Tensor) -> torch.Tensor:
+        """sigma plus the model's `density_noise` (a training regulariser; none for released models)."""
+        noise_std = self.rendering_kwargs.get("density_noise", 0) or 0
+        return sigma + torch.randn_like(sigma) * noise_std if noise_std > 0 else sigma
 
     def _decode(self, points: torch.Tensor, planes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """points (N, M, 3) -> colour features (N, 32, M), raw sigma (N, 1, M): points on the last axis."""
         feats = sample_from_planes(self.plane_axes, planes, points, self.rendering_kwargs["box_warp"])
         rgb, sigma = self.decoder(feats)
-        noise_std = self.rendering_kwargs.get("density_noise", 0) or 0
-        if noise_std > 0:
-            sigma = sigma + torch.randn_like(sigma) * noise_std
+        sigma = self._with_density_noise(sigma)
         return rgb, sigma
 
     # ----------------------------------------------------------------- rendering
@@ -267,11 +269,10 @@ class TriPlaneGenerator(nn.Module):
         depth = torch.empty((n, 1, m), device=origins.device)
         alpha = torch.empty((n, 1, m), device=origins.device)
         lo, hi = [], []
-        points = CHUNK_POINTS if origins.device.type == "cpu" else CHUNK_POINTS_GPU
-        rays = max(1, points // max(n_coarse, n_fine))
+        rays = max(1, _chunk_points(origins.device) // max(n_coarse, n_fine))
+        decode = self.decoder.rows(origins.device)
         for i in range(n):
-            table = self._plane_table(planes, i)
-            field = (table, self.decoder.rows(origins.device))
+            field = (self._plane_table(planes, i), decode)
             for a in range(0, m, rays):
                 b = min(m, a + rays)
                 r, d, al, samples = self._render_chunk(field, origins[i, a:b], dirs[i, a:b],
@@ -312,9 +313,7 @@ class TriPlaneGenerator(nn.Module):
         pts = (origins.unsqueeze(-2) + depths[..., None] * dirs.unsqueeze(-2)).reshape(-1, 3)
         out = decode(lookup(table, pts))
         sigma = out[:, 0]
-        noise_std = self.rendering_kwargs.get("density_noise", 0) or 0
-        if noise_std > 0:
-            sigma = sigma + torch.randn_like(sigma) * noise_std
+        sigma = self._with_density_noise(sigma)
         return out[:, 1:].view(r, s, -1), sigma.view(r, s)
 
     def _plane_table(self, planes: torch.Tensor, i: int) -> PlaneTable:
@@ -356,6 +355,11 @@ class TriPlaneGenerator(nn.Module):
         """Mapping (conditioned on the render camera) followed by synthesis."""
         ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
         return self.synthesis(ws, c, **synthesis_kwargs)
+
+
+def _chunk_points(device: torch.device) -> int:
+    """Points decoded per pass on this device (CHUNK_POINTS on a CPU, CHUNK_POINTS_GPU elsewhere)."""
+    return CHUNK_POINTS if device.type == "cpu" else CHUNK_POINTS_GPU
 
 
 def _short(items: list[str], limit: int = 4) -> str:
