@@ -604,13 +604,18 @@ SMALL_SNAPSHOT = _small_snapshot()
        cut=st.one_of(st.none(), st.integers(1, len(SMALL_SNAPSHOT))))
 def test_random_corruption_gives_a_checkpoint_or_checkpoint_error(tmp_path, edits, cut):
     """No byte edit or cut of a valid snapshot makes the reader raise anything else."""
-    data = bytearray(SMALL_SNAPSHOT)
-    for index, value in edits:
-        data[index] = value
-    path = tmp_path / 'fuzzed.pkl'
-    path.write_bytes(bytes(data[:cut]))
+    path = write_edited(tmp_path / 'fuzzed.pkl', SMALL_SNAPSHOT, edits, cut)
     snapshot_reads_cleanly_or_refuses(path)
     assert not foreign_modules()
+
+
+def write_edited(path: Path, original: bytes, edits: list[tuple[int, int]], cut: int | None) -> Path:
+    """Write `original` with bytes set by (index, value) `edits`, then cut to its first `cut` bytes."""
+    data = bytearray(original)
+    for index, value in edits:
+        data[index] = value
+    path.write_bytes(bytes(data[:cut]))
+    return path
 
 
 def snapshot_reads_cleanly_or_refuses(path: Path, guard=contextlib.nullcontext()) -> None:
@@ -662,12 +667,7 @@ def native_reads_cleanly_or_refuses(path: Path) -> None:
        cut=st.one_of(st.none(), st.integers(0, len(SMALL_NATIVE))))
 def test_random_corruption_of_a_native_file(tmp_path, edits, cut):
     """Byte edits (mostly in the length prefix and JSON header) and cuts of a valid .safetensors file."""
-    data = bytearray(SMALL_NATIVE)
-    for index, value in edits:
-        data[index] = value
-    path = tmp_path / 'fuzzed.safetensors'
-    path.write_bytes(bytes(data[:cut]))
-    native_reads_cleanly_or_refuses(path)
+    native_reads_cleanly_or_refuses(write_edited(tmp_path / 'fuzzed.safetensors', SMALL_NATIVE, edits, cut))
 
 
 JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats() | st.text(max_size=6),

@@ -329,14 +329,19 @@ def test_memo_tricks(tmp_path, data, words):
     refused(tmp_path, data, words)
 
 
+def generator_with_init_kwargs(init_kwargs: bytes) -> bytes:
+    """A snapshot whose G_ema is a persistent TriPlaneGenerator with the opcodes `init_kwargs` as its kwargs."""
+    return in_snapshot(sg('torch_utils.persistence', '_reconstruct_persistent_obj') + EMPTY_DICT + MARK
+                       + su('type') + su('class') + su('version') + as_arg(6) + su('class_name')
+                       + su('TriPlaneGenerator') + su('state') + EMPTY_DICT + MARK
+                       + su('_init_kwargs') + init_kwargs + su('rendering_kwargs') + EMPTY_DICT
+                       + su('neural_rendering_resolution') + as_arg(64) + b'u' + b'u' + TUPLE1 + REDUCE)
+
+
 def test_memo_built_self_reference_in_settings(tmp_path):
     """A kwargs dict that holds itself (through the memo) is refused, not followed forever."""
     loop = EMPTY_DICT + MEMOIZE + su('self') + BINGET0 + b'\x00' + SETITEM
-    data = in_snapshot(sg('torch_utils.persistence', '_reconstruct_persistent_obj') + EMPTY_DICT + MARK
-                       + su('type') + su('class') + su('version') + as_arg(6) + su('class_name')
-                       + su('TriPlaneGenerator') + su('state') + EMPTY_DICT + MARK
-                       + su('_init_kwargs') + loop + su('rendering_kwargs') + EMPTY_DICT
-                       + su('neural_rendering_resolution') + as_arg(64) + b'u' + b'u' + TUPLE1 + REDUCE)
+    data = generator_with_init_kwargs(loop)
     # the memo is shared by the whole pickle: index 0 is the first MEMOIZE, the looping dict itself
     refused(tmp_path, data, 'too large or too deeply nested')
 
@@ -618,11 +623,7 @@ def test_deep_nesting(tmp_path):
     deep = P4 + b']' * 200_000 + b'a' * 199_999 + STOP   # 200k nested lists
     refused(tmp_path, deep, 'not an EG3D training snapshot')
     nested = EMPTY_DICT + (su('k') + EMPTY_DICT) * 2000 + SETITEM * 2000
-    data = in_snapshot(sg('torch_utils.persistence', '_reconstruct_persistent_obj') + EMPTY_DICT + MARK
-                       + su('type') + su('class') + su('version') + as_arg(6) + su('class_name')
-                       + su('TriPlaneGenerator') + su('state') + EMPTY_DICT + MARK
-                       + su('_init_kwargs') + nested + su('rendering_kwargs') + EMPTY_DICT
-                       + su('neural_rendering_resolution') + as_arg(64) + b'u' + b'u' + TUPLE1 + REDUCE)
+    data = generator_with_init_kwargs(nested)
     refused(tmp_path, data, 'too large or too deeply nested')
 
 
