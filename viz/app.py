@@ -80,10 +80,10 @@ class AppConfig:
     """Check glGetError after every frame; errors are logged and counted."""
     title: str = "triplane-viz"
     max_fps: float = 60.0
+    """UI frame-rate cap, so the UI loop leaves the CPU to the render thread."""
     idle_trim_s: float = 5.0
     """Seconds without rendering or loading after which the heap's free pages go back to the OS (the render
     memory policy, renderer/memory.py, keeps them while frames come)."""
-    """UI frame-rate cap, so the UI loop leaves the CPU to the render thread."""
     torch_threads: int | None = 2
     out_dir: str = "screenshots"
     log: Callable[[str], None] | None = None
