@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import itertools
 import statistics
 import sys
 import time
@@ -38,14 +37,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain
 
 from viz.window import DisplayError, create_window, destroy_window, gl_info  # noqa: E402  (before glfw users)
 from bench_engine import ffhq512_spec  # noqa: E402
+from bench_orbit import ORBIT_FRAMES, orbit_cameras, orbit_request  # noqa: E402
 from renderer import load_generator, memory  # noqa: E402
-from renderer.camera import default_camera  # noqa: E402
 from renderer.display import pack_frame  # noqa: E402
-from renderer.engine import LatentSpec, RenderEngine, RenderRequest, camera_tuple  # noqa: E402
+from renderer.engine import RenderEngine  # noqa: E402
 from renderer.triplane import TriPlaneGenerator  # noqa: E402
-from renderer.video import orbit_camera_at  # noqa: E402
-
-ORBIT_FRAMES = 120
 
 
 @dataclasses.dataclass
@@ -81,10 +77,8 @@ class Orbit:
 
     def __init__(self, engine: RenderEngine):
         rk = engine.G.rendering_kwargs
-        front = camera_tuple(default_camera(rk))
         self.engine = engine
-        self.base = RenderRequest(latent=LatentSpec(seed=0), camera=front, cond_camera=front, psi=0.7)
-        self.cams = (orbit_camera_at(rk, (i % ORBIT_FRAMES) / ORBIT_FRAMES) for i in itertools.count(1))
+        self.base, self.cams = orbit_request(rk), orbit_cameras(rk)
 
     def frame(self):
         """Render the next camera; returns the engine's RenderResult."""

@@ -56,15 +56,25 @@ def cpu_description() -> str:
     return f"{model} (bf16 units: {', '.join(cpu_bf16_units(info)) or 'none'})"
 
 
+def orbit_cameras(rk: dict):
+    """The video orbit's cameras (25-value tuples) one after another, endlessly, starting one step off the front."""
+    return (orbit_camera_at(rk, (i % ORBIT_FRAMES) / ORBIT_FRAMES) for i in itertools.count(1))
+
+
+def orbit_request(rk: dict) -> RenderRequest:
+    """Seed 0 at psi 0.7, seen and conditioned from the front: each orbit frame replaces its camera."""
+    front = camera_tuple(default_camera(rk))
+    return RenderRequest(latent=LatentSpec(seed=0), camera=front, cond_camera=front, psi=0.7)
+
+
 class Orbit:
     """One latent along the orbit path, rendered through an engine as the viewer's policy asks."""
 
     def __init__(self, engine: RenderEngine, policy: ResolutionPolicy):
         rk = engine.G.rendering_kwargs
         self.engine, self.policy = engine, policy
-        front = camera_tuple(default_camera(rk))
-        self.base = RenderRequest(latent=LatentSpec(seed=0), camera=front, cond_camera=front, psi=0.7)
-        self._cams = (orbit_camera_at(rk, (i % ORBIT_FRAMES) / ORBIT_FRAMES) for i in itertools.count(1))
+        self.base = orbit_request(rk)
+        self._cams = orbit_cameras(rk)
         self.stages: dict[Quality, list[dict]] = {}
         """The engine's per-stage milliseconds of every frame, by quality."""
 
@@ -121,8 +131,8 @@ def baseline_frames(G: TriPlaneGenerator):
     rk = G.rendering_kwargs
     z = torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(0))
     c_front = default_camera(rk)[None]
-    cams = (torch.tensor(orbit_camera_at(rk, (i % ORBIT_FRAMES) / ORBIT_FRAMES))[None] for i in itertools.count(1))
-    return lambda: reference_frame(G, z, next(cams), c_front, truncation_psi=0.7)
+    cams = orbit_cameras(rk)
+    return lambda: reference_frame(G, z, torch.tensor(next(cams))[None], c_front, truncation_psi=0.7)
 
 
 def baseline_worker(conn, threads: int) -> None:
