@@ -21,7 +21,8 @@ def reference_frame(G: TriPlaneGenerator, z: torch.Tensor, c: torch.Tensor, c_co
                     truncation_psi: float = 1.0, truncation_cutoff: int | None = None,
                     sampling: str = "stochastic", generator: torch.Generator | None = None,
                     noise_mode: str = "const") -> dict[str, torch.Tensor]:
-    """z (N, z_dim), render camera c (N, 25), conditioning camera (default c) -> 'image', 'image_raw', 'image_depth'."""
+    """z (N, z_dim), render camera c (N, 25), conditioning camera (default c) -> 'image', 'image_raw', 'image_depth',
+    'image_alpha' (accumulated opacity: where depth is defined)."""
     ws = G.mapping(z, c if c_cond is None else c_cond, truncation_psi=truncation_psi,
                    truncation_cutoff=truncation_cutoff)
     p = G.backbone.synthesis(ws, noise_mode=noise_mode, generator=generator)
@@ -32,16 +33,15 @@ def reference_frame(G: TriPlaneGenerator, z: torch.Tensor, c: torch.Tensor, c_co
             return torch.rand(shape, generator=generator, device=ws.device if generator is None else generator.device)
     res = G.neural_rendering_resolution
     origins, dirs = sample_rays(c[:, :16].view(-1, 4, 4), c[:, 16:25].view(-1, 3, 3), res)
-    rgb, depth = _render_rays(G, planes, origins, dirs, draw)
+    rgb, depth, alpha = _render_rays(G, planes, origins, dirs, draw)
     n = len(ws)
     features = rgb.permute(0, 2, 1).reshape(n, -1, res, res).contiguous()
-    depth_image = depth.reshape(n, 1, res, res)
     return {"image": _superresolve(G, features[:, :3].clone(), features, ws), "image_raw": features[:, :3],
-            "image_depth": depth_image}
+            "image_depth": depth.reshape(n, 1, res, res), "image_alpha": alpha.reshape(n, 1, res, res)}
 
 
 def _render_rays(G: TriPlaneGenerator, planes, origins, dirs, draw):
-    """Coarse pass, importance pass, sort all samples (colours too), march -> rgb (N, M, 32), depth (N, 1, M)."""
+    """Coarse pass, importance pass, sort all samples (colours too), march -> rgb (N, M, 32), depth and opacity (N, 1, M)."""
     rk = G.rendering_kwargs
     depths_c = stratified_depths(origins, dirs, rk["ray_start"], rk["ray_end"], rk["depth_resolution"],
                                  rk["box_warp"], draw)
@@ -60,7 +60,7 @@ def _render_rays(G: TriPlaneGenerator, planes, origins, dirs, draw):
     rgb = torch.sum(weights[:, 0, :, :, None] * colors_mid, -2)
     if rk.get("white_back", False):
         rgb = rgb + 1 - alpha[:, 0, :, None]
-    return rgb * 2 - 1, depth
+    return rgb * 2 - 1, depth, alpha
 
 
 def _query(G: TriPlaneGenerator, planes, origins, dirs, depths):

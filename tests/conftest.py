@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from golden import GOLDEN, GoldenWeights, read_golden, write_golden_native
+from golden import GOLDEN, GoldenWeights, read_golden, read_reference_outputs, write_golden_native
 
 __all__ = ['GOLDEN', 'GoldenWeights']
 
@@ -28,3 +28,9 @@ def golden_cases() -> dict[str, np.ndarray]:
     """The golden file's case_* arrays (inputs and reference outputs)."""
     with np.load(GOLDEN) as data:
         return {k: data[k] for k in data.files if k.startswith('case_')}
+
+
+@pytest.fixture(scope='session')
+def reference_outputs() -> dict[str, dict]:
+    """The reference's outputs from both CPUs ({'intel': ..., 'amd': ...}), images de-quantised."""
+    return read_reference_outputs()

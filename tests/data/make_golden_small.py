@@ -6,6 +6,11 @@ repository root:
 
     python tests/data/make_golden_small.py [--src ../shared/golden/eg3d_small_reference.npz]
 
+It also writes ``golden_small_amd.npz`` from ``eg3d_small_reference_outputs_amd.npz`` beside the
+source: the same reference code and cases run on an AMD EPYC instead of the Intel Xeon that made
+the main file (the six ``case_image*`` outputs only, images quantised the same way). Depth on
+almost transparent pixels differs between the two CPUs, so the tests check against both.
+
 What is kept, and how (see tests/data/README.md for the full key list):
 
 * all 177 weight tensors and ``config_json``: unchanged (float32, same key names);
@@ -43,6 +48,8 @@ import torch
 HERE = Path(__file__).resolve().parent
 DEFAULT_SRC = HERE.parents[1] / ".." / "shared" / "golden" / "eg3d_small_reference.npz"
 DEFAULT_DST = HERE / "golden_small.npz"
+AMD_SRC_NAME = "eg3d_small_reference_outputs_amd.npz"
+AMD_DST = HERE / "golden_small_amd.npz"
 
 QUANTISED = ("case_image", "case_image_det")
 REGENERATED = ("case_strat_jitter", "case_importance_u")
@@ -112,6 +119,16 @@ def build(src: Path) -> dict[str, np.ndarray]:
     return out
 
 
+def build_amd(src: Path, scale: float) -> dict[str, np.ndarray]:
+    """The AMD reference outputs, images quantised with the main file's scale (same bound)."""
+    d = np.load(src)
+    assert sorted(d.files) == sorted(f"case_image{k}" for k in ("", "_raw", "_depth", "_det", "_raw_det",
+                                                                "_depth_det")), d.files
+    out = {k: quantise(d[k], scale) if k in QUANTISED else d[k] for k in d.files}
+    out["case_image_quant_scale"] = np.float32(scale)
+    return out
+
+
 def save_npz_lzma(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Write an np.load-compatible .npz with LZMA-compressed members, atomically."""
     tmp = path.with_name(path.name + ".tmp")
@@ -125,15 +142,18 @@ def save_npz_lzma(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def main() -> None:
-    """Write golden_small.npz and report its size."""
+    """Write golden_small.npz and golden_small_amd.npz and report their sizes."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--src", type=Path, default=DEFAULT_SRC)
     ap.add_argument("--dst", type=Path, default=DEFAULT_DST)
+    ap.add_argument("--amd-dst", type=Path, default=AMD_DST)
     args = ap.parse_args()
-    arrays = build(args.src.resolve())
-    save_npz_lzma(args.dst, arrays)
-    print(f"wrote {args.dst} ({args.dst.stat().st_size / 1e6:.2f} MB, {len(arrays)} keys, "
-          f"case_image_quant_scale {float(arrays['case_image_quant_scale']):g})")
+    src = args.src.resolve()
+    arrays = build(src)
+    scale = float(arrays["case_image_quant_scale"])
+    for dst, out in ((args.dst, arrays), (args.amd_dst, build_amd(src.with_name(AMD_SRC_NAME), scale))):
+        save_npz_lzma(dst, out)
+        print(f"wrote {dst} ({dst.stat().st_size / 1e6:.2f} MB, {len(out)} keys, case_image_quant_scale {scale:g})")
 
 
 if __name__ == "__main__":
