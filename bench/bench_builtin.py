@@ -23,6 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain checkout too
 
+from renderer.cpu import cpu_description  # noqa: E402
 from renderer import load_generator, memory  # noqa: E402
 from renderer.camera import default_camera  # noqa: E402
 from renderer.engine import LatentSpec, RenderEngine, RenderRequest, camera_tuple  # noqa: E402
@@ -35,6 +36,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=15, help="timed frames per kind (default 15)")
     ap.add_argument("--network", default="builtin")
     args = ap.parse_args()
+    print(cpu_description(), flush=True)  # first: only ratios compare across CPUs
     memory.retain_freed_memory()  # as the viewer does
     torch.set_num_threads(args.threads)
     G = load_generator(args.network)

@@ -25,6 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain checkout too
 
+from renderer.cpu import cpu_description  # noqa: E402
 from renderer.camera import default_camera  # noqa: E402
 from renderer.spec import ModelSpec  # noqa: E402
 from renderer.triplane import TriPlaneGenerator  # noqa: E402
@@ -102,6 +103,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=1, help="untimed runs before each measurement (default 1)")
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
+    print(cpu_description(), flush=True)  # first: only ratios compare across CPUs
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
 

@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain
 from viz.window import DisplayError, create_window, destroy_window, gl_info  # noqa: E402  (before glfw users)
 from bench_engine import ffhq512_spec  # noqa: E402
 from bench_orbit import ORBIT_FRAMES, orbit_cameras, orbit_request  # noqa: E402
+from renderer.cpu import cpu_description  # noqa: E402
 from renderer import load_generator, memory  # noqa: E402
 from renderer.display import pack_frame  # noqa: E402
 from renderer.engine import RenderEngine  # noqa: E402
@@ -136,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.frames < 1 or args.warmup < 0:
         ap.error("--frames must be >= 1 and --warmup >= 0")
+    print(cpu_description(), flush=True)  # first: only ratios compare across CPUs
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         print("bench_gpu: no CUDA device (torch.cuda.is_available() is False); use --device cpu for a dry run",

@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_engine import ffhq512_spec, peak_rss_mb  # noqa: E402
+from renderer.cpu import cpu_description  # noqa: E402
 from renderer.camera import default_camera  # noqa: E402
 from renderer.mesh import DEFAULT_CHUNK, export_mesh, sample_density  # noqa: E402
 from renderer.triplane import TriPlaneGenerator  # noqa: E402
@@ -107,6 +108,7 @@ def main() -> None:
     if args.memory_child:
         memory_child(args)
         return
+    print(cpu_description(), flush=True)  # first: only ratios compare across CPUs
 
     if args.res:
         compare(args)

@@ -40,20 +40,11 @@ from renderer.camera import default_camera  # noqa: E402
 from renderer.engine import LatentSpec, RenderEngine, RenderRequest, camera_tuple  # noqa: E402
 from renderer.triplane import TriPlaneGenerator  # noqa: E402
 from renderer.video import orbit_camera_at  # noqa: E402
-from viz.resolution import Quality, ResolutionPolicy, cpu_bf16_units  # noqa: E402
+from renderer.cpu import cpu_description  # noqa: E402
+from viz.resolution import Quality, ResolutionPolicy  # noqa: E402
 
 ORBIT_FRAMES = 120
 """Cameras per orbit: each timed frame takes the next one, so no frame repeats a camera."""
-
-
-def cpu_description() -> str:
-    """The CPU model and its bf16 matrix features, from /proc/cpuinfo (Linux)."""
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "unknown CPU"
-    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
-    return f"{model} (bf16 units: {', '.join(cpu_bf16_units(info)) or 'none'})"
 
 
 def orbit_cameras(rk: dict):

@@ -33,10 +33,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from golden import write_golden_native
     from renderer import memory
+    from renderer.cpu import cpu_description
     from viz.app import App, AppConfig
     from viz.soak import Soak, SoakConfig
     from viz.state import VizState
 
+    print(cpu_description(), flush=True)  # first: only ratios compare across CPUs
     memory.retain_freed_memory()  # as the viewer does
     with tempfile.TemporaryDirectory(prefix="triplane-soak-") as tmp:
         os.environ["TRIPLANE_VIZ_CONFIG_DIR"] = str(Path(tmp) / "config")  # keep the user's recent list

@@ -9,7 +9,8 @@ import torch
 import renderer
 from renderer.camera import default_camera
 from renderer.engine import LatentSpec, RenderEngine, RenderRequest, camera_tuple
-from viz.resolution import ResolutionPolicy, cpu_bf16_units
+from renderer.cpu import cpu_bf16_units, cpu_description
+from viz.resolution import ResolutionPolicy
 
 
 def request(G, **kw) -> RenderRequest:
@@ -54,3 +55,12 @@ def test_cpu_bf16_units_from_cpuinfo():
     info = "processor\t: 0\nmodel name\t: X\nflags\t\t: fpu avx512f avx512_bf16 amx_tile amx_bf16 sse\n"
     assert cpu_bf16_units(info) == ["amx_bf16", "avx512_bf16"]
     assert cpu_bf16_units("flags\t: fpu avx2 avx512bw\n") == [] and cpu_bf16_units("") == []
+
+
+def test_cpu_description_names_the_model_and_the_isa():
+    """Benchmarks' first line: model name, the ISA features that pick kernels, the CPU count."""
+    info = ("processor\t: 0\nmodel name\t: AMD EPYC 9R14\nflags\t\t: fpu avx2 avx512f avx512_bf16\n\n"
+            "processor\t: 1\nmodel name\t: AMD EPYC 9R14\nflags\t\t: fpu avx2 avx512f avx512_bf16\n")
+    assert cpu_description(info) == "CPU: AMD EPYC 9R14 (ISA: avx2 avx512f avx512_bf16; 2 logical CPUs)"
+    assert cpu_description("") == "CPU: unknown CPU (ISA: none of avx2/avx512f/avx512_bf16/amx_tile/amx_bf16; 0 logical CPUs)"
+    assert cpu_description().startswith("CPU: ")  # this machine's, whatever it is

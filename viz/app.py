@@ -30,6 +30,7 @@ from imgui_bundle import imgui  # noqa: E402
 from OpenGL import GL  # noqa: E402
 
 from renderer import memory  # noqa: E402
+from renderer.cpu import cpu_bf16_units  # noqa: E402
 from renderer.display import DisplayFrame, pack_frame, view_pixels  # noqa: E402
 from renderer.engine import RenderEngine, RenderRequest, RenderResult, camera_tuple  # noqa: E402
 
@@ -40,7 +41,7 @@ from .loader import LoadedModel, ModelLoader  # noqa: E402
 from .mesh_view import GeometrySettings, MeshView, PreviewMesher, square_fit  # noqa: E402
 from .present import Presenter  # noqa: E402
 from .recent import RecentFiles  # noqa: E402
-from .resolution import Quality, ResolutionPolicy, cpu_bf16_units  # noqa: E402
+from .resolution import Quality, ResolutionPolicy  # noqa: E402
 from .state import VizState  # noqa: E402
 from .widgets import camera as camera_widget  # noqa: E402
 from .widgets import export as export_widget  # noqa: E402

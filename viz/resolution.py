@@ -40,21 +40,6 @@ def ladder(full_resolution: int) -> list[Quality]:
     return levels + [full]
 
 
-def cpu_bf16_units(cpuinfo: str | None = None) -> list[str]:
-    """The CPU's bf16 matrix features (AMX, AVX512-BF16) named in /proc/cpuinfo; empty where unknown.
-
-    bf16 can pay only with these; elsewhere bf16 is emulated and slower (even here the fused fp32 path is faster)."""
-    if cpuinfo is None:
-        try:
-            with open("/proc/cpuinfo") as f:
-                cpuinfo = f.read()
-        except OSError:
-            return []
-    flags = next((set(line.split(":", 1)[1].split()) for line in cpuinfo.splitlines() if line.startswith("flags")),
-                 set())
-    return [f for f in ("amx_bf16", "avx512_bf16") if f in flags]
-
-
 def preview_request(req, q: Quality, bf16: bool = False):
     """A RenderRequest reduced to preview level q (its resolution, fewer samples, SR as q says), bf16 if asked."""
     imp = req.depth_multiplier if req.importance_multiplier is None else req.importance_multiplier

@@ -15,6 +15,7 @@ def test_bench_gpu_dry_run_on_cpu(xvfb_display):
                         "builtin", "--frames", "3", "--warmup", "1"],
                        capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("CPU: ") and "ISA: " in r.stdout.splitlines()[0], r.stdout  # which machine, first
     row = re.compile(r"^\s+(render only|render eager|read-back)\s+([\d.]+) FPS", re.M)
     rows = {m.group(1): float(m.group(2)) for m in row.finditer(r.stdout)}
     assert set(rows) == {"render only", "render eager", "read-back"} and all(fps > 0 for fps in rows.values()), r.stdout
