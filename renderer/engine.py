@@ -10,13 +10,14 @@ import math
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Callable, Literal
 
 import numpy as np
 import torch
 
 from . import occupancy as occ
 from .cuda_graphs import FrameGraphs
+from .errors import RenderCancelled
 from .occupancy import OccupancyGrid
 from .triplane import TriPlaneGenerator
 
@@ -227,42 +228,53 @@ class RenderEngine:
             torch.cuda.synchronize(self.device)
 
     @torch.no_grad()
-    def render(self, req: RenderRequest) -> RenderResult:
-        """Render one request; only the stages whose inputs changed since a cached request run."""
+    def render(self, req: RenderRequest, should_stop: Callable[[], bool] | None = None) -> RenderResult:
+        """Render one request; only the stages whose inputs changed since a cached request run.
+
+        `should_stop()` is asked between stages and between ray chunks: when it says True the render
+        raises RenderCancelled (what finished stays cached: ws, planes)."""
+        def check() -> None:
+            if should_stop is not None and should_stop():
+                raise RenderCancelled("a newer request replaced this render")
+
         clock = time.perf_counter
         t0 = clock()
         ws = self.ws_for(req)
+        check()
         self._sync()
         t1 = clock()
         planes, ran = self.planes_for(req, ws)
+        check()
         grid = self.occupancy_for(req, planes)
         self._sync()
         t2 = clock()
+        ray_range = self.G.ray_range_for(req.camera)  # from the host tuple: nothing to synchronise
         cam = self._tensor(req.camera)[None]
         gen = None
         if req.sampling == "stochastic" and req.rng_seed is not None:
             gen = torch.Generator(self.device).manual_seed(req.rng_seed)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=req.bf16):  # matmuls and convs
-            def render(c: torch.Tensor, occupancy=None):
+            def render(c: torch.Tensor, occupancy=None, stop=should_stop):
                 return self.G.render_planes(planes, ws, c, sampling=req.sampling, generator=gen,
                                             neural_rendering_resolution=req.neural_rendering_resolution,
                                             depth_multiplier=req.depth_multiplier,
                                             importance_multiplier=req.importance_multiplier, superresolution=False,
-                                            occupancy=occupancy)
+                                            occupancy=occupancy, ray_range=ray_range, should_stop=stop)
 
             if self.graphs is not None and req.sampling == "deterministic" and grid is None:
                 def frame(c: torch.Tensor):  # fixed shapes, no host synchronisation: capturable
-                    o = render(c)
+                    o = render(c, stop=None)  # a replay is not interruptible: never raise inside a capture
                     return o, (self.G.superresolve(o, ws) if req.superresolution else None)
 
                 key = (req.neural_rendering_resolution, req.depth_multiplier, req.importance_multiplier,
-                       req.superresolution, req.bf16)
+                       req.superresolution, req.bf16, ray_range)
                 out, image = self.graphs.frame(key, planes, ws, cam, frame)
                 image = image[0] if image is not None else None
                 self._sync()
                 t3 = clock()  # render and super-resolution are one replay: all of it counts as render
             else:
                 out = render(cam, grid)
+                check()
                 self._sync()
                 t3 = clock()
                 image = self.G.superresolve(out, ws)[0] if req.superresolution else None

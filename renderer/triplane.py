@@ -6,6 +6,7 @@ reference's outputs ('image', 'image_raw', 'image_depth').
 """
 from __future__ import annotations
 
+import math
 import threading
 from typing import Any, Callable
 
@@ -14,7 +15,7 @@ from torch import nn
 
 from .decoder import (OSGDecoder, PlaneTable, channels_last_planes, lookup, plane_table, reference_plane_axes,
                       sample_from_planes)
-from .errors import CheckpointError
+from .errors import CheckpointError, RenderCancelled
 from .spec import ModelSpec
 from .superres import build_superresolution
 from . import occupancy as occ
@@ -32,6 +33,9 @@ CHUNK_POINTS_GPU = 2 ** 22
 TABLE_CACHE_SIZE = 2
 """PlaneTables kept per generator (the last latents rendered)."""
 _TABLE_LOCK = threading.Lock()
+RANGE_SHIFT_MIN = 1e-4
+"""Camera-distance changes (world units) below this keep the model's own ray range: at the model's
+camera radius the render is exactly the reference's."""
 
 _MAPPING_KEYS = {"num_layers", "lr_multiplier", "embed_features", "layer_features"}
 _MAPPING_IGNORED = {"w_avg_beta", "activation"}
@@ -173,7 +177,8 @@ class TriPlaneGenerator(nn.Module):
                       depth_multiplier: float = 1.0, importance_multiplier: float | None = None,
                       generator: torch.Generator | None = None, superresolution: bool = True,
                       raw_aliasing: bool = False, skip_empty: bool | None = None,
-                      occupancy: "occ.OccupancyGrid | None" = None) -> dict[str, torch.Tensor]:
+                      occupancy: "occ.OccupancyGrid | None" = None, ray_range: tuple | None = None,
+                      should_stop: Callable[[], bool] | None = None) -> dict[str, torch.Tensor]:
         """Render cached planes from cameras c (N, 25).
 
         Returns 'image' (N,3,R,R, not clamped; absent when superresolution=False), 'image_raw'
@@ -183,6 +188,10 @@ class TriPlaneGenerator(nn.Module):
         image_raw by same-resolution SR blocks (2X/4X modules at their input resolution).
         `skip_empty` (default: when the model declares an occupancy grid) samples rays only over
         occupied cells of `occupancy` (built from the planes when not given; see renderer.occupancy).
+        The ray range follows the camera (`ray_range_for`): the model's [ray_start, ray_end] moved by the
+        camera's distance to the origin less the model's camera radius, so a zoomed camera keeps the object;
+        a given `ray_range` applies to the whole batch instead (no device-to-host copy of c: capturable).
+        `should_stop()` is asked between ray chunks; when it says True the render raises RenderCancelled.
         """
         if sampling not in SAMPLING_MODES:
             raise ValueError(f"sampling must be one of {SAMPLING_MODES}, not {sampling!r}")
@@ -202,11 +211,18 @@ class TriPlaneGenerator(nn.Module):
         intrinsics = c[:, 16:25].view(-1, 3, 3)
         origins, dirs = sample_rays(cam2world, intrinsics, res)
         n = origins.shape[0]
+        ranges = [ray_range] * n if ray_range is not None else [self.ray_range_for(row) for row in c.detach().cpu()]
         if occ.declared(self) if skip_empty is None else skip_empty:
             grid = occupancy if occupancy is not None else occ.build(self, planes)
-            rgb, depth, alpha = self._render_occupied(planes, origins, dirs, n_coarse, n_fine, draw, grid)
+            render = lambda i, j, r: self._render_occupied(planes[i:j], origins[i:j], dirs[i:j], n_coarse,  # noqa: E731
+                                                           n_fine, draw, grid, r, should_stop)
         else:
-            rgb, depth, alpha = self._render_rays(planes, origins, dirs, n_coarse, n_fine, draw)
+            render = lambda i, j, r: self._render_rays(planes[i:j], origins[i:j], dirs[i:j], n_coarse,  # noqa: E731
+                                                       n_fine, draw, ray_range=r, should_stop=should_stop)
+        if all(r == ranges[0] for r in ranges):  # one range for the batch (always at the model's radius)
+            rgb, depth, alpha = render(0, n, ranges[0])
+        else:  # cameras at different distances: each with its own range (its own depth clamp too)
+            rgb, depth, alpha = (torch.cat(t) for t in zip(*(render(i, i + 1, ranges[i]) for i in range(n))))
         feature_image = rgb.reshape(n, rgb.shape[1], res, res)
         depth_image = depth.reshape(n, 1, res, res)
         alpha_image = alpha.reshape(n, 1, res, res)
@@ -215,6 +231,23 @@ class TriPlaneGenerator(nn.Module):
         if superresolution:
             out["image"] = self.superresolve(out, ws, raw_aliasing=raw_aliasing, generator=generator)
         return out
+
+    def ray_range_for(self, camera) -> tuple:
+        """[ray_start, ray_end] for a 25-value camera (host values): the model's own range, moved along the
+        ray by how much farther the camera is from the world origin (the centre of the sphere the model's
+        cameras sit on) than `avg_camera_radius` ('auto' ranges, from the box, follow the camera already).
+        Unchanged within RANGE_SHIFT_MIN of the radius."""
+        rk = self.rendering_kwargs
+        start, end = rk["ray_start"], rk["ray_end"]
+        if isinstance(start, str) or "avg_camera_radius" not in rk:
+            return start, end
+        cam = [float(v) for v in camera]
+        distance = math.hypot(cam[3], cam[7], cam[11])  # the translation column of the 4x4 cam2world
+        shift = distance - float(rk["avg_camera_radius"])
+        if abs(shift) < RANGE_SHIFT_MIN:
+            return start, end
+        start = max(float(start) + shift, 1e-3 * (float(end) - float(start)))  # never behind the camera
+        return start, max(float(end) + shift, start + 1e-3)
 
     @torch.no_grad()
     def superresolve(self, rendered: dict[str, torch.Tensor], ws: torch.Tensor, raw_aliasing: bool = False,
@@ -226,15 +259,15 @@ class TriPlaneGenerator(nn.Module):
                                     generator=generator)
 
     def _render_occupied(self, planes, origins, dirs, n_coarse: int, n_fine: int, draw: Callable | None,
-                         grid: "occ.OccupancyGrid"):
+                         grid: "occ.OccupancyGrid", ray_range: tuple, should_stop: Callable[[], bool] | None = None):
         """_render_rays on the rays that meet occupied cells, with samples spread over [first, last] cell;
         the other rays are background (opacity 0, depth ray_end, no decoder work)."""
         rk = self.rendering_kwargs
         n, m, _ = origins.shape
-        near, far, hit = occ.ray_ranges(grid, origins, dirs, rk["ray_start"], rk["ray_end"])
+        near, far, hit = occ.ray_ranges(grid, origins, dirs, *ray_range)
         background = 1.0 if rk.get("white_back", False) else -1.0
         rgb = torch.full((n, self.decoder.output_dim, m), background, device=origins.device)
-        depth = torch.full((n, 1, m), float(rk["ray_end"]), device=origins.device)
+        depth = torch.full((n, 1, m), float(ray_range[1]), device=origins.device)
         alpha = torch.zeros((n, 1, m), device=origins.device)
         for i in range(n):
             rays = hit[i].nonzero()[:, 0]
@@ -242,12 +275,13 @@ class TriPlaneGenerator(nn.Module):
                 continue
             limits = (near[i:i + 1, rays], far[i:i + 1, rays])
             r, d, a = self._render_rays(planes[i:i + 1], origins[i:i + 1, rays], dirs[i:i + 1, rays],
-                                        n_coarse, n_fine, draw, limits)
+                                        n_coarse, n_fine, draw, limits, should_stop=should_stop)
             rgb[i, :, rays], depth[i, :, rays], alpha[i, :, rays] = r[0], d[0], a[0]
         return rgb, depth, alpha
 
     def _render_rays(self, planes, origins, dirs, n_coarse: int, n_fine: int, draw: Callable | None,
-                     limits: tuple[torch.Tensor, torch.Tensor] | None = None):
+                     limits: tuple[torch.Tensor, torch.Tensor] | None = None, ray_range: tuple | None = None,
+                     should_stop: Callable[[], bool] | None = None):
         """Coarse pass, importance pass, merge and march -> features (N,32,M), depth (N,1,M), alpha (N,1,M).
 
         Rays go through in chunks of about CHUNK_POINTS samples per pass, so they stay in the CPU's caches
@@ -256,12 +290,14 @@ class TriPlaneGenerator(nn.Module):
         coefficients on the unsorted samples (same sum, far less memory traffic). Random draws
         keep the reference's order (all jitter, then all importance positions), and depth is
         clamped to the whole batch's sample range as the reference's marcher does.
-        `limits` (near, far) (N, M, 1) replace the model's ray range per ray.
+        `limits` (near, far) (N, M, 1) replace the ray range per ray; else `ray_range` (default: the
+        model's) applies to all. `should_stop()` is asked before each chunk (RenderCancelled when True).
         """
         rk = self.rendering_kwargs
         n, m, _ = origins.shape
         if limits is None:
-            depths_c = stratified_depths(origins, dirs, rk["ray_start"], rk["ray_end"], n_coarse, rk["box_warp"], draw)
+            start, end = ray_range or (rk["ray_start"], rk["ray_end"])
+            depths_c = stratified_depths(origins, dirs, start, end, n_coarse, rk["box_warp"], draw)
         else:
             depths_c = depths_between(*limits, n_coarse, draw)
         u = draw((n * m, n_fine)).view(n, m, n_fine) if draw is not None and n_fine > 0 else None
@@ -274,6 +310,8 @@ class TriPlaneGenerator(nn.Module):
         for i in range(n):
             field = (self._plane_table(planes, i), decode)
             for a in range(0, m, rays):
+                if should_stop is not None and should_stop():
+                    raise RenderCancelled("a newer request replaced this render")
                 b = min(m, a + rays)
                 r, d, al, samples = self._render_chunk(field, origins[i, a:b], dirs[i, a:b],
                                                        depths_c[i, 0, a:b], n_fine, None if u is None else u[i, a:b])

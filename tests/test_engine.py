@@ -126,3 +126,74 @@ def test_requests_are_hashable_and_frozen(engine):
     assert hash(req) == hash(dataclasses.replace(req))
     with pytest.raises(dataclasses.FrozenInstanceError):
         req.psi = 2  # type: ignore[misc]
+
+
+def test_a_render_stops_when_asked_and_leaves_nothing_wrong_behind(engine):
+    """should_stop() is asked between stages and ray chunks: True stops the render (RenderCancelled)
+    before its end; ws and planes stay cached, and the next render equals an uninterrupted one."""
+    from renderer.errors import RenderCancelled
+
+    G = engine.G
+    req = request(G, latent=LatentSpec(seed=21))
+    asked = []
+
+    def stop_on_third():
+        asked.append(1)
+        return len(asked) >= 3
+
+    with pytest.raises(RenderCancelled):
+        engine.render(req, should_stop=stop_on_third)
+    assert len(asked) == 3
+    calls = engine.stats.backbone_calls
+    again = engine.render(req, should_stop=lambda: False)
+    assert engine.stats.backbone_calls == calls  # the planes of the stopped render were kept
+    fresh = RenderEngine(G).render(req)
+    for k in ("image", "raw", "depth", "alpha"):
+        assert torch.equal(getattr(again, k), getattr(fresh, k)), k
+
+
+def test_chunked_render_checks_between_chunks():
+    """The ray loop asks should_stop once per chunk: a stop after the first chunk ends it there."""
+    from renderer import triplane
+    from renderer.errors import RenderCancelled
+
+    G = tiny_generator()
+    rk = G.rendering_kwargs
+    ws = G.mapping(torch.from_numpy(seed_z(0, G.z_dim)), default_camera(rk)[None])
+    planes = G.planes(ws)
+    asked = []
+    old = triplane.CHUNK_POINTS
+    triplane.CHUNK_POINTS = 64 * max(rk["depth_resolution"], rk["depth_resolution_importance"])  # 64-ray chunks
+    try:
+        with pytest.raises(RenderCancelled):
+            G.render_planes(planes, ws, default_camera(rk)[None], should_stop=lambda: asked.append(1) or len(asked) > 1,
+                            skip_empty=False)
+    finally:
+        triplane.CHUNK_POINTS = old
+    assert len(asked) == 2
+
+
+def test_ray_range_follows_the_camera_distance():
+    """At the model's radius the range is the model's own (parity); nearer or farther it moves with the
+    camera, so a zoomed camera still sees the object, where the fixed range would see nothing."""
+    import renderer
+    from renderer.camera import orbit_camera
+
+    G = renderer.load_generator("builtin")
+    rk = G.rendering_kwargs
+    r0, pivot = rk["avg_camera_radius"], rk["avg_camera_pivot"]
+    focal = float(default_camera(rk)[16])
+    assert G.ray_range_for(default_camera(rk, yaw=0.4, pitch=-0.2)) == (rk["ray_start"], rk["ray_end"])
+    ws = G.mapping(torch.from_numpy(seed_z(0, G.z_dim)), default_camera(rk)[None], truncation_psi=0.7)
+    planes = G.planes(ws)
+    for radius in (1.8, 4.1):
+        c = orbit_camera(0.0, 0.0, radius, pivot, focal=focal)
+        start, end = G.ray_range_for(c)
+        assert start == pytest.approx(rk["ray_start"] + radius - r0, abs=1e-5)
+        assert end == pytest.approx(rk["ray_end"] + radius - r0, abs=1e-5)
+        kw = dict(superresolution=False, neural_rendering_resolution=32)
+        follows = G.render_planes(planes, ws, c[None], **kw)
+        fixed = G.render_planes(planes, ws, c[None], ray_range=(rk["ray_start"], rk["ray_end"]), **kw)
+        seen = (follows["image_alpha"] > 0.5).float().mean()
+        assert follows["image_alpha"][0, 0, 14:18, 14:18].min() > 0.9 and seen > 0.05, radius  # the head, centred
+        assert (fixed["image_alpha"] > 0.5).float().mean() < 0.5 * seen, radius

@@ -160,3 +160,49 @@ def test_worker_does_not_block_the_caller():
         assert polls > 100 and threading.active_count() >= 2
     finally:
         w.stop()
+
+
+class Stopped(Exception):
+    pass
+
+
+def _interruptible(job: Job, should_stop):
+    """Works in 10 ms steps for job.delay seconds, stopping when asked."""
+    end = time.monotonic() + job.delay
+    while time.monotonic() < end:
+        if should_stop():
+            raise Stopped
+        time.sleep(0.01)
+    return job.stamp * 10
+
+
+def test_interruptible_worker_stops_a_running_job_for_a_newer_one():
+    """A long job stops at its next check once a newer job waits; the newer one runs at once and
+    nothing of the stopped job is returned. on_done runs after every job, the stopped one too."""
+    done = []
+    w = LatestWinsWorker(_interruptible, interruptible=True, cancelled_by=Stopped, on_done=lambda: done.append(1))
+    try:
+        w.submit(Job(1, delay=30.0))
+        time.sleep(0.1)  # job 1 runs
+        assert not w.superseded()
+        t0 = time.monotonic()
+        w.submit(Job(2))
+        assert w.wait_idle(5) and time.monotonic() - t0 < 5  # not the 30 s of job 1
+        res = w.poll()
+        assert res.stamp == 2 and res.value == 20 and w.cancelled == 1 and w.dropped == 0
+        assert w.poll() is None and len(done) == 2
+    finally:
+        w.stop()
+
+
+def test_plain_worker_never_cancels():
+    """A worker not made interruptible calls fn(job) and lets it finish."""
+    w = LatestWinsWorker(_slow, cancelled_by=RuntimeError)
+    try:
+        w.submit(Job(1, delay=0.2))
+        time.sleep(0.05)
+        w.submit(Job(2))
+        assert w.wait_idle(5)
+        assert w.poll().stamp == 2 and w.cancelled == 0
+    finally:
+        w.stop()

@@ -2,7 +2,9 @@
 
 The UI thread calls `submit` whenever the state changed and `poll` once per frame; it never
 waits on a render. Older pending jobs are dropped when a newer one arrives, and `poll` never
-returns a result older than one already returned.
+returns a result older than one already returned. An interruptible worker also hands the running
+job a `should_stop()` that turns True once a newer job waits, so a long job can stop early; `on_done`
+is called (from the worker thread) after each job, e.g. to wake a UI loop that sleeps in its event wait.
 """
 from __future__ import annotations
 
@@ -29,8 +31,15 @@ class WorkerResult:
 class LatestWinsWorker(Generic[Job]):
     """One daemon thread running `fn(job)` for the newest submitted job; `job.stamp` orders jobs."""
 
-    def __init__(self, fn: Callable[[Job], Any], name: str = "render"):
+    def __init__(self, fn: Callable[..., Any], name: str = "render", interruptible: bool = False,
+                 cancelled_by: type[BaseException] | tuple[type[BaseException], ...] = (),
+                 on_done: Callable[[], None] | None = None):
+        """fn(job), or fn(job, should_stop) when `interruptible`; a `cancelled_by` exception from fn
+        means the job stopped because a newer one waits: counted in `cancelled`, no result."""
         self._fn = fn
+        self._interruptible = interruptible
+        self._cancelled_by = cancelled_by
+        self._on_done = on_done
         self._cond = threading.Condition()
         self._pending: Job | None = None
         self._result: WorkerResult | None = None
@@ -39,6 +48,8 @@ class LatestWinsWorker(Generic[Job]):
         self._stop = False
         self.dropped = 0
         """Jobs replaced before they started."""
+        self.cancelled = 0
+        """Jobs that stopped early because a newer job arrived (interruptible workers)."""
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -64,6 +75,10 @@ class LatestWinsWorker(Generic[Job]):
                 return None
             self._returned_stamp = res.stamp
             return res
+
+    def superseded(self) -> bool:
+        """True while a newer job than the running one waits (what an interruptible job's should_stop asks)."""
+        return self._pending is not None  # one reference read: no lock needed
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Block until no job runs or waits (tests and shutdown only)."""
@@ -94,13 +109,25 @@ class LatestWinsWorker(Generic[Job]):
                 job, self._pending = self._pending, None
                 self._busy_stamp = job.stamp
             t0 = time.perf_counter()
+            res: WorkerResult | None
             try:
-                res = WorkerResult(job.stamp, value=self._fn(job))
+                value = self._fn(job, self.superseded) if self._interruptible else self._fn(job)
+                res = WorkerResult(job.stamp, value=value)
+            except self._cancelled_by:  # a newer job waits: it runs next, this one leaves no result
+                res = None
             except Exception as e:  # shown in the window; the next job runs normally
                 res = WorkerResult(job.stamp, error=f"{type(e).__name__}: {e}", details=traceback.format_exc())
-            res.seconds = time.perf_counter() - t0
             with self._cond:
-                if self._result is None or res.stamp > self._result.stamp:
-                    self._result = res
+                if res is None:
+                    self.cancelled += 1
+                else:
+                    res.seconds = time.perf_counter() - t0
+                    if self._result is None or res.stamp > self._result.stamp:
+                        self._result = res
                 self._busy_stamp = None
                 self._cond.notify_all()
+            if self._on_done is not None:
+                try:
+                    self._on_done()
+                except Exception:  # waking the UI is best effort (e.g. the window is gone at shutdown)
+                    pass
