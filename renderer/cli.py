@@ -26,12 +26,13 @@ from .checkpoint import convert, read_checkpoint
 from .display import view_pixels
 from .engine import LatentSpec, RenderEngine, RenderRequest, camera_tuple
 from .outfile import ExportError, atomic_write, ensure_writable_folder
+from .seeds import SEED_MAX, check_seed
 from .errors import CheckpointError
 from .triplane import PLANE_CHANNELS
 
 PROG = "triplane-render"
 MAX_SEEDS = 10000
-MAX_SEED = 2**32 - 1  # numpy RandomState accepts seeds in [0, 2**32)
+MAX_SEED = SEED_MAX  # renderer.seeds: numpy RandomState accepts seeds in [0, 2**32)
 VIEWS = ("image", "raw", "depth")
 """--view values (renderer.display.view_pixels)."""
 MAX_NRR = 1024
@@ -59,18 +60,20 @@ def _fail(message: str) -> NoReturn:
 
 # ----------------------------------------------------------------- argument types
 def parse_seeds(text: str) -> list[int]:
-    """'0-3,7' -> [0, 1, 2, 3, 7]: comma-separated seeds and inclusive ranges, duplicates dropped."""
+    """'0-3,7' -> [0, 1, 2, 3, 7]: comma-separated seeds and inclusive ranges, duplicates dropped.
+
+    Each seed is checked by renderer.seeds.check_seed (0..SEED_MAX, the viewer's range and message)."""
     seeds: dict[int, None] = {}
     for part in text.split(","):
         m = re.fullmatch(r"\s*([0-9]+)\s*(?:-\s*([0-9]+)\s*)?", part)
         if not m:
+            if re.fullmatch(r"\s*-\s*[0-9]+\s*", part):
+                check_seed(part)  # a negative seed: the range message
             raise ValueError(f"bad seed list {text!r}: use non-negative integers and ranges like 0-3,7")
-        lo = int(m.group(1))
-        hi = int(m.group(2)) if m.group(2) is not None else lo
+        lo = check_seed(m.group(1))
+        hi = check_seed(m.group(2)) if m.group(2) is not None else lo
         if hi < lo:
             raise ValueError(f"bad seed range {part.strip()!r}: the end is below the start")
-        if hi > MAX_SEED:
-            raise ValueError(f"seed {hi} is too large (at most {MAX_SEED})")
         if hi - lo + 1 <= MAX_SEEDS:  # size checked before expanding the range
             seeds.update(dict.fromkeys(range(lo, hi + 1)))
         if hi - lo + 1 > MAX_SEEDS or len(seeds) > MAX_SEEDS:
@@ -118,14 +121,8 @@ def _count(minimum: int, maximum: int | None = None):
 
 
 def _seed(text: str) -> int:
-    """One seed in [0, MAX_SEED] (numpy RandomState's range)."""
-    try:
-        n = int(text)
-    except ValueError:
-        raise ValueError(f"bad seed {text!r}: use an integer in 0..{MAX_SEED}") from None
-    if not 0 <= n <= MAX_SEED:
-        raise ValueError(f"seed {text} is out of range: use an integer in 0..{MAX_SEED}")
-    return n
+    """One seed in 0..SEED_MAX (renderer.seeds.check_seed: the viewer's range and message)."""
+    return check_seed(text)
 
 
 def _bounded(low: float, high: float):
@@ -164,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--network", default=BUILTIN, metavar="PATH", type=_arg_type(_path),
                     help=f"checkpoint (.pkl or .safetensors) or '{BUILTIN}' (default: the shipped model)")
     im.add_argument("--seeds", required=True, type=_arg_type(parse_seeds), metavar="LIST",
-                    help="seeds and inclusive ranges, e.g. 0-3,7 (at most %d)" % MAX_SEEDS)
+                    help=f"seeds and inclusive ranges, e.g. 0-3,7; each in 0..{SEED_MAX} (at most {MAX_SEEDS})")
     im.add_argument("--trunc", type=_arg_type(_finite), default=1.0, metavar="PSI",
                     help="truncation psi (default 1 = none)")
     im.add_argument("--trunc-cutoff", type=_arg_type(_count(0)), default=None, metavar="N",

@@ -15,6 +15,10 @@ import torch
 View = Literal["image", "raw", "depth", "normals"]
 VIEWS: tuple[str, ...] = ("image", "raw", "depth", "normals")
 
+OPAQUE = 0.5
+"""Accumulated opacity above which a pixel is opaque (depth ranges, the 8-bit and 16-bit depth maps);
+at or below it a pixel is background: 0 in both depth maps."""
+
 
 def to_uint8(img: torch.Tensor) -> torch.Tensor:
     """(3, H, W) image on [-1, 1] -> (H, W, 3) uint8, as the reference scripts convert (NaN -> 0)."""
@@ -23,10 +27,10 @@ def to_uint8(img: torch.Tensor) -> torch.Tensor:
 
 
 def depth_range(depth: torch.Tensor, alpha: torch.Tensor | None = None) -> tuple[float, float]:
-    """Auto range (near, far) of a depth map: over pixels with opacity > 0.5 when there are any."""
+    """Auto range (near, far) of a depth map: over pixels with opacity > OPAQUE (0.5) when there are any."""
     d = depth.float().flatten()
     if alpha is not None:
-        mask = alpha.flatten() > 0.5
+        mask = alpha.flatten() > OPAQUE
         if bool(mask.any()):
             d = d[mask]
     d = d[torch.isfinite(d)]
@@ -42,10 +46,21 @@ def depth_to_grey(depth: torch.Tensor, near: float, far: float) -> torch.Tensor:
     return ((1 - t) * 255 + 0.5).to(torch.uint8)
 
 
+def depth_grey(depth: torch.Tensor, alpha: torch.Tensor | None = None) -> torch.Tensor:
+    """The 8-bit depth view: (1, H, W) depth -> (H, W) uint8, min-max normalised over the opaque pixels
+    (near = 255, the farthest opaque point 0); background (opacity <= OPAQUE, or no finite depth) is 0."""
+    grey = depth_to_grey(depth, *depth_range(depth, alpha))
+    background = ~torch.isfinite(depth[0].float())
+    if alpha is not None:
+        background |= ~(alpha[0].float() > OPAQUE)
+    return grey.masked_fill(background.to(grey.device), 0)
+
+
 def view_pixels(view: str, image: torch.Tensor | None, raw: torch.Tensor, depth: torch.Tensor,
                 alpha: torch.Tensor | None = None) -> np.ndarray:
     """The PNG pixels of a view at its native resolution: RGB uint8 for image/raw, 8-bit grey depth
-    (auto range over opaque pixels, near = bright) for depth; the CLI and the viewer's "save render"."""
+    (depth_grey: auto range over opaque pixels, near = bright, background 0) for depth; the CLI and the
+    viewer's "save render"."""
     if view == "image":
         if image is None:
             raise ValueError("the image view needs the super-resolved image")
@@ -53,7 +68,7 @@ def view_pixels(view: str, image: torch.Tensor | None, raw: torch.Tensor, depth:
     if view == "raw":
         return to_uint8(raw).cpu().numpy()
     if view == "depth":
-        return depth_to_grey(depth, *depth_range(depth, alpha)).cpu().numpy()
+        return depth_grey(depth, alpha).cpu().numpy()
     raise ValueError(f"view must be image, raw or depth, not {view!r}")
 
 

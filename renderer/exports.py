@@ -28,9 +28,10 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from .camera import camera_to_orbit
-from .display import depth_range
+from .display import OPAQUE, depth_range
 from .engine import LatentSpec, RenderRequest, camera_tuple
 from .outfile import ExportError, atomic_write, check_target
+from .seeds import seed_label
 
 META_KEY = "triplane-viz"
 """PNG text chunk holding the JSON record."""
@@ -93,15 +94,16 @@ def summary_chunks(meta: dict[str, Any]) -> dict[str, str]:
     lat = r["latent"]
     interp = "off"
     if lat.get("seed_b") is not None:
-        interp = f"seed {lat['seed']:g} -> {lat['seed_b']:g}, t={lat['t']:.6g}, space={lat['space']}"
-    mix = "off" if lat.get("mix_seed") is None else f"seed {lat['mix_seed']} from ws[{lat['mix_start']}]"
+        interp = (f"seed {seed_label(lat['seed'])} -> {seed_label(lat['seed_b'])}, t={lat['t']:.6g}, "
+                  f"space={lat['space']}")
+    mix = "off" if lat.get("mix_seed") is None else f"seed {seed_label(lat['mix_seed'])} from ws[{lat['mix_start']}]"
     seeds = [lat["seed"]] + [s for s in (lat.get("seed_b"), lat.get("mix_seed")) if s is not None]
     nrr = r["neural_rendering_resolution"]
     imp = r["importance_multiplier"] if r["importance_multiplier"] is not None else r["depth_multiplier"]
     rng = f", rng seed {r['rng_seed']}" if r.get("rng_seed") is not None else ""
     return {
         "Software": SOFTWARE, "model": str(meta["model"]), "view": meta["view"],
-        "seed": f"{lat['seed']:g}", "seeds": ",".join(f"{s:g}" for s in seeds), "interpolation": interp,
+        "seed": seed_label(lat["seed"]), "seeds": ",".join(seed_label(s) for s in seeds), "interpolation": interp,
         "style mixing": mix, "psi": f"{r['psi']:.9g}", "cutoff": "all" if r["cutoff"] is None else str(r["cutoff"]),
         "camera": " ".join(f"{v:.9g}" for v in r["camera"]),
         "conditioning camera": " ".join(f"{v:.9g}" for v in r["cond_camera"]),
@@ -198,7 +200,7 @@ def depth_to_uint16(depth: np.ndarray, alpha: np.ndarray | None) -> tuple[np.nda
     depth = np.asarray(depth, dtype=np.float64)
     t = np.clip((far - np.nan_to_num(depth, nan=far)) / max(far - near, 1e-12), 0, 1)
     v = (1 + np.round(t * 65534)).astype(np.uint16)
-    mask = np.isfinite(depth) if alpha is None else (np.asarray(alpha) > 0.5) & np.isfinite(depth)
+    mask = np.isfinite(depth) if alpha is None else (np.asarray(alpha) > OPAQUE) & np.isfinite(depth)
     v[~mask] = 0
     return v, near, far
 

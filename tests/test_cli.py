@@ -194,10 +194,25 @@ def test_depth_view_is_normalised_grey_near_bright(golden_native_checkpoint, gol
     assert 0 < int(opaque.sum()) < d.numel()
     near, far = d[opaque].min(), d[opaque].max()
     expected = ((1 - ((d - near) / (far - near)).clamp(0, 1)) * 255 + 0.5).floor().to(torch.uint8).numpy()
+    expected[~opaque.numpy()] = 0  # background (opacity <= 0.5) is 0, as the README says
     pixels = np.asarray(img)
     assert np.abs(pixels.astype(int) - expected.astype(int)).max() <= 1  # float32 vs float64 rounding
     assert pixels.min() == 0 and pixels.max() == 255
     assert pixels[np.unravel_index(int(d.argmin()), d.shape)] == 255
+    thin = (out["image_alpha"][0, 0] > 0.01) & ~opaque  # partly transparent pixels, some lying within the range
+    assert bool(((d >= near) & (d < far) & thin).any())
+    assert (pixels[~opaque.numpy()] == 0).all()
+
+
+def test_depth_view_background_is_zero_for_thin_pixels():
+    """Opacity <= 0.5 is background, 0, even where its depth lies inside the opaque range (e.g. opacity 0.16-0.30)."""
+    from renderer.display import view_pixels
+
+    depth = torch.tensor([[[1.0, 2.0, 1.5, 1.2, 1.1, 1.9, float("nan"), float("-inf")]]])
+    alpha = torch.tensor([[[1.0, 0.9, 0.51, 0.5, 0.3, 0.16, 0.9, 0.9]]])
+    grey = view_pixels("depth", None, torch.zeros(3, 1, 8), depth, alpha)
+    assert grey.dtype == np.uint8
+    assert grey.tolist() == [[255, 0, 128, 0, 0, 0, 0, 0]]  # near 1.0 -> 255, far 2.0 -> 0, no depth -> 0
 
 
 def test_stochastic_sampling_is_seeded(golden_native_checkpoint, tmp_path):

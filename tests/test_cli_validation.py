@@ -94,3 +94,28 @@ def test_limits_are_inclusive():
     for bad in ("", "-0x1", "1_000_000_000_000"):
         with pytest.raises(ValueError):
             cli._seed(bad)
+
+
+@pytest.mark.parametrize("command, option, value, message", [
+    ("images", "--seeds", "99999999999999", "seed 99999999999999 is outside 0…4294967295"),
+    ("images", "--seeds", "0-4294967296", "seed 4294967296 is outside 0…4294967295"),
+    ("images", "--seeds", "-1", "seed -1 is outside 0…4294967295"),
+    ("images", "--seeds", "3,-1", "seed -1 is outside 0…4294967295"),
+    ("mesh", "--seed", "4294967296", "seed 4294967296 is outside 0…4294967295"),
+    ("mesh", "--seed", "-1", "seed -1 is outside 0…4294967295"),
+    ("mesh", "--seed", "1.5", "seed '1.5' is not an integer in 0…4294967295"),
+    ("video", "--seeds", "1,99999999999999", "seed 99999999999999 is outside 0…4294967295"),
+])
+def test_seed_errors_are_the_shared_message(capsys, tmp_path, fake_network, command, option, value, message):
+    """The CLI refuses seeds with renderer.seeds' message (the viewer's), never wrapped or float-formatted."""
+    argv = {"--network": fake_network, option: value}
+    argv.update({"images": {"--outdir": tmp_path / "out"}, "mesh": {"--out": tmp_path / "m.ply"},
+                 "video": {"--out": tmp_path / "v.mp4"}}[command])
+    line = one_line_error(capsys, [command] + [f"{k}={v}" for k, v in argv.items()])
+    assert option in line and f": {message} (" in line, line
+
+
+def test_largest_seeds_parse_unchanged():
+    assert cli.parse_seeds("3000000000,4294967294-4294967295") == [3000000000, 4294967294, 4294967295]
+    args = cli.build_parser().parse_args(["mesh", "--seed", "3000000000", "--out", "m.ply"])
+    assert args.seed == 3000000000
