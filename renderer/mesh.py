@@ -12,8 +12,10 @@ rotation, no voxel units). Vertex colours come from the decoder's colour branch 
 normals point outward (towards falling density).
 
 Formats by extension: .ply (binary, positions + normals + RGB), .obj (with vertex colours and
-normals), .glb (trimesh; COLOR_0 and normals), .mrc (the raw-sigma volume, float32, with voxel
-size and origin set so ChimeraX shows it in world units; its "level 10" recipe still applies).
+normals), .glb (positions, normals, COLOR_0 in linear light as glTF defines it, and a matte
+non-metallic material, so viewers show the colours the render shows), .mrc (the raw-sigma volume,
+float32, with voxel size and origin set so ChimeraX shows it in world units; its "level 10" recipe
+still applies).
 """
 from __future__ import annotations
 
@@ -346,11 +348,82 @@ def write_obj(mesh: Mesh, path: Path) -> None:
         fh.write(text)
 
 
-def write_glb(mesh: Mesh, path: Path) -> None:
-    """Binary glTF through trimesh (positions, normals, COLOR_0)."""
-    import trimesh.exchange.gltf as gltf
+def srgb_to_linear(c: np.ndarray) -> np.ndarray:
+    """sRGB-encoded values on [0, 1] -> linear light (the sRGB transfer function's inverse), float64."""
+    c = np.asarray(c, dtype=np.float64)
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
 
-    data = gltf.export_glb(mesh.to_trimesh(), include_normals=True)
+
+GLB_MATERIAL = {"name": "vertex colour, matte",
+                "pbrMetallicRoughness": {"baseColorFactor": [1.0, 1.0, 1.0, 1.0], "metallicFactor": 0.0,
+                                         "roughnessFactor": 1.0},
+                "doubleSided": True}
+"""The GLB's one material: a non-metal, fully rough, so viewers show the vertex colours as a matte surface
+(without a material glTF's default, metallic 1, applies). COLOR_0 multiplies its white base colour."""
+
+_GLB_MAGIC, _GLB_JSON, _GLB_BIN = 0x46546C67, 0x4E4F534A, 0x004E4942  # 'glTF', 'JSON', 'BIN\0'
+_FLOAT, _UINT32 = 5126, 5125
+_ARRAY_BUFFER, _ELEMENT_ARRAY_BUFFER = 34962, 34963
+
+
+def glb_bytes(mesh: Mesh) -> bytes:
+    """Binary glTF 2.0 of a mesh: one node, one triangle primitive with POSITION, NORMAL, COLOR_0 (linear
+    float RGB: the sRGB vertex colours converted, as glTF defines COLOR_0) and uint32 indices, and the
+    matte GLB_MATERIAL."""
+    import json
+    import struct
+
+    if mesh.n_faces == 0:
+        raise ExportError("the mesh has no faces; a glTF file cannot hold an empty primitive")
+    positions = np.ascontiguousarray(mesh.vertices, dtype="<f4")
+    normals = np.asarray(mesh.normals, dtype=np.float64)
+    length = np.linalg.norm(normals, axis=1, keepdims=True)
+    normals = np.where(length > 0, normals / np.where(length > 0, length, 1), [0.0, 0.0, 1.0])  # glTF: unit length
+    columns = [("POSITION", positions), ("NORMAL", np.ascontiguousarray(normals, dtype="<f4"))]
+    if mesh.colors is not None:
+        linear = srgb_to_linear(np.asarray(mesh.colors, dtype=np.float64) / 255.0)
+        columns.append(("COLOR_0", np.ascontiguousarray(linear, dtype="<f4")))
+    indices = np.ascontiguousarray(mesh.faces, dtype="<u4").reshape(-1)
+
+    blob, views, accessors, attributes = bytearray(), [], [], {}
+
+    def add_view(data: np.ndarray, target: int) -> int:
+        while len(blob) % 4:
+            blob.append(0)
+        views.append({"buffer": 0, "byteOffset": len(blob), "byteLength": data.nbytes, "target": target})
+        blob.extend(data.tobytes())
+        return len(views) - 1
+
+    for name, data in columns:
+        accessor = {"bufferView": add_view(data, _ARRAY_BUFFER), "componentType": _FLOAT, "count": len(data),
+                    "type": "VEC3"}
+        if name == "POSITION":  # required for positions
+            accessor["min"], accessor["max"] = data.min(0).tolist(), data.max(0).tolist()
+        accessors.append(accessor)
+        attributes[name] = len(accessors) - 1
+    accessors.append({"bufferView": add_view(indices, _ELEMENT_ARRAY_BUFFER), "componentType": _UINT32,
+                      "count": int(indices.size), "type": "SCALAR", "min": [int(indices.min())],
+                      "max": [int(indices.max())]})
+    while len(blob) % 4:
+        blob.append(0)
+    gltf = {"asset": {"version": "2.0", "generator": "triplane-viz"},
+            "scene": 0, "scenes": [{"nodes": [0]}], "nodes": [{"mesh": 0, "name": "triplane-viz mesh"}],
+            "meshes": [{"name": "triplane-viz mesh",
+                        "primitives": [{"attributes": attributes, "indices": len(accessors) - 1, "material": 0,
+                                        "mode": 4}]}],
+            "materials": [GLB_MATERIAL], "accessors": accessors, "bufferViews": views,
+            "buffers": [{"byteLength": len(blob)}],
+            "extras": {"units": "world units of the cameras' frame", "iso_level_raw_sigma": float(mesh.level)}}
+    text = json.dumps(gltf, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 4)
+    total = 12 + 8 + len(text) + 8 + len(blob)
+    return b"".join([struct.pack("<III", _GLB_MAGIC, 2, total), struct.pack("<II", len(text), _GLB_JSON), text,
+                     struct.pack("<II", len(blob), _GLB_BIN), bytes(blob)])
+
+
+def write_glb(mesh: Mesh, path: Path) -> None:
+    """Binary glTF (glb_bytes): positions, normals, linear COLOR_0, a matte non-metallic material."""
+    data = glb_bytes(mesh)
     with open(path, "xb") as fh:
         fh.write(data)
 

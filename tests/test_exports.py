@@ -210,8 +210,9 @@ def test_mesh_cli_writes_a_reloadable_glb_and_runs_the_backbone_once(tmp_path, g
     line = capsys.readouterr().out
     assert line.startswith(f"wrote {out}") and "32^3, level 10" in line
     assert calls == [1]
-    mesh = trimesh.load(out, process=False, force="mesh")
-    assert len(mesh.vertices) > 100 and mesh.visual.vertex_colors.shape[1] == 4
+    (mesh,) = trimesh.load(out, process=False).geometry.values()  # a scene keeps the colours
+    assert len(mesh.vertices) > 100 and mesh.visual.material.metallicFactor == 0  # a matte material
+    assert mesh.visual.vertex_attributes["color"].shape == (len(mesh.vertices), 3)  # COLOR_0 (linear, float)
     assert np.abs(mesh.vertices).max() <= 0.5 + 1e-6  # world units inside the box
     for argv, fragment in ((["--out", str(out)], "exists"), (["--out", str(tmp_path / "m.stl")], "'.stl'"),
                            (["--res", "4096", "--out", str(tmp_path / "n.ply")], "expected an integer in 16..1024"),

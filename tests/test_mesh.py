@@ -7,7 +7,9 @@ The built-in model's tests compare against its procedural ground truth and wait 
 from __future__ import annotations
 
 import errno
+import json
 import math
+import struct
 import threading
 
 import numpy as np
@@ -238,9 +240,99 @@ def test_formats_reload_with_the_same_mesh(sphere_mesh, tmp_path, ext):
     assert len(loaded.vertices) == sphere_mesh.n_vertices and len(loaded.faces) == sphere_mesh.n_faces
     assert np.allclose(loaded.vertices, sphere_mesh.vertices, atol=1e-6)
     assert loaded.volume == pytest.approx(sphere_mesh.to_trimesh().volume, rel=1e-4)
+    if ext == ".glb":  # a material keeps trimesh from folding COLOR_0 into vertex_colors: read it from the scene
+        (scene_mesh,) = trimesh.load(path, process=False).geometry.values()
+        linear = scene_mesh.visual.vertex_attributes["color"]
+        assert np.abs(linear - srgb_to_linear_reference(sphere_mesh.colors)).max() < 1e-6
+        return
     colours = loaded.visual.vertex_colors[:, :3]
-    tol = 0 if ext in (".ply", ".glb") else 1  # OBJ stores colours as decimal fractions
+    tol = 0 if ext == ".ply" else 1  # OBJ stores colours as decimal fractions
     assert np.abs(colours.astype(int) - sphere_mesh.colors.astype(int)).max() <= tol
+
+
+def srgb_to_linear_reference(rgb8: np.ndarray) -> np.ndarray:
+    """The sRGB transfer function's inverse (IEC 61966-2-1), written out here independently of renderer.mesh."""
+    out = np.empty(rgb8.shape, np.float64)
+    for i, v in np.ndenumerate(rgb8):
+        c = int(v) / 255.0
+        out[i] = c / 12.92 if c <= 0.04045 else math.pow((c + 0.055) / 1.055, 2.4)
+    return out
+
+
+def read_glb(path) -> tuple[dict, bytes]:
+    """(JSON, BIN chunk) of a binary glTF file, from its 12-byte header and the two chunk headers."""
+    data = path.read_bytes()
+    magic, version, length = struct.unpack_from("<III", data, 0)
+    assert (magic, version, length) == (0x46546C67, 2, len(data))  # 'glTF', version 2, total length
+    json_len, json_type = struct.unpack_from("<II", data, 12)
+    assert json_type == 0x4E4F534A and json_len % 4 == 0  # 'JSON', padded to 4 bytes
+    doc = json.loads(data[20:20 + json_len])
+    bin_len, bin_type = struct.unpack_from("<II", data, 20 + json_len)
+    assert bin_type == 0x004E4942 and 28 + json_len + bin_len == len(data)  # 'BIN\0'
+    return doc, data[28 + json_len:28 + json_len + bin_len]
+
+
+def glb_accessor(doc: dict, blob: bytes, index: int) -> np.ndarray:
+    """One accessor's values (float32 or uint32 components, tightly packed views) as an (count, n) array."""
+    acc = doc["accessors"][index]
+    view = doc["bufferViews"][acc["bufferView"]]
+    dtype = {5126: "<f4", 5125: "<u4", 5123: "<u2", 5121: "u1"}[acc["componentType"]]
+    n = {"SCALAR": 1, "VEC3": 3, "VEC4": 4}[acc["type"]]
+    assert "byteStride" not in view and view["byteOffset"] % 4 == 0
+    start = view["byteOffset"] + acc.get("byteOffset", 0)
+    return np.frombuffer(blob, dtype, acc["count"] * n, start).reshape(acc["count"], n)
+
+
+def read_ply(path) -> tuple[np.ndarray, np.ndarray]:
+    """(positions (V, 3) float32, colours (V, 3) uint8) of our binary PLY, read by its header."""
+    data = path.read_bytes()
+    end = data.index(b"end_header\n") + len(b"end_header\n")
+    header = data[:end].decode("ascii").splitlines()
+    n = int(next(line.split()[2] for line in header if line.startswith("element vertex")))
+    props = [line.split() for line in header if line.startswith("property ") and "list" not in line]
+    dt = np.dtype([(p[2], {"float": "<f4", "uchar": "u1"}[p[1]]) for p in props])
+    v = np.frombuffer(data, dt, n, end)
+    return (np.stack([v["x"], v["y"], v["z"]], 1), np.stack([v["red"], v["green"], v["blue"]], 1))
+
+
+def test_srgb_reference_values():
+    ref = srgb_to_linear_reference(np.array([0, 10, 11, 128, 188, 255]))
+    assert ref[0] == 0 and ref[-1] == 1
+    assert ref[1] == pytest.approx(10 / 255 / 12.92) and ref[3] == pytest.approx(0.2158605, abs=1e-6)
+    assert ref[4] == pytest.approx(0.5028865, abs=1e-6)  # sRGB 188 is about half the light
+
+
+def test_glb_has_a_matte_material_and_linear_vertex_colours(sphere_mesh, tmp_path):
+    """The GLB names a non-metallic, rough material on its primitive (glTF's default is metallic 1) and stores
+    COLOR_0 in linear light: the sRGB->linear transform of the PLY's (sRGB) vertex colours."""
+    glb = M.save_mesh(sphere_mesh, tmp_path / "s.glb")
+    ply = M.save_mesh(sphere_mesh, tmp_path / "s.ply")
+    doc, blob = read_glb(glb)
+    assert doc["asset"]["version"] == "2.0"
+    (prim,) = doc["meshes"][0]["primitives"]
+    assert prim.get("mode", 4) == 4
+    material = doc["materials"][prim["material"]]
+    pbr = material["pbrMetallicRoughness"]
+    assert pbr["metallicFactor"] == 0 and pbr["roughnessFactor"] >= 0.9
+    assert pbr.get("baseColorFactor", [1, 1, 1, 1]) == [1, 1, 1, 1] and "baseColorTexture" not in pbr
+
+    positions, colours = read_ply(ply)
+    attrs = prim["attributes"]
+    np.testing.assert_array_equal(glb_accessor(doc, blob, attrs["POSITION"]), positions)
+    acc = doc["accessors"][attrs["POSITION"]]
+    assert acc["min"] == positions.min(0).tolist() and acc["max"] == positions.max(0).tolist()
+    colour_acc = doc["accessors"][attrs["COLOR_0"]]
+    assert colour_acc["componentType"] == 5126 and colour_acc["type"] == "VEC3"  # float: no 8-bit banding
+    linear = glb_accessor(doc, blob, attrs["COLOR_0"])
+    expected = srgb_to_linear_reference(colours)
+    assert np.abs(linear - expected).max() < 1e-6  # float32 of the exact value
+    assert np.abs(linear - colours / 255.0).max() > 0.1  # not the sRGB values stored as if linear
+    normals = glb_accessor(doc, blob, attrs["NORMAL"])
+    assert np.abs(np.linalg.norm(normals, axis=1) - 1).max() < 1e-5  # glTF wants unit normals
+    assert np.abs(normals - sphere_mesh.normals).max() < 1e-5
+    faces = glb_accessor(doc, blob, prim["indices"]).reshape(-1, 3)
+    np.testing.assert_array_equal(faces, sphere_mesh.faces)
+    assert len(blob) == doc["buffers"][0]["byteLength"]
 
 
 def test_ply_is_binary_with_normals_and_colours(sphere_mesh, tmp_path):
