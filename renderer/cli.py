@@ -179,6 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--outdir", required=True, metavar="DIR", type=_arg_type(_path),
                     help="output folder (created if missing)")
     im.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
+    im.add_argument("--force", action="store_true",
+                    help="replace existing PNGs (otherwise an existing file is refused before any rendering)")
     im.add_argument("--sampling", choices=("deterministic", "stochastic"), default="deterministic",
                     help="depth samples along each ray: deterministic (flicker-free) or stochastic as in the "
                          "reference, drawn from a generator seeded with the image seed (default deterministic)")
@@ -194,7 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     cv = sub.add_parser("convert", help="convert a checkpoint to the native .safetensors format",
                         description="Read a checkpoint (without executing any code in it) and write it as "
                                     "native .safetensors.")
-    cv.add_argument("src", metavar="IN", type=_arg_type(_path), help="checkpoint to read (.pkl or .safetensors)")
+    cv.add_argument("src", metavar="IN", type=_arg_type(_path),
+                    help=f"checkpoint to read (.pkl or .safetensors) or '{BUILTIN}' (the shipped model)")
     cv.add_argument("dst", metavar="OUT", type=_arg_type(_path), help="output file, must end in .safetensors")
     cv.set_defaults(func=cmd_convert)
     from .cli_export import add_subcommands  # mesh, video, images --from-png
@@ -234,9 +237,26 @@ def _resolve_device(name: str):
 
 
 # ----------------------------------------------------------------- output
-def write_png_atomic(pixels: np.ndarray, path: Path) -> None:
-    """Write a uint8 (H, W) or (H, W, 3) array as PNG, complete or not at all (renderer.outfile)."""
-    atomic_write(path, lambda tmp: Image.fromarray(pixels).save(tmp, format="PNG"), overwrite=True)
+def write_png_atomic(pixels: np.ndarray, path: Path, overwrite: bool = True) -> None:
+    """Write a uint8 (H, W) or (H, W, 3) array as PNG, complete or not at all (renderer.outfile);
+    without `overwrite`, an existing file is refused (ExportError), never replaced."""
+    atomic_write(path, lambda tmp: Image.fromarray(pixels).save(tmp, format="PNG"), overwrite=overwrite)
+
+
+def refuse_existing(paths: Sequence[Path], force: bool) -> None:
+    """Before any slow work: CliError naming the first output that exists (and how many more) unless
+    `force`; a folder in an output's place is refused even then."""
+    for p in paths:
+        if p.is_dir():
+            raise CliError(f"{p} is a folder; cannot write an image there")
+    if force:
+        return
+    existing = [p for p in paths if p.exists()]
+    if len(existing) == 1:
+        raise CliError(f"{existing[0]} exists; not overwriting it (choose another --outdir, or replace it: --force)")
+    if existing:
+        raise CliError(f"{existing[0]} and {len(existing) - 1} more of the outputs exist; not overwriting them "
+                       "(choose another --outdir, or replace them: --force)")
 
 
 # ----------------------------------------------------------------- commands
@@ -297,6 +317,8 @@ def cmd_images(args: argparse.Namespace) -> int:
     """Render one PNG per seed with the chosen view, camera and sampling."""
     network = _require_file(os.fspath(resolve(args.network)))
     outdir = prepare_outdir(args.outdir)
+    targets = {seed: outdir / f"seed{seed:04d}.png" for seed in args.seeds}
+    refuse_existing(list(targets.values()), args.force)
     device = _resolve_device(args.device)
     engine = RenderEngine(load_generator(network, device=device), timed=False)
     rk = engine.G.rendering_kwargs
@@ -309,18 +331,19 @@ def cmd_images(args: argparse.Namespace) -> int:
                             superresolution=args.view == "image")
         res = engine.render(req)
         pixels = view_pixels(args.view, res.image, res.raw, res.depth, res.alpha)
-        write_png_atomic(pixels, outdir / f"seed{seed:04d}.png")
+        write_png_atomic(pixels, targets[seed], overwrite=args.force)
     print(f"wrote {len(args.seeds)} image(s) to {outdir}")
     return 0
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
     """Convert a checkpoint to native .safetensors (the reader never executes code from the file)."""
+    src = os.fspath(resolve(args.src))  # 'builtin', as for info and --network
     if not args.dst.endswith(".safetensors"):
         raise CliError(f"output file must end in .safetensors: {args.dst}")
-    if os.path.exists(args.src) and os.path.exists(args.dst) and os.path.samefile(args.src, args.dst):
+    if os.path.exists(src) and os.path.exists(args.dst) and os.path.samefile(src, args.dst):
         raise CliError("input and output are the same file")
-    convert(args.src, args.dst)
+    convert(src, args.dst)
     print(f"wrote {args.dst}")
     return 0
 

@@ -128,17 +128,32 @@ def cmd_video(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------- images --from-png
 @_expected_errors
 def cmd_from_png(args: argparse.Namespace) -> int:
-    """Re-render a screenshot from its metadata; report whether the pixels are identical."""
-    from .exports import read_metadata, request_from_metadata, save_screenshot
+    """Re-render a screenshot (or a 16-bit "save depth" PNG) from its metadata; report whether the pixels
+    (the depth values) are identical."""
+    from PIL import Image
+
+    from .exports import depth_to_uint16, is_depth_record, read_metadata, request_from_metadata, \
+        save_depth_png, save_screenshot
 
     shot = Path(args.from_png)
     meta = read_metadata(shot)
     req, saved_as = request_from_metadata(meta)
+    with Image.open(shot) as im:
+        mode, original = im.mode, np.asarray(im)
+    depth_png = is_depth_record(meta)
+    if depth_png:
+        near, far = _depth_range_of(meta, shot)
+    elif original.dtype != np.uint8:
+        raise ExportError(f"{shot} is a {mode} image without the depth_near/depth_far of a 16-bit depth PNG; "
+                          "only 8-bit screenshots and depth PNGs saved by triplane-viz can be re-rendered")
     network = args.network if args.network is not None else meta.get("model")
     if not network:
         raise ExportError(f"{shot}: the metadata names no model; give --network")
     outdir = Path(args.outdir) if args.outdir is not None else shot.parent
-    out = check_target(outdir / f"{shot.stem}-rerender.png", overwrite=True, suffixes=(".png",), what="image")
+    target = outdir / f"{shot.stem}-rerender.png"
+    if target.exists() and not target.is_dir() and not args.force:
+        raise ExportError(f"{target} exists; not overwriting it (choose another --outdir, or replace it: --force)")
+    out = check_target(target, overwrite=args.force, suffixes=(".png",), what="image")
     if out.resolve() == shot.resolve():
         raise ExportError("the re-render would replace the screenshot itself")
     if not meta.get("reproducible", True):
@@ -146,28 +161,48 @@ def cmd_from_png(args: argparse.Namespace) -> int:
               "the re-render will differ", file=sys.stderr)
     engine = _load_engine(network, args.device)
     res = engine.render(req)
-    pixels = view_pixels(saved_as, res.image, res.raw, res.depth, res.alpha)
-    save_screenshot(pixels, out, dict(meta, rerendered_from=shot.name), overwrite=True, sidecar=False)
-    from PIL import Image
-
-    with Image.open(shot) as im:
-        original = np.asarray(im)
+    record = dict(meta, rerendered_from=shot.name)
+    if depth_png:
+        pixels, new_near, new_far = depth_to_uint16(res.depth[0].float().cpu().numpy(),
+                                                    res.alpha[0].float().cpu().numpy())
+        for key in ("depth_near", "depth_far", "depth_encoding"):
+            record.pop(key, None)
+        save_depth_png(pixels, new_near, new_far, out, record, overwrite=args.force)
+        what = "depth values"
+    else:
+        pixels = view_pixels(saved_as, res.image, res.raw, res.depth, res.alpha)
+        save_screenshot(pixels, out, record, overwrite=args.force, sidecar=False)
+        what = "pixels"
     if original.shape != pixels.shape:
         diff = f"a different size from {shot.name}"
     else:
         changed = original != pixels
         n = int((changed.any(-1) if changed.ndim == 3 else changed).sum())
-        diff = f"identical pixels to {shot.name}" if n == 0 else f"{n} pixels differ from {shot.name}"
+        diff = f"identical {what} to {shot.name}" if n == 0 else f"{n} pixels differ from {shot.name}"
+        if depth_png and n and (new_near, new_far) != (near, far):
+            diff += f" (depth range {new_near:.6g}..{new_far:.6g}, was {near:.6g}..{far:.6g})"
     print(f"wrote {out} ({diff})")
     return 0
+
+
+def _depth_range_of(meta: dict, shot: Path) -> tuple[float, float]:
+    """(near, far) recorded in a depth PNG's metadata; ExportError if missing or not finite."""
+    try:
+        near, far = float(meta["depth_near"]), float(meta["depth_far"])
+    except (KeyError, TypeError, ValueError):
+        raise ExportError(f"{shot}: the depth PNG's metadata lacks a valid depth_near/depth_far") from None
+    if not (np.isfinite(near) and np.isfinite(far)):
+        raise ExportError(f"{shot}: the depth PNG's depth_near/depth_far are not finite")
+    return near, far
 
 
 def _images_with_from_png(images: argparse.ArgumentParser) -> None:
     """Give the existing `images` parser a --from-png mode (its --seeds and --outdir become optional there)."""
     images.add_argument("--from-png", metavar="SHOT.png", default=None, type=_cli()._arg_type(_cli()._path),
-                        help="re-render a screenshot saved by triplane-viz from its metadata (model, latent, "
-                             "cameras, settings), bit-for-bit in deterministic mode; writes SHOT-rerender.png "
-                             "into --outdir (default: beside the screenshot); --network overrides the model")
+                        help="re-render a screenshot (or a 16-bit 'save depth' PNG) saved by triplane-viz from its "
+                             "metadata (model, latent, cameras, settings), bit-for-bit in deterministic mode; "
+                             "writes SHOT-rerender.png into --outdir (default: beside the screenshot; an existing "
+                             "file is refused unless --force); --network overrides the model")
     defaults = {}
     for action in images._actions:  # argparse has no public API to relax a registered argument
         if action.dest in ("seeds", "outdir"):

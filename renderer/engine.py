@@ -114,7 +114,10 @@ def seed_z(seed: int, z_dim: int) -> np.ndarray:
 
 
 def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
-    """Spherical interpolation of two latent vectors (norm interpolated linearly)."""
+    """Spherical interpolation of two latent vectors (norm interpolated linearly); exactly a at t=0 and b at
+    t=1, so an interpolation's end frames equal its seeds' on every CPU."""
+    if t == 0 or t == 1:
+        return (a if t == 0 else b).astype(np.float32)
     na, nb = np.linalg.norm(a), np.linalg.norm(b)
     ua, ub = a / na, b / nb
     omega = math.acos(float(np.clip(np.sum(ua * ub), -1, 1)))

@@ -224,25 +224,39 @@ def save_depth(depth, alpha, path: str | os.PathLike, meta: dict[str, Any] | Non
     d = _plane(depth)
     a = None if alpha is None else _plane(alpha)
     v, near, far = depth_to_uint16(d, a)
-    info = _png_info(dict(meta or {}, depth_near=near, depth_far=far, depth_encoding=DEPTH_FORMULA),
-                     {"Software": SOFTWARE, "depth_near": repr(near), "depth_far": repr(far),
-                      "depth_encoding": DEPTH_FORMULA})
 
     def write_npy(tmp: Path) -> None:
         with open(tmp, "xb") as f:
             np.save(f, d.astype(np.float32))
 
-    def write_png(tmp: Path) -> None:
-        with open(tmp, "xb") as f:
-            Image.fromarray(v).save(f, format="PNG", pnginfo=info)
-
     atomic_write(npy, write_npy, overwrite)
     try:
-        atomic_write(png, write_png, overwrite)
+        save_depth_png(v, near, far, png, meta, overwrite)
     except BaseException:
         npy.unlink(missing_ok=True)
         raise
     return npy, png
+
+
+def save_depth_png(v: np.ndarray, near: float, far: float, path: str | os.PathLike,
+                   meta: dict[str, Any] | None = None, overwrite: bool = False) -> Path:
+    """Write depth_to_uint16's values as the 16-bit depth PNG (text chunks depth_near, depth_far, the
+    formula, and the JSON record `meta` with them), atomically; returns the path."""
+    p = check_target(path, overwrite, (".png",), "depth")
+    info = _png_info(dict(meta or {}, depth_near=near, depth_far=far, depth_encoding=DEPTH_FORMULA),
+                     {"Software": SOFTWARE, "depth_near": repr(near), "depth_far": repr(far),
+                      "depth_encoding": DEPTH_FORMULA})
+
+    def write_png(tmp: Path) -> None:
+        with open(tmp, "xb") as f:
+            Image.fromarray(np.asarray(v, dtype=np.uint16)).save(f, format="PNG", pnginfo=info)
+
+    return atomic_write(p, write_png, overwrite)
+
+
+def is_depth_record(meta: dict[str, Any]) -> bool:
+    """True for the record of a 16-bit "save depth" PNG (save_depth), not an 8-bit screenshot."""
+    return "depth_encoding" in meta or "depth_near" in meta
 
 
 def read_depth_png(path: str | os.PathLike) -> np.ndarray:

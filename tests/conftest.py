@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from golden import GOLDEN, GoldenWeights, read_golden, read_reference_outputs, write_golden_native
 
@@ -34,3 +35,14 @@ def golden_cases() -> dict[str, np.ndarray]:
 def reference_outputs() -> dict[str, dict]:
     """The reference's outputs from both CPUs ({'intel': ..., 'amd': ...}), images de-quantised."""
     return read_reference_outputs()
+
+
+SESSION_THREADS = torch.get_num_threads()
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads_restored():
+    """Each test ends with the thread count the session started with (apps set it process-wide; without
+    this, what later tests run on would depend on test order)."""
+    yield
+    torch.set_num_threads(SESSION_THREADS)

@@ -29,7 +29,6 @@ SEED_VS_FAMILY = 0.9
 
 @pytest.fixture(scope="module")
 def G():
-    torch.set_num_threads(1)
     return load_generator(BUILTIN)
 
 

@@ -259,3 +259,58 @@ def test_convert_round_trip(golden_native_checkpoint, tmp_path):
 
 def test_convert_refuses_same_file(golden_native_checkpoint):
     assert_one_line_error(run_cli("convert", golden_native_checkpoint, golden_native_checkpoint), "same file")
+
+
+def test_images_seed_beyond_2_31_renders_that_seed(golden_native_checkpoint, golden_G, tmp_path):
+    """3000000000 is a seed of its own (no wrap-around): its file is named and rendered as itself."""
+    assert main(["images", "--network", str(golden_native_checkpoint), "--seeds", "3000000000", "--view", "raw",
+                 "--nrr", "16", "--outdir", str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seed3000000000.png"]
+    out = api_render(golden_G, 3000000000, neural_rendering_resolution=16, superresolution=False)
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "seed3000000000.png")), rgb8(out["image_raw"]))
+
+
+# ----------------------------------------------------------------- existing files
+def test_images_refuses_an_existing_png_before_loading(fake_network, tmp_path, capsys):
+    """An existing output is refused, naming the file and --force, before the (here unreadable) network loads."""
+    outdir = tmp_path / "out"
+    outdir.mkdir()
+    (outdir / "seed0001.png").write_bytes(b"precious")
+    with pytest.raises(SystemExit) as e:
+        main(["images", "--network", str(fake_network), "--seeds", "0-2", "--outdir", str(outdir)])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(outdir / "seed0001.png") in err[0] and "--force" in err[0], err
+    assert "exists" in err[0] and str(fake_network) not in err[0]  # refused before the network is read
+    assert (outdir / "seed0001.png").read_bytes() == b"precious"
+    assert sorted(p.name for p in outdir.iterdir()) == ["seed0001.png"]  # nothing else written either
+
+
+def test_images_force_replaces_existing_pngs(golden_native_checkpoint, tmp_path, capsys):
+    args = ["images", "--network", str(golden_native_checkpoint), "--seeds", "1,2", "--view", "raw", "--nrr", "16",
+            "--outdir", str(tmp_path)]
+    (tmp_path / "seed0001.png").write_bytes(b"old 1")
+    (tmp_path / "seed0002.png").write_bytes(b"old 2")
+    with pytest.raises(SystemExit):
+        main(args)
+    err = capsys.readouterr().err
+    assert "seed0001.png and 1 more of the outputs exist" in err and "--force" in err
+    assert (tmp_path / "seed0002.png").read_bytes() == b"old 2"
+    assert main(args + ["--force"]) == 0
+    for seed in (1, 2):
+        assert Image.open(tmp_path / f"seed{seed:04d}.png").size == (16, 16)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seed0001.png", "seed0002.png"]
+
+
+def test_convert_accepts_builtin(tmp_path):
+    """`convert builtin OUT`: the name `info` and `--network` accept."""
+    from renderer.builtin import WEIGHTS
+    from renderer.checkpoint import read_checkpoint
+
+    out = tmp_path / "builtin-copy.safetensors"
+    assert main(["convert", "builtin", str(out)]) == 0
+    a, b = read_checkpoint(WEIGHTS), read_checkpoint(out)
+    assert a.spec == b.spec
+    assert a.state_dict.keys() == b.state_dict.keys()
+    for k, v in a.state_dict.items():
+        assert torch.equal(v, b.state_dict[k]), k

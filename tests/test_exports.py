@@ -122,6 +122,78 @@ def test_from_png_cli_errors(tmp_path, capsys):
         assert len(err) == 1 and err[0].startswith("triplane-render: error: ") and fragment in err[0], err
 
 
+def test_from_png_refuses_to_replace_an_existing_rerender(engine, tmp_path, golden_native_checkpoint, capsys):
+    shot = tmp_path / "shot.png"
+    pixels = shoot(engine, fancy_request(engine.G), "raw", shot, golden_native_checkpoint)
+    again = tmp_path / "shot-rerender.png"
+    again.write_bytes(b"precious")
+    with pytest.raises(SystemExit) as e:
+        main(["images", "--from-png", str(shot)])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(again) in err[0] and "exists" in err[0] and "--force" in err[0], err
+    assert again.read_bytes() == b"precious"
+    assert main(["images", "--from-png", str(shot), "--force"]) == 0
+    assert "identical pixels" in capsys.readouterr().out
+    assert np.array_equal(np.asarray(Image.open(again)), pixels)
+
+
+def save_depth_like_the_viewer(engine, req, stem, model):
+    """What the viewer's "save depth" writes: STEM.npy and the 16-bit STEM.png with the screenshot record."""
+    res = engine.render(req)
+    return res, X.save_depth(res.depth, res.alpha, stem, meta=X.screenshot_metadata(req, "depth", str(model)))
+
+
+def test_from_png_on_a_16bit_depth_png_compares_depth(engine, tmp_path, golden_native_checkpoint, capsys):
+    """A "save depth" PNG is re-rendered as a 16-bit depth PNG and compared value for value (not as the 8-bit view)."""
+    res, (_, png) = save_depth_like_the_viewer(engine, fancy_request(engine.G), tmp_path / "depth-shot",
+                                               golden_native_checkpoint)
+    assert main(["images", "--from-png", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert "identical depth values to depth-shot.png" in out, out
+    again = tmp_path / "depth-shot-rerender.png"
+    with Image.open(png) as a, Image.open(again) as b:
+        assert b.mode == a.mode and np.asarray(b).dtype == np.uint16
+        assert np.array_equal(np.asarray(a), np.asarray(b))
+        assert (b.text["depth_near"], b.text["depth_far"]) == (a.text["depth_near"], a.text["depth_far"])
+    np.testing.assert_array_equal(X.read_depth_png(again), X.read_depth_png(png))
+    meta = X.read_metadata(again)
+    assert meta["request"] == X.read_metadata(png)["request"] and meta["rerendered_from"] == "depth-shot.png"
+
+
+def test_from_png_on_a_changed_depth_png_reports_the_difference(engine, tmp_path, golden_native_checkpoint, capsys):
+    _, (_, png) = save_depth_like_the_viewer(engine, fancy_request(engine.G), tmp_path / "d",
+                                             golden_native_checkpoint)
+    with Image.open(png) as im:
+        original = np.asarray(im)
+        record = im.text[X.META_KEY]
+    v = original.copy()
+    v[v > 0] = np.minimum(v[v > 0].astype(np.int64) + 7, 65535).astype(np.uint16)  # everything 7 levels nearer
+    from PIL.PngImagePlugin import PngInfo
+
+    chunks = PngInfo()
+    chunks.add_itxt(X.META_KEY, record)
+    Image.fromarray(v).save(png, pnginfo=chunks)
+    assert main(["images", "--from-png", str(png), "--outdir", str(tmp_path / "o")]) == 0
+    out = capsys.readouterr().out
+    changed = int(((original > 0) & (original < 65535)).sum())
+    assert changed > 100 and f"{changed} pixels differ from d.png" in out, out
+
+
+def test_from_png_refuses_a_16bit_png_without_the_depth_range(engine, tmp_path, golden_native_checkpoint, capsys):
+    """A 16-bit PNG with a screenshot record but no depth_near/depth_far cannot be compared: refused, nothing written."""
+    req = fancy_request(engine.G)
+    info = X._png_info(X.screenshot_metadata(req, "depth", str(golden_native_checkpoint)))
+    png = tmp_path / "odd.png"
+    Image.fromarray(np.full((32, 32), 1000, np.uint16)).save(png, pnginfo=info)
+    with pytest.raises(SystemExit) as e:
+        main(["images", "--from-png", str(png)])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "odd.png" in err and "depth_near/depth_far" in err and err.count("\n") == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["odd.png"]
+
+
 # ----------------------------------------------------------------- depth
 def test_depth_npy_and_16bit_png(engine, tmp_path):
     res = engine.render(fancy_request(engine.G))

@@ -73,8 +73,8 @@ def test_ray_chunks_do_not_change_the_render(scene, monkeypatch, sampling):
     whole = render()
     monkeypatch.setattr(triplane, "CHUNK_POINTS", 37 * 12)  # 37 rays of the tiny model's 12 + 12 samples
     chunked = render()
-    for k in ("image_raw", "image_depth", "image_alpha", "features"):
-        assert (whole[k] - chunked[k]).abs().max() <= 1e-6, k
+    for k in ("image_raw", "image_depth", "image_alpha", "features"):  # a summation order apart (7e-7 seen on
+        assert (whole[k] - chunked[k]).abs().max() <= 1e-5, k           # depth ~3; out-of-order draws give 1e-3)
     assert whole["image_depth"].std() > 1e-3 and whole["image_raw"].std() > 1e-3  # a frame with structure
 
 

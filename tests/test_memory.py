@@ -37,8 +37,10 @@ def test_policy_reuses_freed_buffers():
     off_applied, off = _faults("off")
     on_applied, on = _faults("on")
     assert on_applied and not off_applied
-    assert off > 6 * 10_000  # each frame's fresh 100 MB mapping faults in page by page...
-    assert on < off / 10  # ...the retained heap does not, once warm
+    # each frame's fresh 100 MB mapping faults in page by page (4 KiB pages: ~24,000 a frame; with transparent
+    # huge pages always on, ~50), while the retained heap does not, once warm
+    assert off >= 6 * 40
+    assert on < off / 10
 
 
 def test_policy_can_be_turned_off_by_the_environment():

@@ -45,8 +45,10 @@ def test_bf16_preview_is_close_to_fp32(engine):
     a = engine.render(req)
     b = engine.render(dataclasses.replace(req, bf16=True))
     assert b.raw.dtype == b.depth.dtype == torch.float32
+    defined = a.alpha >= 1e-3  # depth means something only where the ray hits something (tests/golden.py)
     for name, mean_tol, q99_tol in (("raw", 0.01, 0.1), ("alpha", 0.01, 0.1), ("depth", 0.015, 0.1)):
-        d = (getattr(a, name) - getattr(b, name)).abs().flatten()
+        d = (getattr(a, name) - getattr(b, name)).abs()
+        d = (d[defined] if name == "depth" else d).flatten()
         assert 0 < d.mean() <= mean_tol and torch.quantile(d, 0.99) <= q99_tol, (name, d.mean(), d.max())
 
 

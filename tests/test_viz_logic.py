@@ -122,7 +122,9 @@ def test_worker_latest_wins_and_never_stale():
     w = LatestWinsWorker(_slow)
     try:
         w.submit(Job(1, delay=0.3))
-        time.sleep(0.05)  # job 1 is running now
+        deadline = time.monotonic() + 5
+        while w.busy_since is None and time.monotonic() < deadline:  # until job 1 runs (not a fixed sleep)
+            time.sleep(0.001)
         for s in range(2, 6):
             w.submit(Job(s))  # 2..4 are replaced before they start
         assert w.busy
@@ -183,7 +185,9 @@ def test_interruptible_worker_stops_a_running_job_for_a_newer_one():
     w = LatestWinsWorker(_interruptible, interruptible=True, cancelled_by=Stopped, on_done=lambda: done.append(1))
     try:
         w.submit(Job(1, delay=30.0))
-        time.sleep(0.1)  # job 1 runs
+        deadline = time.monotonic() + 5
+        while w.busy_since is None and time.monotonic() < deadline:  # job 1 runs
+            time.sleep(0.001)
         assert not w.superseded()
         t0 = time.monotonic()
         w.submit(Job(2))
@@ -200,7 +204,9 @@ def test_plain_worker_never_cancels():
     w = LatestWinsWorker(_slow, cancelled_by=RuntimeError)
     try:
         w.submit(Job(1, delay=0.2))
-        time.sleep(0.05)
+        deadline = time.monotonic() + 5
+        while w.busy_since is None and time.monotonic() < deadline:
+            time.sleep(0.001)
         w.submit(Job(2))
         assert w.wait_idle(5)
         assert w.poll().stamp == 2 and w.cancelled == 0

@@ -45,6 +45,8 @@ class LatestWinsWorker(Generic[Job]):
         self._result: WorkerResult | None = None
         self._returned_stamp = -1
         self._busy_stamp: int | None = None
+        self.busy_since: float | None = None
+        """perf_counter time the running job started (None when idle): the status line's live timer."""
         self._stop = False
         self.dropped = 0
         """Jobs replaced before they started."""
@@ -75,6 +77,10 @@ class LatestWinsWorker(Generic[Job]):
                 return None
             self._returned_stamp = res.stamp
             return res
+
+    def has_result(self) -> bool:
+        """True when a finished result waits for `poll` (cheap: one reference read)."""
+        return self._result is not None
 
     def superseded(self) -> bool:
         """True while a newer job than the running one waits (what an interruptible job's should_stop asks)."""
@@ -108,6 +114,7 @@ class LatestWinsWorker(Generic[Job]):
                     return
                 job, self._pending = self._pending, None
                 self._busy_stamp = job.stamp
+                self.busy_since = time.perf_counter()
             t0 = time.perf_counter()
             res: WorkerResult | None
             try:
@@ -125,6 +132,7 @@ class LatestWinsWorker(Generic[Job]):
                     if self._result is None or res.stamp > self._result.stamp:
                         self._result = res
                 self._busy_stamp = None
+                self.busy_since = None
                 self._cond.notify_all()
             if self._on_done is not None:
                 try:
