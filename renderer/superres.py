@@ -26,8 +26,9 @@ class _Superresolution(nn.Module):
             self.register_buffer("resample_filter", fir_filter())
 
     def forward(self, rgb: torch.Tensor, x: torch.Tensor, ws: torch.Tensor, noise_mode: str = "none",
-                generator: torch.Generator | None = None) -> torch.Tensor:
-        """rgb: (N, 3, r, r), x: (N, 32, r, r), ws: (N, num_ws, w_dim) -> (N, 3, R, R), not clamped."""
+                generator: torch.Generator | None = None, between_blocks=None) -> torch.Tensor:
+        """rgb: (N, 3, r, r), x: (N, 32, r, r), ws: (N, num_ws, w_dim) -> (N, 3, R, R), not clamped.
+        `between_blocks()` runs after the first block (a render's cancellation check)."""
         ws = ws[:, -1:, :].repeat(1, 3, 1)
         r = x.shape[-1]
         if (r < self.input_resolution) if self.resize_only_up else (r != self.input_resolution):
@@ -36,6 +37,8 @@ class _Superresolution(nn.Module):
             rgb = F.interpolate(rgb, size=size, mode="bilinear", align_corners=False, antialias=self.sr_antialias)
         x = x.contiguous(memory_format=torch.channels_last)  # NHWC convolutions are faster on CPU
         x, rgb = self.block0(x, rgb, ws, noise_mode, generator)
+        if between_blocks is not None:
+            between_blocks()
         x, rgb = self.block1(x, rgb, ws, noise_mode, generator)
         return rgb
 

@@ -251,12 +251,15 @@ class TriPlaneGenerator(nn.Module):
 
     @torch.no_grad()
     def superresolve(self, rendered: dict[str, torch.Tensor], ws: torch.Tensor, raw_aliasing: bool = False,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
-        """Final image (N, 3, R, R) from a render_planes result ('image_raw' and 'features') and ws."""
+                     generator: torch.Generator | None = None,
+                     should_stop: Callable[[], bool] | None = None) -> torch.Tensor:
+        """Final image (N, 3, R, R) from a render_planes result ('image_raw' and 'features') and ws;
+        `should_stop()` is asked between the two blocks (RenderCancelled when True)."""
         rgb = rendered["image_raw"] if raw_aliasing else rendered["image_raw"].clone()
         return self.superresolution(rgb, rendered["features"], ws,
                                     noise_mode=self.rendering_kwargs.get("superresolution_noise_mode", "none"),
-                                    generator=generator)
+                                    generator=generator, between_blocks=None if should_stop is None else
+                                    lambda: _stop_if(should_stop))
 
     def _render_occupied(self, planes, origins, dirs, n_coarse: int, n_fine: int, draw: Callable | None,
                          grid: "occ.OccupancyGrid", ray_range: tuple, should_stop: Callable[[], bool] | None = None):
@@ -310,8 +313,7 @@ class TriPlaneGenerator(nn.Module):
         for i in range(n):
             field = (self._plane_table(planes, i), decode)
             for a in range(0, m, rays):
-                if should_stop is not None and should_stop():
-                    raise RenderCancelled("a newer request replaced this render")
+                _stop_if(should_stop)
                 b = min(m, a + rays)
                 r, d, al, samples = self._render_chunk(field, origins[i, a:b], dirs[i, a:b],
                                                        depths_c[i, 0, a:b], n_fine, None if u is None else u[i, a:b])
@@ -393,6 +395,12 @@ class TriPlaneGenerator(nn.Module):
         """Mapping (conditioned on the render camera) followed by synthesis."""
         ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
         return self.synthesis(ws, c, **synthesis_kwargs)
+
+
+def _stop_if(should_stop: Callable[[], bool] | None) -> None:
+    """Raise RenderCancelled when the caller's should_stop() says so."""
+    if should_stop is not None and should_stop():
+        raise RenderCancelled("a newer request replaced this render")
 
 
 def _chunk_points(device: torch.device) -> int:
