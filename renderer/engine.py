@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from . import occupancy as occ
-from .cuda_graphs import FrameGraphs
+from .cuda_graphs import FrameGraphs, capturable
 from .errors import RenderCancelled
 from .occupancy import OccupancyGrid
 from .triplane import TriPlaneGenerator
@@ -264,7 +264,7 @@ class RenderEngine:
                                             importance_multiplier=req.importance_multiplier, superresolution=False,
                                             occupancy=occupancy, ray_range=ray_range, should_stop=stop)
 
-            if self.graphs is not None and req.sampling == "deterministic" and grid is None:
+            if self.graphs is not None and req.sampling == "deterministic" and grid is None and capturable(self.G):
                 def frame(c: torch.Tensor):  # fixed shapes, no host synchronisation: capturable
                     o = render(c, stop=None)  # a replay is not interruptible: never raise inside a capture
                     return o, (self.G.superresolve(o, ws) if req.superresolution else None)
