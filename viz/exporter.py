@@ -198,7 +198,7 @@ def start_video(app: App) -> ExportJob | None:
         spec = video_spec(app, out)
         spec.check()
         path = _target(app, s.video_path, f"video-{s.video_kind}-{_seed_name(out)}", ".mp4")
-        engine = RenderEngine(app.model.engine.G, timed=False)
+        engine = RenderEngine(app.model.engine.G, timed=False, cuda_graphs=False)  # no captures on this thread (D3)
 
         def work(job: ExportJob) -> str:
             def progress(f, stage):
