@@ -95,13 +95,52 @@ def plane_table(plane_axes: torch.Tensor, planes: torch.Tensor, box_warp: float)
                       corner_plane.to(dev), corner_start.reshape(-1).float().to(dev), float(w) if w == h else None)
 
 
+def fp32_matmul_settings(device_type: str) -> dict[str, object]:
+    """Every torch setting that can lower the precision of fp32 matmuls on this device type, as read now.
+
+    - `torch.get_float32_matmul_precision()` (all torch versions): 'high' allows TF32 on CUDA, 'medium' bf16
+      (also in oneDNN on CPUs);
+    - CUDA: `torch.backends.cuda.matmul.allow_tf32` (all versions) and `.fp32_precision` (torch >= 2.9);
+    - CPU: `torch.backends.mkldnn.matmul.fp32_precision` (torch >= 2.9);
+    - `torch.backends.fp32_precision`, the global default that 'none' settings inherit (torch >= 2.9).
+
+    A setting this torch does not have is left out; one torch refuses to read (its error after the legacy
+    and the new API were mixed) reads as 'unreadable'."""
+    b = torch.backends
+    readers = {"float32_matmul_precision": torch.get_float32_matmul_precision,
+               "fp32_precision": lambda: b.fp32_precision}
+    if device_type == "cuda":
+        readers["cuda.matmul.allow_tf32"] = lambda: b.cuda.matmul.allow_tf32
+        readers["cuda.matmul.fp32_precision"] = lambda: b.cuda.matmul.fp32_precision
+    else:
+        readers["mkldnn.matmul.fp32_precision"] = lambda: b.mkldnn.matmul.fp32_precision
+    settings: dict[str, object] = {}
+    for name, read in readers.items():
+        try:
+            settings[name] = read()
+        except AttributeError:
+            continue
+        except RuntimeError:
+            settings[name] = "unreadable"
+    return settings
+
+
+_EXACT = ("none", "ieee", "highest", False)
+"""Setting values that keep fp32 matmuls in full fp32 ('none': not set, or inheriting such a value)."""
+
+
 def _exact_fp32_matmul(device_type: str) -> bool:
-    """Whether fp32 matmuls on this device type run in full fp32 (no TF32 / bf16 precision setting)."""
-    backend = torch.backends.cuda.matmul if device_type == "cuda" else torch.backends.mkldnn.matmul
-    try:
-        return getattr(backend, "fp32_precision", "none") in ("none", "ieee")
-    except (RuntimeError, AttributeError):
-        return False
+    """Whether fp32 matmuls on this device type run in full fp32: every setting of fp32_matmul_settings says so.
+
+    Where torch >= 2.9's per-backend setting exists it is authoritative: the legacy setters write it too,
+    and it reads as the global default it inherits when 'none' (so the global one is not consulted), and a
+    legacy getter that torch refuses to read after the new API was used does not count. Without it
+    (torch 2.1-2.8) the legacy settings decide, and an unreadable setting counts as inexact."""
+    settings = fp32_matmul_settings(device_type)
+    leaf = "cuda.matmul.fp32_precision" if device_type == "cuda" else "mkldnn.matmul.fp32_precision"
+    if settings.get(leaf, "unreadable") != "unreadable":
+        settings = {k: v for k, v in settings.items() if v != "unreadable" and k != "fp32_precision"}
+    return all(v in _EXACT for v in settings.values())
 
 
 def lookup(table: PlaneTable, points: torch.Tensor) -> torch.Tensor:
