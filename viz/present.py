@@ -2,10 +2,20 @@
 
 Interop lives here alone. The path in use is logged once at construction; if interop cannot
 start, or fails later, the presenter falls back to the CPU upload for good and says why.
+
+Frames come from another thread (the render thread), on whatever stream was current there. The
+copy runs on the presenting thread's current stream, so `upload(frame, ready)` takes an event
+recorded on the producing stream right after the frame was made (`frame_ready(frame)`, called on the
+producing thread) and makes the copy wait for it (issue 14 R2); the frame's memory is marked as in
+use on the copy's stream until the copy has run. Without an event the frame must come from the
+presenting thread's stream (the legacy default stream on both threads, as in the viewer today).
+pycuda's context stack is left as it was after every call, whichever way the call ends (R6): pycuda
+aborts the process at exit if its stack is not empty.
 """
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from typing import Callable, Literal
 
 import torch
@@ -20,6 +30,18 @@ INTEROPS: tuple[str, ...] = ("auto", "cuda-bindings", "pycuda", "off")
 MODES: dict[str, int] = {"image": 0, "raw": 0, "depth": 1, "normals": 2}
 """Draw mode -> the shader's u_mode (for depth frames; rgb frames always draw as rgb)."""
 _UNIFORMS = ("u_tex", "u_mode", "u_image", "u_background", "u_near", "u_far", "u_focal")
+
+
+def frame_ready(frame: DisplayFrame) -> "torch.cuda.Event | None":
+    """An event recorded on the current stream of the frame's device, for Presenter.upload(frame, ready): call
+    it on the thread that made the frame, right after making it. None for a frame in host memory."""
+    if not frame.rgba.is_cuda:
+        return None
+    event = torch.cuda.Event()
+    event.record(torch.cuda.current_stream(frame.rgba.device))
+    return event
+
+
 def interop_available(kind: str) -> tuple[bool, str]:
     """Whether an interop backend could work here (no GL needed): (True, backend name) or (False, why)."""
     if kind not in INTEROPS:
@@ -86,9 +108,13 @@ class _CudaBindings:
         return _cuda_ok(self.rt, self.rt.cudaGraphicsGLRegisterImage(int(texture), GL.GL_TEXTURE_2D, flags),
                         "cudaGraphicsGLRegisterImage")
 
-    def copy(self, resource, rgba: torch.Tensor) -> None:
+    def accepts(self, rgba: torch.Tensor) -> bool:
+        return rgba.is_cuda and rgba.device.index == self.device
+
+    def copy(self, resource, rgba: torch.Tensor, stream) -> None:
+        """Asynchronous copy into the texture on torch's `stream` (map, copy and unmap are ordered on it)."""
         rt, (h, w) = self.rt, rgba.shape[:2]
-        stream = torch.cuda.current_stream(rgba.device).cuda_stream
+        stream = stream.cuda_stream
         _cuda_ok(rt, rt.cudaGraphicsMapResources(1, resource, stream), "cudaGraphicsMapResources")
         try:
             array = _cuda_ok(rt, rt.cudaGraphicsSubResourceGetMappedArray(resource, 0, 0),
@@ -107,7 +133,11 @@ class _CudaBindings:
 
 
 class _PyCuda:
-    """CUDA-GL interop through pycuda.gl on torch's primary context (synchronous copy after torch's stream)."""
+    """CUDA-GL interop through pycuda.gl on torch's primary context (synchronous copy after torch's stream).
+
+    torch's primary context is pushed for each call and popped when the call ends, however it ends, so
+    pycuda's context stack is empty between calls: an exit that skips Presenter.close() (an exception, a
+    signal) finds nothing left on it (R6)."""
 
     name = "pycuda"
 
@@ -118,32 +148,45 @@ class _PyCuda:
         torch.cuda.init()
         cuda.init()
         self.device = torch.cuda.current_device()
-        self.context = cuda.Device(self.device).retain_primary_context()
+        self.context = cuda.Device(self.device).retain_primary_context()  # torch's context, not a second one
+
+    @contextmanager
+    def _current(self):
         self.context.push()
+        try:
+            yield
+        finally:
+            self.context.pop()
+
+    def accepts(self, rgba: torch.Tensor) -> bool:
+        return rgba.is_cuda and rgba.device.index == self.device
 
     def register(self, texture: int):
-        return self.cudagl.RegisteredImage(int(texture), GL.GL_TEXTURE_2D,
-                                           self.cudagl.graphics_map_flags.WRITE_DISCARD)
+        with self._current():
+            return self.cudagl.RegisteredImage(int(texture), GL.GL_TEXTURE_2D,
+                                               self.cudagl.graphics_map_flags.WRITE_DISCARD)
 
-    def copy(self, resource, rgba: torch.Tensor) -> None:
-        torch.cuda.current_stream(rgba.device).synchronize()  # pycuda cannot join torch's stream
+    def copy(self, resource, rgba: torch.Tensor, stream) -> None:
+        stream.synchronize()  # pycuda cannot join torch's stream: wait for it (and what it waits for) here
         h, w = rgba.shape[:2]
-        mapping = resource.map()
-        try:
-            copy = self.cuda.Memcpy2D()
-            copy.set_src_device(rgba.data_ptr())
-            copy.set_dst_array(mapping.array(0, 0))
-            copy.width_in_bytes = copy.src_pitch = w * 4
-            copy.height = h
-            copy(aligned=False)
-        finally:
-            mapping.unmap()
+        with self._current():
+            mapping = resource.map()
+            try:
+                copy = self.cuda.Memcpy2D()
+                copy.set_src_device(rgba.data_ptr())
+                copy.set_dst_array(mapping.array(0, 0))
+                copy.width_in_bytes = copy.src_pitch = w * 4
+                copy.height = h
+                copy(aligned=False)
+            finally:
+                mapping.unmap()
 
     def unregister(self, resource) -> None:
-        resource.unregister()
+        with self._current():
+            resource.unregister()
 
     def close(self) -> None:
-        self.context.pop()
+        pass  # nothing stays pushed between calls
 
 
 _BACKENDS = {"cuda-bindings": _CudaBindings, "pycuda": _PyCuda}
@@ -202,8 +245,11 @@ class Presenter:
         """(width, height) of the display texture, None before the first upload."""
         return self._size
 
-    def upload(self, frame: DisplayFrame) -> None:
-        """Copy the frame into the texture (re-created on a size change): interop for CUDA tensors, else CPU."""
+    def upload(self, frame: DisplayFrame, ready=None) -> None:
+        """Copy the frame into the texture (re-created on a size change): interop for CUDA tensors, else CPU.
+
+        `ready`: the event frame_ready(frame) recorded on the producing thread's stream; the copy, on this
+        thread's current stream, waits for it (required when the frame was made on another stream)."""
         start = time.perf_counter()
         rgba = frame.rgba
         if rgba.dim() != 3 or rgba.shape[2] != 4 or rgba.dtype != torch.uint8:
@@ -211,17 +257,22 @@ class Presenter:
         h, w = int(rgba.shape[0]), int(rgba.shape[1])
         if self._size != (w, h):
             self._recreate(w, h)
-        if not (self._backend is not None and rgba.is_cuda and rgba.device.index == self._backend.device
-                and self._upload_interop(rgba.detach().contiguous())):
+        stream = torch.cuda.current_stream(rgba.device) if rgba.is_cuda else None
+        if ready is not None:
+            ready.wait(stream)  # GPU-side: this stream's copy starts after the producer's work (R2)
+        if not (self._backend is not None and self._backend.accepts(rgba)
+                and self._upload_interop(rgba.detach().contiguous(), stream)):
             self._upload_cpu(rgba)
         self._kind, self._near, self._far = frame.kind, float(frame.near), float(frame.far)
         self.upload_ms = (time.perf_counter() - start) * 1000
 
-    def _upload_interop(self, rgba: torch.Tensor) -> bool:
+    def _upload_interop(self, rgba: torch.Tensor, stream) -> bool:
         try:
             if self._resource is None:
                 self._resource = self._backend.register(self._texture)
-            self._backend.copy(self._resource, rgba)
+            self._backend.copy(self._resource, rgba, stream)
+            if stream is not None:
+                rgba.record_stream(stream)  # freed by the producer, kept until this stream's copy has run
             return True
         except Exception as e:
             self._drop_interop(f"{self.path} failed: {e}")

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from glutil import read_pixels
 from OpenGL import GL
 from renderer.display import DisplayFrame, pack_frame
 from viz.gl import ShaderError, compile_program, load_shader_source
-from viz.present import Presenter, interop_available
+from viz.present import Presenter, frame_ready, interop_available
 
 SIZE = 256                                  # the gl_context window is SIZE x SIZE
 BG = (51 / 255, 102 / 255, 153 / 255)       # exact in 8 bits
@@ -410,3 +411,263 @@ def test_interop_registration_failure_falls_back_to_cpu_and_says_so(gl_context, 
         img = quadrants(SIZE, SIZE)
         p.upload(rgb_frame(img))
         assert np.abs(render(p) - img).max() <= 1
+
+
+# --------------------------------------------------------------------------- producers on other streams (R2)
+class RecordingBackend:
+    """An interop backend that takes host frames, so the upload order is visible on a CPU."""
+
+    device = 0
+
+    def __init__(self, calls: list):
+        self.calls = calls
+
+    def accepts(self, rgba) -> bool:
+        return True
+
+    def register(self, texture: int):
+        self.calls.append(("register", texture))
+        return texture
+
+    def copy(self, resource, rgba, stream) -> None:
+        self.calls.append(("copy", stream))
+        GL.glBindTexture(GL.GL_TEXTURE_2D, resource)
+        GL.glPixelStorei(GL.GL_UNPACK_ALIGNMENT, 1)
+        h, w = rgba.shape[:2]
+        GL.glTexSubImage2D(GL.GL_TEXTURE_2D, 0, 0, 0, w, h, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE, rgba.numpy())
+
+    def unregister(self, resource) -> None:
+        self.calls.append(("unregister", resource))
+
+    def close(self) -> None:
+        self.calls.append(("close",))
+
+
+class RecordingEvent:
+    def __init__(self, calls: list):
+        self.calls = calls
+
+    def wait(self, stream=None) -> None:
+        self.calls.append(("wait", stream))
+
+
+def test_upload_waits_for_the_producers_event_before_copying(gl_context, monkeypatch):
+    import viz.present as present
+
+    calls: list = []
+    monkeypatch.setattr(present, "interop_available", lambda kind: (True, "cuda-bindings"))
+    monkeypatch.setitem(present._BACKENDS, "cuda-bindings", lambda: RecordingBackend(calls))
+    with Presenter(interop="auto", log=lambda line: None) as p:
+        assert p.path == "cuda-bindings"
+        del calls[:]
+        img = quadrants(SIZE, SIZE)
+        p.upload(rgb_frame(img), ready=RecordingEvent(calls))
+        assert calls[0] == ("wait", None) and [c[0] for c in calls[1:]] == ["register", "copy"]  # host frame: no stream
+        assert np.abs(render(p) - img).max() <= 1
+        p.upload(rgb_frame(img))  # no event: the frame comes from this thread's stream
+        assert [c[0] for c in calls].count("wait") == 1
+    assert frame_ready(rgb_frame(img)) is None  # host frames need no event
+
+
+# --------------------------------------------------------------------------- pycuda's context stack (R6)
+class FakePyCuda:
+    """pycuda.driver and pycuda.gl as _PyCuda uses them; every call that needs a context checks one is current."""
+
+    def __init__(self):
+        self.stack: list = []
+        self.fail_copy = False
+        fake = self
+
+        class Context:
+            def push(self):
+                fake.stack.append(self)
+
+            def pop(self):  # pycuda: pops whatever is current
+                fake.stack.pop()
+
+        class Device:
+            def __init__(self, index):
+                self.index = index
+
+            def retain_primary_context(self):
+                return Context()
+
+        class Mapping:
+            def __init__(self):
+                self.unmapped = False
+
+            def array(self, index, level):
+                fake.needs_context()
+                return ("array", index, level)
+
+            def unmap(self):
+                fake.needs_context()
+                self.unmapped = True
+                fake.mappings.append(self)
+
+        class RegisteredImage:
+            def __init__(self, texture, target, flags):
+                fake.needs_context()
+                self.texture = texture
+
+            def map(self):
+                fake.needs_context()
+                return Mapping()
+
+            def unregister(self):
+                fake.needs_context()
+
+        class Memcpy2D:
+            def set_src_device(self, ptr):
+                self.src = ptr
+
+            def set_dst_array(self, array):
+                self.dst = array
+
+            def __call__(self, aligned=True):
+                fake.needs_context()
+                if fake.fail_copy:
+                    raise RuntimeError("cuMemcpy2DUnaligned failed: invalid value")
+                fake.copies.append((self.src, self.width_in_bytes, self.height, aligned))
+
+        self.mappings: list = []
+        self.copies: list = []
+        self.driver = types.ModuleType("pycuda.driver")
+        self.driver.init = lambda: None
+        self.driver.Device, self.driver.Memcpy2D = Device, Memcpy2D
+        self.gl = types.ModuleType("pycuda.gl")
+        self.gl.RegisteredImage = RegisteredImage
+        self.gl.graphics_map_flags = types.SimpleNamespace(WRITE_DISCARD=2)
+
+    def needs_context(self) -> None:
+        if not self.stack:
+            raise RuntimeError("cuCtxGetCurrent: no current context")
+
+    def install(self, monkeypatch) -> None:
+        package = types.ModuleType("pycuda")
+        package.driver, package.gl = self.driver, self.gl
+        for name, module in (("pycuda", package), ("pycuda.driver", self.driver), ("pycuda.gl", self.gl)):
+            monkeypatch.setitem(sys.modules, name, module)
+        monkeypatch.setattr(torch.cuda, "init", lambda: None)
+        monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+
+
+class FakeStream:
+    def __init__(self):
+        self.synchronized = 0
+
+    def synchronize(self) -> None:
+        self.synchronized += 1
+
+
+def test_pycuda_context_stack_is_empty_after_every_call_however_it_ends(monkeypatch):
+    from viz.present import _PyCuda
+
+    fake = FakePyCuda()
+    fake.install(monkeypatch)
+    backend = _PyCuda()
+    assert fake.stack == []
+    resource = backend.register(7)
+    assert fake.stack == []
+    rgba = torch.zeros(3, 5, 4, dtype=torch.uint8)
+    stream = FakeStream()
+    backend.copy(resource, rgba, stream)
+    assert fake.stack == [] and stream.synchronized == 1
+    assert fake.copies == [(rgba.data_ptr(), 20, 3, False)] and fake.mappings[-1].unmapped
+    fake.fail_copy = True
+    with pytest.raises(RuntimeError, match="cuMemcpy2DUnaligned"):
+        backend.copy(resource, rgba, stream)
+    assert fake.stack == [] and len(fake.mappings) == 2  # unmapped and popped on the error path too
+    backend.unregister(resource)
+    backend.close()
+    assert fake.stack == []
+
+
+def test_pycuda_presenter_leaves_the_context_stack_empty(gl_context, monkeypatch):
+    import viz.present as present
+
+    fake = FakePyCuda()
+    fake.install(monkeypatch)
+    monkeypatch.setattr(present, "interop_available", lambda kind: (True, "pycuda"))
+    lines: list[str] = []
+    p = Presenter(interop="pycuda", log=lines.append)
+    assert p.path == "pycuda" and fake.stack == [], lines  # the probe registered and unregistered a texture
+    p.upload(rgb_frame(quadrants(8, 8)))  # a host frame: the CPU path
+    assert fake.stack == []
+    p.close()
+    assert fake.stack == []
+    fake.gl.RegisteredImage = lambda *a: (_ for _ in ()).throw(RuntimeError("cuGraphicsGLRegisterImage: not supported"))
+    with Presenter(interop="pycuda", log=lines.append) as q:
+        assert q.path == "cpu-upload" and "not supported" in q.fallback_reason
+    assert fake.stack == []
+
+
+# --------------------------------------------------------------------------- interop on a GPU
+REQUIRE_INTEROP = os.environ.get("TRIPLANE_REQUIRE_INTEROP") == "1"
+"""Set by bench/gpu_check.sh: interop that is not active fails these tests instead of skipping them."""
+
+
+def interop_or_skip(p: Presenter, kind: str) -> None:
+    if p.path != kind:
+        why = f"{kind} interop not active here ({p.fallback_reason}); GL: {gl_info()['GL_RENDERER']}"
+        if REQUIRE_INTEROP:
+            pytest.fail(why)
+        pytest.skip(why)
+
+
+def texture_bytes(p: Presenter, h: int, w: int) -> np.ndarray:
+    GL.glBindTexture(GL.GL_TEXTURE_2D, p._texture)
+    GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
+    data = GL.glGetTexImage(GL.GL_TEXTURE_2D, 0, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE)
+    GL.glBindTexture(GL.GL_TEXTURE_2D, 0)
+    return np.frombuffer(data, np.uint8).reshape(h, w, 4)
+
+
+@pytest.mark.gpu
+@cuda_only
+@pytest.mark.parametrize("kind", ["cuda-bindings", "pycuda"])
+def test_gpu_interop_texture_equals_tensor_at_odd_sizes_and_after_resizes(gl_context, kind):
+    gen = torch.Generator(device="cuda").manual_seed(3)
+    with Presenter(interop=kind, log=lambda line: None) as p:
+        interop_or_skip(p, kind)
+        for h, w, frame_kind in ((256, 256, "rgb"), (21, 37, "rgb"), (512, 384, "depth"), (37, 21, "rgb"),
+                                 (128, 128, "rgb"), (128, 128, "depth")):
+            img = torch.randint(0, 256, (h, w, 4), dtype=torch.uint8, device="cuda", generator=gen)
+            p.upload(DisplayFrame(img, frame_kind))
+            assert p.path == kind, p.fallback_reason
+            assert np.array_equal(texture_bytes(p, h, w), img.cpu().numpy()), (kind, h, w)
+            assert p.texture_size == (w, h)
+
+
+@pytest.mark.gpu
+@cuda_only
+@pytest.mark.parametrize("kind", ["cuda-bindings", "pycuda"])
+def test_gpu_frame_made_on_another_threads_stream_arrives_complete(gl_context, kind):
+    """R2: the render thread packs a frame on its own busy stream; the upload waits for its event."""
+    import threading
+
+    from viz.present import frame_ready
+
+    with Presenter(interop=kind, log=lambda line: None) as p:
+        interop_or_skip(p, kind)
+        for attempt in range(3):
+            box = {}
+
+            def produce():
+                side = torch.cuda.Stream()
+                with torch.cuda.stream(side):
+                    y = torch.randn(4096, 4096, device="cuda")
+                    for _ in range(30):  # GPU work queued ahead of the frame on this stream
+                        y = (y @ y).mul_(1e-4)
+                    x = torch.rand(3, 512, 512, device="cuda") * 2 - 1 + y[:1, :1] * 0
+                    box["frame"] = pack_frame(x, x, x[:1], x[:1], "image")
+                    box["ready"] = frame_ready(box["frame"])
+                    box["ref"] = box["frame"].rgba.clone()
+
+            t = threading.Thread(target=produce)
+            t.start()
+            t.join()
+            p.upload(box["frame"], ready=box["ready"])
+            got = texture_bytes(p, 512, 512)
+            torch.cuda.synchronize()
+            assert np.array_equal(got, box["ref"].cpu().numpy()), attempt
