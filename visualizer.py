@@ -33,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, default=None, metavar="N", help="quit after N UI frames")
     p.add_argument("--screenshot", metavar="PNG",
                    help="once the first render is on screen, save the window to PNG and quit")
-    p.add_argument("--out-dir", default="screenshots", help="folder for saved renders (default ./screenshots)")
+    p.add_argument("--out-dir", default=None,
+                   help="folder for saved renders, meshes and videos (default ~/Pictures/triplane-viz)")
     return p
 
 
@@ -58,7 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.no_model:
         args.checkpoint = None
     config = AppConfig(checkpoint=args.checkpoint, device=args.device, interop=args.interop, width=args.width,
-                       height=args.height, headless=args.headless, debug_gl=args.debug_gl, out_dir=args.out_dir)
+                       height=args.height, headless=args.headless, debug_gl=args.debug_gl)
+    if args.out_dir is not None:
+        config.out_dir = args.out_dir
     try:
         app = App(config)
     except DisplayError as e:

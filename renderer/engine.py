@@ -280,7 +280,7 @@ class RenderEngine:
                 check()
                 self._sync()
                 t3 = clock()
-                image = self.G.superresolve(out, ws)[0] if req.superresolution else None
+                image = self.G.superresolve(out, ws, should_stop=should_stop)[0] if req.superresolution else None
         self._sync()
         t4 = clock()
         self.stats.renders += 1

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -46,7 +46,8 @@ def orbit_camera_at(rendering_kwargs: dict, t: float) -> Camera:
 class VideoSpec:
     """What to record."""
 
-    seeds: list[int]
+    seeds: list[float]
+    """Seeds in order (the viewer's may be fractional: a blend of the two neighbouring seeds)."""
     kind: str = "orbit"
     frames: int = 120
     """Frames per seed (orbit) or per interpolation step (interp)."""
@@ -59,6 +60,14 @@ class VideoSpec:
     noise_mode: str = "const"
     cond: str = "front"
     """Conditioning camera: 'front' (the reference scripts) or 'render' (follows the orbit)."""
+    latent: LatentSpec | None = None
+    """The exact latent on the viewer's screen (style mixing, interpolation space; for an orbit also the A/B
+    blend at its t): orbit frames render it; interp frames keep its mixing and space and move between
+    `seeds`. None: plain seeds, as the reference scripts."""
+    importance_multiplier: float | None = None
+    sampling: str = "deterministic"
+    rng_seed: int = 0
+    """Stochastic sampling draws frame i with seed rng_seed + i, so two renders of a video are identical."""
     extra: dict = field(default_factory=dict)
 
     def check(self) -> None:
@@ -77,13 +86,15 @@ class VideoSpec:
             raise ExportError(f"fps must be in (0, 240], got {self.fps}")
         if self.cond not in ("front", "render"):
             raise ExportError(f"cond must be 'front' or 'render', not {self.cond!r}")
+        if self.sampling not in ("deterministic", "stochastic"):
+            raise ExportError(f"sampling must be 'deterministic' or 'stochastic', not {self.sampling!r}")
 
     def total_frames(self) -> int:
         return int(self.frames) * len(self.seeds)
 
 
 def frame_requests(spec: VideoSpec, rendering_kwargs: dict) -> Iterator[RenderRequest]:
-    """The RenderRequest of every frame, in order (deterministic sampling)."""
+    """The RenderRequest of every frame, in order."""
     spec.check()
     total = spec.total_frames()
     front = camera_tuple(default_camera(rendering_kwargs))
@@ -91,18 +102,20 @@ def frame_requests(spec: VideoSpec, rendering_kwargs: dict) -> Iterator[RenderRe
         if spec.kind == "orbit":
             seed, j = spec.seeds[i // spec.frames], i % spec.frames
             camera = orbit_camera_at(rendering_kwargs, j / spec.frames)
-            latent = LatentSpec(seed=float(seed))
+            latent = spec.latent if spec.latent is not None and len(spec.seeds) == 1 else LatentSpec(seed=float(seed))
         else:
             k, j = divmod(i, spec.frames)
             a, b = spec.seeds[k], spec.seeds[(k + 1) % len(spec.seeds)]
             camera = orbit_camera_at(rendering_kwargs, i / total)
-            latent = LatentSpec(seed=float(a), seed_b=float(b), t=j / spec.frames, space="w") if j else \
-                LatentSpec(seed=float(a))
+            base = spec.latent or LatentSpec(seed=0.0, space="w")
+            latent = replace(base, seed=float(a), seed_b=float(b), t=j / spec.frames) if j else \
+                replace(base, seed=float(a), seed_b=None, t=0.0)
         yield RenderRequest(latent=latent, camera=camera, cond_camera=camera if spec.cond == "render" else front,
-                            psi=spec.psi, cutoff=spec.cutoff, noise_mode=spec.noise_mode, sampling="deterministic",
+                            psi=spec.psi, cutoff=spec.cutoff, noise_mode=spec.noise_mode, sampling=spec.sampling,
                             neural_rendering_resolution=spec.neural_rendering_resolution,
-                            depth_multiplier=spec.depth_multiplier, superresolution=spec.view == "image",
-                            stamp=i)
+                            depth_multiplier=spec.depth_multiplier, importance_multiplier=spec.importance_multiplier,
+                            superresolution=spec.view == "image",
+                            rng_seed=spec.rng_seed + i if spec.sampling == "stochastic" else None, stamp=i)
 
 
 def frame_pixels(engine: RenderEngine, req: RenderRequest, view: str) -> np.ndarray:

@@ -16,7 +16,7 @@ import os
 import sys
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -33,6 +33,8 @@ from renderer import memory  # noqa: E402
 from renderer.cpu import cpu_bf16_units  # noqa: E402
 from renderer.display import DisplayFrame, pack_frame, view_pixels  # noqa: E402
 from renderer.engine import RenderEngine, RenderRequest, RenderResult, camera_tuple  # noqa: E402
+from renderer.errors import RenderCancelled  # noqa: E402
+from renderer.seeds import SEED_MAX, seed_label  # noqa: E402
 
 from .exporter import ExportSettings, Exporter, save_screenshot_now  # noqa: E402
 from .gl import GLCheckError, check_gl_error  # noqa: E402
@@ -61,8 +63,17 @@ PANE_WIDTH = 380
 """Control pane width in window coordinates."""
 STATUS_HEIGHT = 26
 """Status line height in window coordinates."""
-SEED_MAX = latent_widget.SEED_MAX
 FONT_SIZE = 15.0
+IDLE_WAKE_S = 5.0
+"""Longest sleep of an idle window (a safety net: every wake-up source posts an event or has a deadline)."""
+PROGRESS_TICK_S = 0.25
+"""Redraw interval while work runs in the background (live render timer, export progress)."""
+SETTLE_FRAMES = 3
+"""Frames drawn without waiting after input, so imgui sees queued presses and releases and hover settles."""
+
+
+DEFAULT_OUT_DIR = str(Path("~") / "Pictures" / "triplane-viz")
+"""Where saved renders, meshes and videos go unless told otherwise: per user, never the working folder."""
 
 
 @dataclass
@@ -86,7 +97,7 @@ class AppConfig:
     """Seconds without rendering or loading after which the heap's free pages go back to the OS (the render
     memory policy, renderer/memory.py, keeps them while frames come)."""
     torch_threads: int | None = 2
-    out_dir: str = "screenshots"
+    out_dir: str = DEFAULT_OUT_DIR
     log: Callable[[str], None] | None = None
     adaptive: bool = True
     """Render cheaper previews while the view moves (see viz/resolution.py); full quality at rest."""
@@ -98,14 +109,29 @@ class AppConfig:
     bench/bench_orbit.py), and each new preview size first pays oneDNN's bf16 set-up."""
 
 
+MESSAGE_KINDS: dict[str, str] = {
+    "last_saved": "info", "info": "info", "input_error": "warn", "render_warning": "warn",
+    "load_error": "error", "render_error": "error", "export_error": "error", "gl_error": "error",
+    "geometry_error": "error"}
+"""UiState's message fields and their kind. Info and warnings expire after MESSAGE_TTL_S[kind]; errors stay
+until the same field is set again, the user dismisses them (click the status line), or what failed succeeds."""
+MESSAGE_TTL_S = {"info": 5.0, "warn": 8.0}
+STICKY = ("render_warning",)
+"""Warnings that describe the frame on screen: they last as long as it does, not a fixed time."""
+
+
 @dataclass
 class UiState:
-    """UI-only state (not part of a render request): text fields, overlays, messages."""
+    """UI-only state (not part of a render request): text fields, overlays, messages (timed: see MESSAGE_KINDS)."""
 
     model_path: str = ""
-    out_dir: str = "screenshots"
+    out_dir: str = DEFAULT_OUT_DIR
     show_help: bool = False
+    show_pane: bool = True
+    """The control pane (Tab hides it: the render takes the whole window)."""
     last_saved: str | None = None
+    info: str | None = None
+    """A passing note (e.g. an export cancelled), shown like 'saved ...'."""
     export_error: str | None = None
     load_error: str | None = None
     render_error: str | None = None
@@ -114,6 +140,40 @@ class UiState:
     geometry_error: str | None = None
     input_error: str | None = None
     """The last typed value that was clamped or refused (viz/validate.py)."""
+    set_at: dict[str, float] = field(default_factory=dict, repr=False, compare=False)
+    """When each message field got its current text (time.monotonic)."""
+
+    def __setattr__(self, name: str, value) -> None:
+        if name in MESSAGE_KINDS and "set_at" in self.__dict__:
+            if value is None:
+                self.set_at.pop(name, None)
+            else:
+                self.set_at[name] = time.monotonic()
+        object.__setattr__(self, name, value)
+
+    def messages(self) -> list[tuple[str, str, str]]:
+        """(field, kind, text) of the messages showing, newest first."""
+        shown = [(f, MESSAGE_KINDS[f], getattr(self, f)) for f in self.set_at if getattr(self, f)]
+        return sorted(shown, key=lambda m: -self.set_at[m[0]])
+
+    def next_expiry(self, now_perf: float) -> float:
+        """perf_counter time at which the next timed message expires (inf when none)."""
+        now = time.monotonic()
+        left = [self.set_at[f] + MESSAGE_TTL_S[k] - now for f, k, _ in self.messages()
+                if k in MESSAGE_TTL_S and f not in STICKY]
+        return now_perf + max(min(left), 0.0) if left else math.inf
+
+    def expire(self) -> None:
+        """Clear the info and warning messages whose time is up."""
+        now = time.monotonic()
+        for f, k, _ in self.messages():
+            if k in MESSAGE_TTL_S and f not in STICKY and now - self.set_at[f] >= MESSAGE_TTL_S[k]:
+                setattr(self, f, None)
+
+    def dismiss(self) -> None:
+        """Clear every message (the user clicked the status line)."""
+        for f in list(self.set_at):
+            setattr(self, f, None)
 
 
 @dataclass
@@ -143,6 +203,8 @@ class RenderJob:
     model_id: int
     quality: Quality | None = None
     """The adaptive-quality level this job was rendered at (None: the request as the user set it)."""
+    cancellable: bool = False
+    """A full-quality refinement of a view that moved: it stops at the next chunk once a newer request waits."""
 
 
 @dataclass
@@ -155,9 +217,10 @@ class FrameOut:
     frame: DisplayFrame
 
 
-def render_job(job: RenderJob) -> FrameOut:
-    """Run on the render thread: one engine call, then packing for the display texture."""
-    res = job.engine.render(job.request)
+def render_job(job: RenderJob, should_stop: Callable[[], bool]) -> FrameOut:
+    """Run on the render thread: one engine call (interrupted for a newer request when the job is
+    cancellable), then packing for the display texture."""
+    res = job.engine.render(job.request, should_stop=should_stop if job.cancellable else None)
     frame = pack_frame(res.image, res.raw, res.depth, res.alpha, job.pack_view, job.locked_range)
     return FrameOut(job.stamp, job, res, frame)
 
@@ -190,7 +253,8 @@ ACTIONS: dict[str, Callable[["App"], None]] = {
     "reset": lambda app: app.reset_camera(), "screenshot": lambda app: app.save_render(),
     "help": lambda app: app.toggle_help(), "close_help": lambda app: app.close_help(),
     "play": lambda app: app.toggle_play(), "seed_prev": lambda app: app.step_seed(-1),
-    "seed_next": lambda app: app.step_seed(1),
+    "seed_next": lambda app: app.step_seed(1), "toggle_pane": lambda app: app.toggle_pane(),
+    "quit": lambda app: app.quit(),
 }
 """What each key action id of viz.bindings does to the app."""
 
@@ -229,6 +293,11 @@ class App:
         self._last_pre: tuple | None = None
         self._pending_upload: FrameOut | None = None
         self._save_window_to: Path | None = None
+        self._settle_frames = SETTLE_FRAMES
+        self.last_frame_ms = 0.0
+        """Render time of the newest frame taken from the worker."""
+        self.waited_s = 0.0
+        """Seconds the interactive loop spent asleep in the event wait."""
         self._last_time = time.perf_counter()
         self._closed = False
         self.device_name = self._device_name(config.device)
@@ -245,7 +314,8 @@ class App:
         self.recent = RecentFiles.load()
         if self.recent.warning:
             self.log(f"warning: {self.recent.warning}")
-        self.worker: LatestWinsWorker[RenderJob] = LatestWinsWorker(render_job)
+        self.worker: LatestWinsWorker[RenderJob] = LatestWinsWorker(
+            render_job, interruptible=True, cancelled_by=RenderCancelled, on_done=glfw.post_empty_event)
         self.loader = ModelLoader(config.device)
         self.geometry = GeometrySettings()
         self.mesher = PreviewMesher()
@@ -340,7 +410,8 @@ class App:
     def render_rect(self) -> tuple[float, float, float, float]:
         """(x, y, w, h) of the render area in window coordinates (cursor units), top-left origin."""
         w, h = glfw.get_window_size(self.window)
-        return (float(PANE_WIDTH), 0.0, float(max(w - PANE_WIDTH, 0)), float(max(h - STATUS_HEIGHT, 0)))
+        pane = PANE_WIDTH if self.ui.show_pane else 0
+        return (float(pane), 0.0, float(max(w - pane, 0)), float(max(h - STATUS_HEIGHT, 0)))
 
     def render_rect_fb(self) -> tuple[int, int, int, int]:
         """The render area in framebuffer pixels (differs from window coordinates on HiDPI screens)."""
@@ -373,6 +444,18 @@ class App:
     def toggle_help(self) -> None:
         """Show or hide the bindings overlay."""
         self.ui.show_help = not self.ui.show_help
+
+    def notify(self, text: str) -> None:
+        """A passing note in the status line (expires; see MESSAGE_TTL_S)."""
+        self.ui.info = text
+
+    def toggle_pane(self) -> None:
+        """Hide or show the control pane."""
+        self.ui.show_pane = not self.ui.show_pane
+
+    def quit(self) -> None:
+        """Close the window at the end of this frame (the loop ends; `close` releases everything)."""
+        glfw.set_window_should_close(self.window, True)
 
     def close_help(self) -> None:
         """Hide the bindings overlay."""
@@ -413,7 +496,7 @@ class App:
             view = self.state.view.view if out.job.pack_view == "depth" else out.job.pack_view
             if self.state.view.view == "geometry":
                 view = "geometry"
-            path = next_free(folder, f"render-seed{seed:g}-{view}")
+            path = next_free(folder, f"render-seed{seed_label(seed)}-{view}")
             if view == "geometry":
                 pixels, out = self._geometry_pixels(), dataclasses.replace(out, job=dataclasses.replace(
                     out.job, request=self.state.snapshot(0), pack_view="geometry"))
@@ -441,12 +524,50 @@ class App:
         self._save_window_to = Path(path)
 
     # ----------------------------------------------------------------- the frame loop
-    def run(self, max_frames: int | None = None) -> None:
-        """Frames until the window is closed (or `max_frames` have run)."""
-        n = 0
+    def run(self, max_frames: int | None = None, max_seconds: float | None = None) -> None:
+        """The interactive loop until the window is closed (or `max_frames` / `max_seconds` pass): it sleeps
+        in GLFW's event wait whenever nothing moves, so an idle window leaves the cores to rendering."""
+        n, end = 0, None if max_seconds is None else time.monotonic() + max_seconds
         while not glfw.window_should_close(self.window) and (max_frames is None or n < max_frames):
+            left = None if end is None else end - time.monotonic()
+            if left is not None and left <= 0:
+                break
+            self.wait_for_work(left)
             self.step()
             n += 1
+
+    def wait_for_work(self, limit: float | None = None) -> float:
+        """Sleep until there is something to draw: input, a finished render (the worker posts an empty
+        event), or the next timed thing (an animation frame, a progress tick, a message expiring, the
+        idle trim); at most `limit` seconds. Returns the seconds waited (0 when a frame is due now)."""
+        timeout = self._wake_in(time.perf_counter())
+        if limit is not None:
+            timeout = min(timeout, max(limit, 0.0))
+        if timeout <= 0:
+            return 0.0
+        t0 = time.perf_counter()
+        events = self.input.events
+        glfw.wait_events_timeout(timeout)
+        if self.input.events != events:
+            self._settle_frames = SETTLE_FRAMES  # imgui takes queued input about one event per frame
+        self.waited_s += time.perf_counter() - t0
+        return time.perf_counter() - t0
+
+    def _wake_in(self, now: float) -> float:
+        """Seconds until the loop must draw again without new input (0: now; IDLE_WAKE_S at most)."""
+        if self._settle_frames > 0:
+            self._settle_frames -= 1
+            return 0.0
+        lat = self.state.latent
+        if (lat.interp and lat.playing) or self.input.drag is not None or self._pending_upload is not None \
+                or self.quality.moving(now) or self.worker.has_result() or self.loader.loading is not None:
+            return 0.0  # animating, dragging or a result to show: the frame-rate cap paces the loop
+        waits = [IDLE_WAKE_S, self.ui.next_expiry(now) - now]
+        if self.worker.busy or self.mesher.busy or (self.exporter.job is not None and not self.exporter.job.done):
+            waits.append(PROGRESS_TICK_S)  # the status line's live timer and the export progress
+        if not self._trimmed:
+            waits.append(self._busy_at + self.config.idle_trim_s - now)
+        return max(min(waits), 0.0)
 
     def run_frames(self, n: int) -> None:
         """Exactly n UI frames (tests)."""
@@ -483,6 +604,7 @@ class App:
             self.state.latent.advance(min(dt, 0.1))
         self._take_result()
         self._take_exports()
+        self.ui.expire()
         self._trim_when_idle(now)
         self.frame_counter += 1
         if minimized:  # nothing to draw into: no GL calls, no new renders, a slow idle loop
@@ -541,6 +663,7 @@ class App:
             return
         m = out.model
         self.model, self.model_id = m, self.model_id + 1
+        self.shown = self._pending_upload = None  # never the old model's frame under the new name
         self.mesh_view.set_mesh(None)  # the old model's mesh; a new preview follows the first frame
         self.mesh_key = None
         self.state.apply_model(m.defaults)
@@ -596,8 +719,9 @@ class App:
             return
         self._last_key = key
         self.stamp += 1
+        refine = quality is not None and quality == self.quality.full and not self.quality.lock_full
         job = RenderJob(self.stamp, dataclasses.replace(req, stamp=self.stamp), pack, locked,
-                        self.model.engine, self.model_id, quality)
+                        self.model.engine, self.model_id, quality, cancellable=refine)
         self.worker.submit(job)
 
     def _choose_quality(self, now: float) -> Quality | None:
@@ -625,6 +749,7 @@ class App:
             return
         if out.job.quality is not None:
             self.quality.record(out.job.quality, res.seconds * 1000.0)
+        self.last_frame_ms = res.seconds * 1000.0
         self.ui.render_error = None
         self.ui.render_warning = ("the frame holds NaN or inf values (drawn black / far); try psi nearer 1"
                                   if out.result.nonfinite else None)
@@ -654,7 +779,7 @@ class App:
         if view == "geometry":
             self._draw_geometry(x, y, w, h, fh)
             return
-        if self.shown is None:
+        if self.shown is None or self.loader.loading is not None:  # a load replaces the frame: none shown meanwhile
             return
         job = self.shown.job
         mode = view if pack_view_of(view) == job.pack_view else job.pack_view
@@ -715,6 +840,8 @@ class App:
             return
         if job.ok:
             self.ui.export_error, self.ui.last_saved = None, job.target
+        elif job.cancelled:  # the user asked for it: a note, not an error
+            self.ui.export_error, self.ui.info = None, job.message
         else:
             self.ui.export_error = job.message
         self.log(job.message)
@@ -754,9 +881,31 @@ class App:
 
     # ----------------------------------------------------------------- UI layout
     def _draw_ui(self) -> None:
-        """Control pane (left, fixed width, scrolls), status line (bottom), help overlay."""
+        """Control pane (left, fixed width, scrolls; Tab hides it), status line (bottom), help overlay."""
         w, h = glfw.get_window_size(self.window)
         self.item_rects = {}  # only widgets drawn this frame
+        if self.ui.show_pane:
+            self._draw_pane(h)
+        self._draw_overlay_text()
+        status_widget.draw(self, w, h)
+        help_widget.draw(self)
+
+    def _draw_overlay_text(self) -> None:
+        """'loading NAME…' (or 'rendering…' before a model's first frame) centred on the empty render area."""
+        loading = self.loader.loading
+        if loading is not None:
+            text = f"loading {Path(str(loading)).name}…"
+        elif self.model is not None and self.shown is None and self.state.view.view != "geometry":
+            text = "rendering the first frame…"
+        else:
+            return
+        x, y, w, h = self.render_rect()
+        size = imgui.calc_text_size(text)
+        imgui.get_foreground_draw_list().add_text(imgui.ImVec2(x + (w - size.x) / 2, y + (h - size.y) / 2),
+                                                  imgui.get_color_u32(imgui.ImVec4(0.9, 0.9, 0.9, 1.0)), text)
+
+    def _draw_pane(self, h: int) -> None:
+        """The control pane: one collapsing section per widget."""
         flags = (imgui.WindowFlags_.no_move | imgui.WindowFlags_.no_resize | imgui.WindowFlags_.no_collapse
                  | imgui.WindowFlags_.no_title_bar | imgui.WindowFlags_.no_saved_settings
                  | imgui.WindowFlags_.no_bring_to_front_on_focus)
@@ -778,8 +927,6 @@ class App:
                 draw(self)
                 imgui.pop_id()
         imgui.end()
-        status_widget.draw(self, w, h)
-        help_widget.draw(self)
 
     def status_text(self) -> str:
         """The status line as plain text (tests, logs)."""

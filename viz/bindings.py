@@ -37,6 +37,9 @@ BINDINGS: tuple[Binding, ...] = (
     Binding("play", "Space", "play / pause the A-to-B interpolation", "key", where="anywhere"),
     Binding("seed_prev", "Left arrow", "previous seed", "key", where="anywhere"),
     Binding("seed_next", "Right arrow", "next seed", "key", where="anywhere"),
+    Binding("toggle_pane", "Tab", "hide / show the control pane (the render takes the window)", "key",
+            where="anywhere"),
+    Binding("quit", "Ctrl+Q", "quit the viewer", "key", where="anywhere, even while typing"),
 )
 """Every mouse and key binding of the window, in the order the help shows them."""
 

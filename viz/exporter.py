@@ -8,7 +8,6 @@ outcome is one line in the panel and the status bar; the window keeps running wh
 """
 from __future__ import annotations
 
-import math
 import os
 import threading
 import time
@@ -17,10 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from renderer.engine import RenderEngine
+from renderer.engine import LatentSpec, RenderEngine
 from renderer.exports import save_depth, save_screenshot, screenshot_metadata
 from renderer.mesh import FORMATS, default_level, export_mesh
 from renderer.outfile import Cancelled, ExportError, next_free
+from renderer.seeds import seed_label
 from renderer.video import VideoSpec, write_video
 
 if TYPE_CHECKING:
@@ -133,7 +133,18 @@ def _folder(app: App) -> Path:
 
 
 def _seed_name(out: FrameOut) -> str:
-    return f"seed{out.job.request.latent.seed:g}"
+    """What a file holds, by the latent on screen: 'seed5.80', 'seed5-to-7-t0.37', '...-mix3'."""
+    return latent_name(out.job.request.latent)
+
+
+def latent_name(lat: LatentSpec) -> str:
+    """File-name part naming a latent exactly (seeds as renderer.seeds.seed_label prints them)."""
+    name = f"seed{seed_label(lat.seed)}"
+    if lat.seed_b is not None:
+        name += f"-to-{seed_label(lat.seed_b)}-t{lat.t:.2f}"
+    if lat.mix_seed is not None:
+        name += f"-mix{seed_label(lat.mix_seed)}"
+    return name
 
 
 def _target(app: App, typed: str, stem: str, suffix: str) -> Path:
@@ -174,19 +185,24 @@ def start_mesh(app: App) -> ExportJob | None:
 
 
 def video_spec(app: App, out: FrameOut) -> VideoSpec:
-    """The panel's video of the shown latent: orbit of seed A, or A -> B interpolation (a loop)."""
+    """The panel's video of exactly the latent on screen: an orbit of it (fractional seed, A/B blend at its t,
+    style mixing as shown), or its A -> B interpolation (a loop); sampler settings as on screen."""
     s, st = app.export_settings, app.state
     try:
         req = st.snapshot(0)  # the settings on screen (the geometry view's planes-only request is not one)
     except ValueError as e:
         raise ExportError(f"bad settings: {e}") from None
-    seed = int(math.floor(req.latent.seed))
-    seeds = [seed] if s.video_kind == "orbit" else [seed, int(st.latent.seed_b)]
+    lat = req.latent
+    if s.video_kind == "interp" and lat.seed_b is None:
+        raise ExportError("an interpolation video goes from seed A to seed B: tick 'interpolate A -> B' in the "
+                          "Latent panel first")
+    seeds = [lat.seed] if s.video_kind == "orbit" else [lat.seed, lat.seed_b]
     view = st.view.view if st.view.view in ("image", "raw", "depth") else "image"
     return VideoSpec(seeds=seeds, kind=s.video_kind, frames=int(s.video_frames), fps=float(s.video_fps),
                      psi=req.psi, cutoff=req.cutoff, view=view,
                      neural_rendering_resolution=req.neural_rendering_resolution,
-                     depth_multiplier=req.depth_multiplier, noise_mode=req.noise_mode,
+                     depth_multiplier=req.depth_multiplier, importance_multiplier=req.importance_multiplier,
+                     noise_mode=req.noise_mode, sampling=req.sampling, latent=lat,
                      cond="render" if st.cond.mode == "camera" else "front")
 
 
@@ -197,7 +213,9 @@ def start_video(app: App) -> ExportJob | None:
         out = _shown(app)
         spec = video_spec(app, out)
         spec.check()
-        path = _target(app, s.video_path, f"video-{s.video_kind}-{_seed_name(out)}", ".mp4")
+        name = latent_name(spec.latent) if s.video_kind == "orbit" else \
+            f"seed{seed_label(spec.seeds[0])}-to-{seed_label(spec.seeds[1])}"
+        path = _target(app, s.video_path, f"video-{s.video_kind}-{name}", ".mp4")
         engine = RenderEngine(app.model.engine.G, timed=False, cuda_graphs=False)  # no captures on this thread (D3)
 
         def work(job: ExportJob) -> str:

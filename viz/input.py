@@ -23,9 +23,11 @@ DOUBLE_CLICK_PX = 5.0
 
 KEY_ACTIONS: dict[int, str] = {
     glfw.KEY_R: "reset", glfw.KEY_S: "screenshot", glfw.KEY_F1: "help", glfw.KEY_ESCAPE: "close_help",
-    glfw.KEY_SPACE: "play", glfw.KEY_LEFT: "seed_prev", glfw.KEY_RIGHT: "seed_next",
+    glfw.KEY_SPACE: "play", glfw.KEY_LEFT: "seed_prev", glfw.KEY_RIGHT: "seed_next", glfw.KEY_TAB: "toggle_pane",
 }
 """Plain key (no Ctrl/Alt/Super) -> action id of viz.bindings."""
+CTRL_KEY_ACTIONS: dict[int, str] = {glfw.KEY_Q: "quit"}
+"""Ctrl + key -> action id; these work even while a text field has the keyboard."""
 CHAR_ACTIONS: dict[str, str] = {"?": "help"}
 """Typed character -> action id (`?` needs Shift on most layouts, so it arrives as a character)."""
 REPEATING = {"seed_prev", "seed_next"}
@@ -37,7 +39,7 @@ _MODS_BLOCKING = glfw.MOD_CONTROL | glfw.MOD_ALT | glfw.MOD_SUPER
 
 def handled_actions() -> set[str]:
     """Every action id this module can produce (checked against viz.bindings by a unit test)."""
-    return set(KEY_ACTIONS.values()) | set(CHAR_ACTIONS.values()) | set(MOUSE_ACTIONS)
+    return set(KEY_ACTIONS.values()) | set(CTRL_KEY_ACTIONS.values()) | set(CHAR_ACTIONS.values()) | set(MOUSE_ACTIONS)
 
 
 class InputTarget(Protocol):
@@ -53,6 +55,9 @@ class InputTarget(Protocol):
 
     def load_model(self, path: str) -> None:
         """Start loading a checkpoint."""
+
+    def notify(self, text: str) -> None:
+        """Show a passing note in the status line."""
 
 
 @dataclass
@@ -156,10 +161,23 @@ class InputHandler:
         s = self.target.state
         ctrl = (glfw.get_key(window, glfw.KEY_LEFT_CONTROL) == glfw.PRESS
                 or glfw.get_key(window, glfw.KEY_RIGHT_CONTROL) == glfw.PRESS)
-        s.camera = orbit.zoom_fov(s.camera, yoff) if ctrl else orbit.zoom(s.camera, yoff)
+        if ctrl:
+            s.camera = orbit.zoom_fov(s.camera, yoff)
+            return
+        lo, hi = s.defaults.radius_range
+        wanted = s.camera.radius * orbit.ZOOM_STEP ** yoff
+        s.camera = orbit.zoom(s.camera, yoff, (lo, hi))
+        if not lo <= wanted <= hi:
+            self.target.notify(f"zoom limit: radius {s.camera.radius:.2f} (this model keeps {lo:.2f}–{hi:.2f}, "
+                               "where the object stays inside the rendered range)")
 
     def on_key(self, window, key: int, scancode: int, action: int, mods: int) -> None:
-        """Plain keys -> actions (see KEY_ACTIONS), unless imgui has the keyboard."""
+        """Plain keys -> actions (see KEY_ACTIONS), unless imgui has the keyboard; Ctrl + key (CTRL_KEY_ACTIONS)
+        always."""
+        ctrl = CTRL_KEY_ACTIONS.get(key)
+        if ctrl is not None and action == glfw.PRESS and mods & _MODS_BLOCKING == glfw.MOD_CONTROL:
+            self.target.actions()[ctrl]()
+            return
         name = KEY_ACTIONS.get(key)
         if name is None or mods & _MODS_BLOCKING or not self.keyboard_free():
             return

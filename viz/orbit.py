@@ -54,9 +54,9 @@ def orbit(cam: OrbitCamera, dx: float, dy: float, viewport_h: float) -> OrbitCam
     return replace(cam, yaw=_wrap(cam.yaw - dx * k), pitch=clamp(cam.pitch - dy * k, -PITCH_LIMIT, PITCH_LIMIT))
 
 
-def zoom(cam: OrbitCamera, wheel: float) -> OrbitCamera:
-    """Wheel up (positive) moves the camera closer by ZOOM_STEP per notch."""
-    return replace(cam, radius=clamp(cam.radius * ZOOM_STEP ** wheel, *RADIUS_RANGE))
+def zoom(cam: OrbitCamera, wheel: float, radius_range: tuple[float, float] = RADIUS_RANGE) -> OrbitCamera:
+    """Wheel up (positive) moves the camera closer by ZOOM_STEP per notch, within `radius_range`."""
+    return replace(cam, radius=clamp(cam.radius * ZOOM_STEP ** wheel, *radius_range))
 
 
 def zoom_fov(cam: OrbitCamera, wheel: float) -> OrbitCamera:

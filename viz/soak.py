@@ -29,7 +29,7 @@ from renderer import memory
 from . import orbit
 from .exporter import start_mesh, start_video
 from .validate import clamp_input, clamp_int
-from .widgets.latent import SEED_MAX
+from renderer.seeds import SEED_MAX, check_seed
 from .widgets.truncation import PSI_RANGE
 
 KEYS = ("r", "Left", "Right", "space", "F1", "question", "Escape", "s")
@@ -295,11 +295,14 @@ class Soak:
         yield
 
     def type_seed(self) -> Iterator[None]:
-        """A value typed into a seed field: mostly small, sometimes negative or huge (clamped)."""
+        """A value typed into a seed field: mostly small, sometimes negative or huge (refused, seed kept)."""
         lat, ui = self.app.state.latent, self.app.ui
-        typed = self.rng.choice((self.rng.randint(0, 50), -self.rng.randint(1, 10**6), 2**31 - 1,
-                                 self.rng.randint(0, 2**31 - 1)))
-        lat.seed = float(clamp_int(ui, "seed", typed, 0, SEED_MAX, int(lat.seed)))
+        typed = self.rng.choice((self.rng.randint(0, 50), -self.rng.randint(1, 10**6), SEED_MAX, SEED_MAX + 1,
+                                 self.rng.randint(0, SEED_MAX)))
+        try:
+            lat.seed = float(check_seed(typed))
+        except ValueError as e:
+            ui.input_error = str(e)
         yield
 
     def type_psi(self) -> Iterator[None]:

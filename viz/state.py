@@ -96,15 +96,20 @@ class ModelDefaults:
     fov_deg: float = DEFAULT_FOV_DEG
     num_ws: int = 14
     ray_range: tuple[float, float] = (2.25, 3.3)
+    radius_range: tuple[float, float] = (0.675, 10.8)
+    """Camera radii the zoom allows: near enough that the ray range (which follows the camera) still starts
+    in front of it, far enough that the object stays a quarter of its default size."""
 
     @classmethod
     def from_rendering_kwargs(cls, rk: dict, num_ws: int) -> ModelDefaults:
         """Defaults of a loaded model (avg camera radius/pivot, trained focal length, ray range)."""
         start, end = rk.get("ray_start", 2.25), rk.get("ray_end", 3.3)
-        rng = (float(start), float(end)) if not isinstance(start, str) else (0.0, 2 * float(rk.get("avg_camera_radius", 2.7)))
-        return cls(radius=float(rk.get("avg_camera_radius", 2.7)),
-                   pivot=tuple(float(v) for v in rk.get("avg_camera_pivot", (0, 0, 0.2))),
-                   fov_deg=focal_to_fov(default_focal(rk)), num_ws=num_ws, ray_range=rng)
+        radius = float(rk.get("avg_camera_radius", 2.7))
+        rng = (float(start), float(end)) if not isinstance(start, str) else (0.0, 2 * radius)
+        near = 1.5 * (radius - float(start)) if not isinstance(start, str) and float(start) < radius else 0.5 * radius
+        return cls(radius=radius, pivot=tuple(float(v) for v in rk.get("avg_camera_pivot", (0, 0, 0.2))),
+                   fov_deg=focal_to_fov(default_focal(rk)), num_ws=num_ws, ray_range=rng,
+                   radius_range=(near, 4.0 * radius))
 
     def camera(self) -> OrbitCamera:
         """The frontal camera at the model's defaults."""

@@ -78,6 +78,11 @@ class LatestWinsWorker(Generic[Job]):
             self._returned_stamp = res.stamp
             return res
 
+    @property
+    def running_stamp(self) -> int | None:
+        """Stamp of the job running now (None when none runs)."""
+        return self._busy_stamp
+
     def has_result(self) -> bool:
         """True when a finished result waits for `poll` (cheap: one reference read)."""
         return self._result is not None

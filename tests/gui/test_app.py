@@ -316,10 +316,23 @@ def test_psi_typed_into_the_slider_changes_the_image(app, xdo):
     assert differs(app.read_render_area(), start) > 0.05
 
 
+@pytest.mark.parametrize("typed", ["4294967295", "3000000000", "0"])
+def test_seeds_at_the_range_ends_are_taken_exactly(app, xdo, typed):
+    """Seeds are whole numbers 0…2**32-1 in the window as on the command line: no int32 wrap, no float."""
+    baseline(app)
+    type_into(app, xdo, "seed", typed, ctrl_click=False)
+    assert app.state.latent.seed == float(int(typed)) and app.ui.input_error is None
+    settle(app)
+    assert app.ui.render_error is None and app.shown.job.request.latent.seed == int(typed)
+    assert f"seed {typed} ·" in app.status_text()
+
+
 @pytest.mark.parametrize("widget, typed, field, expected, note", [
     ("psi", "7", ("trunc", "psi"), 2.0, "psi: 7 is outside -1 .. 2; using 2"),
     ("psi", "nan", ("trunc", "psi"), 0.7, "psi: nan is not a finite number; kept 0.7"),
-    ("seed", "-5", ("latent", "seed"), 0.0, "seed: -5 is outside"),
+    ("seed", "-5", ("latent", "seed"), 3.0, "seed -5 is outside 0…4294967295; kept 3"),
+    ("seed", "4294967296", ("latent", "seed"), 3.0, "seed 4294967296 is outside 0…4294967295; kept 3"),
+    ("seed", "99999999999999", ("latent", "seed"), 3.0, "seed 99999999999999 is outside 0…4294967295"),
 ])
 def test_bad_typed_values_are_clamped_or_refused_with_a_note(app, xdo, widget, typed, field, expected, note):
     baseline(app)
@@ -394,10 +407,10 @@ def test_slow_render_keeps_the_ui_live_and_drops_stale_results(app, xdo):
     started = threading.Event()
     real = engine.render
 
-    def slow(req):
+    def slow(req, **kw):
         started.set()
         time.sleep(2.0)
-        return real(req)
+        return real(req, **kw)
 
     engine.render = slow
     try:
@@ -496,7 +509,7 @@ def test_render_thread_exception_is_shown_and_the_next_request_works(app, xdo):
     engine = app.engine
     real = engine.render
 
-    def fail_once(req):
+    def fail_once(req, **kw):
         engine.render = real
         raise RuntimeError("boom in the render thread")
 
@@ -521,7 +534,7 @@ def test_nonfinite_frame_is_shown_with_a_warning(app):
     engine = app.engine
     real = engine.render
 
-    def nan_render(req):
+    def nan_render(req, **kw):
         res = real(req)
         res.raw = res.raw.clone()
         res.raw[:, :4] = float("nan")

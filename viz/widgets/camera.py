@@ -34,9 +34,10 @@ def draw(app: App) -> None:
         pitch = clamp_input(ui, "pitch", pitch, -lim, lim, math.degrees(cam.pitch))
         cam = replace(cam, pitch=orbit.clamp(math.radians(pitch), -orbit.PITCH_LIMIT, orbit.PITCH_LIMIT))
     imgui.set_next_item_width(-LABEL_WIDTH)
-    changed, radius = imgui.drag_float("radius", cam.radius, 0.01, *orbit.RADIUS_RANGE, "%.3f")
+    radii = s.defaults.radius_range
+    changed, radius = imgui.drag_float("radius", cam.radius, 0.01, *radii, "%.3f")
     if changed:
-        cam = replace(cam, radius=clamp_input(ui, "radius", radius, *orbit.RADIUS_RANGE, cam.radius))
+        cam = replace(cam, radius=clamp_input(ui, "radius", radius, *radii, cam.radius))
     imgui.set_next_item_width(-LABEL_WIDTH)
     changed, fov = imgui.slider_float("FOV (deg)", cam.fov_deg, *orbit.FOV_RANGE, "%.2f",
                                       imgui.SliderFlags_.logarithmic.value)

@@ -6,35 +6,38 @@ from typing import TYPE_CHECKING
 
 from imgui_bundle import imgui
 
+from renderer.seeds import SEED_MAX, check_seed
+
 from ..validate import clamp_input, clamp_int
 from ._ui import LABEL_WIDTH, help_marker, mark
 
 if TYPE_CHECKING:
     from viz.app import App
 
-SEED_MAX = 2 ** 31 - 2
-"""Largest seed the widgets offer (int32 fields; the next seed must exist for fractional drags)."""
+SEED_FIELD_WIDTH = 110
+"""Width of a typed seed field: ten digits fit."""
 
 
 def draw(app: App) -> None:
     """Seed controls, then interpolation and style mixing sections."""
     lat = app.state.latent
-    imgui.set_next_item_width(-LABEL_WIDTH)
-    changed, v = imgui.input_int("seed", int(math.floor(lat.seed)), 1, 10)
-    mark(app, "seed")
-    if changed:
-        lat.seed = float(clamp_int(app.ui, "seed", v, 0, SEED_MAX, int(math.floor(lat.seed))))
+    seed = _seed_field(app, "seed", int(math.floor(lat.seed)), buttons=True)
+    if seed != int(math.floor(lat.seed)):
+        lat.seed = float(seed)
     imgui.same_line()
     if imgui.button("random"):
         app.random_seed()
     mark(app, "seed_random")
     imgui.set_next_item_width(-LABEL_WIDTH)
-    changed, v = imgui.drag_float("seed (drag)", lat.seed, 0.02, 0.0, float(SEED_MAX), "%.2f")
+    base = math.floor(lat.seed)  # dragged as base + fraction: float32 drags stay exact for any seed
+    changed, v = imgui.drag_float("seed (drag)", lat.seed - base, 0.02, -1e9, 1e9, f"{base} + %.2f")
     mark(app, "seed_drag")
     if changed:
-        lat.seed = clamp_input(app.ui, "seed", v, 0.0, float(SEED_MAX), lat.seed)
+        lat.seed = clamp_input(app.ui, "seed", base + round(v, 4), 0.0, float(SEED_MAX), lat.seed)
+        if lat.seed > SEED_MAX - 1:  # a fraction blends with the next seed, and there is none past the last
+            lat.seed = float(math.floor(lat.seed))
     help_marker("Drag sideways to move through seed space; fractional seeds blend the w of the two "
-                "neighbouring seeds.")
+                f"neighbouring seeds. Seeds are whole numbers 0…{SEED_MAX}, as on the command line.")
 
     _, lat.interp = imgui.checkbox("interpolate A -> B", lat.interp)
     mark(app, "interp")
@@ -76,8 +79,23 @@ def draw(app: App) -> None:
         imgui.unindent()
 
 
-def _seed_field(app: App, label: str, seed: int) -> int:
-    """A full-width integer seed field (step 1, fast step 10); typed values outside 0..SEED_MAX are refused."""
-    imgui.set_next_item_width(-LABEL_WIDTH)
-    changed, v = imgui.input_int(label, seed, 1, 10)
-    return clamp_int(app.ui, label, v, 0, SEED_MAX, seed) if changed else seed
+def _seed_field(app: App, label: str, seed: int, buttons: bool = False) -> int:
+    """A typed seed (0…SEED_MAX: the CLI's range and refusal message, renderer.seeds) with −/+ buttons;
+    a refused value keeps the old seed and says why in the status line."""
+    imgui.set_next_item_width(SEED_FIELD_WIDTH if buttons else -LABEL_WIDTH)
+    flags = imgui.InputTextFlags_.chars_decimal.value | imgui.InputTextFlags_.enter_returns_true.value
+    entered, text = imgui.input_text(label if not buttons else f"##{label}", str(seed), flags)
+    mark(app, label.replace(" ", "_"))
+    if imgui.is_item_deactivated_after_edit() or entered:
+        try:
+            seed = check_seed(text)
+            app.ui.input_error = None
+        except ValueError as e:
+            app.ui.input_error = f"{e}; kept {seed}"
+    if buttons:
+        for sign, delta in (("-", -1), ("+", 1)):
+            imgui.same_line()
+            if imgui.button(f"{sign}##{label}", imgui.ImVec2(22, 0)):
+                seed = min(max(seed + delta, 0), SEED_MAX)
+            mark(app, f"{label.replace(' ', '_')}_{'minus' if delta < 0 else 'plus'}")
+    return seed

@@ -1,6 +1,8 @@
-"""Status line along the bottom: model, "loading …", "rendering…", errors and warnings, last saved path."""
+"""Status line along the bottom: model, what is running (with a live timer), the newest messages; at rest
+a summary of the frame on screen (seed(s), psi, view, resolution, frame time). Click it to dismiss messages."""
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from imgui_bundle import imgui
@@ -11,7 +13,29 @@ if TYPE_CHECKING:
     from viz.app import App
 
 COLOURS = {"info": (0.85, 0.85, 0.85, 1.0), "busy": (1.0, 0.8, 0.3, 1.0), "warn": (1.0, 0.65, 0.2, 1.0),
-           "error": (1.0, 0.45, 0.4, 1.0)}
+           "error": (1.0, 0.45, 0.4, 1.0), "summary": (0.6, 0.75, 0.9, 1.0)}
+MAX_MESSAGES = 2
+"""Messages shown at once (newest first); older ones are counted, never piled up."""
+
+
+def summary(app: App) -> str | None:
+    """What is on screen, e.g. 'seed 5.80 → 7 t 0.37 · psi 0.70 · image 128px +SR · 84 ms'."""
+    out = app.shown
+    if out is None:
+        return None
+    req, lat = out.job.request, out.job.request.latent
+    seeds = f"seed {seed_text(lat.seed)}"
+    if lat.seed_b is not None:
+        seeds += f" → {seed_text(lat.seed_b)} t {lat.t:.2f}"
+    res = out.result.raw.shape[-1]
+    sr = " +SR" if out.result.image is not None else ""
+    view = app.state.view.view
+    return f"{seeds} · psi {req.psi:.2f} · {view} {res}px{sr} · {app.last_frame_ms:.0f} ms"
+
+
+def seed_text(seed: float) -> str:
+    """A seed as the user sees it: '5' or '5.80'."""
+    return str(int(seed)) if float(seed).is_integer() else f"{seed:.2f}"
 
 
 def parts(app: App) -> list[tuple[str, str]]:
@@ -25,7 +49,8 @@ def parts(app: App) -> list[tuple[str, str]]:
     elif app.model is not None:
         out.append(("info", display_name(app.model.path)))
     if app.model is not None and app.worker.busy:
-        out.append(("busy", "rendering…"))
+        since = app.worker.busy_since
+        out.append(("busy", "rendering…" + (f" {time.perf_counter() - since:.1f} s" if since is not None else "")))
     shown = app.shown.job.quality if app.shown is not None else None
     if app.model is not None and shown is not None and shown != app.quality.full:
         out.append(("info", f"preview {shown.label}"))
@@ -34,14 +59,16 @@ def parts(app: App) -> list[tuple[str, str]]:
     job = app.exporter.job
     if job is not None and not job.done:
         out.append(("busy", f"exporting {job.kind} {100 * job.progress:.0f}%"))
-    for kind, text in (("error", ui.load_error and f"load failed: {ui.load_error}"),
-                       ("error", ui.render_error), ("warn", ui.render_warning),
-                       ("error", ui.export_error), ("error", ui.gl_error), ("warn", ui.input_error),
-                       ("warn", (app.state.view.view == "geometry" or app.geometry.overlay) and ui.geometry_error)):
-        if text:
-            out.append((kind, text))
-    if ui.last_saved and not ui.export_error:
-        out.append(("info", f"saved {ui.last_saved}"))
+    geometry_shown = app.state.view.view == "geometry" or app.geometry.overlay
+    messages = [(kind, {"load_error": f"load failed: {text}", "last_saved": f"saved {text}"}.get(name, text))
+                for name, kind, text in ui.messages() if name != "geometry_error" or geometry_shown]
+    out.extend(messages[:MAX_MESSAGES])
+    if len(messages) > MAX_MESSAGES:
+        out.append(("info", f"+{len(messages) - MAX_MESSAGES} older (click to clear)"))
+    if not messages and not app.worker.busy and app.loader.loading is None:
+        rest = summary(app)
+        if rest:
+            out.append(("summary", rest))
     return out
 
 
@@ -60,4 +87,6 @@ def draw(app: App, width: int, height: int) -> None:
             imgui.text_disabled("|")
             imgui.same_line()
         imgui.text_colored(imgui.ImVec4(*COLOURS[kind]), text)
+    if imgui.is_window_hovered() and imgui.is_mouse_clicked(imgui.MouseButton_.left):
+        app.ui.dismiss()
     imgui.end()
