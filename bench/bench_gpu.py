@@ -10,12 +10,20 @@ hidden GL 3.3 window, the way the viewer shows it:
   interop       the RGBA8 frame is copied GPU -> GL texture through CUDA-GL interop;
   read-back     the RGBA8 frame goes to host memory and up with glTexSubImage2D (interop off).
 
-Each presented frame ends with glFinish, so a frame time covers render, copy and upload. Prints,
-per path, orbit FPS and frame-time percentiles (p50, p90, p99, max) over --frames frames after
---warmup, and the interop / read-back FPS ratio. Defaults: the FFHQ-512 configuration with random
-weights (bench_engine.ffhq512_spec) on cuda. `--network builtin` or a checkpoint path times that
-model; `--device cpu` runs the same loop on a CPU (the interop row then says why it is missing),
-which is how the test suite exercises this script.
+The engines are built as the viewer builds its own (viz/loader.py: per-stage timing, 4 cached
+latents) and run under no_grad, the viewer's mode. A presented frame is uploaded with the event
+of the stream that made it (viz.present.frame_ready), drawn from the texture into the window,
+then waited for on both sides: glFinish (GL) and torch.cuda.synchronize (CUDA; glFinish alone does
+not wait for the interop copy). A frame time covers render, pack, copy, upload and draw (issue 14 R7).
+Prints, per path, orbit FPS and frame-time percentiles (p50, p90, p99, max) over --frames frames
+after --warmup, and the interop / read-back FPS ratio. Then a replay check: the captured frame of
+seed 0 replayed after one frame each of two other latents (which evicts its plane lookup table from
+the generator's 2-entry cache), the freed memory refilled with NaN first, against an eager render;
+exit status 1 when it fails (a replay of freed memory, issue 14 D1). Defaults: the FFHQ-512
+configuration with random weights (bench_engine.ffhq512_spec) on cuda. `--network builtin` or a
+checkpoint path times that model; `--device cpu` runs the same loop on a CPU (the interop row then
+says why it is missing, and there are no graphs to check), which is how the test suite exercises
+this script.
 
     python bench/bench_gpu.py [--frames 300] [--warmup 30] [--device cuda] [--headless] [--network N]
 
@@ -41,7 +49,8 @@ from bench_orbit import ORBIT_FRAMES, orbit_cameras, orbit_request  # noqa: E402
 from renderer.cpu import cpu_description  # noqa: E402
 from renderer import load_generator, memory  # noqa: E402
 from renderer.display import pack_frame  # noqa: E402
-from renderer.engine import RenderEngine  # noqa: E402
+from renderer.cuda_graphs import _same  # noqa: E402
+from renderer.engine import LatentSpec, RenderEngine  # noqa: E402
 from renderer.triplane import TriPlaneGenerator  # noqa: E402
 
 
@@ -81,9 +90,13 @@ class Orbit:
         self.engine = engine
         self.base, self.cams = orbit_request(rk), orbit_cameras(rk)
 
+    def request(self, **changes):
+        """The next camera's request (with `changes`, e.g. another latent)."""
+        return dataclasses.replace(self.base, camera=next(self.cams), **changes)
+
     def frame(self):
         """Render the next camera; returns the engine's RenderResult."""
-        return self.engine.render(dataclasses.replace(self.base, camera=next(self.cams)))
+        return self.engine.render(self.request())
 
 
 def sync(device: torch.device) -> None:
@@ -103,10 +116,10 @@ def time_render_only(orbit: Orbit, frames: int, warmup: int, name: str = "render
 
 
 def time_presented(orbit: Orbit, name: str, interop: str, frames: int, warmup: int) -> PathTimes:
-    """Render, pack and upload into a Presenter's texture, glFinish per frame."""
+    """Render, pack, upload into a Presenter's texture and draw it; each frame waited for on GL and CUDA."""
     from OpenGL import GL
 
-    from viz.present import Presenter
+    from viz.present import Presenter, frame_ready
 
     out = PathTimes(name)
     log: list[str] = []
@@ -117,13 +130,50 @@ def time_presented(orbit: Orbit, name: str, interop: str, frames: int, warmup: i
         for i in range(warmup + frames):
             t0 = time.perf_counter()
             res = orbit.frame()
-            presenter.upload(pack_frame(res.image, res.raw, res.depth, res.alpha, "image"))
+            frame = pack_frame(res.image, res.raw, res.depth, res.alpha, "image")
+            presenter.upload(frame, ready=frame_ready(frame))
+            presenter.draw(0, 0, 64, 64, 64, "image")  # GL work on the texture after the copy, as the viewer does
             GL.glFinish()
+            sync(orbit.engine.device)  # the CUDA copy (glFinish alone does not wait for it)
             if i >= warmup:
                 out.ms.append((time.perf_counter() - t0) * 1e3)
         if presenter.path == "cpu-upload" and interop != "off":  # fell back midway
             out.missing = presenter.fallback_reason
     return out
+
+
+def frame_of(res) -> tuple:
+    return ({"image_raw": res.raw[None], "image_depth": res.depth[None], "image_alpha": res.alpha[None]},
+            None if res.image is None else res.image[None])
+
+
+def replay_check(orbit: Orbit, eager: Orbit) -> tuple[bool, str]:
+    """The captured frame replayed after two other latents evicted its lookup table, freed memory NaN-filled,
+    against an eager render of the same request: (passed, the report line)."""
+    engine, g = orbit.engine, orbit.engine.graphs
+    if g is None:
+        return True, "replay check: not run (no CUDA graphs on this device)"
+    for _ in range(engine.graphs.warm_frames + 1):  # captured (again) for this key and replayed once
+        engine.render(orbit.request())
+    if g.current is None:
+        return g.disabled is None, f"replay check: nothing captured ({g.disabled or 'no capture'})"
+    rows = engine.G._plane_table(g.current.planes, 0).rows
+    shape, dtype = rows.shape, rows.dtype
+    del rows
+    for seed in (1, 2):  # one frame each: the generator's 2-entry table cache drops seed 0's table
+        engine.render(orbit.request(latent=LatentSpec(seed=seed)))
+    junk = [torch.full(shape, float("nan"), dtype=dtype, device=engine.device) for _ in range(4)]
+    replays = g.replays
+    req = orbit.request()
+    got = engine.render(req)
+    del junk
+    want = eager.engine.render(req)
+    diff = max(float((a - b).abs().nan_to_num(float("inf")).max())
+               for a, b in ((got.image, want.image), (got.raw, want.raw), (got.depth, want.depth)))
+    replayed = g.replays > replays
+    ok = replayed and _same(frame_of(got), frame_of(want)) and not got.nonfinite
+    return ok, (f"replay check (seed 0 after seeds 1 and 2, freed memory NaN-filled): {'OK' if ok else 'FAIL'}, "
+                f"replayed {replayed}, max |diff| vs eager {diff:.3g}, nonfinite {got.nonfinite}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,16 +202,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         G = build(args)
-        engine = RenderEngine(G, cache_size=2, timed=False)  # no per-stage synchronisation
-        eager = Orbit(RenderEngine(G, cache_size=2, timed=False, cuda_graphs=False))
+        engine = RenderEngine(G)  # as viz/loader.py builds the viewer's
+        eager = Orbit(RenderEngine(G, cuda_graphs=False))
         orbit = Orbit(engine)
-        with torch.inference_mode():
+        with torch.no_grad():  # the viewer's mode
             orbit.frame()  # mapping + backbone once: the planes are cached from here
             eager.frame()
             rows = [time_render_only(orbit, args.frames, args.warmup),
                     time_render_only(eager, args.frames, args.warmup, "render eager"),
                     time_presented(orbit, "interop", "auto", args.frames, args.warmup),
                     time_presented(orbit, "read-back", "off", args.frames, args.warmup)]
+            checked, check_line = replay_check(orbit, eager)
         name = args.network or "FFHQ-512 configuration, random weights"
         dev = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
         print(f"{name}: {G.img_resolution}^2 frames (neural {G.neural_rendering_resolution}^2), full quality, "
@@ -174,9 +225,10 @@ def main(argv: list[str] | None = None) -> int:
         g = engine.graphs
         print(f"  CUDA graphs: {'none on a CPU' if g is None else g.disabled or 'on'}"
               + (f" ({g.captures} captured, {g.replays} frames replayed)" if g is not None else ""))
+        print(f"  {check_line}")
     finally:
         destroy_window(window)
-    return 0
+    return 0 if checked else 1
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ def test_bench_gpu_dry_run_on_cpu(xvfb_display):
     assert set(rows) == {"render only", "render eager", "read-back"} and all(fps > 0 for fps in rows.values()), r.stdout
     assert re.search(r"p50 +[\d.]+ +p90 +[\d.]+ +p99 +[\d.]+ +max +[\d.]+ ms +\(3 frames\)", r.stdout), r.stdout
     assert "interop      not run: no CUDA device" in r.stdout and "CUDA graphs: none on a CPU" in r.stdout
+    assert "replay check: not run (no CUDA graphs on this device)" in r.stdout
 
 
 def test_bench_gpu_refuses_cuda_without_a_gpu():
@@ -32,3 +33,33 @@ def test_bench_gpu_refuses_cuda_without_a_gpu():
     r = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_gpu.py"), "--frames", "1"],
                        capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert r.returncode == 2 and "no CUDA device" in r.stderr
+
+
+def test_replay_check_on_a_taped_graph(monkeypatch):
+    """bench_gpu's replay check (its GPU-only branch) with the taped stand-in graph on a CPU: it passes when the
+    graph holds what it read, and a replay of the evicted table is caught when it does not."""
+    import pytest
+
+    import renderer.cuda_graphs as cg
+    from graph_tape import FreedMemoryRead, taped_capture
+    from renderer.cuda_graphs import FrameGraphs
+    from renderer.engine import RenderEngine
+    from tiny_model import tiny_generator
+
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    import bench_gpu
+
+    G = tiny_generator()
+    for pinned in (True, False):
+        if not pinned:
+            monkeypatch.setattr(cg._Pins, "recording", lambda self, render: render)
+        graphed, eager = RenderEngine(G), RenderEngine(G, cuda_graphs=False)
+        graphed.graphs = FrameGraphs(capture=taped_capture(host_syncs="bake"))
+        orbit, reference = bench_gpu.Orbit(graphed), bench_gpu.Orbit(eager)
+        if pinned:
+            ok, line = bench_gpu.replay_check(orbit, reference)
+            assert ok and line.startswith("replay check (seed 0 after seeds 1 and 2") and "OK, replayed True" in line
+        else:
+            with pytest.raises(FreedMemoryRead):
+                bench_gpu.replay_check(orbit, reference)
+
