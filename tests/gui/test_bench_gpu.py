@@ -63,3 +63,20 @@ def test_replay_check_on_a_taped_graph(monkeypatch):
             with pytest.raises(FreedMemoryRead):
                 bench_gpu.replay_check(orbit, reference)
 
+
+
+def test_gpu_check_script_dry_run(xvfb_display, tmp_path):
+    """bench/gpu_check.sh --dry-run on a CPU: every step runs (the gpu-marked tests skip, the bench runs on the
+    CPU) and the summary names each step's exit status."""
+    import os
+
+    env = dict(os.environ, OUT=str(tmp_path))
+    r = subprocess.run(["bash", str(ROOT / "bench" / "gpu_check.sh"), "--dry-run"], capture_output=True, text=True,
+                       timeout=900, cwd=ROOT, env=env)
+    summary = (tmp_path / "summary.txt").read_text()
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    assert re.search(r"^gpu tests: exit 0 ", summary, re.M) and re.search(r"^bench_gpu: exit 0 ", summary, re.M)
+    assert "---- failures\nnone\n" in summary, summary
+    assert re.search(r"\d+ skipped", (tmp_path / "pytest.txt").read_text())
+    assert "replay check: not run" in (tmp_path / "bench.txt").read_text()
+    assert "GL: {" in (tmp_path / "env.txt").read_text()
