@@ -212,3 +212,11 @@ def test_plain_worker_never_cancels():
         assert w.poll().stamp == 2 and w.cancelled == 0
     finally:
         w.stop()
+
+
+def test_window_messages_speak_of_the_windows_controls():
+    """A renderer error's command-line advice becomes the Export panel's control in the window."""
+    from viz.exporter import window_words
+
+    msg = window_words("/x/a.ply exists; not overwriting it (choose another name, or allow overwriting: --force)")
+    assert "--force" not in msg and "tick 'overwrite' in the Export panel" in msg and msg.startswith("/x/a.ply")

@@ -84,19 +84,22 @@ def test_key_table_matches_the_binding_gestures():
     import glfw
     from viz import input as viz_input
     names = {glfw.KEY_R: "R", glfw.KEY_S: "S", glfw.KEY_F1: "F1", glfw.KEY_ESCAPE: "Esc", glfw.KEY_SPACE: "Space",
-             glfw.KEY_LEFT: "Left arrow", glfw.KEY_RIGHT: "Right arrow"}
+             glfw.KEY_LEFT: "Left arrow", glfw.KEY_RIGHT: "Right arrow", glfw.KEY_TAB: "Tab"}
     keys = {(b.action, b.gesture) for b in bindings.BINDINGS if b.device == "key"}
     for key, action in viz_input.KEY_ACTIONS.items():
         assert any(a == action and names[key] in g.split(" or ") for a, g in keys), (names[key], action)
     for char, action in viz_input.CHAR_ACTIONS.items():
         assert any(a == action and char in g.split(" or ") for a, g in keys), (char, action)
+    for key, action in viz_input.CTRL_KEY_ACTIONS.items():
+        assert (action, f"Ctrl+{chr(key)}") in keys, (key, action)
 
 
 def test_app_actions_cover_the_key_bindings():
     pytest.importorskip("imgui_bundle")
     from viz import input as viz_input
     from viz.app import ACTIONS
-    assert set(ACTIONS) == set(viz_input.KEY_ACTIONS.values()) | set(viz_input.CHAR_ACTIONS.values())
+    assert set(ACTIONS) == (set(viz_input.KEY_ACTIONS.values()) | set(viz_input.CHAR_ACTIONS.values())
+                            | set(viz_input.CTRL_KEY_ACTIONS.values()))
 
 
 def test_markdown_table_lists_every_binding():

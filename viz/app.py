@@ -46,6 +46,7 @@ from .recent import RecentFiles  # noqa: E402
 from .resolution import Quality, ResolutionPolicy  # noqa: E402
 from .state import VizState  # noqa: E402
 from .widgets import camera as camera_widget  # noqa: E402
+from .widgets import depth_legend as depth_legend_widget  # noqa: E402
 from .widgets import export as export_widget  # noqa: E402
 from .widgets import geometry as geometry_widget  # noqa: E402
 from .widgets import help as help_widget  # noqa: E402
@@ -55,10 +56,16 @@ from .widgets import perf as perf_widget  # noqa: E402
 from .widgets import status as status_widget  # noqa: E402
 from .widgets import truncation as truncation_widget  # noqa: E402
 from .widgets import view as view_widget  # noqa: E402
+from .widgets._ui import mark  # noqa: E402
 from .worker import LatestWinsWorker  # noqa: E402
 
 __all__ = ["App", "AppConfig", "DisplayError"]
 
+PANE_SECTIONS = (("Model", "Model", model_widget.draw), ("Latent", "Latent", latent_widget.draw),
+                 ("Camera", "Camera", camera_widget.draw), ("Truncation", "Trunc", truncation_widget.draw),
+                 ("View", "View", view_widget.draw), ("Geometry", "Geometry", geometry_widget.draw),
+                 ("Export", "Export", export_widget.draw), ("Performance", "Perf", perf_widget.draw))
+"""(title, jump-row label, draw) of the control pane's sections, top to bottom."""
 PANE_WIDTH = 380
 """Control pane width in window coordinates."""
 STATUS_HEIGHT = 26
@@ -294,6 +301,8 @@ class App:
         self._pending_upload: FrameOut | None = None
         self._save_window_to: Path | None = None
         self._settle_frames = SETTLE_FRAMES
+        self._jump_to: str | None = None
+        """A pane section to scroll to (and open) on the next frame (the jump row)."""
         self.last_frame_ms = 0.0
         """Render time of the newest frame taken from the worker."""
         self.waited_s = 0.0
@@ -342,6 +351,11 @@ class App:
         io = imgui.get_io()
         io.set_ini_filename(None)
         imgui.style_colors_dark()
+        style = imgui.get_style()
+        for col, rgba in ((imgui.Col_.slider_grab, (0.26, 0.59, 0.98, 0.45)),  # see-through: the value shows
+                          (imgui.Col_.slider_grab_active, (0.26, 0.59, 0.98, 0.65))):
+            style.set_color_(col, imgui.ImVec4(*rgba))
+        style.grab_min_size = 6.0
         font = Path(imgui_bundle.__file__).parent / "assets" / "fonts" / "Roboto" / "Roboto-Regular.ttf"
         if font.is_file():  # a readable UI font with the glyphs we use (…, −); imgui's default lacks them
             io.fonts.add_font_from_file_ttf(str(font), FONT_SIZE)
@@ -887,6 +901,7 @@ class App:
         if self.ui.show_pane:
             self._draw_pane(h)
         self._draw_overlay_text()
+        depth_legend_widget.draw(self)
         status_widget.draw(self, w, h)
         help_widget.draw(self)
 
@@ -905,7 +920,8 @@ class App:
                                                   imgui.get_color_u32(imgui.ImVec4(0.9, 0.9, 0.9, 1.0)), text)
 
     def _draw_pane(self, h: int) -> None:
-        """The control pane: one collapsing section per widget."""
+        """The control pane: a row of section names that jump to their section (opening it), then one collapsing
+        section per widget in a scrolling child, so every panel is one click away at any window height."""
         flags = (imgui.WindowFlags_.no_move | imgui.WindowFlags_.no_resize | imgui.WindowFlags_.no_collapse
                  | imgui.WindowFlags_.no_title_bar | imgui.WindowFlags_.no_saved_settings
                  | imgui.WindowFlags_.no_bring_to_front_on_focus)
@@ -914,18 +930,29 @@ class App:
         imgui.begin("controls", None, flags.value)
         imgui.text("triplane-viz")
         imgui.same_line()
-        imgui.text_disabled("F1 / ? for mouse and keys")
-        sections = (("Model", model_widget.draw, True), ("Latent", latent_widget.draw, True),
-                    ("Camera", camera_widget.draw, True), ("Truncation", truncation_widget.draw, True),
-                    ("View", view_widget.draw, True), ("Geometry", geometry_widget.draw, True),
-                    ("Export", export_widget.draw, True),
-                    ("Performance", perf_widget.draw, True))
-        for title, draw, default_open in sections:
-            open_flag = imgui.TreeNodeFlags_.default_open.value if default_open else 0
-            if imgui.collapsing_header(title, open_flag):
+        imgui.text_disabled("F1 / ? keys · Tab hides this pane")
+        for i, (title, short, _) in enumerate(PANE_SECTIONS):
+            if i and i != 5:
+                imgui.same_line(spacing=3)
+            if imgui.small_button(short):
+                self._jump_to = title
+            mark(self, f"jump_{title.lower()}")
+        imgui.begin_child("sections")
+        for title, _, draw in PANE_SECTIONS:
+            jump = self._jump_to == title
+            if jump:
+                imgui.set_next_item_open(True)
+            if imgui.collapsing_header(title, imgui.TreeNodeFlags_.default_open.value):
+                if jump:
+                    imgui.set_scroll_here_y(0.0)
                 imgui.push_id(title)
                 draw(self)
                 imgui.pop_id()
+            elif jump:
+                imgui.set_scroll_here_y(0.0)
+            if jump:
+                self._jump_to = None
+        imgui.end_child()
         imgui.end()
 
     def status_text(self) -> str:

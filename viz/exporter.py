@@ -95,7 +95,7 @@ class Exporter:
         except Cancelled:
             job.message, job.cancelled = f"{job.kind} export cancelled; nothing was written", True
         except ExportError as e:
-            job.message = f"{job.kind} export failed: {e}"
+            job.message = f"{job.kind} export failed: {window_words(str(e))}"
         except Exception as e:  # a bug: the window keeps running, the log gets the traceback
             job.message = f"{job.kind} export failed: {type(e).__name__}: {e}"
             self.log(traceback.format_exc())
@@ -125,6 +125,17 @@ class Exporter:
     def stop(self) -> None:
         self.cancel()
         self.wait(10.0)
+
+
+CLI_HINTS = {"allow overwriting: --force": "or tick 'overwrite' in the Export panel"}
+"""Command-line advice in renderer messages, and what the window says instead."""
+
+
+def window_words(message: str) -> str:
+    """A renderer message with its command-line advice replaced by the window's controls."""
+    for cli, window in CLI_HINTS.items():
+        message = message.replace(cli, window)
+    return message
 
 
 # ----------------------------------------------------------------- starting exports from the app
@@ -180,7 +191,7 @@ def start_mesh(app: App) -> ExportJob | None:
                                progress=progress, cancel=job.cancel).line()
         return app.exporter.start("mesh", str(path), work)
     except ExportError as e:
-        app.ui.export_error = str(e)
+        app.ui.export_error = window_words(str(e))
         return None
 
 
@@ -224,13 +235,13 @@ def start_video(app: App) -> ExportJob | None:
             return write_video(engine, spec, path, overwrite=s.overwrite, progress=progress, cancel=job.cancel).line()
         return app.exporter.start("video", str(path), work)
     except ExportError as e:
-        app.ui.export_error = str(e)
+        app.ui.export_error = window_words(str(e))
         return None
 
 
 def _finish(app: App, line: str | None, error: str | None) -> None:
     if error:
-        app.ui.export_error = error
+        error = app.ui.export_error = window_words(error)
         app.log(error)
     else:
         app.ui.export_error, app.ui.last_saved = None, line

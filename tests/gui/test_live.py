@@ -239,3 +239,32 @@ def test_interpolation_video_needs_interpolation_on(app, tmp_path):
     assert "tick 'interpolate A -> B'" in app.ui.export_error
     app.ui.export_error = None
     app.export_settings.video_kind = "orbit"
+
+
+def test_jump_row_opens_and_scrolls_to_a_section(app, xdo):
+    """Every panel one click away: the jump row scrolls the pane to Export and Performance."""
+    from test_app import click_item
+
+    baseline(app)
+    for section, item in (("export", "save_render"), ("model", "seed")):
+        click_item(app, xdo, f"jump_{section}")
+        app.run_frames(3)
+        x0, y0, x1, y1 = app.item_rects[item]
+        assert 0 <= y0 and y1 <= app.render_rect()[3], (section, app.item_rects[item])
+
+
+def test_depth_view_has_a_colour_bar_with_near_and_far(app):
+    baseline(app)
+    app.state.view.view = "depth"
+    settle(app)
+    x0, y0, x1, y1 = app.item_rects["depth_legend"]
+    app.run_frames(1)
+    glfw.make_context_current(app.window)
+    app._draw_gl()
+    from imgui_bundle import imgui
+    imgui.backends.opengl3_render_draw_data(imgui.get_draw_data())  # the overlay over the render, as drawn
+    bar = app._read_back(int(x0) + 2, int((y0 + y1) / 2), int(x1 - x0) - 4, 1)[0].astype(int)
+    assert bar[0, 0] > 200 and bar[0, 1] > 180 and bar[0, 2] < 80  # near: viridis' yellow
+    assert bar[-1, 0] < 120 and bar[-1, 1] < 40 and bar[-1, 2] > 60  # far: its purple
+    assert app.shown.frame.far > app.shown.frame.near
+    app.state.view.view = "raw"

@@ -28,6 +28,8 @@ def draw(app: App) -> None:
     if imgui.button("random"):
         app.random_seed()
     mark(app, "seed_random")
+    imgui.same_line()
+    imgui.text("seed")
     imgui.set_next_item_width(-LABEL_WIDTH)
     base = math.floor(lat.seed)  # dragged as base + fraction: float32 drags stay exact for any seed
     changed, v = imgui.drag_float("seed (drag)", lat.seed - base, 0.02, -1e9, 1e9, f"{base} + %.2f")
