@@ -1,8 +1,9 @@
 """Precision policy on GPUs (issue 14 R3, R4): TF32 and fp16, and the lookup's exactness check.
 
-The renderer leaves torch's precision settings as the user has them. With torch's defaults, cuDNN
-convolutions (backbone, super-resolution, the FIR upsampling) run in TF32 on Ampere and Hopper GPUs,
-while fp32 matmuls stay fp32; the super-resolution blocks run in fp16 on CUDA as the reference's do.
+The renderer leaves torch's precision settings as the user has them. With torch's defaults, fp32
+cuDNN convolutions (the backbone's, the FIR upsampling of the super-resolution's RGB) run in TF32 on
+Ampere and Hopper GPUs, while fp32 matmuls stay fp32; the super-resolution blocks run in fp16 on CUDA
+as the reference's do.
 The tri-plane lookup's coordinate and row arithmetic must be exact whatever the settings:
 `_exact_fp32_matmul` reads every setting torch has (tested here on any CPU, for old and new torch).
 With a CUDA device (`gpu` marker): the lookup under TF32 settings, and the render and the fp16 / fp32
