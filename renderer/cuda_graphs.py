@@ -9,7 +9,7 @@ camera) is checked against an eager render of the same camera; a mismatch or any
 switches graphs off for the engine's lifetime, with the reason in `disabled`, and frames render
 eagerly as before.
 
-What keeps a replay right (the GPU review's D1-D3 and R1, ../docs and the README's GPU section):
+What keeps a replay right (issue 14's D1-D3 and R1; the README's "The GPU path"):
 
 * **A graph owns every tensor whose address it baked in (D1).** A graph keeps alive only what it
   allocated during its capture; it reads everything else (parameters, planes, ws, the static
