@@ -54,12 +54,12 @@ from conftest import display_alive, start_xvfb  # noqa: E402  (tests/gui/conftes
 if not (os.environ.get("DISPLAY") and display_alive(os.environ["DISPLAY"])):
     XVFB, os.environ["DISPLAY"] = start_xvfb()
 
+from viz.app import App, AppConfig  # noqa: E402  (first: imgui_bundle's GLFW before the glfw module's)
+
 import glfw  # noqa: E402
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from renderer import memory  # noqa: E402
-from viz.app import App, AppConfig  # noqa: E402
 from xdo import XDo  # noqa: E402
 
 TITLE = "triplane-viz felt latency"
@@ -78,13 +78,18 @@ class Felt:
         self.app = App(AppConfig(checkpoint=checkpoint, width=1280, height=800, title=TITLE,
                                  out_dir=tempfile.mkdtemp(), log=lambda m: None))
         self.shown_at: list[float] = []
+        self.levels: list[str] = []
+        """The preview level of each displayed frame ('full' for full quality)."""
         upload = self.app._upload_pending
 
         def timed_upload():
             before = self.app.shown
             upload()
-            if self.app.shown is not before:
+            shown = self.app.shown
+            if shown is not before and shown is not None:
                 self.shown_at.append(time.perf_counter())
+                q = shown.job.quality
+                self.levels.append("full" if q is None or q == self.app.quality.full else q.label)
 
         self.app._upload_pending = timed_upload
         self.loop_until(lambda: self.app.model is not None and self.app.idle(), 600)
@@ -136,8 +141,9 @@ class Felt:
         self.loop_for(seconds)
         return (cpu_seconds() - c0) / (time.perf_counter() - t0)
 
-    def drag(self, pause: float = 0.0) -> tuple[float, float]:
-        """(displayed FPS while moving, longest gap in ms while moving) for a left drag of 2 x 1.5 s."""
+    def drag(self, pause: float = 0.0) -> tuple[float, float, str]:
+        """(displayed FPS while moving, longest gap in ms while moving, the commonest preview level) for a left
+        drag of 2 x 1.5 s."""
         self.settle()
         cx, cy = self.centre()
 
@@ -159,6 +165,8 @@ class Felt:
         n0 = len(self.shown_at)
         marks = self.drive(script, 30)
         shown = self.shown_at[n0:]
+        levels = self.levels[n0:]
+        level = max(set(levels), key=levels.count) if levels else "none"
         frames, moving, gap = 0, 0.0, 0.0
         for a, b in marks:
             inside = [t for t in shown if a < t <= b + 0.05]
@@ -166,7 +174,7 @@ class Felt:
             moving += b - a
             times = [a] + inside + [b]
             gap = max(gap, max(y - x for x, y in zip(times, times[1:])))
-        return frames / moving, gap * 1000
+        return frames / moving, gap * 1000, level
 
     def play(self, seconds: float = 4.0) -> float:
         """Displayed FPS while A -> B plays."""
@@ -231,11 +239,11 @@ def main() -> None:
             f = Felt(ckpt)
             try:
                 idle = f.idle_cores(ARGS.idle_s)
-                fps, gap = f.drag()
-                _, pause_gap = f.drag(pause=0.5)
+                fps, gap, level = f.drag()
+                _, pause_gap, _ = f.drag(pause=0.5)
                 play = f.play()
                 lo, hi = f.zoom_range()
-                print(f"{name}: idle {idle:.3f} cores | drag {fps:.1f} displayed FPS, longest gap {gap:.0f} ms | "
+                print(f"{name}: idle {idle:.3f} cores | drag {fps:.1f} displayed FPS ({level}), longest gap {gap:.0f} ms | "
                       f"drag with a 0.5 s pause: longest gap {pause_gap:.0f} ms | A->B play {play:.1f} displayed "
                       f"FPS | object visible at radius {lo:.2f}..{hi:.2f} (default "
                       f"{f.app.state.defaults.radius:.2f}) | renders cancelled "

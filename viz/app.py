@@ -41,7 +41,7 @@ from .gl import GLCheckError, check_gl_error  # noqa: E402
 from .input import InputHandler  # noqa: E402
 from .loader import LoadedModel, ModelLoader  # noqa: E402
 from .mesh_view import GeometrySettings, MeshView, PreviewMesher, square_fit  # noqa: E402
-from .present import Presenter  # noqa: E402
+from .present import Presenter, frame_ready  # noqa: E402
 from .recent import RecentFiles  # noqa: E402
 from .resolution import Quality, ResolutionPolicy  # noqa: E402
 from .state import VizState  # noqa: E402
@@ -76,7 +76,10 @@ IDLE_WAKE_S = 5.0
 PROGRESS_TICK_S = 0.25
 """Redraw interval while work runs in the background (live render timer, export progress)."""
 SETTLE_FRAMES = 3
-"""Frames drawn without waiting after input, so imgui sees queued presses and releases and hover settles."""
+"""Frames drawn after input without further input, so imgui sees queued presses and releases and hover settles."""
+BUSY_UI_FPS = 20.0
+"""UI redraws per second while a render is in flight and nothing new is on its way to the screen: a frame
+of llvmpipe-drawn UI costs a core-share the render thread needs (the new frame itself is drawn at once)."""
 
 
 DEFAULT_OUT_DIR = str(Path("~") / "Pictures" / "triplane-viz")
@@ -222,6 +225,8 @@ class FrameOut:
     job: RenderJob
     result: RenderResult
     frame: DisplayFrame
+    ready: object = None
+    """present.frame_ready(frame): the producing stream's event the presenter's copy waits for (None on a CPU)."""
 
 
 def render_job(job: RenderJob, should_stop: Callable[[], bool]) -> FrameOut:
@@ -229,7 +234,7 @@ def render_job(job: RenderJob, should_stop: Callable[[], bool]) -> FrameOut:
     cancellable), then packing for the display texture."""
     res = job.engine.render(job.request, should_stop=should_stop if job.cancellable else None)
     frame = pack_frame(res.image, res.raw, res.depth, res.alpha, job.pack_view, job.locked_range)
-    return FrameOut(job.stamp, job, res, frame)
+    return FrameOut(job.stamp, job, res, frame, frame_ready(frame))
 
 
 def pack_view_of(view: str) -> str:
@@ -301,6 +306,10 @@ class App:
         self._pending_upload: FrameOut | None = None
         self._save_window_to: Path | None = None
         self._settle_frames = SETTLE_FRAMES
+        self._input_pending = False
+        """Input arrived since the last drawn frame (the interactive loop draws for it, paced)."""
+        self._drawn_at = 0.0
+        """perf_counter time the last frame was drawn."""
         self._jump_to: str | None = None
         """A pane section to scroll to (and open) on the next frame (the jump row)."""
         self.last_frame_ms = 0.0
@@ -551,31 +560,35 @@ class App:
             n += 1
 
     def wait_for_work(self, limit: float | None = None) -> float:
-        """Sleep until there is something to draw: input, a finished render (the worker posts an empty
-        event), or the next timed thing (an animation frame, a progress tick, a message expiring, the
-        idle trim); at most `limit` seconds. Returns the seconds waited (0 when a frame is due now)."""
-        timeout = self._wake_in(time.perf_counter())
-        if limit is not None:
-            timeout = min(timeout, max(limit, 0.0))
-        if timeout <= 0:
-            return 0.0
+        """Sleep until there is something to draw: a finished render (the worker posts an empty event), input
+        (coalesced to the frame-rate cap: BUSY_UI_FPS while a render is in flight, so drawing the UI does not
+        starve the render thread), or the next timed thing (an animation frame, a progress tick, a message
+        expiring, the idle trim); at most `limit` seconds. Returns the seconds waited."""
         t0 = time.perf_counter()
-        events = self.input.events
-        glfw.wait_events_timeout(timeout)
-        if self.input.events != events:
-            self._settle_frames = SETTLE_FRAMES  # imgui takes queued input about one event per frame
-        self.waited_s += time.perf_counter() - t0
-        return time.perf_counter() - t0
+        end = math.inf if limit is None else t0 + max(limit, 0.0)
+        while True:
+            now = time.perf_counter()
+            timeout = min(self._wake_in(now), end - now)
+            if timeout <= 0:
+                break
+            events = self.input.events
+            glfw.wait_events_timeout(timeout)
+            if self.input.events != events:
+                self._input_pending = True
+                self._settle_frames = SETTLE_FRAMES  # imgui takes queued input about one event per frame
+        waited = time.perf_counter() - t0
+        self.waited_s += waited
+        return waited
 
     def _wake_in(self, now: float) -> float:
-        """Seconds until the loop must draw again without new input (0: now; IDLE_WAKE_S at most)."""
-        if self._settle_frames > 0:
-            self._settle_frames -= 1
-            return 0.0
+        """Seconds until the loop must draw (0: now; IDLE_WAKE_S at most)."""
+        if self.worker.has_result() or self._pending_upload is not None:
+            return 0.0  # a new frame to show
         lat = self.state.latent
-        if (lat.interp and lat.playing) or self.input.drag is not None or self._pending_upload is not None \
-                or self.quality.moving(now) or self.worker.has_result() or self.loader.loading is not None:
-            return 0.0  # animating, dragging or a result to show: the frame-rate cap paces the loop
+        if (self._input_pending or self._settle_frames > 0 or (lat.interp and lat.playing) or self.input.drag is not None
+                or self.quality.moving(now) or self.loader.loading is not None):
+            fps = BUSY_UI_FPS if self.worker.busy else (self.config.max_fps or 60.0)
+            return max(1.0 / fps - (now - self._drawn_at), 0.0)  # animating, dragging, typing: paced
         waits = [IDLE_WAKE_S, self.ui.next_expiry(now) - now]
         if self.worker.busy or self.mesher.busy or (self.exporter.job is not None and not self.exporter.job.done):
             waits.append(PROGRESS_TICK_S)  # the status line's live timer and the export progress
@@ -647,6 +660,9 @@ class App:
                 self.log(str(e))
         glfw.swap_buffers(self.window)
         self.drawn_frames += 1
+        self._drawn_at = time.perf_counter()
+        self._input_pending = False
+        self._settle_frames = max(self._settle_frames - 1, 0)
         self._limit_rate(now)
 
     def _trim_when_idle(self, now: float) -> None:
@@ -776,7 +792,7 @@ class App:
         out, self._pending_upload = self._pending_upload, None
         if out is None:
             return
-        self.presenter.upload(out.frame)
+        self.presenter.upload(out.frame, out.ready)
         self.shown = out
         self.presented.append(out.stamp)
 
