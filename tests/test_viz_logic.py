@@ -67,6 +67,13 @@ def test_presets_and_round_trip():
     p = presets(2.7, (0, 0, 0.2), 18.837)
     assert p["default"] == OrbitCamera()
     assert p["left"].yaw < 0 < p["right"].yaw
+    assert -0.7 < p["top"].pitch < 0 < p["bottom"].pitch < 0.7  # within a face model's trained pitch range
+    sphere = presets(1.7, (0, 0, 0), 45.0, full_sphere=True)  # ShapeNet-style: real top and bottom views
+    assert sphere["top"].pitch < -1.4 and sphere["bottom"].pitch > 1.4
+    shapenet = ModelDefaults.from_rendering_kwargs({"avg_camera_radius": 1.7, "ray_start": "auto", "ray_end": "auto"}, 14)
+    face = ModelDefaults.from_rendering_kwargs({"avg_camera_radius": 2.7, "ray_start": 2.25, "ray_end": 3.3}, 14)
+    assert shapenet.full_sphere and not face.full_sphere
+    assert face.radius_range == pytest.approx((0.675, 10.8))  # the ray range still starts ahead of the camera
     back = from_camera(OrbitCamera(yaw=0.3, pitch=0.1).to_camera(), pivot=(0, 0, 0.2))
     assert back.yaw == pytest.approx(0.3, abs=1e-5) and back.fov_deg == pytest.approx(18.837, abs=1e-4)
 

@@ -86,9 +86,12 @@ def from_camera(c, pivot=(0.0, 0.0, 0.0), center=(0.0, 0.0, 0.0)) -> OrbitCamera
     return OrbitCamera(o.yaw, o.pitch, o.radius, tuple(pivot), tuple(center), o.fov_deg)
 
 
-def presets(radius: float, pivot, fov_deg: float) -> dict[str, OrbitCamera]:
-    """Named views: the model's default (frontal) and left/right/top-ish/bottom-ish turns."""
+def presets(radius: float, pivot, fov_deg: float, full_sphere: bool = False) -> dict[str, OrbitCamera]:
+    """Named views: the model's default (frontal) and left/right/top/bottom turns. Top and bottom stay within
+    what a frontal-range model (faces, cats: trained on about +-30 deg of pitch) can show; a model trained
+    all around (ShapeNet-style, `full_sphere`) gets real top and bottom views."""
     base = OrbitCamera(0.0, 0.0, radius, tuple(pivot), (0.0, 0.0, 0.0), fov_deg)
+    top, bottom = (-PITCH_LIMIT, PITCH_LIMIT) if full_sphere else (-0.6, 0.5)
     return {"default": base, "front": base, "left": replace(base, yaw=-math.pi / 2 + 0.01),
-            "right": replace(base, yaw=math.pi / 2 - 0.01), "top": replace(base, pitch=-0.6),
-            "bottom": replace(base, pitch=0.5), "three-quarter": replace(base, yaw=0.5, pitch=-0.15)}
+            "right": replace(base, yaw=math.pi / 2 - 0.01), "top": replace(base, pitch=top),
+            "bottom": replace(base, pitch=bottom), "three-quarter": replace(base, yaw=0.5, pitch=-0.15)}

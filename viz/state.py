@@ -96,6 +96,8 @@ class ModelDefaults:
     fov_deg: float = DEFAULT_FOV_DEG
     num_ws: int = 14
     ray_range: tuple[float, float] = (2.25, 3.3)
+    full_sphere: bool = False
+    """Trained from all around (ShapeNet-style 'auto' ray ranges): presets include real top and bottom views."""
     radius_range: tuple[float, float] = (0.675, 10.8)
     """Camera radii the zoom allows: near enough that the ray range (which follows the camera) still starts
     in front of it, far enough that the object stays a quarter of its default size."""
@@ -109,7 +111,7 @@ class ModelDefaults:
         near = 1.5 * (radius - float(start)) if not isinstance(start, str) and float(start) < radius else 0.5 * radius
         return cls(radius=radius, pivot=tuple(float(v) for v in rk.get("avg_camera_pivot", (0, 0, 0.2))),
                    fov_deg=focal_to_fov(default_focal(rk)), num_ws=num_ws, ray_range=rng,
-                   radius_range=(near, 4.0 * radius))
+                   full_sphere=isinstance(start, str), radius_range=(near, 4.0 * radius))
 
     def camera(self) -> OrbitCamera:
         """The frontal camera at the model's defaults."""

@@ -57,7 +57,7 @@ def draw(app: App) -> None:
     s.camera = cam
 
     d = s.defaults
-    views = orbit.presets(d.radius, d.pivot, cam.fov_deg)
+    views = orbit.presets(d.radius, d.pivot, cam.fov_deg, d.full_sphere)
     for i, name in enumerate(PRESET_ORDER):
         if i % 3:
             imgui.same_line()

@@ -65,14 +65,15 @@ def draw(app: App) -> None:
                 "0.2 s after the view rests the full-quality frame follows. On: always full quality.")
 
     model_nrr = app.model.engine.G.neural_rendering_resolution if app.model is not None else None
-    labels = [f"model's ({model_nrr})" if model_nrr else "model's"] + [str(r) for r in RESOLUTIONS]
+    choices = [r for r in RESOLUTIONS if r != model_nrr]  # the model's own is the first entry, once
+    labels = [f"model's ({model_nrr})" if model_nrr else "model's"] + [str(r) for r in choices]
     current = 0 if v.neural_rendering_resolution is None else (
-        RESOLUTIONS.index(v.neural_rendering_resolution) + 1 if v.neural_rendering_resolution in RESOLUTIONS else 0)
+        choices.index(v.neural_rendering_resolution) + 1 if v.neural_rendering_resolution in choices else 0)
     imgui.set_next_item_width(-LABEL_WIDTH)
     changed, i = imgui.combo("neural res", current, labels)
     mark(app, "nrr")
     if changed:
-        v.neural_rendering_resolution = None if i == 0 else RESOLUTIONS[i - 1]
+        v.neural_rendering_resolution = None if i == 0 else choices[i - 1]
     help_marker("Rays per side of the volume render (the super-resolution output keeps its size). "
                 "Lower is faster.")
     imgui.set_next_item_width(-LABEL_WIDTH)
