@@ -36,11 +36,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain
 from bench_engine import SelfTimed, ffhq512_spec, median_times, peak_rss_mb  # noqa: E402
 from renderer import load_generator, memory  # noqa: E402
 from renderer.baseline import reference_frame  # noqa: E402
-from renderer.camera import default_camera  # noqa: E402
-from renderer.engine import LatentSpec, RenderEngine, RenderRequest, camera_tuple  # noqa: E402
+from renderer.camera import camera_tuple, default_camera  # noqa: E402
+from renderer.cpu import cpu_description  # noqa: E402
+from renderer.engine import LatentSpec, RenderEngine, RenderRequest  # noqa: E402
 from renderer.triplane import TriPlaneGenerator  # noqa: E402
 from renderer.video import orbit_camera_at  # noqa: E402
-from renderer.cpu import cpu_description  # noqa: E402
 from viz.resolution import Quality, ResolutionPolicy  # noqa: E402
 
 ORBIT_FRAMES = 120

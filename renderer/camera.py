@@ -21,6 +21,17 @@ DEFAULT_FOV_DEG = 18.837
 """FFHQ/AFHQ default FOV (focal 4.2634); the ShapeNet model was trained at focal 1.7074."""
 SHAPENET_FOCAL = 1.7074
 
+Camera = tuple[float, ...]
+"""A 25-value camera as a hashable tuple (what a RenderRequest holds: a cache and de-duplication key)."""
+
+
+def camera_tuple(c) -> Camera:
+    """A 25-value camera (tensor, array or sequence) as a tuple of floats."""
+    t = tuple(float(v) for v in np.asarray(c, dtype=np.float64).reshape(-1))
+    if len(t) != 25 or not all(math.isfinite(v) for v in t):
+        raise ValueError("a camera is 25 finite numbers (16 cam2world + 9 intrinsics)")
+    return t
+
 
 def fov_to_focal(fov_deg: float) -> float:
     """Normalised focal length for a reference-style FOV in degrees (18.837 -> 4.2634)."""

@@ -21,13 +21,13 @@ from tqdm import tqdm
 
 from . import build_generator, load_generator, memory
 from .builtin import BUILTIN, resolve
-from .camera import default_camera, fov_to_focal
+from .camera import camera_tuple, default_camera, fov_to_focal
 from .checkpoint import convert, read_checkpoint
 from .display import view_pixels
-from .engine import LatentSpec, RenderEngine, RenderRequest, camera_tuple
-from .outfile import ExportError, atomic_write, ensure_writable_folder
+from .engine import LatentSpec, RenderEngine, RenderRequest
+from .errors import CheckpointError, CliError, ExportError
+from .outfile import atomic_write, ensure_writable_folder
 from .seeds import SEED_MAX, check_seed
-from .errors import CheckpointError
 from .triplane import PLANE_CHANNELS
 
 PROG = "triplane-render"
@@ -39,10 +39,6 @@ MAX_NRR = 1024
 """Largest --nrr: memory grows with its square (1024 is 16x the rays of the reference's 256)."""
 MAX_DEPTH_MULT = 16.0
 """Largest --depth-mult (samples per ray, and memory, grow with it)."""
-
-
-class CliError(Exception):
-    """An expected failure: reported as one line on stderr, exit status 2."""
 
 
 class _Parser(argparse.ArgumentParser):

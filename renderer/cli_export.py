@@ -20,12 +20,13 @@ import numpy as np
 from tqdm import tqdm
 
 from .builtin import BUILTIN, resolve
-from .camera import default_camera
+from .camera import camera_tuple, default_camera
 from .display import view_pixels
-from .engine import LatentSpec, RenderEngine, RenderRequest, camera_tuple
-from .mesh import FORMATS, MAX_RESOLUTION, MIN_RESOLUTION, check_level, check_resolution, default_level, \
-    export_mesh, render_level
-from .outfile import ExportError, check_target
+from .engine import LatentSpec, RenderEngine, RenderRequest
+from .errors import ExportError
+from .mesh import (FORMATS, MAX_RESOLUTION, MIN_RESOLUTION, check_level, check_resolution, default_level, export_mesh,
+                   render_level)
+from .outfile import check_target
 from .video import KINDS, MAX_FRAMES, VideoSpec, write_video
 
 

@@ -16,22 +16,11 @@ import numpy as np
 import torch
 
 from . import occupancy as occ
+from .camera import Camera
 from .cuda_graphs import FrameGraphs, capturable
 from .errors import RenderCancelled
 from .occupancy import OccupancyGrid
 from .triplane import TriPlaneGenerator
-
-Camera = tuple[float, ...]
-"""A 25-value camera as a hashable tuple."""
-
-
-def camera_tuple(c) -> Camera:
-    """A 25-value camera (tensor, array or sequence) as a tuple of floats."""
-    t = tuple(float(v) for v in np.asarray(c, dtype=np.float64).reshape(-1))
-    if len(t) != 25 or not all(math.isfinite(v) for v in t):
-        raise ValueError("a camera is 25 finite numbers (16 cam2world + 9 intrinsics)")
-    return t
-
 
 @dataclass(frozen=True)
 class LatentSpec:

@@ -1,4 +1,12 @@
-"""Exceptions raised by the renderer package."""
+"""Every exception the renderer package raises, defined here and imported from here.
+
+* `CheckpointError`: a checkpoint could not be read or does not fit its config (renderer.checkpoint,
+  the generator's `load_state`).
+* `RenderCancelled`: a render stopped early because its caller asked it to (the engine, the generator).
+* `ExportError` and its `Cancelled`: an output file could not be written, or the job was cancelled
+  (renderer.export, the model's density sampling).
+* `CliError`: a command-line failure reported as one line (renderer.cli).
+"""
 
 
 class CheckpointError(Exception):
@@ -8,3 +16,15 @@ class CheckpointError(Exception):
 class RenderCancelled(Exception):
     """A render stopped at a chunk or stage boundary because its caller's `should_stop()` said so
     (a newer request exists); its partial work is discarded."""
+
+
+class ExportError(Exception):
+    """An expected export failure (bad path, existing file, full disk, bad value); one readable line."""
+
+
+class Cancelled(ExportError):
+    """The job was cancelled; nothing was written."""
+
+
+class CliError(Exception):
+    """An expected command-line failure: reported as one line on stderr, exit status 2."""

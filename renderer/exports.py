@@ -27,10 +27,11 @@ import torch
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from .camera import camera_to_orbit
+from .camera import camera_to_orbit, camera_tuple
 from .display import OPAQUE, depth_range
-from .engine import LatentSpec, RenderRequest, camera_tuple
-from .outfile import ExportError, atomic_write, check_target
+from .engine import LatentSpec, RenderRequest
+from .errors import ExportError
+from .outfile import atomic_write, check_target
 from .seeds import seed_label
 
 META_KEY = "triplane-viz"

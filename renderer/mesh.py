@@ -28,7 +28,9 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .outfile import CancelToken, ExportError, ProgressFn, atomic_write, check_cancel, check_target, report
+from .errors import ExportError
+from .outfile import atomic_write, check_target
+from .progress import CancelToken, ProgressFn, check_cancel, report
 
 DEFAULT_LEVEL = 10.0
 """The reference recipe's iso-level on raw sigma (eg3d-reference §5.1; density softplus(10 - 1) ~ 9)."""

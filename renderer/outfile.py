@@ -5,7 +5,7 @@ writer fills a temporary file in the target's own folder (same file system, so t
 is atomic), and only a finished file is moved into place. A failure or a cancel removes the
 temporary file, so no partial or corrupt output is ever left under the target name. Long jobs
 take a `progress(fraction, stage)` callback and a `cancel` token (anything with `is_set()`, e.g.
-a threading.Event) and raise `Cancelled` between steps.
+a threading.Event) and raise `Cancelled` between steps (renderer.progress).
 """
 from __future__ import annotations
 
@@ -13,37 +13,9 @@ import errno
 import os
 import secrets
 from pathlib import Path
-from typing import Callable, Iterable, Protocol
+from typing import Callable, Iterable
 
-ProgressFn = Callable[[float, str], None]
-"""progress(fraction in [0, 1], stage text)."""
-
-
-class CancelToken(Protocol):
-    """What a cancel argument must offer (threading.Event does)."""
-
-    def is_set(self) -> bool:
-        """True once the job should stop."""
-
-
-class ExportError(Exception):
-    """An expected export failure (bad path, existing file, full disk, bad value); one readable line."""
-
-
-class Cancelled(ExportError):
-    """The job was cancelled; nothing was written."""
-
-
-def check_cancel(cancel: CancelToken | None) -> None:
-    """Raise Cancelled if the token is set."""
-    if cancel is not None and cancel.is_set():
-        raise Cancelled("cancelled; nothing was written")
-
-
-def report(progress: ProgressFn | None, fraction: float, stage: str) -> None:
-    """Call the progress callback if there is one (fraction clipped to [0, 1])."""
-    if progress is not None:
-        progress(min(max(float(fraction), 0.0), 1.0), stage)
+from .errors import ExportError
 
 
 def describe_os_error(exc: OSError) -> str:

@@ -20,10 +20,12 @@ from typing import Iterator
 
 import numpy as np
 
-from .camera import default_camera
+from .camera import Camera, camera_tuple, default_camera
 from .display import view_pixels
-from .engine import Camera, LatentSpec, RenderEngine, RenderRequest, camera_tuple
-from .outfile import CancelToken, ExportError, ProgressFn, atomic_write, check_cancel, check_target, report
+from .engine import LatentSpec, RenderEngine, RenderRequest
+from .errors import ExportError
+from .outfile import atomic_write, check_target
+from .progress import CancelToken, ProgressFn, check_cancel, report
 
 KINDS = ("orbit", "interp")
 VIEWS = ("image", "raw", "depth")

@@ -11,8 +11,8 @@ from renderer.builtin import BUILTIN, WEIGHTS
 from renderer.builtin import family as fam
 from renderer.builtin.config import RAY_END, RAY_START
 from renderer.builtin.evaluate import cameras, evaluate, interpolation, latent
-from renderer.camera import default_camera
-from renderer.engine import LatentSpec, RenderEngine, RenderRequest, camera_tuple
+from renderer.camera import camera_tuple, default_camera
+from renderer.engine import LatentSpec, RenderEngine, RenderRequest
 
 
 # Bars for the reduced-scale check (3 held-out latents x 6 views at 64x64), from the shipped model's

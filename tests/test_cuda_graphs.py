@@ -25,9 +25,9 @@ import torch
 
 import renderer.cuda_graphs as cg
 import renderer.decoder as decoder
-from renderer.camera import default_camera
+from renderer.camera import camera_tuple, default_camera
 from renderer.cuda_graphs import FrameGraphs, _same, capture_cuda
-from renderer.engine import LatentSpec, RenderEngine, RenderRequest, camera_tuple
+from renderer.engine import LatentSpec, RenderEngine, RenderRequest
 from graph_tape import FreedMemoryRead, HostSync, Tape, taped_capture
 from tiny_model import tiny_generator
 

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from renderer import exports as X
 from renderer import load_generator
-from renderer.camera import default_camera
+from renderer import exports as X
+from renderer.camera import camera_tuple, default_camera
 from renderer.cli import main
 from renderer.display import view_pixels
-from renderer.engine import LatentSpec, RenderEngine, RenderRequest, camera_tuple
-from renderer.outfile import Cancelled, ExportError
+from renderer.engine import LatentSpec, RenderEngine, RenderRequest
+from renderer.errors import Cancelled, ExportError
 from renderer.video import VideoSpec, frame_requests, orbit_offsets, read_video_info, write_video
 
 

@@ -19,7 +19,7 @@ import torch
 from analytic_model import analytic_generator, expected_colour, surface_radius
 from renderer import mesh as M
 from renderer.camera import default_camera
-from renderer.outfile import Cancelled, ExportError
+from renderer.errors import Cancelled, ExportError
 from renderer.volume import sample_rays
 
 S, R, K = 20000.0, 0.3, 4.0

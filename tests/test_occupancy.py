@@ -6,8 +6,8 @@ import torch.nn.functional as F
 
 from analytic_model import analytic_generator
 from renderer import occupancy as occ
-from renderer.camera import orbit_camera
-from renderer.engine import LatentSpec, RenderEngine, RenderRequest, camera_tuple
+from renderer.camera import camera_tuple, orbit_camera
+from renderer.engine import LatentSpec, RenderEngine, RenderRequest
 from renderer.volume import sample_rays
 
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 import renderer
-from renderer.camera import default_camera
-from renderer.engine import LatentSpec, RenderEngine, RenderRequest, camera_tuple
+from renderer.camera import camera_tuple, default_camera
 from renderer.cpu import cpu_bf16_units, cpu_description
+from renderer.engine import LatentSpec, RenderEngine, RenderRequest
 from viz.resolution import ResolutionPolicy
 
 

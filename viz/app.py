@@ -30,9 +30,10 @@ from imgui_bundle import imgui  # noqa: E402
 from OpenGL import GL  # noqa: E402
 
 from renderer import memory  # noqa: E402
+from renderer.camera import camera_tuple  # noqa: E402
 from renderer.cpu import cpu_bf16_units  # noqa: E402
 from renderer.display import DisplayFrame, pack_frame, view_pixels  # noqa: E402
-from renderer.engine import RenderEngine, RenderRequest, RenderResult, camera_tuple  # noqa: E402
+from renderer.engine import RenderEngine, RenderRequest, RenderResult  # noqa: E402
 from renderer.errors import RenderCancelled  # noqa: E402
 from renderer.seeds import SEED_MAX, seed_label  # noqa: E402
 

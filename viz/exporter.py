@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from renderer.engine import LatentSpec, RenderEngine
+from renderer.errors import Cancelled, ExportError
 from renderer.exports import save_depth, save_screenshot, screenshot_metadata
 from renderer.mesh import FORMATS, default_level, export_mesh
-from renderer.outfile import Cancelled, ExportError, next_free
+from renderer.outfile import next_free
 from renderer.seeds import seed_label
 from renderer.video import VideoSpec, write_video
 

@@ -19,8 +19,8 @@ import numpy as np
 from OpenGL import GL
 from OpenGL.raw.GL.VERSION.GL_2_0 import glVertexAttribPointer as raw_vertex_attrib_pointer
 
+from renderer.errors import Cancelled, ExportError
 from renderer.mesh import Mesh, default_level, extract_mesh
-from renderer.outfile import Cancelled, ExportError
 
 from .gl import DRAW_ENABLES, compile_program, load_shader_source, restore_state, save_state
 from .worker import LatestWinsWorker

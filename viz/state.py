@@ -5,9 +5,9 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from renderer.camera import DEFAULT_FOV_DEG, default_focal, focal_to_fov
+from renderer.camera import DEFAULT_FOV_DEG, camera_tuple, default_focal, focal_to_fov
 from renderer.display import View
-from renderer.engine import LatentSpec, RenderRequest, camera_tuple
+from renderer.engine import LatentSpec, RenderRequest
 
 from .orbit import OrbitCamera
 
