@@ -221,7 +221,7 @@ def ffhq512_checkpoint(folder: str) -> str:
     from bench_engine import ffhq512_spec
 
     from renderer.checkpoint import write_native
-    from renderer.triplane import TriPlaneGenerator
+    from renderer.model.generator import TriPlaneGenerator
 
     torch.manual_seed(0)
     spec = ffhq512_spec()

@@ -30,10 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_engine import ffhq512_spec, peak_rss_mb  # noqa: E402
-from renderer.cpu import cpu_description  # noqa: E402
 from renderer.camera import default_camera  # noqa: E402
-from renderer.mesh import DEFAULT_CHUNK, export_mesh, sample_density  # noqa: E402
-from renderer.triplane import TriPlaneGenerator  # noqa: E402
+from renderer.cpu import cpu_description  # noqa: E402
+from renderer.mesh import export_mesh  # noqa: E402
+from renderer.model.density import DEFAULT_CHUNK, sample_density  # noqa: E402
+from renderer.model.generator import TriPlaneGenerator  # noqa: E402
 
 REFERENCE_BATCH = 1_000_000
 """gen_samples.py's max_batch."""

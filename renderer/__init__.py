@@ -9,7 +9,7 @@ import os
 import torch
 
 from .errors import CheckpointError
-from .triplane import TriPlaneGenerator
+from .model.generator import TriPlaneGenerator
 
 __all__ = ["CheckpointError", "TriPlaneGenerator", "Generator", "load_generator", "build_generator"]
 

@@ -26,9 +26,9 @@ from .checkpoint import convert, read_checkpoint
 from .display import view_pixels
 from .engine import LatentSpec, RenderEngine, RenderRequest
 from .errors import CheckpointError, CliError, ExportError
+from .model.generator import PLANE_CHANNELS
 from .outfile import atomic_write, ensure_writable_folder
 from .seeds import SEED_MAX, check_seed
-from .triplane import PLANE_CHANNELS
 
 PROG = "triplane-render"
 MAX_SEEDS = 10000

@@ -24,8 +24,8 @@ from .camera import camera_tuple, default_camera
 from .display import view_pixels
 from .engine import LatentSpec, RenderEngine, RenderRequest
 from .errors import ExportError
-from .mesh import (FORMATS, MAX_RESOLUTION, MIN_RESOLUTION, check_level, check_resolution, default_level, export_mesh,
-                   render_level)
+from .mesh import FORMATS, check_level, default_level, export_mesh, render_level
+from .model.density import MAX_RESOLUTION, MIN_RESOLUTION, check_resolution
 from .outfile import check_target
 from .video import KINDS, MAX_FRAMES, VideoSpec, write_video
 

@@ -35,7 +35,7 @@ What keeps a replay right (issue 14's D1-D3 and R1; the README's "The GPU path")
   and eager can differ by a few fp16 units; a stale or wrong replay differs by far more.
 * **Precision settings are part of the key.** A capture freezes the kernels chosen under torch's
   precision settings (TF32, matmul precision) and the lookup's exact/elementwise branch
-  (renderer.decoder); changing a setting re-captures instead of replaying the old kernels.
+  (renderer.model.decoder); changing a setting re-captures instead of replaying the old kernels.
 """
 from __future__ import annotations
 
@@ -162,7 +162,7 @@ def capturable(G) -> bool:
     """Whether G's camera-only frame runs without host synchronisation, so it can be captured (D2).
 
     'auto' ray limits (ShapeNet-style models) pick their depth range with data-dependent indexing
-    (renderer.volume.stratified_depths), which synchronises with the host: never captured."""
+    (renderer.model.volume.stratified_depths), which synchronises with the host: never captured."""
     rk = G.rendering_kwargs
     return not (isinstance(rk.get("ray_start"), str) or isinstance(rk.get("ray_end"), str))
 

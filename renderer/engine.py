@@ -15,12 +15,12 @@ from typing import Callable, Literal
 import numpy as np
 import torch
 
-from . import occupancy as occ
 from .camera import Camera
 from .cuda_graphs import FrameGraphs, capturable
 from .errors import RenderCancelled
-from .occupancy import OccupancyGrid
-from .triplane import TriPlaneGenerator
+from .model import occupancy as occ
+from .model.generator import TriPlaneGenerator
+from .model.occupancy import OccupancyGrid
 
 @dataclass(frozen=True)
 class LatentSpec:

@@ -19,7 +19,7 @@ import math
 import numpy as np
 import torch
 
-from renderer.triplane import PLANE_CHANNELS, TriPlaneGenerator
+from renderer.model.generator import PLANE_CHANNELS, TriPlaneGenerator
 from tiny_model import tiny_spec
 
 BIAS = 20.0

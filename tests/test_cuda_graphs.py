@@ -24,7 +24,7 @@ import pytest
 import torch
 
 import renderer.cuda_graphs as cg
-import renderer.decoder as decoder
+import renderer.model.decoder as decoder
 from renderer.camera import camera_tuple, default_camera
 from renderer.cuda_graphs import FrameGraphs, _same, capture_cuda
 from renderer.engine import LatentSpec, RenderEngine, RenderRequest
@@ -473,7 +473,7 @@ def ffhq():
         pytest.skip("needs a CUDA device")
     sys.path.insert(0, str(ROOT / "bench"))
     from bench_engine import ffhq512_spec
-    from renderer.triplane import TriPlaneGenerator
+    from renderer.model.generator import TriPlaneGenerator
     torch.manual_seed(0)
     return TriPlaneGenerator(ffhq512_spec()).cuda()
 

@@ -154,8 +154,8 @@ def test_a_render_stops_when_asked_and_leaves_nothing_wrong_behind(engine):
 
 def test_chunked_render_checks_between_chunks():
     """The ray loop asks should_stop once per chunk: a stop after the first chunk ends it there."""
-    from renderer import triplane
     from renderer.errors import RenderCancelled
+    from renderer.model import generator as triplane
 
     G = tiny_generator()
     rk = G.rendering_kwargs

@@ -271,7 +271,7 @@ def test_mesh_cli_writes_a_reloadable_glb_and_runs_the_backbone_once(tmp_path, g
                                                                      monkeypatch):
     import trimesh
 
-    from renderer.triplane import TriPlaneGenerator
+    from renderer.model.generator import TriPlaneGenerator
 
     calls = []
     real = TriPlaneGenerator.planes

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-import renderer.triplane as triplane
+import renderer.model.generator as triplane
 from renderer.camera import default_camera, orbit_camera
-from renderer.decoder import lookup, plane_table, reference_plane_axes, sample_from_planes
+from renderer.model.decoder import lookup, plane_table, reference_plane_axes, sample_from_planes
 from tiny_model import tiny_generator
 
 
@@ -107,7 +107,7 @@ def test_plane_table_cache_follows_edits(scene):
 @pytest.mark.parametrize("clamp", [None, 0.5])
 def test_fused_synthesis_layer_matches_the_plain_one(monkeypatch, up, clamp):
     """oneDNN's conv + bias + lrelu (gain folded in) against conv, bias_act, gain and clamp one by one."""
-    import renderer.layers as layers
+    import renderer.model.layers as layers
 
     torch.manual_seed(0)
     layer = layers.SynthesisLayer(8, 6, 16, 16, up=up, conv_clamp=clamp)
@@ -131,7 +131,7 @@ def test_fused_softplus_matches_plain_also_past_its_limit():
     would underflow) softplus(z) = z is taken from z itself."""
     import dataclasses
 
-    from renderer.decoder import FUSED_SOFTPLUS_LIMIT, OSGDecoder
+    from renderer.model.decoder import FUSED_SOFTPLUS_LIMIT, OSGDecoder
 
     torch.manual_seed(0)
     dec = OSGDecoder()
@@ -164,7 +164,7 @@ def test_lookup_turns_a_nan_point_into_nan_features_only():
 @pytest.mark.parametrize("clamp", [None, 0.3])
 def test_fused_torgb_matches_the_plain_one(monkeypatch, clamp):
     """The 1x1 modulated conv as oneDNN conv + bias + hardtanh clamp, against bmm + bias_act."""
-    import renderer.layers as layers
+    import renderer.model.layers as layers
 
     torch.manual_seed(1)
     layer = layers.ToRGBLayer(16, 3, 8, conv_clamp=clamp)

@@ -10,10 +10,10 @@ import torch
 
 import renderer
 from renderer.camera import default_camera, orbit_camera
-from renderer.errors import CheckpointError
 from renderer.spec import LoadedCheckpoint, ModelSpec
-from renderer.triplane import TriPlaneGenerator
-from renderer.volume import ray_march, sample_rays
+from renderer.errors import CheckpointError
+from renderer.model.generator import TriPlaneGenerator
+from renderer.model.volume import ray_march, sample_rays
 from tiny_model import tiny_generator, tiny_spec
 
 

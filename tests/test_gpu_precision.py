@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import torch
 
-import renderer.decoder as decoder
-from renderer.decoder import fp32_matmul_settings, lookup, plane_table, reference_plane_axes
+import renderer.model.decoder as decoder
+from renderer.model.decoder import fp32_matmul_settings, lookup, plane_table, reference_plane_axes
 
 ROOT = Path(__file__).resolve().parents[1]
 NEW_API = ["fp32_precision", "cuda.matmul.fp32_precision", "cudnn.fp32_precision", "cudnn.conv.fp32_precision",
@@ -143,7 +143,7 @@ def ffhq_cpu():
     from bench_engine import ffhq512_spec
     from renderer.camera import default_camera
     from renderer.engine import seed_z
-    from renderer.triplane import TriPlaneGenerator
+    from renderer.model.generator import TriPlaneGenerator
     from renderer.video import orbit_camera_at
     torch.manual_seed(0)
     G = TriPlaneGenerator(ffhq512_spec())

@@ -20,7 +20,8 @@ from analytic_model import analytic_generator, expected_colour, surface_radius
 from renderer import mesh as M
 from renderer.camera import default_camera
 from renderer.errors import Cancelled, ExportError
-from renderer.volume import sample_rays
+from renderer.model import density as D
+from renderer.model.volume import sample_rays
 
 S, R, K = 20000.0, 0.3, 4.0
 
@@ -154,7 +155,7 @@ def test_border_cleaning_closes_surfaces_that_leave_the_box():
     n = 32
     x = np.linspace(-0.5, 0.5, n)
     X, Y, Z = np.meshgrid(x, x, x, indexing="ij")
-    grid = M.DensityGrid((S * (0.25 ** 2 - X ** 2 - Z ** 2)).astype(np.float32), -0.5, 1 / (n - 1))  # along y
+    grid = D.DensityGrid((S * (0.25 ** 2 - X ** 2 - Z ** 2)).astype(np.float32), -0.5, 1 / (n - 1))  # along y
     assert not M.marching_cubes(grid, 10.0, border=0).to_trimesh().is_watertight  # open at the box faces
     closed = M.marching_cubes(grid, 10.0)
     assert closed.to_trimesh().is_watertight
@@ -164,7 +165,7 @@ def test_border_cleaning_closes_surfaces_that_leave_the_box():
 
 def test_level_moves_the_surface(sphere):
     G, planes = sphere
-    grid = M.sample_density(G, planes, 48)
+    grid = D.sample_density(G, planes, 48)
     for level in (-50.0, 10.0, 800.0):
         r = np.linalg.norm(M.marching_cubes(grid, level).vertices, axis=1)
         assert np.abs(r - surface_radius(S, R, level)).max() < 5e-4, level
@@ -179,8 +180,8 @@ def test_vertex_colours_are_the_decoder_colours(sphere_mesh):
 def test_chunk_size_does_not_change_the_grid_and_progress_is_monotonic(sphere):
     G, planes = sphere
     seen = []
-    a = M.sample_density(G, planes, 24, chunk=1000, progress=lambda f, s: seen.append(f))
-    b = M.sample_density(G, planes, 24)
+    a = D.sample_density(G, planes, 24, chunk=1000, progress=lambda f, s: seen.append(f))
+    b = D.sample_density(G, planes, 24)
     assert np.allclose(a.sigma, b.sigma, atol=1e-3)
     assert len(seen) == math.ceil(24 ** 3 / 1000) and seen == sorted(seen) and seen[-1] == 1.0
     assert a.voxel == pytest.approx(1 / 23) and a.origin == -0.5
@@ -361,7 +362,7 @@ def test_mrc_reloads_with_voxel_size_origin_and_the_same_surface(sphere, sphere_
     # data[z, y, x]; two samplings of the grid agree to float rounding (this sphere's density reaches 2e4,
     # so a last-bit difference in the decoder's hidden layer shows up to ~1e-4 relative)
     assert np.allclose(data, grid.sigma.transpose(2, 1, 0), rtol=1e-4, atol=1e-2)
-    again = M.marching_cubes(M.DensityGrid(data.transpose(2, 1, 0), origin[0], voxel), 10.0)
+    again = M.marching_cubes(D.DensityGrid(data.transpose(2, 1, 0), origin[0], voxel), 10.0)
     assert abs(again.n_vertices - sphere_mesh.n_vertices) <= 0.001 * sphere_mesh.n_vertices
     assert again.to_trimesh().volume == pytest.approx(sphere_mesh.to_trimesh().volume, rel=1e-5)
 
@@ -506,7 +507,7 @@ def test_builtin_mesh_chamfer_to_the_procedural_surface(builtin_case, capsys):
     true_pts = ev.surface_points(cams, gt["depth"], gt["alpha"] > 0).numpy()
     to_mesh = to_mesh_distance(mesh, true_pts).mean()  # true surface -> mesh
     chamfer = (to_true + to_mesh) / 2
-    box = M.box_size(G)
+    box = D.box_size(G)
     with capsys.disabled():
         print(f"\nbuilt-in 256^3 at level {level:.1f}: {mesh.n_vertices} vertices, Chamfer {chamfer:.5f} "
               f"({100 * chamfer / box:.2f}% of the box; mesh->true {to_true:.5f}, true->mesh {to_mesh:.5f})")
@@ -546,4 +547,4 @@ def test_builtin_mesh_every_format_reloads(builtin_case, tmp_path):
         assert len(loaded.vertices) == mesh.n_vertices and len(loaded.faces) == mesh.n_faces, ext
     M.export_mesh(G, planes, tmp_path / "head.mrc", resolution=64)
     with mrcfile.open(tmp_path / "head.mrc") as mrc:
-        assert mrc.data.shape == (64, 64, 64) and float(mrc.voxel_size.x) == pytest.approx(M.box_size(G) / 63)
+        assert mrc.data.shape == (64, 64, 64) and float(mrc.voxel_size.x) == pytest.approx(D.box_size(G) / 63)

@@ -5,10 +5,10 @@ import torch
 import torch.nn.functional as F
 
 from analytic_model import analytic_generator
-from renderer import occupancy as occ
 from renderer.camera import camera_tuple, orbit_camera
 from renderer.engine import LatentSpec, RenderEngine, RenderRequest
-from renderer.volume import sample_rays
+from renderer.model import occupancy as occ
+from renderer.model.volume import sample_rays
 
 
 def _random_rays(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from renderer.spec import ModelSpec
-from renderer.triplane import TriPlaneGenerator
+from renderer.model.generator import TriPlaneGenerator
 
 
 def tiny_spec(sr: str = "SuperresolutionHybrid2X", nrr: int = 32, **rk) -> ModelSpec:

@@ -20,7 +20,7 @@ unchanged, on 4 fresh latents that are not the held-out set; chosen from a grid 
 MESH_LEVEL = 0.0
 """Iso-level on (sharpened) raw sigma for meshes: where the render puts the surface."""
 OCCUPANCY_RESOLUTION = 40
-"""Empty-space skipping lattice (renderer.occupancy): 2.6 cm cells."""
+"""Empty-space skipping lattice (renderer.model.occupancy): 2.6 cm cells."""
 OCCUPANCY_THRESHOLD = -1000.0
 """Occupied where the unsharpened raw sigma > 0, the training target's outer edge (1.2 cm outside the
 surface): the thinnest part (ears, 2.8 cm) is then >= 5.2 cm thick, more than a cell's diagonal (4.4 cm)."""

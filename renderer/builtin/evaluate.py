@@ -26,12 +26,12 @@ import time
 import numpy as np
 import torch
 
-from renderer import occupancy as occ
 from renderer.builtin import family as fam
 from renderer.builtin.config import CAMERA_PIVOT, CAMERA_RADIUS, FOCAL, RAY_END, RAY_START
 from renderer.camera import orbit_camera
 from renderer.engine import seed_z, slerp
-from renderer.triplane import TriPlaneGenerator
+from renderer.model import occupancy as occ
+from renderer.model.generator import TriPlaneGenerator
 
 HELD_OUT_SEED = 100000
 VIEWS = ((0.0, 0.0), (1.05, -0.25), (2.1, 0.2), (math.pi, 0.0), (-2.1, -0.2), (-1.05, 0.25))
@@ -74,7 +74,7 @@ def model_render(G: TriPlaneGenerator, z: torch.Tensor, cams: torch.Tensor, res:
 
 def surface_points(cams: torch.Tensor, depth: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Back-project masked depth pixels (V,1,R,R) of cameras (V,25) to world points (K, 3)."""
-    from renderer.volume import sample_rays
+    from renderer.model.volume import sample_rays
 
     res = depth.shape[-1]
     o, d = sample_rays(cams[:, :16].view(-1, 4, 4), cams[:, 16:25].view(-1, 3, 3), res)

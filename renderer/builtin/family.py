@@ -332,7 +332,7 @@ def render(p: HeadParams, origins: torch.Tensor, dirs: torch.Tensor, t_start: fl
 def render_cameras(p: HeadParams, cams: torch.Tensor, resolution: int, t_start: float,
                    t_end: float) -> dict[str, torch.Tensor]:
     """Exact images for cameras (N, 25): 'rgb' (N,3,R,R), 'depth'/'alpha'/'part' (N,1,R,R), as the renderer lays out."""
-    from renderer.volume import sample_rays
+    from renderer.model.volume import sample_rays
 
     origins, dirs = sample_rays(cams[:, :16].view(-1, 4, 4), cams[:, 16:25].view(-1, 3, 3), resolution)
     out = render(p, origins, dirs, t_start, t_end)

@@ -28,13 +28,13 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from renderer.builtin import family as fam
-from renderer.builtin.config import (CAMERA_PIVOT, CAMERA_RADIUS, DENSITY_SHARPEN, FOCAL, IMAGE_RESOLUTION,
-                                     PITCH_RANGE, RAY_END, RAY_START, YAW_RANGE, builtin_spec)
+from renderer.builtin.config import (CAMERA_PIVOT, CAMERA_RADIUS, DENSITY_SHARPEN, FOCAL, IMAGE_RESOLUTION, PITCH_RANGE,
+                                     RAY_END, RAY_START, YAW_RANGE, builtin_spec)
 from renderer.camera import orbit_camera
 from renderer.checkpoint import write_native
-from renderer.decoder import channels_last_planes
-from renderer.triplane import PLANE_CHANNELS, TriPlaneGenerator
-from renderer.volume import importance_depths, merge_samples, ray_march, sample_rays, stratified_depths
+from renderer.model.decoder import channels_last_planes
+from renderer.model.generator import PLANE_CHANNELS, TriPlaneGenerator
+from renderer.model.volume import importance_depths, merge_samples, ray_march, sample_rays, stratified_depths
 
 SMALL_PART_IDS = [fam.PART_NAMES.index(n) for n in fam.SMALL_PARTS]
 

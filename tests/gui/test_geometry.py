@@ -120,7 +120,7 @@ def test_geometry_view_draws_and_orbits_without_neural_renders(app, xdo):
 
 def test_mesh_projection_matches_the_renderers_pixels(app):
     """A vertex projected by the GL matrices lands on the pixel the renderer's ray for it goes through."""
-    from renderer.volume import sample_rays
+    from renderer.model.volume import sample_rays
 
     cam = default_camera(app.engine.G.rendering_kwargs, yaw=0.4, pitch=-0.2)
     res = 64

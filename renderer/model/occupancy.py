@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from .density import sample_density  # the same lattice as mesh extraction
+
 DEFAULT_THRESHOLD = -5.0
 """Raw sigma above which a lattice point counts as occupied (softplus(-6) ~ 0.0025: far below a surface)."""
 
@@ -48,8 +50,6 @@ def declared(G) -> bool:
 def build(G, planes: torch.Tensor, resolution: int | None = None, threshold: float | None = None,
           dilation: int = 1) -> OccupancyGrid:
     """Occupancy of cached planes (N, 3, C, P, P) on a resolution^3 lattice over the model's box."""
-    from .mesh import sample_density  # the same lattice as mesh extraction
-
     rk = G.rendering_kwargs
     res = int(resolution or rk["occupancy_resolution"])
     thr = float(rk.get("occupancy_threshold", DEFAULT_THRESHOLD) if threshold is None else threshold)

@@ -3,6 +3,10 @@
 The split `planes(ws)` / `render_planes(planes, ws, c)` lets a viewer compute the tri-planes once
 per latent and re-render any number of cameras; `synthesis` is the two in one call, matching the
 reference's outputs ('image', 'image_raw', 'image_depth').
+
+One module of a little over 400 lines on purpose: `TriPlaneGenerator` is one nn.Module whose render
+path (ray chunks, occupancy-limited rays, the per-generator plane-table cache) works on its own
+state; the maths it calls lives in layers, decoder, volume and superres.
 """
 from __future__ import annotations
 
@@ -13,15 +17,15 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from ..errors import CheckpointError, RenderCancelled
+from ..spec import ModelSpec
+from . import occupancy as occ
+from .backbone import Backbone
 from .decoder import (OSGDecoder, PlaneTable, channels_last_planes, lookup, plane_table, reference_plane_axes,
                       sample_from_planes)
-from .errors import CheckpointError, RenderCancelled
-from .spec import ModelSpec
 from .superres import build_superresolution
-from . import occupancy as occ
-from .synthesis import Backbone
-from .volume import (SAMPLING_MODES, depths_between, importance_depths, march_weights, sample_coefficients,
-                     sample_rays, sort_samples, stratified_depths)
+from .volume import (SAMPLING_MODES, depths_between, importance_depths, march_weights, sample_coefficients, sample_rays,
+                     sort_samples, stratified_depths)
 
 PLANE_CHANNELS = 32
 PLANE_RESOLUTION = 256
@@ -187,7 +191,7 @@ class TriPlaneGenerator(nn.Module):
         `raw_aliasing` reproduces the reference's in-place update of
         image_raw by same-resolution SR blocks (2X/4X modules at their input resolution).
         `skip_empty` (default: when the model declares an occupancy grid) samples rays only over
-        occupied cells of `occupancy` (built from the planes when not given; see renderer.occupancy).
+        occupied cells of `occupancy` (built from the planes when not given; see renderer.model.occupancy).
         The ray range follows the camera (`ray_range_for`): the model's [ray_start, ray_end] moved by the
         camera's distance to the origin less the model's camera radius, so a zoomed camera keeps the object;
         a given `ray_range` applies to the whole batch instead (no device-to-host copy of c: capturable).
