@@ -87,7 +87,7 @@ def write_snapshot(path: Path) -> tuple[int, int]:
     sys.path.insert(0, str(REPO / 'tests'))
     sys.path.insert(0, str(REPO))
     from eg3d_pickle import write_eg3d_pickle
-    from renderer.spec import ModelSpec
+    from renderer.checkpoint.spec import ModelSpec
 
     g = torch.Generator().manual_seed(0)
     G = {k: torch.randn(v, generator=g) for k, v in generator_shapes().items()}

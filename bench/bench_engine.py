@@ -26,7 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain checkout too
 
 from renderer.camera import default_camera  # noqa: E402
-from renderer.spec import ModelSpec  # noqa: E402
+from renderer.checkpoint.spec import ModelSpec  # noqa: E402
 from renderer.cpu import cpu_description  # noqa: E402
 from renderer.model.generator import TriPlaneGenerator  # noqa: E402
 

@@ -42,7 +42,7 @@ def read_golden() -> GoldenWeights:
 def write_golden_native(path: str | Path, weights: GoldenWeights | None = None) -> Path:
     """Write the golden generator as a native .safetensors checkpoint at `path`."""
     from renderer.checkpoint import write_native
-    from renderer.spec import ModelSpec
+    from renderer.checkpoint.spec import ModelSpec
 
     cfg, state_dict = weights or read_golden()
     spec = ModelSpec(init_kwargs=cfg['init_kwargs'], rendering_kwargs=cfg['rendering_kwargs'],

@@ -22,8 +22,8 @@ from safetensors.torch import save_file
 from eg3d_pickle import (NewObj, Reduce, SnapshotPickler, global_name, module_state, persistent,
                          write_eg3d_pickle)
 from renderer.checkpoint import convert, read_checkpoint, write_native
+from renderer.checkpoint.spec import ModelSpec
 from renderer.errors import CheckpointError
-from renderer.spec import ModelSpec
 
 # Math doc section 9, written out here independently of the test helper.
 EXPECTED_PLANE_AXES = [
@@ -283,7 +283,7 @@ def test_tensors_sharing_one_storage_stay_shared(tmp_path):
 
 
 def test_materialized_tensors_do_not_alias_the_file_bytes():
-    from renderer.checkpoint_pickle import Materializer, load_storage_blob, rebuild_tensor_v2
+    from renderer.checkpoint.torch_storage import Materializer, load_storage_blob, rebuild_tensor_v2
     blob = storage_blob(torch.arange(4, dtype=torch.float32))
     snapshot_of_blob = bytes(bytearray(blob))
     ref = rebuild_tensor_v2(load_storage_blob(blob), 0, (4,), (1,), False, OrderedDict())
@@ -451,7 +451,7 @@ def test_unreadable_file(tmp_path, snapshot):
 
 
 def test_unreadable_file_simulated(snapshot, monkeypatch):
-    import renderer.checkpoint as module
+    import renderer.checkpoint.read as module  # where the reader opens the file
 
     def refuse(path, mode='r', *args, **kwargs):
         raise PermissionError(13, 'Permission denied', path)

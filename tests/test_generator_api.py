@@ -10,7 +10,7 @@ import torch
 
 import renderer
 from renderer.camera import default_camera, orbit_camera
-from renderer.spec import LoadedCheckpoint, ModelSpec
+from renderer.checkpoint.spec import LoadedCheckpoint, ModelSpec
 from renderer.errors import CheckpointError
 from renderer.model.generator import TriPlaneGenerator
 from renderer.model.volume import ray_march, sample_rays

@@ -19,7 +19,7 @@ import torch
 import renderer
 from golden import RAY_RANGE, check_depth, check_frame
 from renderer.checkpoint import read_checkpoint
-from renderer.spec import ModelSpec
+from renderer.checkpoint.spec import ModelSpec
 
 DATA = Path(__file__).parent / "data" / "golden_small.npz"
 WS_TOL = 1e-4

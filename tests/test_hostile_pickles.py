@@ -30,9 +30,9 @@ from hypothesis import strategies as st
 from eg3d_pickle import GlobalName, Reduce, module_state, persistent, write_eg3d_pickle
 from test_checkpoint import snapshot_reads_cleanly_or_refuses
 from renderer.checkpoint import read_checkpoint
-from renderer.checkpoint_pickle import ModuleStub, SnapshotUnpickler
+from renderer.checkpoint.eg3d_pickle import ModuleStub, SnapshotUnpickler
+from renderer.checkpoint.spec import ModelSpec
 from renderer.errors import CheckpointError
-from renderer.spec import ModelSpec
 
 REPO = Path(__file__).resolve().parent.parent
 P2, P4, STOP = b'\x80\x02', b'\x80\x04', b'.'

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from renderer.spec import ModelSpec
+from renderer.checkpoint.spec import ModelSpec
 from renderer.model.generator import TriPlaneGenerator
 
 

@@ -1,7 +1,7 @@
 """The built-in model's architecture and camera defaults, in one place for training, loading and tests."""
 from __future__ import annotations
 
-from renderer.spec import ModelSpec
+from renderer.checkpoint.spec import ModelSpec
 
 CAMERA_RADIUS = 2.7
 CAMERA_PIVOT = (0.0, -0.04, 0.0)

@@ -17,8 +17,8 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from ..checkpoint.spec import ModelSpec
 from ..errors import CheckpointError, RenderCancelled
-from ..spec import ModelSpec
 from . import occupancy as occ
 from .backbone import Backbone
 from .decoder import (OSGDecoder, PlaneTable, channels_last_planes, lookup, plane_table, reference_plane_axes,

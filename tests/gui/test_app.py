@@ -578,19 +578,19 @@ def test_failed_load_keeps_the_model_and_shows_the_error(app, xdo, tmp_path):
 
 
 def test_checkpoint_deleted_while_loading_keeps_the_model(app, golden_native_checkpoint, tmp_path, monkeypatch):
-    import renderer.checkpoint as ck
+    import renderer.checkpoint.read as ck  # where the reader dispatches to read_native
 
     start = baseline(app)
     model = app.model
     doomed = tmp_path / "doomed.safetensors"
     shutil.copy(golden_native_checkpoint, doomed)
-    real = ck._read_native
+    real = ck.read_native
 
     def delete_midway(p, f, size):  # the reader has opened the file and read its size; then it goes away
         os.unlink(p)
         return real(p, f, size)
 
-    monkeypatch.setattr(ck, "_read_native", delete_midway)
+    monkeypatch.setattr(ck, "read_native", delete_midway)
     app.load_model(str(doomed))  # what the Load button does
     assert app.run_until(lambda: app.loader.loading is None and app.ui.load_error is not None, 30)
     assert "doomed.safetensors" in app.ui.load_error

@@ -6,6 +6,11 @@ from typing import Any
 
 import torch
 
+TENSOR_DTYPES = frozenset({torch.float64, torch.float32, torch.float16, torch.bfloat16,
+                           torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8,
+                           torch.bool})
+"""Dtypes a checkpoint may hold (real numbers and bools; no complex or quantized)."""
+
 
 @dataclass(frozen=True)
 class ModelSpec:
