@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   file=sys.stderr)
             return 2
 
-    from renderer import memory
+    from renderer.engine import memory
     from viz.app import App, AppConfig, DisplayError
 
     memory.retain_freed_memory()  # before the render and loader threads start

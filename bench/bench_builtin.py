@@ -23,10 +23,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain checkout too
 
-from renderer import load_generator, memory  # noqa: E402
+from renderer import load_generator  # noqa: E402
 from renderer.camera import camera_tuple, default_camera  # noqa: E402
-from renderer.cpu import cpu_description  # noqa: E402
-from renderer.engine import LatentSpec, RenderEngine, RenderRequest  # noqa: E402
+from renderer.engine import LatentSpec, RenderEngine, RenderRequest, memory  # noqa: E402
+from renderer.engine.cpu import cpu_description  # noqa: E402
 
 
 def main() -> None:

@@ -153,7 +153,7 @@ def main() -> None:
         read_and_report(args.read)
         return
     sys.path.insert(0, str(REPO))
-    from renderer.cpu import cpu_description
+    from renderer.engine.cpu import cpu_description
     print(cpu_description(), flush=True)  # first: only ratios compare across CPUs
     print(f'shape generator: {check_against_golden()}')
     path = Path(args.dir) / 'bench-eg3d-ffhq-size-snapshot.pkl'

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain
 
 from renderer.camera import default_camera  # noqa: E402
 from renderer.checkpoint.spec import ModelSpec  # noqa: E402
-from renderer.cpu import cpu_description  # noqa: E402
+from renderer.engine.cpu import cpu_description  # noqa: E402
 from renderer.model.generator import TriPlaneGenerator  # noqa: E402
 
 FFHQ_RENDERING_KWARGS = {

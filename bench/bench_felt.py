@@ -37,10 +37,10 @@ ARGS = ap.parse_args()
 sys.path[:0] = [str(ARGS.root.resolve()), str(HERE.parent / "tests" / "gui"), str(HERE.parent / "tests")]
 
 def _cpu_description() -> str:
-    """renderer/cpu.py of this checkout, loaded by path: an older --root may not have it."""
+    """renderer/engine/cpu.py of this checkout, loaded by path: an older --root may not have it."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("triplane_cpu", HERE.parent / "renderer" / "cpu.py")
+    spec = importlib.util.spec_from_file_location("triplane_cpu", HERE.parent / "renderer" / "engine" / "cpu.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.cpu_description()
@@ -59,7 +59,7 @@ from viz.app import App, AppConfig  # noqa: E402  (first: imgui_bundle's GLFW be
 import glfw  # noqa: E402
 import torch  # noqa: E402
 
-from renderer import memory  # noqa: E402
+from renderer.engine import memory  # noqa: E402
 from xdo import XDo  # noqa: E402
 
 TITLE = "triplane-viz felt latency"

@@ -46,11 +46,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain
 from viz.window import DisplayError, create_window, destroy_window, gl_info  # noqa: E402  (before glfw users)
 from bench_engine import ffhq512_spec  # noqa: E402
 from bench_orbit import ORBIT_FRAMES, orbit_cameras, orbit_request  # noqa: E402
-from renderer import load_generator, memory  # noqa: E402
-from renderer.cpu import cpu_description  # noqa: E402
-from renderer.cuda_graphs import _same  # noqa: E402
-from renderer.display import pack_frame  # noqa: E402
-from renderer.engine import LatentSpec, RenderEngine  # noqa: E402
+from renderer import load_generator  # noqa: E402
+from renderer.engine import LatentSpec, RenderEngine, memory  # noqa: E402
+from renderer.engine.cpu import cpu_description  # noqa: E402
+from renderer.engine.cuda_graphs import _same  # noqa: E402
+from renderer.engine.frames import pack_frame  # noqa: E402
 from renderer.model.generator import TriPlaneGenerator  # noqa: E402
 
 

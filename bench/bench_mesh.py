@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_engine import ffhq512_spec, peak_rss_mb  # noqa: E402
 from renderer.camera import default_camera  # noqa: E402
-from renderer.cpu import cpu_description  # noqa: E402
+from renderer.engine.cpu import cpu_description  # noqa: E402
 from renderer.mesh import export_mesh  # noqa: E402
 from renderer.model.density import DEFAULT_CHUNK, sample_density  # noqa: E402
 from renderer.model.generator import TriPlaneGenerator  # noqa: E402

@@ -11,7 +11,7 @@ times, each frame from the next camera of the reference's video orbit:
     during a simulated drag (same target as the viewer), in fp32 and with bf16 previews;
 
 and prints the medians and the ratios a/b and a/c. Our frames run in this process under the
-viewer's memory policy (renderer/memory.py: freed buffers are reused, not page-faulted in again);
+viewer's memory policy (renderer/engine/memory.py: freed buffers are reused, not page-faulted in again);
 the same baseline frame is also timed here, under that policy, and printed as (a') so that the
 policy's share of the ratio is visible. `--network builtin` (or a checkpoint path) also
 reports that model's camera-only and interactive frames.
@@ -34,11 +34,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain checkout too
 
 from bench_engine import SelfTimed, ffhq512_spec, median_times, peak_rss_mb  # noqa: E402
-from renderer import load_generator, memory  # noqa: E402
+from renderer import load_generator  # noqa: E402
 from renderer.baseline import reference_frame  # noqa: E402
 from renderer.camera import camera_tuple, default_camera  # noqa: E402
-from renderer.cpu import cpu_description  # noqa: E402
-from renderer.engine import LatentSpec, RenderEngine, RenderRequest  # noqa: E402
+from renderer.engine import LatentSpec, RenderEngine, RenderRequest, memory  # noqa: E402
+from renderer.engine.cpu import cpu_description  # noqa: E402
 from renderer.model.generator import TriPlaneGenerator  # noqa: E402
 from renderer.video import orbit_camera_at  # noqa: E402
 from viz.resolution import Quality, ResolutionPolicy  # noqa: E402
@@ -181,7 +181,7 @@ def ffhq(args) -> None:
           f"{rk['depth_resolution']}+{rk['depth_resolution_importance']} samples per ray")
     a = t["(a) reference-style"]
     rows = [("(a) reference-style frame (full synthesis, NCHW fp32, stochastic, no cache)", a),
-            ("(a') the same frame under our memory policy (renderer/memory.py), for reference", t["(a') here"]),
+            ("(a') the same frame under our memory policy (renderer/engine/memory.py), for reference", t["(a') here"]),
             ("(b) camera-only frame, full quality (cached planes, deterministic)", t["camera-only"]),
             (f"(c) interactive frame while dragging ({labels['interactive']})", t["interactive"]),
             (f"(c) interactive frame while dragging ({labels['interactive bf16']})", t["interactive bf16"])]

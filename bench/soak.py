@@ -32,8 +32,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--frames must be at least 1")
 
     from golden import write_golden_native
-    from renderer import memory
-    from renderer.cpu import cpu_description
+    from renderer.engine import memory
+    from renderer.engine.cpu import cpu_description
     from viz.app import App, AppConfig
     from viz.soak import Soak, SoakConfig
     from viz.state import VizState

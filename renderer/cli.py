@@ -19,12 +19,12 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from . import build_generator, load_generator, memory
+from . import build_generator, load_generator
 from .builtin import BUILTIN, resolve
 from .camera import camera_tuple, default_camera, fov_to_focal
 from .checkpoint import convert, read_checkpoint
-from .display import view_pixels
-from .engine import LatentSpec, RenderEngine, RenderRequest
+from .engine import LatentSpec, RenderEngine, RenderRequest, memory
+from .engine.frames import view_pixels
 from .errors import CheckpointError, CliError, ExportError
 from .model.generator import PLANE_CHANNELS
 from .outfile import atomic_write, ensure_writable_folder
@@ -34,7 +34,7 @@ PROG = "triplane-render"
 MAX_SEEDS = 10000
 MAX_SEED = SEED_MAX  # renderer.seeds: numpy RandomState accepts seeds in [0, 2**32)
 VIEWS = ("image", "raw", "depth")
-"""--view values (renderer.display.view_pixels)."""
+"""--view values (renderer.engine.frames.view_pixels)."""
 MAX_NRR = 1024
 """Largest --nrr: memory grows with its square (1024 is 16x the rays of the reference's 256)."""
 MAX_DEPTH_MULT = 16.0

@@ -21,8 +21,8 @@ from tqdm import tqdm
 
 from .builtin import BUILTIN, resolve
 from .camera import camera_tuple, default_camera
-from .display import view_pixels
 from .engine import LatentSpec, RenderEngine, RenderRequest
+from .engine.frames import view_pixels
 from .errors import ExportError
 from .mesh import FORMATS, check_level, default_level, export_mesh, render_level
 from .model.density import MAX_RESOLUTION, MIN_RESOLUTION, check_resolution

@@ -28,8 +28,8 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from .camera import camera_to_orbit, camera_tuple
-from .display import OPAQUE, depth_range
 from .engine import LatentSpec, RenderRequest
+from .engine.frames import OPAQUE, depth_range
 from .errors import ExportError
 from .outfile import atomic_write, check_target
 from .seeds import seed_label
@@ -76,7 +76,7 @@ def screenshot_metadata(req: RenderRequest, view: str, model: str, saved_as: str
     """The full record of a screenshot: how to re-render it and what it shows.
 
     view: the viewer's view (image, raw, depth, normals); saved_as: the pixels written
-    (renderer.display.view_pixels' view: image, raw or depth; normals are saved as depth)."""
+    (renderer.engine.frames.view_pixels' view: image, raw or depth; normals are saved as depth)."""
     saved_as = saved_as or ("depth" if view == "normals" else view)
     model = model if model == "builtin" else os.path.abspath(os.fspath(model))
     deterministic = req.sampling == "deterministic" or req.rng_seed is not None

@@ -206,7 +206,7 @@ def test_depth_view_is_normalised_grey_near_bright(golden_native_checkpoint, gol
 
 def test_depth_view_background_is_zero_for_thin_pixels():
     """Opacity <= 0.5 is background, 0, even where its depth lies inside the opaque range (e.g. opacity 0.16-0.30)."""
-    from renderer.display import view_pixels
+    from renderer.engine.frames import view_pixels
 
     depth = torch.tensor([[[1.0, 2.0, 1.5, 1.2, 1.1, 1.9, float("nan"), float("-inf")]]])
     alpha = torch.tensor([[[1.0, 0.9, 0.51, 0.5, 0.3, 0.16, 0.9, 0.9]]])

@@ -1,4 +1,4 @@
-"""The CUDA-graph frame cache (renderer/cuda_graphs.py).
+"""The CUDA-graph frame cache (renderer/engine/cuda_graphs.py).
 
 On a CPU: stand-in captures drive the same engine path a GPU takes. `replaying_capture` re-renders
 into static outputs (bookkeeping); `Tape` (tests/graph_tape.py) records the captured operations the
@@ -23,11 +23,11 @@ from pathlib import Path
 import pytest
 import torch
 
-import renderer.cuda_graphs as cg
+import renderer.engine.cuda_graphs as cg
 import renderer.model.decoder as decoder
 from renderer.camera import camera_tuple, default_camera
-from renderer.cuda_graphs import FrameGraphs, _same, capture_cuda
 from renderer.engine import LatentSpec, RenderEngine, RenderRequest
+from renderer.engine.cuda_graphs import FrameGraphs, _same, capture_cuda
 from graph_tape import FreedMemoryRead, HostSync, Tape, taped_capture
 from tiny_model import tiny_generator
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from renderer.camera import camera_tuple, default_camera
-from renderer.display import depth_range, pack_frame, to_uint8, unpack_depth
 from renderer.engine import LatentSpec, RenderEngine, RenderRequest, seed_z, slerp
+from renderer.engine.frames import depth_range, pack_frame, to_uint8, unpack_depth
 from tiny_model import tiny_generator
 
 

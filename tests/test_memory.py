@@ -1,4 +1,4 @@
-"""The render memory policy (renderer/memory.py): freed big buffers are reused, not page-faulted in again."""
+"""The render memory policy (renderer/engine/memory.py): freed big buffers are reused, not page-faulted in again."""
 from __future__ import annotations
 
 import os
@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PROBE = """
 import resource, sys, torch
-from renderer import memory
+from renderer.engine import memory
 applied = memory.retain_freed_memory() if sys.argv[1] == "on" else False
 faults = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 counts = []

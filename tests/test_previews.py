@@ -8,8 +8,8 @@ import torch
 
 import renderer
 from renderer.camera import camera_tuple, default_camera
-from renderer.cpu import cpu_bf16_units, cpu_description
 from renderer.engine import LatentSpec, RenderEngine, RenderRequest
+from renderer.engine.cpu import cpu_bf16_units, cpu_description
 from viz.resolution import ResolutionPolicy
 
 

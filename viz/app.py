@@ -29,11 +29,10 @@ import torch  # noqa: E402
 from imgui_bundle import imgui  # noqa: E402
 from OpenGL import GL  # noqa: E402
 
-from renderer import memory  # noqa: E402
 from renderer.camera import camera_tuple  # noqa: E402
-from renderer.cpu import cpu_bf16_units  # noqa: E402
-from renderer.display import DisplayFrame, pack_frame, view_pixels  # noqa: E402
-from renderer.engine import RenderEngine, RenderRequest, RenderResult  # noqa: E402
+from renderer.engine import RenderEngine, RenderRequest, RenderResult, memory  # noqa: E402
+from renderer.engine.cpu import cpu_bf16_units  # noqa: E402
+from renderer.engine.frames import DisplayFrame, pack_frame, view_pixels  # noqa: E402
 from renderer.errors import RenderCancelled  # noqa: E402
 from renderer.seeds import SEED_MAX, seed_label  # noqa: E402
 
@@ -106,7 +105,7 @@ class AppConfig:
     """UI frame-rate cap, so the UI loop leaves the CPU to the render thread."""
     idle_trim_s: float = 5.0
     """Seconds without rendering or loading after which the heap's free pages go back to the OS (the render
-    memory policy, renderer/memory.py, keeps them while frames come)."""
+    memory policy, renderer/engine/memory.py, keeps them while frames come)."""
     torch_threads: int | None = 2
     out_dir: str = DEFAULT_OUT_DIR
     log: Callable[[str], None] | None = None

@@ -21,7 +21,7 @@ from typing import Callable, Literal
 import torch
 from OpenGL import GL
 
-from renderer.display import DisplayFrame
+from renderer.engine.frames import DisplayFrame
 
 from .gl import DRAW_ENABLES, compile_program, load_shader_source, restore_state, save_state
 

@@ -24,7 +24,7 @@ import glfw
 import torch
 from imgui_bundle import imgui
 
-from renderer import memory
+from renderer.engine import memory
 
 from . import orbit
 from .exporter import start_mesh, start_video

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from renderer.camera import DEFAULT_FOV_DEG, camera_tuple, default_focal, focal_to_fov
-from renderer.display import View
 from renderer.engine import LatentSpec, RenderRequest
+from renderer.engine.frames import View
 
 from .orbit import OrbitCamera
 

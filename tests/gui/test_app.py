@@ -27,8 +27,8 @@ pytest.importorskip("OpenGL")
 import glfw  # noqa: E402  (after imgui_bundle, via importorskip)
 from PIL import Image  # noqa: E402
 
-from renderer.display import view_pixels  # noqa: E402
 from renderer.engine import RenderEngine  # noqa: E402
+from renderer.engine.frames import view_pixels  # noqa: E402
 from viz import orbit  # noqa: E402
 from viz.app import App, AppConfig  # noqa: E402
 from viz.state import VizState  # noqa: E402

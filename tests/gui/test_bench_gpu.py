@@ -40,10 +40,10 @@ def test_replay_check_on_a_taped_graph(monkeypatch):
     graph holds what it read, and a replay of the evicted table is caught when it does not."""
     import pytest
 
-    import renderer.cuda_graphs as cg
+    import renderer.engine.cuda_graphs as cg
     from graph_tape import FreedMemoryRead, taped_capture
-    from renderer.cuda_graphs import FrameGraphs
     from renderer.engine import RenderEngine
+    from renderer.engine.cuda_graphs import FrameGraphs
     from tiny_model import tiny_generator
 
     monkeypatch.syspath_prepend(str(ROOT / "bench"))

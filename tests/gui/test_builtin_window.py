@@ -14,8 +14,8 @@ pytest.importorskip("glfw")
 from PIL import Image  # noqa: E402
 
 from renderer.builtin import BUILTIN, WEIGHTS  # noqa: E402
-from renderer.display import view_pixels  # noqa: E402
 from renderer.engine import RenderEngine  # noqa: E402
+from renderer.engine.frames import view_pixels  # noqa: E402
 from viz.app import App, AppConfig  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]

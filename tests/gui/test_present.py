@@ -16,7 +16,7 @@ import torch
 from viz.window import DisplayError, create_window, gl_info  # first: imports imgui_bundle before glfw
 from glutil import read_pixels
 from OpenGL import GL
-from renderer.display import DisplayFrame, pack_frame
+from renderer.engine.frames import DisplayFrame, pack_frame
 from viz.gl import ShaderError, compile_program, load_shader_source
 from viz.present import Presenter, frame_ready, interop_available
 
@@ -339,7 +339,7 @@ HEADLESS_SCRIPT = """
 import json, numpy as np, torch
 from viz.window import create_window, gl_info
 from OpenGL import GL
-from renderer.display import DisplayFrame
+from renderer.engine.frames import DisplayFrame
 from viz.present import Presenter
 win = create_window('headless', 64, 64, headless=True)
 p = Presenter(interop='auto', log=lambda line: None)

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 
 from imgui_bundle import imgui
 
-from renderer.display import VIEWS
+from renderer.engine.frames import VIEWS
 
 from ..validate import clamp_input
 from ._ui import LABEL_WIDTH, choice, help_marker, mark

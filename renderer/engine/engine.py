@@ -1,89 +1,27 @@
 """RenderEngine: the one render(request) call shared by the viewer and the CLI.
 
-A request is a frozen description of a frame (latent, truncation, cameras, render options).
-The engine caches ws and tri-planes per (latent, truncation, conditioning, noise), so a camera
-move or a view switch never re-runs mapping or the backbone.
+A request (renderer.engine.request) is a frozen description of a frame (latent, truncation,
+cameras, render options). The engine caches ws and tri-planes per (latent, truncation,
+conditioning, noise), so a camera move or a view switch never re-runs mapping or the backbone.
 """
 from __future__ import annotations
 
 import math
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
-from typing import Callable, Literal
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
 
-from .camera import Camera
+from ..errors import RenderCancelled
+from ..model import occupancy as occ
+from ..model.generator import TriPlaneGenerator
+from ..model.occupancy import OccupancyGrid
 from .cuda_graphs import FrameGraphs, capturable
-from .errors import RenderCancelled
-from .model import occupancy as occ
-from .model.generator import TriPlaneGenerator
-from .model.occupancy import OccupancyGrid
-
-@dataclass(frozen=True)
-class LatentSpec:
-    """Which latent to render.
-
-    A fractional `seed` blends the w of its two neighbouring integer seeds (as the reference
-    visualizer does when dragging the seed). With `seed_b`, the latent moves from `seed` (t=0)
-    to `seed_b` (t=1): linearly in W, or along the great circle in Z (slerp, then mapping).
-    `mix_seed` replaces ws[mix_start:mix_end] with that seed's (style mixing).
-    """
-
-    seed: float = 0.0
-    seed_b: float | None = None
-    t: float = 0.0
-    space: Literal["w", "z"] = "w"
-    mix_seed: int | None = None
-    mix_start: int = 7
-    mix_end: int | None = None
-
-
-@dataclass(frozen=True)
-class RenderRequest:
-    """A frozen frame description; `stamp` orders requests so stale results can be dropped."""
-
-    latent: LatentSpec
-    camera: Camera
-    cond_camera: Camera
-    psi: float = 1.0
-    cutoff: int | None = None
-    noise_mode: Literal["const", "random", "none"] = "const"
-    sampling: Literal["deterministic", "stochastic"] = "deterministic"
-    neural_rendering_resolution: int | None = None
-    depth_multiplier: float = 1.0
-    importance_multiplier: float | None = None
-    superresolution: bool = True
-    rng_seed: int | None = None
-    """Seed of the stochastic sampler's draws (reproducible frames); None = the global RNG."""
-    bf16: bool = False
-    """Render and super-resolve under bf16 autocast: a cheaper, less exact preview (never the full-quality frame)."""
-    stamp: int = 0
-
-
-@dataclass
-class RenderResult:
-    """Outputs of one request, on the model's device, batch dimension removed."""
-
-    stamp: int
-    image: torch.Tensor | None
-    """(3, R, R) final image on [-1, 1] (not clamped); None when super-resolution was skipped."""
-    raw: torch.Tensor
-    """(3, r, r) volume-rendered RGB on [-1, 1]."""
-    depth: torch.Tensor
-    """(1, r, r) distance along the ray."""
-    alpha: torch.Tensor
-    """(1, r, r) accumulated opacity."""
-    ws: torch.Tensor
-    timings: dict[str, float] = field(default_factory=dict)
-    """Milliseconds per stage: mapping, backbone, render, superres (0 when cached/skipped)."""
-    backbone_ran: bool = False
-    nonfinite: bool = False
-    """True if any output held NaN or inf."""
-    planes: torch.Tensor | None = None
-    """(1, 3, 32, P, P) tri-planes the frame was rendered from (for mesh extraction without the backbone)."""
+from .latents import seed_z, slerp
+from .request import RenderRequest, RenderResult
 
 
 @dataclass
@@ -93,28 +31,6 @@ class EngineStats:
     mapping_calls: int = 0
     backbone_calls: int = 0
     renders: int = 0
-
-
-def seed_z(seed: int, z_dim: int) -> np.ndarray:
-    """The reference scripts' latent for a seed: RandomState(seed).randn(1, z_dim) as float32."""
-    if not 0 <= seed < 2 ** 32:
-        raise ValueError(f"seed must be in [0, 2**32), got {seed}")
-    return np.random.RandomState(seed).randn(1, z_dim).astype(np.float32)
-
-
-def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
-    """Spherical interpolation of two latent vectors (norm interpolated linearly); exactly a at t=0 and b at
-    t=1, so an interpolation's end frames equal its seeds' on every CPU."""
-    if t == 0 or t == 1:
-        return (a if t == 0 else b).astype(np.float32)
-    na, nb = np.linalg.norm(a), np.linalg.norm(b)
-    ua, ub = a / na, b / nb
-    omega = math.acos(float(np.clip(np.sum(ua * ub), -1, 1)))
-    if omega < 1e-6:
-        direction = (1 - t) * ua + t * ub
-    else:
-        direction = (math.sin((1 - t) * omega) * ua + math.sin(t * omega) * ub) / math.sin(omega)
-    return (direction * ((1 - t) * na + t * nb)).astype(np.float32)
 
 
 def _plane_key(req: RenderRequest) -> tuple:
@@ -132,7 +48,7 @@ class RenderEngine:
         self.timed = timed
         self.stats = EngineStats()
         self.graphs = FrameGraphs() if cuda_graphs and self.device.type == "cuda" else None
-        """Camera-only frames replayed from CUDA graphs (GPU only; see renderer/cuda_graphs.py)."""
+        """Camera-only frames replayed from CUDA graphs (GPU only; see renderer/engine/cuda_graphs.py)."""
         self._ws: OrderedDict = OrderedDict()
         self._planes: OrderedDict = OrderedDict()
         self._grids: OrderedDict = OrderedDict()
