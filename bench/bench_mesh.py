@@ -3,7 +3,7 @@
 Builds the released FFHQ-512 configuration with random weights (as bench_engine.py; timings do not
 depend on the weight values) and samples the raw density on a 256^3 grid over the box two ways:
 
-* cached: `renderer.mesh.sample_density` on planes computed once by `G.planes` (this project);
+* cached: `renderer.model.density.sample_density` on planes computed once by `G.planes` (this project);
 * per-chunk backbone: as the reference's gen_samples.py, mapping + backbone re-run for every
   1,000,000-point chunk before the decoder samples it (17 backbone runs at 256^3, 135 at 512^3).
 
@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_engine import ffhq512_spec, peak_rss_mb  # noqa: E402
 from renderer.camera import default_camera  # noqa: E402
 from renderer.engine.cpu import cpu_description  # noqa: E402
-from renderer.mesh import export_mesh  # noqa: E402
+from renderer.export.mesh import export_mesh  # noqa: E402
 from renderer.model.density import DEFAULT_CHUNK, sample_density  # noqa: E402
 from renderer.model.generator import TriPlaneGenerator  # noqa: E402
 
@@ -146,7 +146,7 @@ def compare(args) -> None:
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"{n}^3 grid = {n ** 3:,} points; backbone (mapping + planes) once: {t_backbone:.2f} s")
     print(f"{'method':<44} {'time':>9} {'backbone runs':>14}")
-    print(f"{'cached planes (renderer.mesh)':<44} {t_cached:>7.1f} s {1:>14}")
+    print(f"{'cached planes (renderer.model.density)':<44} {t_cached:>7.1f} s {1:>14}")
     print(f"{'backbone per 1M-point chunk (reference)':<44} {t_ref:>7.1f} s {chunks:>14}")
     print(f"ratio reference / cached: {t_ref / t_cached:.2f}x; max |sigma difference| {same:.2e}")
     print(f"peak RSS of this process {peak_rss_mb():.0f} MB")

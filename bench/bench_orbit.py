@@ -39,8 +39,8 @@ from renderer.baseline import reference_frame  # noqa: E402
 from renderer.camera import camera_tuple, default_camera  # noqa: E402
 from renderer.engine import LatentSpec, RenderEngine, RenderRequest, memory  # noqa: E402
 from renderer.engine.cpu import cpu_description  # noqa: E402
+from renderer.export.video import orbit_camera_at  # noqa: E402
 from renderer.model.generator import TriPlaneGenerator  # noqa: E402
-from renderer.video import orbit_camera_at  # noqa: E402
 from viz.resolution import Quality, ResolutionPolicy  # noqa: E402
 
 ORBIT_FRAMES = 120

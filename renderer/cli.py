@@ -14,9 +14,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn, Sequence
 
-import numpy as np
 import torch
-from PIL import Image
 from tqdm import tqdm
 
 from . import build_generator, load_generator
@@ -26,8 +24,8 @@ from .checkpoint import convert, read_checkpoint
 from .engine import LatentSpec, RenderEngine, RenderRequest, memory
 from .engine.frames import view_pixels
 from .errors import CheckpointError, CliError, ExportError
+from .export.files import ensure_writable_folder, write_png_atomic
 from .model.generator import PLANE_CHANNELS
-from .outfile import atomic_write, ensure_writable_folder
 from .seeds import SEED_MAX, check_seed
 
 PROG = "triplane-render"
@@ -233,12 +231,6 @@ def _resolve_device(name: str):
 
 
 # ----------------------------------------------------------------- output
-def write_png_atomic(pixels: np.ndarray, path: Path, overwrite: bool = True) -> None:
-    """Write a uint8 (H, W) or (H, W, 3) array as PNG, complete or not at all (renderer.outfile);
-    without `overwrite`, an existing file is refused (ExportError), never replaced."""
-    atomic_write(path, lambda tmp: Image.fromarray(pixels).save(tmp, format="PNG"), overwrite=overwrite)
-
-
 def refuse_existing(paths: Sequence[Path], force: bool) -> None:
     """Before any slow work: CliError naming the first output that exists (and how many more) unless
     `force`; a folder in an output's place is refused even then."""

@@ -24,10 +24,11 @@ from .camera import camera_tuple, default_camera
 from .engine import LatentSpec, RenderEngine, RenderRequest
 from .engine.frames import view_pixels
 from .errors import ExportError
-from .mesh import FORMATS, check_level, default_level, export_mesh, render_level
+from .export.files import check_target
+from .export.mesh import check_level, default_level, export_mesh, render_level
+from .export.mesh_files import FORMATS
+from .export.video import KINDS, MAX_FRAMES, VideoSpec, write_video
 from .model.density import MAX_RESOLUTION, MIN_RESOLUTION, check_resolution
-from .outfile import check_target
-from .video import KINDS, MAX_FRAMES, VideoSpec, write_video
 
 
 MAX_CHUNK = 2**24
@@ -133,8 +134,8 @@ def cmd_from_png(args: argparse.Namespace) -> int:
     (the depth values) are identical."""
     from PIL import Image
 
-    from .exports import depth_to_uint16, is_depth_record, read_metadata, request_from_metadata, \
-        save_depth_png, save_screenshot
+    from .export.screenshot import (depth_to_uint16, is_depth_record, read_metadata, request_from_metadata,
+                                    save_depth_png, save_screenshot)
 
     shot = Path(args.from_png)
     meta = read_metadata(shot)

@@ -479,7 +479,7 @@ def ffhq():
 
 
 def orbit(G, n: int, seed: float = 0, start: int = 1):
-    from renderer.video import orbit_camera_at
+    from renderer.export.video import orbit_camera_at
     rk = G.rendering_kwargs
     front = camera_tuple(default_camera(rk))
     return [RenderRequest(latent=LatentSpec(seed=seed), camera=camera_tuple(orbit_camera_at(rk, i / 40)),

@@ -10,13 +10,13 @@ import pytest
 from PIL import Image
 
 from renderer import load_generator
-from renderer import exports as X
 from renderer.camera import camera_tuple, default_camera
 from renderer.cli import main
 from renderer.engine import LatentSpec, RenderEngine, RenderRequest
 from renderer.engine.frames import view_pixels
 from renderer.errors import Cancelled, ExportError
-from renderer.video import VideoSpec, frame_requests, orbit_offsets, read_video_info, write_video
+from renderer.export import screenshot as X
+from renderer.export.video import VideoSpec, frame_requests, orbit_offsets, read_video_info, write_video
 
 
 @pytest.fixture(scope="module")

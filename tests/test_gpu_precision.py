@@ -143,8 +143,8 @@ def ffhq_cpu():
     from bench_engine import ffhq512_spec
     from renderer.camera import default_camera
     from renderer.engine import seed_z
+    from renderer.export.video import orbit_camera_at
     from renderer.model.generator import TriPlaneGenerator
-    from renderer.video import orbit_camera_at
     torch.manual_seed(0)
     G = TriPlaneGenerator(ffhq512_spec())
     rk = G.rendering_kwargs

@@ -1,4 +1,4 @@
-"""Mesh extraction (renderer.mesh): exact checks on a closed-form density field, formats, bad input.
+"""Mesh extraction (renderer.export.mesh): exact checks on a closed-form density field, formats, bad input.
 
 The analytic generator (tests/analytic_model.py) has raw sigma = S (R^2 - |p - c|^2) and colour
 sigmoid(K p), so the level-L surface is a sphere of known radius and every vertex colour is known.
@@ -17,9 +17,10 @@ import pytest
 import torch
 
 from analytic_model import analytic_generator, expected_colour, surface_radius
-from renderer import mesh as M
 from renderer.camera import default_camera
 from renderer.errors import Cancelled, ExportError
+from renderer.export import mesh as M
+from renderer.export import mesh_files as F
 from renderer.model import density as D
 from renderer.model.volume import sample_rays
 
@@ -48,7 +49,7 @@ def project(cam: torch.Tensor, pts: np.ndarray, res: int) -> tuple[np.ndarray, n
     return v * res - 0.5, u * res - 0.5, np.linalg.norm(pts - c2w[:3, 3], axis=1)
 
 
-def mesh_silhouette(mesh: M.Mesh, cam: torch.Tensor, res: int) -> np.ndarray:
+def mesh_silhouette(mesh: F.Mesh, cam: torch.Tensor, res: int) -> np.ndarray:
     """Pixels whose centre lies inside the projection of some triangle (res x res bool)."""
     from skimage.draw import polygon
 
@@ -69,7 +70,7 @@ def render(G, planes, cam: torch.Tensor, res: int) -> dict[str, np.ndarray]:
     return {k: out[k][0].numpy() for k in ("image_raw", "image_depth", "image_alpha")}
 
 
-def visible_vertices(mesh: M.Mesh, cam: torch.Tensor, res: int, depth: np.ndarray, tol: float):
+def visible_vertices(mesh: F.Mesh, cam: torch.Tensor, res: int, depth: np.ndarray, tol: float):
     """(indices, row, col) of vertices facing the camera whose distance matches the render's depth."""
     row, col, dist = project(cam, mesh.vertices, res)
     r, c = np.round(row).astype(int), np.round(col).astype(int)
@@ -81,7 +82,7 @@ def visible_vertices(mesh: M.Mesh, cam: torch.Tensor, res: int, depth: np.ndarra
     return idx[ok], r[idx[ok]], c[idx[ok]]
 
 
-def to_mesh_distance(mesh: M.Mesh, points: np.ndarray, n: int = 500_000) -> np.ndarray:
+def to_mesh_distance(mesh: F.Mesh, points: np.ndarray, n: int = 500_000) -> np.ndarray:
     """Distance from each point to the mesh surface, through a dense uniform sampling of the triangles
     (n samples: spacing well under a voxel, so this over-estimates by a small fraction of it)."""
     import trimesh
@@ -98,7 +99,7 @@ def depth_points(cam: torch.Tensor, out: dict[str, np.ndarray], res: int, min_al
     return pts[out["image_alpha"].reshape(-1) > min_alpha]
 
 
-def chamfer_to_sphere(mesh: M.Mesh, centre, radius: float, n: int = 20000) -> float:
+def chamfer_to_sphere(mesh: F.Mesh, centre, radius: float, n: int = 20000) -> float:
     """Symmetric Chamfer distance (mean of both directions) between the mesh and an exact sphere:
     mesh vertices -> sphere is |‖v - c‖ - r|; sphere points -> mesh through `to_mesh_distance`."""
     v = mesh.vertices.astype(np.float64) - np.asarray(centre)
@@ -111,7 +112,7 @@ def chamfer_to_sphere(mesh: M.Mesh, centre, radius: float, n: int = 20000) -> fl
 
 # ----------------------------------------------------------------- geometry
 def test_sphere_vertices_lie_on_the_exact_surface(sphere_mesh):
-    r_level = surface_radius(S, R, M.DEFAULT_LEVEL)
+    r_level = surface_radius(S, R, F.DEFAULT_LEVEL)
     r = np.linalg.norm(sphere_mesh.vertices, axis=1)
     assert np.abs(r - r_level).max() < 2e-4  # marching cubes + a quadratic field: near-exact vertices
     assert chamfer_to_sphere(sphere_mesh, (0, 0, 0), r_level) < 0.01 * 0.2  # << 1% of the box
@@ -121,7 +122,7 @@ def test_sphere_vertices_lie_on_the_exact_surface(sphere_mesh):
 def test_mesh_is_closed_outward_and_normals_point_out(sphere_mesh):
     tm = sphere_mesh.to_trimesh()
     assert tm.is_watertight
-    r_level = surface_radius(S, R, M.DEFAULT_LEVEL)
+    r_level = surface_radius(S, R, F.DEFAULT_LEVEL)
     assert tm.volume == pytest.approx(4 / 3 * math.pi * r_level ** 3, rel=0.01)  # positive: faces wind outward
     radial = sphere_mesh.vertices / np.linalg.norm(sphere_mesh.vertices, axis=1, keepdims=True)
     assert np.sum(sphere_mesh.normals * radial, 1).min() > 0.99
@@ -235,7 +236,7 @@ def test_render_level_is_where_the_render_puts_the_surface(sphere):
 def test_formats_reload_with_the_same_mesh(sphere_mesh, tmp_path, ext):
     import trimesh
 
-    path = M.save_mesh(sphere_mesh, tmp_path / f"sphere{ext}")
+    path = F.save_mesh(sphere_mesh, tmp_path / f"sphere{ext}")
     assert path.exists() and not list(tmp_path.glob(".*"))  # no temp files left
     loaded = trimesh.load(path, process=False, force="mesh")
     assert len(loaded.vertices) == sphere_mesh.n_vertices and len(loaded.faces) == sphere_mesh.n_faces
@@ -252,7 +253,8 @@ def test_formats_reload_with_the_same_mesh(sphere_mesh, tmp_path, ext):
 
 
 def srgb_to_linear_reference(rgb8: np.ndarray) -> np.ndarray:
-    """The sRGB transfer function's inverse (IEC 61966-2-1), written out here independently of renderer.mesh."""
+    """The sRGB transfer function's inverse (IEC 61966-2-1), written out here independently of
+    renderer.export.mesh_files."""
     out = np.empty(rgb8.shape, np.float64)
     for i, v in np.ndenumerate(rgb8):
         c = int(v) / 255.0
@@ -306,8 +308,8 @@ def test_srgb_reference_values():
 def test_glb_has_a_matte_material_and_linear_vertex_colours(sphere_mesh, tmp_path):
     """The GLB names a non-metallic, rough material on its primitive (glTF's default is metallic 1) and stores
     COLOR_0 in linear light: the sRGB->linear transform of the PLY's (sRGB) vertex colours."""
-    glb = M.save_mesh(sphere_mesh, tmp_path / "s.glb")
-    ply = M.save_mesh(sphere_mesh, tmp_path / "s.ply")
+    glb = F.save_mesh(sphere_mesh, tmp_path / "s.glb")
+    ply = F.save_mesh(sphere_mesh, tmp_path / "s.ply")
     doc, blob = read_glb(glb)
     assert doc["asset"]["version"] == "2.0"
     (prim,) = doc["meshes"][0]["primitives"]
@@ -337,7 +339,7 @@ def test_glb_has_a_matte_material_and_linear_vertex_colours(sphere_mesh, tmp_pat
 
 
 def test_ply_is_binary_with_normals_and_colours(sphere_mesh, tmp_path):
-    path = M.save_mesh(sphere_mesh, tmp_path / "s.ply")
+    path = F.save_mesh(sphere_mesh, tmp_path / "s.ply")
     head = path.read_bytes()[:600].split(b"end_header")[0].decode()
     assert "format binary_little_endian 1.0" in head
     for prop in ("nx", "red", "green", "blue", "vertex_indices"):
@@ -416,7 +418,7 @@ def test_full_disk_leaves_no_file(sphere, tmp_path, monkeypatch):
             f.write(b"ply\npartial")
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setitem(M.MESH_WRITERS, ".ply", full_disk)
+    monkeypatch.setitem(F.MESH_WRITERS, ".ply", full_disk)
     with pytest.raises(ExportError, match="no space left on device"):
         M.export_mesh(G, planes, tmp_path / "x.ply", 24)
     assert _no_files(tmp_path)
@@ -426,7 +428,7 @@ def test_full_disk_leaves_no_file(sphere, tmp_path, monkeypatch):
             f.write(b"\0" * 100)
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setitem(M.VOLUME_WRITERS, ".mrc", full_disk_mrc)
+    monkeypatch.setitem(F.VOLUME_WRITERS, ".mrc", full_disk_mrc)
     with pytest.raises(ExportError, match="disk or quota is full"):
         M.export_mesh(G, planes, tmp_path / "x.mrc", 24)
     assert _no_files(tmp_path)
@@ -543,7 +545,7 @@ def test_builtin_mesh_every_format_reloads(builtin_case, tmp_path):
 
     G, planes, params, mesh, level = builtin_case
     for ext in (".ply", ".obj", ".glb"):
-        loaded = trimesh.load(M.save_mesh(mesh, tmp_path / f"head{ext}"), process=False, force="mesh")
+        loaded = trimesh.load(F.save_mesh(mesh, tmp_path / f"head{ext}"), process=False, force="mesh")
         assert len(loaded.vertices) == mesh.n_vertices and len(loaded.faces) == mesh.n_faces, ext
     M.export_mesh(G, planes, tmp_path / "head.mrc", resolution=64)
     with mrcfile.open(tmp_path / "head.mrc") as mrc:

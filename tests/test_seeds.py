@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from renderer.engine import seed_z
-from renderer.exports import summary_chunks
+from renderer.export.screenshot import summary_chunks
 from renderer.seeds import SEED_MAX, check_seed, seed_label
 
 RANGE = "0…4294967295"

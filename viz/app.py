@@ -878,7 +878,7 @@ class App:
 
     def _write_window_png(self, path: Path) -> None:
         """Read back the back buffer (before the swap) and write it as PNG, atomically."""
-        from renderer.cli import write_png_atomic
+        from renderer.export.files import write_png_atomic
 
         try:
             pixels = self._read_back(0, 0, *glfw.get_framebuffer_size(self.window))

@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Callable
 
 from renderer.engine import LatentSpec, RenderEngine
 from renderer.errors import Cancelled, ExportError
-from renderer.exports import save_depth, save_screenshot, screenshot_metadata
-from renderer.mesh import FORMATS, default_level, export_mesh
-from renderer.outfile import next_free
+from renderer.export.files import next_free
+from renderer.export.mesh import default_level, export_mesh
+from renderer.export.mesh_files import FORMATS
+from renderer.export.screenshot import save_depth, save_screenshot, screenshot_metadata
+from renderer.export.video import VideoSpec, write_video
 from renderer.seeds import seed_label
-from renderer.video import VideoSpec, write_video
 
 if TYPE_CHECKING:
     from viz.app import App, FrameOut

@@ -1,6 +1,6 @@
 """The geometry view: a preview mesh extracted in the background, drawn with GL under the live camera.
 
-`PreviewMesher` extracts a mesh (renderer.mesh, default 128^3) from the tri-planes of the frame on
+`PreviewMesher` extracts a mesh (renderer.export.mesh, default 128^3) from the tri-planes of the frame on
 screen on its own thread; a newer request cancels an extraction still running. `MeshView` owns
 the GL side: the lit mesh program (shaders/mesh.*) draws into an offscreen colour + depth target,
 and a composite pass (shaders/composite.*) puts it on screen, opaque in the geometry view or
@@ -20,7 +20,8 @@ from OpenGL import GL
 from OpenGL.raw.GL.VERSION.GL_2_0 import glVertexAttribPointer as raw_vertex_attrib_pointer
 
 from renderer.errors import Cancelled, ExportError
-from renderer.mesh import Mesh, default_level, extract_mesh
+from renderer.export.mesh import default_level, extract_mesh
+from renderer.export.mesh_files import Mesh
 
 from .gl import DRAW_ENABLES, compile_program, load_shader_source, restore_state, save_state
 from .worker import LatestWinsWorker

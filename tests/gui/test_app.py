@@ -619,7 +619,7 @@ def full_disk_error(*args, **kwargs):
 
 
 def test_disk_full_during_a_mesh_export_from_the_panel(app, xdo, monkeypatch):
-    import renderer.mesh as M
+    import renderer.export.mesh_files as M
 
     baseline(app)
     out = Path(app.ui.out_dir)

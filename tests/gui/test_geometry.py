@@ -20,8 +20,8 @@ from PIL import Image  # noqa: E402
 
 from renderer.camera import default_camera  # noqa: E402
 from renderer.cli import main as cli_main  # noqa: E402
-from renderer.exports import read_metadata  # noqa: E402
-from renderer.video import read_video_info  # noqa: E402
+from renderer.export.screenshot import read_metadata  # noqa: E402
+from renderer.export.video import read_video_info  # noqa: E402
 from test_app import click_item, differs, drag, golden_window, hover, render_centre, settle  # noqa: E402
 from viz.app import App  # noqa: E402
 from viz.mesh_view import project_ndc, square_fit  # noqa: E402

@@ -17,7 +17,7 @@ import glfw  # noqa: E402
 
 import viz.app as app_module  # noqa: E402
 from viz.exporter import latent_name, start_video, video_spec  # noqa: E402
-from renderer.video import frame_pixels, frame_requests, orbit_camera_at, read_video_info  # noqa: E402
+from renderer.export.video import frame_pixels, frame_requests, orbit_camera_at, read_video_info  # noqa: E402
 from test_app import baseline, golden_window, hover, render_centre, settle  # noqa: E402
 from viz import orbit  # noqa: E402
 from viz.app import App, render_pixels  # noqa: E402

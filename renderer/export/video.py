@@ -20,12 +20,12 @@ from typing import Iterator
 
 import numpy as np
 
-from .camera import Camera, camera_tuple, default_camera
-from .engine import LatentSpec, RenderEngine, RenderRequest
-from .engine.frames import view_pixels
-from .errors import ExportError
-from .outfile import atomic_write, check_target
-from .progress import CancelToken, ProgressFn, check_cancel, report
+from ..camera import Camera, camera_tuple, default_camera
+from ..engine import LatentSpec, RenderEngine, RenderRequest
+from ..engine.frames import view_pixels
+from ..errors import ExportError
+from ..progress import CancelToken, ProgressFn, check_cancel, report
+from .files import atomic_write, check_target
 
 KINDS = ("orbit", "interp")
 VIEWS = ("image", "raw", "depth")

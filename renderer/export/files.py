@@ -5,7 +5,9 @@ writer fills a temporary file in the target's own folder (same file system, so t
 is atomic), and only a finished file is moved into place. A failure or a cancel removes the
 temporary file, so no partial or corrupt output is ever left under the target name. Long jobs
 take a `progress(fraction, stage)` callback and a `cancel` token (anything with `is_set()`, e.g.
-a threading.Event) and raise `Cancelled` between steps (renderer.progress).
+a threading.Event) and raise `Cancelled` between steps (renderer.progress). `write_png_atomic`
+is the plain PNG writer of the CLI's images and the viewer's "save window"; `next_free` picks the
+next unused numbered name in a folder.
 """
 from __future__ import annotations
 
@@ -15,7 +17,10 @@ import secrets
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .errors import ExportError
+import numpy as np
+from PIL import Image
+
+from ..errors import ExportError
 
 
 def describe_os_error(exc: OSError) -> str:
@@ -125,3 +130,9 @@ def next_free(folder: str | os.PathLike, stem: str, suffix: str) -> Path:
         if not p.exists():
             return p
     raise ExportError(f"no free file name for {stem}{suffix} in {folder}")
+
+
+def write_png_atomic(pixels: np.ndarray, path: Path, overwrite: bool = True) -> None:
+    """Write a uint8 (H, W) or (H, W, 3) array as PNG, complete or not at all (atomic_write);
+    without `overwrite`, an existing file is refused (ExportError), never replaced."""
+    atomic_write(path, lambda tmp: Image.fromarray(pixels).save(tmp, format="PNG"), overwrite=overwrite)

@@ -27,12 +27,12 @@ import torch
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from .camera import camera_to_orbit, camera_tuple
-from .engine import LatentSpec, RenderRequest
-from .engine.frames import OPAQUE, depth_range
-from .errors import ExportError
-from .outfile import atomic_write, check_target
-from .seeds import seed_label
+from ..camera import camera_to_orbit, camera_tuple
+from ..engine import LatentSpec, RenderRequest
+from ..engine.frames import OPAQUE, depth_range
+from ..errors import ExportError
+from ..seeds import seed_label
+from .files import atomic_write, check_target
 
 META_KEY = "triplane-viz"
 """PNG text chunk holding the JSON record."""
