@@ -10,7 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from renderer.cli import MAX_SEEDS, main, parse_seeds
+from renderer.cli import main
+from renderer.cli.args import MAX_SEEDS, parse_seeds
 
 GOLDEN = Path(__file__).parent / "data" / "golden_small.npz"
 

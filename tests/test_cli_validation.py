@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from renderer import cli
-from renderer.cli import main
+from renderer.cli import args as cli_args
+from renderer.cli import build_parser, main
 
 
 @pytest.fixture
@@ -87,13 +87,13 @@ def test_bad_paths_and_combinations(capsys, tmp_path, fake_network, argv, fragme
 
 
 def test_limits_are_inclusive():
-    assert cli._seed("0") == 0 and cli._seed(str(2**32 - 1)) == 2**32 - 1
-    assert cli._count(1, cli.MAX_NRR)(str(cli.MAX_NRR)) == cli.MAX_NRR
-    assert cli._bounded(0.0, cli.MAX_DEPTH_MULT)("16") == 16.0
-    assert cli._fov("179.9") == 179.9
+    assert cli_args.seed("0") == 0 and cli_args.seed(str(2**32 - 1)) == 2**32 - 1
+    assert cli_args.count(1, cli_args.MAX_NRR)(str(cli_args.MAX_NRR)) == cli_args.MAX_NRR
+    assert cli_args.bounded(0.0, cli_args.MAX_DEPTH_MULT)("16") == 16.0
+    assert cli_args.fov("179.9") == 179.9
     for bad in ("", "-0x1", "1_000_000_000_000"):
         with pytest.raises(ValueError):
-            cli._seed(bad)
+            cli_args.seed(bad)
 
 
 @pytest.mark.parametrize("command, option, value, message", [
@@ -116,6 +116,6 @@ def test_seed_errors_are_the_shared_message(capsys, tmp_path, fake_network, comm
 
 
 def test_largest_seeds_parse_unchanged():
-    assert cli.parse_seeds("3000000000,4294967294-4294967295") == [3000000000, 4294967294, 4294967295]
-    args = cli.build_parser().parse_args(["mesh", "--seed", "3000000000", "--out", "m.ply"])
+    assert cli_args.parse_seeds("3000000000,4294967294-4294967295") == [3000000000, 4294967294, 4294967295]
+    args = build_parser().parse_args(["mesh", "--seed", "3000000000", "--out", "m.ply"])
     assert args.seed == 3000000000

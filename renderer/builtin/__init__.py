@@ -10,6 +10,7 @@ from pathlib import Path
 
 BUILTIN = "builtin"
 WEIGHTS = Path(__file__).with_name("builtin.safetensors")
+MODEL_CARD = Path(__file__).with_name("model_card.md")
 
 
 def resolve(path: str | os.PathLike) -> str | os.PathLike:
