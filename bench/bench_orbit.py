@@ -3,7 +3,7 @@
 On the FFHQ-512 configuration with random weights (bench_engine.ffhq512_spec), one round-robin run
 times, each frame from the next camera of the reference's video orbit:
 
-(a) the baseline (renderer/baseline.py): mapping + full synthesis every frame, NCHW fp32 planes,
+(a) the baseline (renderer/reference/baseline.py): mapping + full synthesis every frame, NCHW fp32 planes,
     per-point decoder, stochastic sampling, sorted colours, NCHW super-resolution, no cache; run
     in a worker process with the C allocator as a plain Python process has it;
 (b) our full-quality camera-only frame: RenderEngine on cached tri-planes, deterministic, with SR;
@@ -35,12 +35,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain
 
 from bench_engine import SelfTimed, ffhq512_spec, median_times, peak_rss_mb  # noqa: E402
 from renderer import load_generator  # noqa: E402
-from renderer.baseline import reference_frame  # noqa: E402
 from renderer.camera import camera_tuple, default_camera  # noqa: E402
 from renderer.engine import LatentSpec, RenderEngine, RenderRequest, memory  # noqa: E402
 from renderer.engine.cpu import cpu_description  # noqa: E402
 from renderer.export.video import orbit_camera_at  # noqa: E402
 from renderer.model.generator import TriPlaneGenerator  # noqa: E402
+from renderer.reference.baseline import reference_frame  # noqa: E402
 from viz.resolution import Quality, ResolutionPolicy  # noqa: E402
 
 ORBIT_FRAMES = 120

@@ -1,4 +1,4 @@
-"""The straightforward reference-style frame (renderer/baseline.py): the speed baseline is itself
+"""The straightforward reference-style frame (renderer/reference/baseline.py): the speed baseline is itself
 checked against the reference's golden outputs (both CPUs' runs) and agrees with the fast path within
 the golden tolerances, in deterministic mode and with replayed stochastic draws."""
 from __future__ import annotations
@@ -9,7 +9,7 @@ import torch
 
 import renderer
 from golden import check_depth
-from renderer.baseline import reference_frame
+from renderer.reference.baseline import reference_frame
 from test_generator_parity import _case_inputs, check_all_references, golden  # noqa: F401  (fixture)
 
 IMAGE_TOL = 1e-3

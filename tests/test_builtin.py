@@ -8,9 +8,9 @@ import torch
 
 from renderer import load_generator
 from renderer.builtin import BUILTIN, WEIGHTS
-from renderer.builtin import family as fam
 from renderer.builtin.config import RAY_END, RAY_START
-from renderer.builtin.evaluate import cameras, evaluate, interpolation, latent
+from renderer.builtin.training import family as fam
+from renderer.builtin.training.evaluate import cameras, evaluate, interpolation, latent
 from renderer.camera import camera_tuple, default_camera
 from renderer.engine import LatentSpec, RenderEngine, RenderRequest
 

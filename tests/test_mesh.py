@@ -467,7 +467,7 @@ def _builtin_weights():
 
 BUILTIN_LEVEL = 60.0
 """Iso-level for the built-in model unless it declares its own `mesh_level`. It was trained towards raw
-sigma = clamp(10000 (0.012 - sdf), -10, 100) (renderer/builtin/train.py), so level L lies at
+sigma = clamp(10000 (0.012 - sdf), -10, 100) (renderer/builtin/training/train.py), so level L lies at
 sdf = 0.012 - L/10000: 60 is 0.006 outside the true surface, clear of the clamp at 100, and between
 where the alpha-0.5 silhouette forms (~level 10) and where head-on rays stop (~level 100)."""
 
@@ -479,7 +479,7 @@ needs_builtin = pytest.mark.skipif(_builtin_weights() is None,
 def builtin_case():
     """The built-in model, a held-out latent, its planes, the true head, its 256^3 mesh."""
     from renderer import load_generator
-    from renderer.builtin import family as fam
+    from renderer.builtin.training import family as fam
     from renderer.engine import seed_z
 
     G = load_generator("builtin")
@@ -497,9 +497,9 @@ def builtin_case():
 @pytest.mark.slow
 @needs_builtin
 def test_builtin_mesh_chamfer_to_the_procedural_surface(builtin_case, capsys):
-    from renderer.builtin import evaluate as ev
-    from renderer.builtin import family as fam
     from renderer.builtin.config import RAY_END, RAY_START
+    from renderer.builtin.training import evaluate as ev
+    from renderer.builtin.training import family as fam
 
     G, planes, params, mesh, level = builtin_case
     verts = torch.from_numpy(mesh.vertices)[None]
@@ -519,7 +519,7 @@ def test_builtin_mesh_chamfer_to_the_procedural_surface(builtin_case, capsys):
 @pytest.mark.slow
 @needs_builtin
 def test_builtin_mesh_silhouette_and_colours_match_the_render(builtin_case, capsys):
-    from renderer.builtin import evaluate as ev
+    from renderer.builtin.training import evaluate as ev
 
     G, planes, params, mesh, level = builtin_case
     res = 128

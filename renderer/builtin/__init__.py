@@ -1,7 +1,9 @@
 """The built-in model: a small tri-plane generator of stylised heads that ships with the package (no download).
 
 `load_generator('builtin')`, the CLI's default `--network` and `info builtin` resolve the name
-`BUILTIN` to `WEIGHTS` (native .safetensors, trained by `python -m renderer.builtin.train`).
+`BUILTIN` to `WEIGHTS` (native .safetensors, trained by `python -m renderer.builtin.training.train`).
+This package is the model's config (config.py), weights and model card; training/ holds the procedural
+family, the training run and the evaluation, which loading and rendering never import.
 """
 from __future__ import annotations
 

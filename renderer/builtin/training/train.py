@@ -1,6 +1,6 @@
 """Train the built-in tri-plane generator on the procedural head family (CPU, minutes, resumable).
 
-    python -m renderer.builtin.train --out runs/builtin --export renderer/builtin/builtin.safetensors
+    python -m renderer.builtin.training.train --out runs/builtin --export renderer/builtin/builtin.safetensors
 
 Each step draws fresh latents (a seeded torch.Generator, so a run is reproducible from --seed),
 renders their ground truth exactly, and fits the generator with
@@ -27,9 +27,9 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from renderer.builtin import family as fam
 from renderer.builtin.config import (CAMERA_PIVOT, CAMERA_RADIUS, DENSITY_SHARPEN, FOCAL, IMAGE_RESOLUTION, PITCH_RANGE,
                                      RAY_END, RAY_START, YAW_RANGE, builtin_spec)
+from renderer.builtin.training import family as fam
 from renderer.camera import orbit_camera
 from renderer.checkpoint import write_native
 from renderer.model.decoder import channels_last_planes

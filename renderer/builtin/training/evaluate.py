@@ -1,6 +1,6 @@
 """Quality of the built-in model against the procedural ground truth, on held-out latents.
 
-    python -m renderer.builtin.evaluate [--network builtin] [--latents 30] [--res 128]
+    python -m renderer.builtin.training.evaluate [--network builtin] [--latents 30] [--res 128]
 
 Held-out latents are the viewer's seeds 100000, 100001, ... (numpy RandomState, as the engine
 draws them); training draws its latents from a torch.Generator stream instead, so these are
@@ -26,8 +26,8 @@ import time
 import numpy as np
 import torch
 
-from renderer.builtin import family as fam
 from renderer.builtin.config import CAMERA_PIVOT, CAMERA_RADIUS, FOCAL, RAY_END, RAY_START
+from renderer.builtin.training import family as fam
 from renderer.camera import orbit_camera
 from renderer.engine import seed_z, slerp
 from renderer.model import occupancy as occ

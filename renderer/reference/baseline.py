@@ -11,9 +11,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .model.decoder import sample_from_planes
-from .model.generator import PLANE_CHANNELS, TriPlaneGenerator
-from .model.volume import importance_depths, march_weights, sample_rays, stratified_depths
+from ..model.decoder import sample_from_planes
+from ..model.generator import PLANE_CHANNELS, TriPlaneGenerator
+from ..model.volume import importance_depths, march_weights, sample_rays, stratified_depths
 
 
 @torch.no_grad()
