@@ -1,6 +1,9 @@
 """triplane-viz renderer: the EG3D tri-plane generator in plain PyTorch, safe checkpoint loading, cameras.
 
-No GUI imports here: the viewer, the CLI and the tests all go through this package.
+No GUI imports here: the viewer, the CLI and the tests all go through this package. One package per
+concern: model (the generator), checkpoint (reading and writing files), engine (render(request) with
+per-latent caches), export (screenshots, meshes, videos), cli (`triplane-render`), builtin (the
+shipped model); errors, camera, progress and seeds are shared by all of them (README: Layout).
 """
 from __future__ import annotations
 
