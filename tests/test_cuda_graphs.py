@@ -10,6 +10,7 @@ context that ends the capture before restoring the stream, as torch/cuda/graphs.
 
 With a CUDA device (`gpu` marker): replay vs eager on FFHQ-512 within the fp16 tolerance, D1 with
 the freed memory filled with NaN, a failed real capture, and captures while another thread syncs.
+Over 400 lines as one file on purpose: the CPU stand-ins and the GPU checks test the same contract.
 """
 from __future__ import annotations
 

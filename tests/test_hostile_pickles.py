@@ -3,6 +3,7 @@
 Every file is built from raw pickle opcodes.  Each must raise CheckpointError (naming the
 global where a global is refused), leave the canary file uncreated, import nothing new, and
 never reach the dangerous functions (they are replaced by recorders for the test).
+Over 400 lines as one file on purpose: one opcode toolkit and one side-effect guard for every case.
 """
 from __future__ import annotations
 

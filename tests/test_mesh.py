@@ -3,6 +3,7 @@
 The analytic generator (tests/analytic_model.py) has raw sigma = S (R^2 - |p - c|^2) and colour
 sigmoid(K p), so the level-L surface is a sphere of known radius and every vertex colour is known.
 The built-in model's tests compare against its procedural ground truth and wait for its weights.
+Over 400 lines as one file on purpose: the cases share the analytic fixtures and sphere geometry.
 """
 from __future__ import annotations
 
