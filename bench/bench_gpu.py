@@ -2,7 +2,7 @@
 
 One latent's tri-planes are cached; each frame takes the next camera of the video orbit and is
 rendered at full quality (camera-only: render + super-resolution, deterministic) by the engine,
-packed to RGBA8 on the device and presented into the viewer's display texture (viz.present) of a
+packed to RGBA8 on the device and presented into the viewer's display texture (viz.gfx.present) of a
 hidden GL 3.3 window, the way the viewer shows it:
 
   render only   engine frame (replayed from a CUDA graph once captured), then torch.cuda.synchronize;
@@ -10,9 +10,9 @@ hidden GL 3.3 window, the way the viewer shows it:
   interop       the RGBA8 frame is copied GPU -> GL texture through CUDA-GL interop;
   read-back     the RGBA8 frame goes to host memory and up with glTexSubImage2D (interop off).
 
-The engines are built as the viewer builds its own (viz/loader.py: per-stage timing, 4 cached
+The engines are built as the viewer builds its own (viz/jobs/loader.py: per-stage timing, 4 cached
 latents) and run under no_grad, the viewer's mode. A presented frame is uploaded with the event
-of the stream that made it (viz.present.frame_ready), drawn from the texture into the window,
+of the stream that made it (viz.gfx.present.frame_ready), drawn from the texture into the window,
 then waited for on both sides: glFinish (GL) and torch.cuda.synchronize (CUDA; glFinish alone does
 not wait for the interop copy). A frame time covers render, pack, copy, upload and draw (issue 14 R7).
 Prints, per path, orbit FPS and frame-time percentiles (p50, p90, p99, max) over --frames frames
@@ -43,7 +43,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain checkout too
 
-from viz.window import DisplayError, create_window, destroy_window, gl_info  # noqa: E402  (before glfw users)
+from viz.gfx.window import DisplayError, create_window, destroy_window, gl_info  # noqa: E402  (before glfw users)
 from bench_engine import ffhq512_spec  # noqa: E402
 from bench_orbit import ORBIT_FRAMES, orbit_cameras, orbit_request  # noqa: E402
 from renderer import load_generator  # noqa: E402
@@ -119,7 +119,7 @@ def time_presented(orbit: Orbit, name: str, interop: str, frames: int, warmup: i
     """Render, pack, upload into a Presenter's texture and draw it; each frame waited for on GL and CUDA."""
     from OpenGL import GL
 
-    from viz.present import Presenter, frame_ready
+    from viz.gfx.present import Presenter, frame_ready
 
     out = PathTimes(name)
     log: list[str] = []
@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         G = build(args)
-        engine = RenderEngine(G)  # as viz/loader.py builds the viewer's
+        engine = RenderEngine(G)  # as viz/jobs/loader.py builds the viewer's
         eager = Orbit(RenderEngine(G, cuda_graphs=False))
         orbit = Orbit(engine)
         with torch.no_grad():  # the viewer's mode

@@ -80,7 +80,7 @@ trap cleanup EXIT
     "$PY" -c 'import sys, torch; print("python", sys.version.split()[0], "torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available(), torch.cuda.get_device_name() if torch.cuda.is_available() else "")'
     "$PY" -c 'import cuda.bindings.runtime as r; print("cuda-bindings runtime", r.cudaRuntimeGetVersion())' 2>&1 | tail -1
     "$PY" -c 'import pycuda.gl; print("pycuda.gl importable")' 2>&1 | tail -1
-    "$PY" -c 'from viz.window import create_window, gl_info; create_window("gpu-check", 64, 64, visible=False); print("GL:", gl_info())' 2>&1 | tail -1
+    "$PY" -c 'from viz.gfx.window import create_window, gl_info; create_window("gpu-check", 64, 64, visible=False); print("GL:", gl_info())' 2>&1 | tail -1
 } > "$OUT/env.txt" 2>&1
 cat "$OUT/env.txt"
 REQUIRE=""

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from viz.orbit import (ORBIT_SPEED, PITCH_LIMIT, OrbitCamera, from_camera, orbit, pan, presets, zoom, zoom_fov)
 from viz.state import ModelDefaults, VizState
-from viz.worker import LatestWinsWorker
+from viz.jobs.worker import LatestWinsWorker
 
 
 def _project(cam: OrbitCamera, p) -> np.ndarray:
@@ -223,7 +223,7 @@ def test_plain_worker_never_cancels():
 
 def test_window_messages_speak_of_the_windows_controls():
     """A renderer error's command-line advice becomes the Export panel's control in the window."""
-    from viz.exporter import window_words
+    from viz.jobs.exporter import window_words
 
     msg = window_words("/x/a.ply exists; not overwriting it (choose another name, or allow overwriting: --force)")
     assert "--force" not in msg and "tick 'overwrite' in the Export panel" in msg and msg.startswith("/x/a.ply")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from viz import bindings
-from viz.loader import ModelLoader, error_line
+from viz.jobs.loader import ModelLoader, error_line
 from viz.recent import CONFIG_ENV, RecentFiles, config_dir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,7 +97,7 @@ def test_key_table_matches_the_binding_gestures():
 def test_app_actions_cover_the_key_bindings():
     pytest.importorskip("imgui_bundle")
     from viz import input as viz_input
-    from viz.app import ACTIONS
+    from viz.actions import ACTIONS
     assert set(ACTIONS) == (set(viz_input.KEY_ACTIONS.values()) | set(viz_input.CHAR_ACTIONS.values())
                             | set(viz_input.CTRL_KEY_ACTIONS.values()))
 
@@ -183,7 +183,7 @@ def test_loader_stop_waits_for_a_running_load(monkeypatch):
     """Closing the app mid-load must not leave the loader inside torch at exit (the process would abort)."""
     import time
 
-    import viz.loader as loader_module
+    import viz.jobs.loader as loader_module
 
     def slow_load(path, device="cpu"):
         time.sleep(0.5)

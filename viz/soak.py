@@ -27,7 +27,7 @@ from imgui_bundle import imgui
 from renderer.engine import memory
 
 from . import orbit
-from .exporter import start_mesh, start_video
+from .exports import start_mesh, start_video
 from .validate import clamp_input, clamp_int
 from renderer.seeds import SEED_MAX, check_seed
 from .widgets.truncation import PSI_RANGE

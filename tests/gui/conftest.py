@@ -98,7 +98,7 @@ def xvfb_display():
 @pytest.fixture
 def gl_context(xvfb_display):
     """A hidden 256x256 window with a current OpenGL 3.3 core context; destroyed afterwards."""
-    from viz.window import create_window, destroy_window
+    from viz.gfx.window import create_window, destroy_window
     window = create_window("triplane-viz test", 256, 256, visible=False)
     try:
         yield window

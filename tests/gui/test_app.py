@@ -415,10 +415,10 @@ def test_slow_render_keeps_the_ui_live_and_drops_stale_results(app, xdo):
     engine.render = slow
     try:
         hover(app, xdo, *render_centre(app))
-        stamp0, dropped0 = app.stamp, app.worker.dropped
+        stamp0, dropped0 = app.session.stamp, app.worker.dropped
         xdo.key("Right")  # request 1: seed 1, slow
         assert app.run_until(started.is_set, 5)
-        assert app.stamp == stamp0 + 1
+        assert app.session.stamp == stamp0 + 1
         frames0, t0 = app.drawn_frames, time.monotonic()
         while time.monotonic() - t0 < 0.4:
             app.step()
@@ -426,9 +426,9 @@ def test_slow_render_keeps_the_ui_live_and_drops_stale_results(app, xdo):
         assert "rendering…" in app.status_text()
         xdo.key("Right")  # request 2: seed 2, waits behind request 1
         app.run_frames(3)
-        assert app.state.latent.seed == 2.0 and app.stamp == stamp0 + 2
+        assert app.state.latent.seed == 2.0 and app.session.stamp == stamp0 + 2
         click_item(app, xdo, "view_depth")  # request 3 replaces request 2 before it starts
-        assert app.state.view.view == "depth" and app.stamp == stamp0 + 3
+        assert app.state.view.view == "depth" and app.session.stamp == stamp0 + 3
         assert app.worker.dropped == dropped0 + 1
         assert app.worker.wait_idle(30)  # request 1 finishes first, then 3, while the UI is not polling
         app.run_frames(2)
@@ -444,14 +444,14 @@ def test_idle_viewer_hands_free_heap_back_once_per_idle_spell(app, xdo, monkeypa
     monkeypatch.setattr(app.config, "idle_trim_s", 0.1)
     baseline(app)
     hover(app, xdo, *render_centre(app))
-    trims = app.memory_trims
+    trims = app.pacer.memory_trims
     for spell in (1, 2):
         xdo.key("Right")  # a new seed: the render thread works, then the viewer idles
         settle(app)
         deadline = time.monotonic() + 0.5
         while time.monotonic() < deadline:
             app.step()
-        assert app.memory_trims == trims + spell  # once per idle spell, not every frame
+        assert app.pacer.memory_trims == trims + spell  # once per idle spell, not every frame
 
 
 def test_camera_only_change_skips_the_backbone(app, xdo):
@@ -738,7 +738,7 @@ def test_window_without_model_says_so(xvfb_display, tmp_path, monkeypatch):
     monkeypatch.setenv("TRIPLANE_VIZ_CONFIG_DIR", str(tmp_path))
     with App(AppConfig(width=640, height=480, title="triplane-viz empty", debug_gl=True, log=lambda m: None)) as a:
         a.run_frames(5)
-        assert a.model is None and a.shown is None and a.stamp == 0
+        assert a.model is None and a.shown is None and a.session.stamp == 0
         assert "no model loaded" in a.status_text()
         a.save_render()
         assert a.ui.export_error and "nothing to save" in a.ui.export_error

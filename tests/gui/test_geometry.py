@@ -24,7 +24,8 @@ from renderer.export.screenshot import read_metadata  # noqa: E402
 from renderer.export.video import read_video_info  # noqa: E402
 from test_app import click_item, differs, drag, golden_window, hover, render_centre, settle  # noqa: E402
 from viz.app import App  # noqa: E402
-from viz.mesh_view import project_ndc, square_fit  # noqa: E402
+from viz import results  # noqa: E402
+from viz.gfx.mesh_view import project_ndc, square_fit  # noqa: E402
 from xdo import XDo  # noqa: E402
 
 pytestmark = [pytest.mark.slow,
@@ -61,7 +62,7 @@ def start(app: App) -> None:
 def mesh_ready(app: App, timeout: float = 60.0) -> None:
     """Frames until the preview mesh of the shown latent is in the mesh view."""
     ok = app.run_until(lambda: app.idle() and not app.mesher.busy and app.mesh_view.mesh is not None
-                       and app.mesh_key == app._geometry_key(app.shown), timeout)
+                       and app.mesh_key == results.geometry_key(app, app.shown), timeout)
     assert ok, (app.status_text(), app.ui.geometry_error)
     app.run_frames(2)
 
@@ -101,7 +102,7 @@ def test_geometry_view_draws_and_orbits_without_neural_renders(app, xdo):
     square = first[sy:sy + side, sx:sx + side]
     covered = (np.abs(square.astype(float) - BACKGROUND).max(-1) > 3).mean()
     assert covered > 0.2, covered  # the mesh is drawn
-    stats, stamp = app.engine.stats, app.stamp
+    stats, stamp = app.engine.stats, app.session.stamp
     renders, draws = stats.renders, app.mesh_view.draws
     cx, cy = render_centre(app)
     drag(app, xdo, cx, cy, 80, 30)  # orbit
@@ -109,7 +110,7 @@ def test_geometry_view_draws_and_orbits_without_neural_renders(app, xdo):
     app.run_frames(3)
     moved = app.read_render_area()
     assert differs(moved, first) > 0.05
-    assert stats.renders == renders and app.stamp == stamp  # no neural render for camera moves
+    assert stats.renders == renders and app.session.stamp == stamp  # no neural render for camera moves
     assert app.mesh_view.draws > draws + 5  # redrawn every frame at display rate
     for mode in ("normals", "clay"):
         click(app, xdo, f"geometry_{mode}")

@@ -15,12 +15,15 @@ pytest.importorskip("imgui_bundle")
 
 import glfw  # noqa: E402
 
-import viz.app as app_module  # noqa: E402
-from viz.exporter import latent_name, start_video, video_spec  # noqa: E402
+import viz.layout as layout  # noqa: E402
+import viz.ui_state as ui_state  # noqa: E402
+from viz import canvas  # noqa: E402
+from viz.exports import latent_name, start_video, video_spec  # noqa: E402
 from renderer.export.video import frame_pixels, frame_requests, orbit_camera_at, read_video_info  # noqa: E402
 from test_app import baseline, golden_window, hover, render_centre, settle  # noqa: E402
 from viz import orbit  # noqa: E402
-from viz.app import App, render_pixels  # noqa: E402
+from viz.app import App  # noqa: E402
+from viz.session import render_pixels  # noqa: E402
 from xdo import XDo  # noqa: E402
 
 pytestmark = [pytest.mark.slow,
@@ -51,11 +54,11 @@ def test_an_idle_window_sleeps_and_wakes_on_input(app, xdo):
     baseline(app)
     hover(app, xdo, *render_centre(app))
     app.run(max_seconds=0.5)  # the input's settle frames
-    frames, waited, t0 = app.drawn_frames, app.waited_s, time.perf_counter()
+    frames, waited, t0 = app.drawn_frames, app.pacer.waited_s, time.perf_counter()
     app.run(max_seconds=2.0)
     wall = time.perf_counter() - t0
     assert app.drawn_frames - frames <= 2, "an idle window keeps drawing"
-    assert app.waited_s - waited >= 0.8 * wall  # asleep, not polling
+    assert app.pacer.waited_s - waited >= 0.8 * wall  # asleep, not polling
     frames = app.drawn_frames
     cx, cy = render_centre(app)
     threading.Timer(0.3, lambda: xdo.move(cx + 30, cy + 10)).start()
@@ -96,10 +99,10 @@ def test_a_pause_in_a_drag_starts_a_full_frame_that_the_resumed_drag_cuts_short(
             xdo.move(cx + 8 * i, cy)
             app.run_frames(2)
         t0 = time.perf_counter()  # the pause: the loop runs, the mouse rests, until the full frame renders
-        while time.perf_counter() - t0 < 0.5 or (app.worker.running_stamp != app.stamp and time.perf_counter() - t0 < 10):
+        while time.perf_counter() - t0 < 0.5 or (app.worker.running_stamp != app.session.stamp and time.perf_counter() - t0 < 10):
             app.step()
-        assert app.worker.running_stamp == app.stamp and app.quality.full == app._last_pre[-1]
-        full_stamp = app.stamp
+        assert app.worker.running_stamp == app.session.stamp and app.quality.full == app.session.last_quality
+        full_stamp = app.session.stamp
         after = []  # qualities of the frames shown after the resume, while the drag goes on
         for i in range(40):  # the resumed drag: a move every ~2 frames, as a hand does
             xdo.move(cx + 60 + 4 * i, cy + 5)
@@ -147,7 +150,7 @@ def test_zooming_to_the_limit_keeps_the_object_on_screen(app, xdo, button):
 
 def test_info_messages_expire_and_errors_wait_to_be_dismissed(app, xdo, monkeypatch):
     baseline(app)
-    monkeypatch.setitem(app_module.MESSAGE_TTL_S, "info", 0.5)
+    monkeypatch.setitem(ui_state.MESSAGE_TTL_S, "info", 0.5)
     app.notify("a passing note")
     app.ui.export_error = "a failure to read"
     app.run_frames(2)
@@ -181,7 +184,7 @@ def test_tab_hides_the_pane_and_ctrl_q_quits(app, xdo):
     assert app.render_rect()[0] == 0 and "seed" not in app.item_rects
     xdo.key("Tab")
     app.run_frames(3)
-    assert app.render_rect()[0] == app_module.PANE_WIDTH and "seed" in app.item_rects
+    assert app.render_rect()[0] == layout.PANE_WIDTH and "seed" in app.item_rects
     xdo.key("ctrl+q")
     app.run_frames(2)
     try:
@@ -260,10 +263,10 @@ def test_depth_view_has_a_colour_bar_with_near_and_far(app):
     x0, y0, x1, y1 = app.item_rects["depth_legend"]
     app.run_frames(1)
     glfw.make_context_current(app.window)
-    app._draw_gl()
+    canvas.draw_render_area(app)
     from imgui_bundle import imgui
     imgui.backends.opengl3_render_draw_data(imgui.get_draw_data())  # the overlay over the render, as drawn
-    bar = app._read_back(int(x0) + 2, int((y0 + y1) / 2), int(x1 - x0) - 4, 1)[0].astype(int)
+    bar = canvas.read_back(app.window, int(x0) + 2, int((y0 + y1) / 2), int(x1 - x0) - 4, 1)[0].astype(int)
     assert bar[0, 0] > 200 and bar[0, 1] > 180 and bar[0, 2] < 80  # near: viridis' yellow
     assert bar[-1, 0] < 120 and bar[-1, 1] < 40 and bar[-1, 2] > 60  # far: its purple
     assert app.shown.frame.far > app.shown.frame.near

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 import torch
 
-from viz.window import DisplayError, create_window, gl_info  # first: imports imgui_bundle before glfw
+from viz.gfx.window import DisplayError, create_window, gl_info  # first: imports imgui_bundle before glfw
 from glutil import read_pixels
 from OpenGL import GL
 from renderer.engine.frames import DisplayFrame, pack_frame
-from viz.gl import ShaderError, compile_program, load_shader_source
-from viz.present import Presenter, frame_ready, interop_available
+from viz.gfx.gl import ShaderError, compile_program, load_shader_source
+from viz.gfx.present import Presenter, frame_ready, interop_available
 
 SIZE = 256                                  # the gl_context window is SIZE x SIZE
 BG = (51 / 255, 102 / 255, 153 / 255)       # exact in 8 bits
@@ -337,10 +337,10 @@ def test_no_display_error_is_actionable(monkeypatch):
 
 HEADLESS_SCRIPT = """
 import json, numpy as np, torch
-from viz.window import create_window, gl_info
+from viz.gfx.window import create_window, gl_info
 from OpenGL import GL
 from renderer.engine.frames import DisplayFrame
-from viz.present import Presenter
+from viz.gfx.present import Presenter
 win = create_window('headless', 64, 64, headless=True)
 p = Presenter(interop='auto', log=lambda line: None)
 img = np.zeros((2, 2, 4), np.uint8); img[..., 3] = 255
@@ -385,7 +385,7 @@ def test_cuda_upload_matches_cpu_path(gl_context):
 
 def test_interop_registration_failure_falls_back_to_cpu_and_says_so(gl_context, monkeypatch):
     """The driver offers interop but registering the GL texture fails: CPU upload, one log line, frames still show."""
-    import viz.present as present
+    import viz.gfx.present as present
 
     closed: list[bool] = []
 
@@ -452,7 +452,7 @@ class RecordingEvent:
 
 
 def test_upload_waits_for_the_producers_event_before_copying(gl_context, monkeypatch):
-    import viz.present as present
+    import viz.gfx.present as present
 
     calls: list = []
     monkeypatch.setattr(present, "interop_available", lambda kind: (True, "cuda-bindings"))
@@ -561,7 +561,7 @@ class FakeStream:
 
 
 def test_pycuda_context_stack_is_empty_after_every_call_however_it_ends(monkeypatch):
-    from viz.present import _PyCuda
+    from viz.gfx.present import _PyCuda
 
     fake = FakePyCuda()
     fake.install(monkeypatch)
@@ -584,7 +584,7 @@ def test_pycuda_context_stack_is_empty_after_every_call_however_it_ends(monkeypa
 
 
 def test_pycuda_presenter_leaves_the_context_stack_empty(gl_context, monkeypatch):
-    import viz.present as present
+    import viz.gfx.present as present
 
     fake = FakePyCuda()
     fake.install(monkeypatch)
@@ -647,7 +647,7 @@ def test_gpu_frame_made_on_another_threads_stream_arrives_complete(gl_context, k
     """R2: the render thread packs a frame on its own busy stream; the upload waits for its event."""
     import threading
 
-    from viz.present import frame_ready
+    from viz.gfx.present import frame_ready
 
     with Presenter(interop=kind, log=lambda line: None) as p:
         interop_or_skip(p, kind)

@@ -37,7 +37,7 @@ def shown_after(app: App, change) -> tuple[list, int]:
     jobs, submit = {}, app.worker.submit
     app.worker.submit = lambda job: (jobs.__setitem__(job.stamp, job), submit(job))
     try:
-        stamp0, backbone0 = app.stamp, app.engine.stats.backbone_calls
+        stamp0, backbone0 = app.session.stamp, app.engine.stats.backbone_calls
         change(app.state)
         assert app.run_until(app.idle, 120), app.status_text()
     finally:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Sequence, TypeVar
 from imgui_bundle import imgui
 
 if TYPE_CHECKING:
-    from viz.app import App
+    from viz.host import WidgetHost
 
 T = TypeVar("T")
 
@@ -14,7 +14,7 @@ LABEL_WIDTH = 130
 """Room kept right of a field for its label (fields are given width -LABEL_WIDTH)."""
 
 
-def mark(app: App, name: str, label: str | None = None) -> None:
+def mark(app: WidgetHost, name: str, label: str | None = None) -> None:
     """Remember the last item's rectangle (window coordinates) under `name`, so tests can click it.
 
     With `label`, the label drawn right of the field is cut off, leaving the field (slider track) alone.

@@ -12,14 +12,14 @@ from ..validate import clamp_input
 from ._ui import LABEL_WIDTH, help_marker, mark
 
 if TYPE_CHECKING:
-    from viz.app import App
+    from viz.host import WidgetHost
 
 PRESET_ORDER = ("default", "left", "right", "top", "bottom", "three-quarter")
 PIVOT_LIMIT = 10.0
 """Pivot coordinates are kept inside [-PIVOT_LIMIT, PIVOT_LIMIT] (world units)."""
 
 
-def draw(app: App) -> None:
+def draw(app: WidgetHost) -> None:
     """Camera fields, presets and the conditioning pose."""
     s, ui = app.state, app.ui
     cam = s.camera

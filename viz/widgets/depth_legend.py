@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 from imgui_bundle import imgui
 
 if TYPE_CHECKING:
-    from viz.app import App
+    from viz.host import WidgetHost
 
 VIRIDIS_REVERSED = ((0.992, 0.906, 0.145), (0.369, 0.788, 0.384), (0.129, 0.569, 0.549), (0.231, 0.322, 0.545),
                     (0.267, 0.004, 0.329))
@@ -14,7 +14,7 @@ VIRIDIS_REVERSED = ((0.992, 0.906, 0.145), (0.369, 0.788, 0.384), (0.129, 0.569,
 BAR_WIDTH, BAR_HEIGHT, MARGIN = 180.0, 10.0, 12.0
 
 
-def draw(app: App) -> None:
+def draw(app: WidgetHost) -> None:
     """The bar and its labels, bottom-right of the render area, when the depth view shows a frame."""
     out = app.shown
     if app.state.view.view != "depth" or out is None or out.frame.kind != "depth" or app.loader.loading:

@@ -6,15 +6,15 @@ from typing import TYPE_CHECKING
 
 from imgui_bundle import imgui
 
-from ..exporter import save_depth_now
+from ..exports import save_depth_now
 from . import export_jobs
 from ._ui import LABEL_WIDTH, help_marker, mark
 
 if TYPE_CHECKING:
-    from viz.app import App
+    from viz.host import WidgetHost
 
 
-def draw(app: App) -> None:
+def draw(app: WidgetHost) -> None:
     """Folder field, the quick saves, then mesh and video exports, then the last saved path or error."""
     ui = app.ui
     imgui.set_next_item_width(-LABEL_WIDTH)

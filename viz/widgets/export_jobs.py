@@ -5,18 +5,19 @@ from typing import TYPE_CHECKING
 
 from imgui_bundle import imgui
 
-from ..exporter import MESH_FORMATS, MESH_RESOLUTIONS, VIDEO_KINDS, start_mesh, start_video
+from ..exports import start_mesh, start_video
+from ..jobs.exporter import MESH_FORMATS, MESH_RESOLUTIONS, VIDEO_KINDS
 from ..validate import clamp_input, clamp_int
 from ._ui import LABEL_WIDTH, choice, help_marker, mark
 from .geometry import LEVEL_LIMIT
 
 if TYPE_CHECKING:
-    from viz.app import App
+    from viz.host import WidgetHost
 
 MAX_VIDEO_FRAMES = 100000
 
 
-def draw(app: App) -> None:
+def draw(app: WidgetHost) -> None:
     s = app.export_settings
     busy = app.exporter.busy
     imgui.text("mesh")

@@ -5,18 +5,18 @@ from typing import TYPE_CHECKING
 
 from imgui_bundle import imgui
 
-from ..mesh_view import GEOMETRY_MODES, PREVIEW_RESOLUTIONS
+from ..gfx.mesh_view import GEOMETRY_MODES, PREVIEW_RESOLUTIONS
 from ..validate import clamp_input
 from ._ui import LABEL_WIDTH, choice, help_marker, mark
 
 if TYPE_CHECKING:
-    from viz.app import App
+    from viz.host import WidgetHost
 
 LEVEL_LIMIT = 1e4
 """Iso-levels are kept inside [-LEVEL_LIMIT, LEVEL_LIMIT] (raw density units)."""
 
 
-def draw(app: App) -> None:
+def draw(app: WidgetHost) -> None:
     """Shown in the control pane; the 'geometry' view itself is picked in the View section."""
     g = app.geometry
     changed, g.overlay = imgui.checkbox("overlay mesh on the render", g.overlay)

@@ -8,10 +8,10 @@ from imgui_bundle import imgui
 from .. import bindings
 
 if TYPE_CHECKING:
-    from viz.app import App
+    from viz.host import WidgetHost
 
 
-def draw(app: App) -> None:
+def draw(app: WidgetHost) -> None:
     """A centred window over the render area listing bindings.BINDINGS; closes with F1, ?, Esc or its button."""
     if not app.ui.show_help:
         return

@@ -12,13 +12,13 @@ from ..validate import clamp_input, clamp_int
 from ._ui import LABEL_WIDTH, help_marker, mark
 
 if TYPE_CHECKING:
-    from viz.app import App
+    from viz.host import WidgetHost
 
 SEED_FIELD_WIDTH = 110
 """Width of a typed seed field: ten digits fit."""
 
 
-def draw(app: App) -> None:
+def draw(app: WidgetHost) -> None:
     """Seed controls, then interpolation and style mixing sections."""
     lat = app.state.latent
     seed = _seed_field(app, "seed", int(math.floor(lat.seed)), buttons=True)
@@ -81,7 +81,7 @@ def draw(app: App) -> None:
         imgui.unindent()
 
 
-def _seed_field(app: App, label: str, seed: int, buttons: bool = False) -> int:
+def _seed_field(app: WidgetHost, label: str, seed: int, buttons: bool = False) -> int:
     """A typed seed (0…SEED_MAX: the CLI's range and refusal message, renderer.seeds) with −/+ buttons;
     a refused value keeps the old seed and says why in the status line."""
     imgui.set_next_item_width(SEED_FIELD_WIDTH if buttons else -LABEL_WIDTH)

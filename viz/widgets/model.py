@@ -6,14 +6,14 @@ from typing import TYPE_CHECKING
 
 from imgui_bundle import imgui
 
-from ..loader import display_name
+from ..jobs.loader import display_name
 from ._ui import mark
 
 if TYPE_CHECKING:
-    from viz.app import App
+    from viz.host import WidgetHost
 
 
-def draw(app: App) -> None:
+def draw(app: WidgetHost) -> None:
     """Path field with Load, the model in use, recent files (click to load)."""
     ui = app.ui
     imgui.set_next_item_width(-60)

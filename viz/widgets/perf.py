@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 from imgui_bundle import imgui
 
 if TYPE_CHECKING:
-    from viz.app import App
+    from viz.host import WidgetHost
 
 STAGES = ("mapping", "backbone", "render", "superres")
 
@@ -19,7 +19,7 @@ def _row(name: str, value: str) -> None:
     imgui.text(value)
 
 
-def draw(app: App) -> None:
+def draw(app: WidgetHost) -> None:
     """A two-column table of timings, then the device and the presentation path."""
     p, shown = app.perf, app.shown
     if imgui.begin_table("perf", 2, imgui.TableFlags_.sizing_stretch_prop.value):
@@ -34,7 +34,7 @@ def draw(app: App) -> None:
             _row("frame", f"{w}x{h} {shown.frame.kind}" + (", backbone ran" if shown.result.backbone_ran else ""))
         _row("device", app.device_name)
         _row("present path", app.presenter.path)
-        _row("dropped", f"{app.worker.dropped} requests, {app.discarded} results")
+        _row("dropped", f"{app.worker.dropped} requests, {app.session.discarded} results")
         if app.engine is not None:
             st = app.engine.stats
             _row("engine calls", f"{st.renders} renders, {st.backbone_calls} backbone, {st.mapping_calls} mapping")

@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING
 
 from imgui_bundle import imgui
 
-from ..loader import display_name
+from ..jobs.loader import display_name
+from ..layout import STATUS_HEIGHT
 
 if TYPE_CHECKING:
-    from viz.app import App
+    from viz.host import WidgetHost
 
 COLOURS = {"info": (0.85, 0.85, 0.85, 1.0), "busy": (1.0, 0.8, 0.3, 1.0), "warn": (1.0, 0.65, 0.2, 1.0),
            "error": (1.0, 0.45, 0.4, 1.0), "summary": (0.6, 0.75, 0.9, 1.0)}
@@ -18,7 +19,7 @@ MAX_MESSAGES = 2
 """Messages shown at once (newest first); older ones are counted, never piled up."""
 
 
-def summary(app: App) -> str | None:
+def summary(app: WidgetHost) -> str | None:
     """What is on screen, e.g. 'seed 5.80 → 7 t 0.37 · psi 0.70 · image 128px +SR · 84 ms'."""
     out = app.shown
     if out is None:
@@ -30,7 +31,7 @@ def summary(app: App) -> str | None:
     res = out.result.raw.shape[-1]
     sr = " +SR" if out.result.image is not None else ""
     view = app.state.view.view
-    return f"{seeds} · psi {req.psi:.2f} · {view} {res}px{sr} · {app.last_frame_ms:.0f} ms"
+    return f"{seeds} · psi {req.psi:.2f} · {view} {res}px{sr} · {app.session.last_frame_ms:.0f} ms"
 
 
 def seed_text(seed: float) -> str:
@@ -38,7 +39,7 @@ def seed_text(seed: float) -> str:
     return str(int(seed)) if float(seed).is_integer() else f"{seed:.2f}"
 
 
-def parts(app: App) -> list[tuple[str, str]]:
+def parts(app: WidgetHost) -> list[tuple[str, str]]:
     """(kind, text) pieces of the status line; kind is 'info', 'busy', 'warn' or 'error'."""
     ui, out = app.ui, []
     loading = app.loader.loading
@@ -72,9 +73,8 @@ def parts(app: App) -> list[tuple[str, str]]:
     return out
 
 
-def draw(app: App, width: int, height: int) -> None:
+def draw(app: WidgetHost, width: int, height: int) -> None:
     """A borderless full-width strip of STATUS_HEIGHT at the bottom of the window."""
-    from viz.app import STATUS_HEIGHT
 
     imgui.set_next_window_pos(imgui.ImVec2(0, max(height - STATUS_HEIGHT, 0)))
     imgui.set_next_window_size(imgui.ImVec2(max(width, 1), STATUS_HEIGHT))

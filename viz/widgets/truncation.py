@@ -9,13 +9,13 @@ from ..validate import clamp_input, clamp_int
 from ._ui import LABEL_WIDTH, choice, help_marker, mark
 
 if TYPE_CHECKING:
-    from viz.app import App
+    from viz.host import WidgetHost
 
 NOISE_MODES = ("const", "random", "none")
 PSI_RANGE = (-1.0, 2.0)
 
 
-def draw(app: App) -> None:
+def draw(app: WidgetHost) -> None:
     """psi slider, cutoff with an 'all' switch, noise mode."""
     tr = app.state.trunc
     imgui.set_next_item_width(-LABEL_WIDTH)

@@ -11,7 +11,7 @@ from ..validate import clamp_input
 from ._ui import LABEL_WIDTH, choice, help_marker, mark
 
 if TYPE_CHECKING:
-    from viz.app import App
+    from viz.host import WidgetHost
 
 RESOLUTIONS = (32, 64, 128, 256, 512)
 """Neural rendering resolutions offered besides the model's own."""
@@ -21,7 +21,7 @@ SAMPLE_RANGE = (0.25, 4.0)
 DEPTH_LIMIT = 100.0
 
 
-def draw(app: App) -> None:
+def draw(app: WidgetHost) -> None:
     """View switch, depth range, sampling controls."""
     v = app.state.view
     for i, name in enumerate(VIEWS + ("geometry",)):

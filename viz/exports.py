@@ -1,147 +1,28 @@
-"""Export jobs of the viewer: meshes and videos on a background thread with progress and cancel;
-depth maps and screenshots with metadata written at once.
-
-One background job runs at a time. Its progress (fraction and stage text) is read by the export
-panel every frame; Cancel sets its token, and the renderer's exporters then stop at the next chunk
-or frame and remove their temp file, so a cancelled or failed export never leaves a file. Every
-outcome is one line in the panel and the status bar; the window keeps running whatever happens.
-"""
+"""Exports started from the viewer, of exactly what is on screen: meshes and videos (on the export thread,
+viz/jobs/exporter.py), depth maps and screenshots with metadata (written at once). File names say which latent
+they hold; errors go to the status line in the window's words."""
 from __future__ import annotations
 
 import os
-import threading
-import time
-import traceback
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from renderer.engine import LatentSpec, RenderEngine
-from renderer.errors import Cancelled, ExportError
+from renderer.errors import ExportError
 from renderer.export.files import next_free
 from renderer.export.mesh import default_level, export_mesh
-from renderer.export.mesh_files import FORMATS
 from renderer.export.screenshot import save_depth, save_screenshot, screenshot_metadata
 from renderer.export.video import VideoSpec, write_video
 from renderer.seeds import seed_label
 
+from .jobs.exporter import ExportJob, window_words
+
 if TYPE_CHECKING:
-    from viz.app import App, FrameOut
-
-MESH_RESOLUTIONS = (64, 128, 256, 384, 512)
-MESH_FORMATS = tuple(f.lstrip(".") for f in FORMATS)
-VIDEO_KINDS = ("orbit", "interp")
+    from .host import ViewerHost
+    from .session import FrameOut
 
 
-@dataclass
-class ExportSettings:
-    """What the export panel edits."""
-
-    mesh_resolution: int = 256
-    mesh_level: float | None = None
-    """None = the model's default level (10)."""
-    mesh_format: str = "ply"
-    mesh_path: str = ""
-    """Empty = an automatic name in the output folder."""
-    overwrite: bool = False
-    video_kind: str = "orbit"
-    video_frames: int = 60
-    video_fps: float = 30.0
-    video_path: str = ""
-
-
-@dataclass
-class ExportJob:
-    """A running or finished background export."""
-
-    kind: str
-    target: str
-    cancel: threading.Event = field(default_factory=threading.Event)
-    progress: float = 0.0
-    stage: str = "starting"
-    started: float = field(default_factory=time.monotonic)
-    done: bool = False
-    message: str | None = None
-    """The outcome line: 'wrote …', 'cancelled …' or the error."""
-    ok: bool = False
-    cancelled: bool = False
-
-
-class Exporter:
-    """Runs at most one export job on a daemon thread."""
-
-    def __init__(self, log: Callable[[str], None] = print):
-        self.log = log
-        self.job: ExportJob | None = None
-        self._finished: ExportJob | None = None
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def busy(self) -> bool:
-        return self.job is not None and not self.job.done
-
-    def start(self, kind: str, target: str, work: Callable[[ExportJob], str]) -> ExportJob:
-        """Run work(job) in the background; it returns the success line and may raise ExportError/Cancelled."""
-        if self.busy:
-            raise ExportError(f"an export is already running ({self.job.kind}); wait or cancel it")
-        job = ExportJob(kind, target)
-        self.job = job
-        self._thread = threading.Thread(target=self._run, args=(job, work), name=f"export-{kind}", daemon=True)
-        self._thread.start()
-        return job
-
-    def _run(self, job: ExportJob, work: Callable[[ExportJob], str]) -> None:
-        try:
-            job.message, job.ok = work(job), True
-        except Cancelled:
-            job.message, job.cancelled = f"{job.kind} export cancelled; nothing was written", True
-        except ExportError as e:
-            job.message = f"{job.kind} export failed: {window_words(str(e))}"
-        except Exception as e:  # a bug: the window keeps running, the log gets the traceback
-            job.message = f"{job.kind} export failed: {type(e).__name__}: {e}"
-            self.log(traceback.format_exc())
-        job.progress = 1.0 if job.ok else job.progress
-        job.done = True
-        with self._lock:
-            self._finished = job
-
-    def cancel(self) -> None:
-        """Ask the running job to stop."""
-        if self.job is not None and not self.job.done:
-            self.job.cancel.set()
-
-    def poll(self) -> ExportJob | None:
-        """The job that finished since the last poll, once."""
-        with self._lock:
-            job, self._finished = self._finished, None
-            return job
-
-    def wait(self, timeout: float = 60.0) -> bool:
-        """Block until no job runs (tests, shutdown)."""
-        t = self._thread
-        if t is not None:
-            t.join(timeout)
-        return not self.busy
-
-    def stop(self) -> None:
-        self.cancel()
-        self.wait(10.0)
-
-
-CLI_HINTS = {"allow overwriting: --force": "or tick 'overwrite' in the Export panel"}
-"""Command-line advice in renderer messages, and what the window says instead."""
-
-
-def window_words(message: str) -> str:
-    """A renderer message with its command-line advice replaced by the window's controls."""
-    for cli, window in CLI_HINTS.items():
-        message = message.replace(cli, window)
-    return message
-
-
-# ----------------------------------------------------------------- starting exports from the app
-def _folder(app: App) -> Path:
+def _folder(app: ViewerHost) -> Path:
     return Path(os.path.expanduser(app.ui.out_dir or "."))
 
 
@@ -160,7 +41,7 @@ def latent_name(lat: LatentSpec) -> str:
     return name
 
 
-def _target(app: App, typed: str, stem: str, suffix: str) -> Path:
+def _target(app: ViewerHost, typed: str, stem: str, suffix: str) -> Path:
     """The typed path (relative ones inside the output folder), or the next free automatic name."""
     if typed.strip():
         p = Path(os.path.expanduser(typed.strip()))
@@ -168,14 +49,14 @@ def _target(app: App, typed: str, stem: str, suffix: str) -> Path:
     return next_free(_folder(app), stem, suffix)
 
 
-def _shown(app: App) -> FrameOut:
+def _shown(app: ViewerHost) -> FrameOut:
     out = app.shown
     if out is None or app.model is None:
         raise ExportError("nothing to export yet: no render on screen")
     return out
 
 
-def start_mesh(app: App) -> ExportJob | None:
+def start_mesh(app: ViewerHost) -> ExportJob | None:
     """Export the shown latent's mesh with the panel's resolution, level, format and path."""
     s = app.export_settings
     try:
@@ -197,7 +78,7 @@ def start_mesh(app: App) -> ExportJob | None:
         return None
 
 
-def video_spec(app: App, out: FrameOut) -> VideoSpec:
+def video_spec(app: ViewerHost, out: FrameOut) -> VideoSpec:
     """The panel's video of exactly the latent on screen: an orbit of it (fractional seed, A/B blend at its t,
     style mixing as shown), or its A -> B interpolation (a loop); sampler settings as on screen."""
     s, st = app.export_settings, app.state
@@ -219,7 +100,7 @@ def video_spec(app: App, out: FrameOut) -> VideoSpec:
                      cond="render" if st.cond.mode == "camera" else "front")
 
 
-def start_video(app: App) -> ExportJob | None:
+def start_video(app: ViewerHost) -> ExportJob | None:
     """Record the panel's video on the export thread (its own engine: the render thread keeps its own)."""
     s = app.export_settings
     try:
@@ -241,7 +122,7 @@ def start_video(app: App) -> ExportJob | None:
         return None
 
 
-def _finish(app: App, line: str | None, error: str | None) -> None:
+def _finish(app: ViewerHost, line: str | None, error: str | None) -> None:
     if error:
         error = app.ui.export_error = window_words(error)
         app.log(error)
@@ -250,7 +131,7 @@ def _finish(app: App, line: str | None, error: str | None) -> None:
         app.log(line)
 
 
-def save_depth_now(app: App) -> tuple[Path, Path] | None:
+def save_depth_now(app: ViewerHost) -> tuple[Path, Path] | None:
     """Write the shown frame's depth as float32 .npy + 16-bit PNG (with the camera metadata)."""
     try:
         out = _shown(app)
@@ -268,7 +149,7 @@ def save_depth_now(app: App) -> tuple[Path, Path] | None:
     return paths
 
 
-def save_screenshot_now(app: App, pixels, out: FrameOut, view: str, path: Path) -> Path:
+def save_screenshot_now(app: ViewerHost, pixels, out: FrameOut, view: str, path: Path) -> Path:
     """The shown render as PNG with metadata chunks and a .json sidecar (raises ExportError)."""
     meta = screenshot_metadata(out.job.request, view, app.model.path, saved_as=out.job.pack_view)
     return save_screenshot(pixels, path, meta)

@@ -17,7 +17,7 @@ from renderer import load_generator
 from renderer.engine import RenderEngine
 from renderer.errors import CheckpointError
 
-from .state import ModelDefaults
+from ..state import ModelDefaults
 
 
 @dataclass

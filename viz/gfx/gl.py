@@ -26,7 +26,7 @@ class GLCheckError(RuntimeError):
 
 def shader_dir() -> Path:
     """The `shaders/` folder: beside the `viz` package in a checkout or an install, else found by import."""
-    here = Path(__file__).resolve().parent.parent / "shaders"
+    here = Path(__file__).resolve().parents[2] / "shaders"
     if here.is_dir():
         return here
     spec = importlib.util.find_spec("shaders")

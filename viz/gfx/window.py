@@ -13,7 +13,7 @@ import sys
 if "glfw" in sys.modules and "imgui_bundle" not in sys.modules:  # pragma: no cover - import-order guard
     import warnings
     warnings.warn("glfw was imported before imgui_bundle: two GLFW copies will be loaded; "
-                  "import viz.window (or imgui_bundle) first", RuntimeWarning, stacklevel=2)
+                  "import viz.gfx.window (or imgui_bundle) first", RuntimeWarning, stacklevel=2)
 
 import imgui_bundle  # noqa: E402,F401  (must precede glfw, see module docstring)
 

@@ -23,8 +23,8 @@ from renderer.errors import Cancelled, ExportError
 from renderer.export.mesh import default_level, extract_mesh
 from renderer.export.mesh_files import Mesh
 
+from ..jobs.worker import LatestWinsWorker
 from .gl import DRAW_ENABLES, compile_program, load_shader_source, restore_state, save_state
-from .worker import LatestWinsWorker
 
 GEOMETRY_MODES = ("colours", "normals", "clay")
 """Mesh shading: vertex colours (lit), camera-space normals, plain clay (lit)."""

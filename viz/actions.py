@@ -1,0 +1,113 @@
+"""What the keys and buttons do beyond editing the state: the key-action table, seed steps, saving renders
+and the window. Errors go to the status line; nothing here raises into the frame loop."""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+import glfw
+import numpy as np
+
+from renderer.export.files import next_free, write_png_atomic
+from renderer.seeds import SEED_MAX, seed_label
+
+from .canvas import geometry_pixels, read_back
+from .exports import save_screenshot_now
+from .session import render_pixels
+
+if TYPE_CHECKING:
+    from .host import ViewerHost
+
+ACTIONS: dict[str, Callable[[ViewerHost], None]] = {
+    "reset": lambda app: app.reset_camera(), "screenshot": lambda app: app.save_render(),
+    "help": lambda app: app.toggle_help(), "close_help": lambda app: app.close_help(),
+    "play": lambda app: toggle_play(app), "seed_prev": lambda app: step_seed(app, -1),
+    "seed_next": lambda app: step_seed(app, 1), "toggle_pane": lambda app: app.toggle_pane(),
+    "quit": lambda app: app.quit(),
+}
+"""What each key action id of viz.bindings does to the app."""
+
+
+def toggle_play(app: ViewerHost) -> None:
+    """Play/pause the A->B interpolation (switches interpolation on if it was off)."""
+    lat = app.state.latent
+    if not lat.interp:
+        lat.interp, lat.playing = True, True
+    else:
+        lat.playing = not lat.playing
+
+
+def step_seed(app: ViewerHost, delta: int) -> None:
+    """Previous/next integer seed."""
+    lat = app.state.latent
+    base = math.floor(lat.seed) if delta > 0 else math.ceil(lat.seed)  # from 3.4: next 4, previous 3
+    lat.seed = float(min(max(base + delta, 0), SEED_MAX))
+
+
+def random_seed(app: ViewerHost) -> None:
+    """Jump to a random seed."""
+    app.state.latent.seed = float(np.random.randint(0, 100000))
+
+
+def _out_folder(app: ViewerHost) -> Path:
+    folder = Path(os.path.expanduser(app.ui.out_dir or "."))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def save_render(app: ViewerHost) -> Path | None:
+    """Save the shown render at its native resolution as PNG with metadata chunks + .json sidecar
+    (atomic); in the geometry view, the drawn mesh. The path or error goes to the UI."""
+    out = app.shown
+    if out is None:
+        app.ui.export_error = "nothing to save yet: no render on screen"
+        return None
+    if app.state.view.view != "geometry" and out.job.quality not in (None, app.quality.full):
+        app.ui.export_error = "not saved: the frame on screen is a moving preview; save once the view rests"
+        return None
+    try:
+        view = app.state.view.view if out.job.pack_view == "depth" else out.job.pack_view
+        if app.state.view.view == "geometry":
+            view = "geometry"
+        path = next_free(_out_folder(app), f"render-seed{seed_label(out.job.request.latent.seed)}-{view}", ".png")
+        if view == "geometry":
+            pixels, out = geometry_pixels(app), dataclasses.replace(out, job=dataclasses.replace(
+                out.job, request=app.state.snapshot(0), pack_view="geometry"))
+        else:
+            pixels = render_pixels(out)
+        save_screenshot_now(app, pixels, out, view, path)
+    except Exception as e:  # shown in the window, never a crash
+        app.ui.export_error = f"save failed: {type(e).__name__}: {e}"
+        app.log(app.ui.export_error)
+        return None
+    app.ui.export_error, app.ui.last_saved = None, str(path)
+    app.log(f"saved {path}")
+    return path
+
+
+def window_png_path(app: ViewerHost, path: str | os.PathLike | None) -> Path | None:
+    """Where `save window` writes: the given path, or the next free name in the output folder (None: error shown)."""
+    if path is not None:
+        return Path(path)
+    try:
+        return next_free(_out_folder(app), "window", ".png")
+    except OSError as e:
+        app.ui.export_error = f"save failed: {e}"
+        return None
+
+
+def write_window_png(app: ViewerHost, path: Path) -> None:
+    """Read back the back buffer (before the swap) and write it as PNG, atomically."""
+    try:
+        pixels = read_back(app.window, 0, 0, *glfw.get_framebuffer_size(app.window))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_png_atomic(pixels, path)
+    except Exception as e:
+        app.ui.export_error = f"save window failed: {type(e).__name__}: {e}"
+        app.log(app.ui.export_error)
+        return
+    app.ui.export_error, app.ui.last_saved = None, str(path)
+    app.log(f"saved {path}")
