@@ -4,11 +4,12 @@ With no checkpoint it opens the built-in model, so a fresh install shows real 3D
 
 No display or a GL driver older than 3.3 prints one line naming the fix on stderr and exits 2.
 """
+
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from renderer.builtin import BUILTIN
 
@@ -18,23 +19,36 @@ PROG = "triplane-viz"
 def build_parser() -> argparse.ArgumentParser:
     """The command-line options."""
     p = argparse.ArgumentParser(prog=PROG, description="Interactive viewer for EG3D tri-plane GANs.")
-    p.add_argument("checkpoint", nargs="?", default=BUILTIN,
-                   help="EG3D .pkl or native .safetensors to open (default: the built-in model, 'builtin'); "
-                        "a path field and drag-and-drop are in the window")
+    p.add_argument(
+        "checkpoint",
+        nargs="?",
+        default=BUILTIN,
+        help="EG3D .pkl or native .safetensors to open (default: the built-in model, 'builtin'); "
+        "a path field and drag-and-drop are in the window",
+    )
     p.add_argument("--no-model", action="store_true", help="start with no model loaded")
     p.add_argument("--device", default="cpu", help="torch device for the model: cpu (default) or cuda")
-    p.add_argument("--interop", choices=("auto", "cuda-bindings", "pycuda", "off"), default="auto",
-                   help="how frames reach the GL texture on CUDA: auto (default), a backend, or off (CPU copy)")
+    p.add_argument(
+        "--interop",
+        choices=("auto", "cuda-bindings", "pycuda", "off"),
+        default="auto",
+        help="how frames reach the GL texture on CUDA: auto (default), a backend, or off (CPU copy)",
+    )
     p.add_argument("--width", type=int, default=1280, help="window width (default 1280)")
     p.add_argument("--height", type=int, default=800, help="window height (default 800)")
-    p.add_argument("--headless", action="store_true",
-                   help="no visible window (GLFW NULL platform + EGL); use with --frames or --screenshot")
+    p.add_argument(
+        "--headless",
+        action="store_true",
+        help="no visible window (GLFW NULL platform + EGL); use with --frames or --screenshot",
+    )
     p.add_argument("--debug-gl", action="store_true", help="check glGetError after every frame and log errors")
     p.add_argument("--frames", type=int, default=None, metavar="N", help="quit after N UI frames")
-    p.add_argument("--screenshot", metavar="PNG",
-                   help="once the first render is on screen, save the window to PNG and quit")
-    p.add_argument("--out-dir", default=None,
-                   help="folder for saved renders, meshes and videos (default ~/Pictures/triplane-viz)")
+    p.add_argument(
+        "--screenshot", metavar="PNG", help="once the first render is on screen, save the window to PNG and quit"
+    )
+    p.add_argument(
+        "--out-dir", default=None, help="folder for saved renders, meshes and videos (default ~/Pictures/triplane-viz)"
+    )
     return p
 
 
@@ -46,9 +60,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.device.startswith("cuda"):
         import torch
+
         if not torch.cuda.is_available():
-            print(f"{PROG}: error: --device {args.device} but torch sees no CUDA device; use --device cpu",
-                  file=sys.stderr)
+            print(
+                f"{PROG}: error: --device {args.device} but torch sees no CUDA device; use --device cpu",
+                file=sys.stderr,
+            )
             return 2
 
     from renderer.engine import memory
@@ -58,8 +75,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.no_model:
         args.checkpoint = None
-    config = AppConfig(checkpoint=args.checkpoint, device=args.device, interop=args.interop, width=args.width,
-                       height=args.height, headless=args.headless, debug_gl=args.debug_gl)
+    config = AppConfig(
+        checkpoint=args.checkpoint,
+        device=args.device,
+        interop=args.interop,
+        width=args.width,
+        height=args.height,
+        headless=args.headless,
+        debug_gl=args.debug_gl,
+    )
     if args.out_dir is not None:
         config.out_dir = args.out_dir
     try:
@@ -70,8 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.screenshot:
             if args.checkpoint:
-                app.run_until(lambda: (app.model is not None and app.idle()) or app.ui.load_error is not None,
-                              timeout=600)
+                app.run_until(
+                    lambda: (app.model is not None and app.idle()) or app.ui.load_error is not None, timeout=600
+                )
             else:
                 app.run_frames(3)
             if args.checkpoint and app.model is None:

@@ -10,6 +10,7 @@ and prints the median over round-robin repeats with the per-stage split.
 
     python bench/bench_builtin.py [--threads 2] [--repeats 15]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,7 +52,9 @@ def main() -> None:
     def request(seed: int, superres: bool = True, skip: bool = True) -> tuple[RenderRequest, bool]:
         yaw = 0.05 * (next(counter) % 40) - 1.0
         cam = camera_tuple(default_camera(rk, yaw=yaw, pitch=-0.1))
-        return RenderRequest(latent=LatentSpec(seed=seed), camera=cam, cond_camera=front, superresolution=superres), skip
+        return RenderRequest(
+            latent=LatentSpec(seed=seed), camera=cam, cond_camera=front, superresolution=superres
+        ), skip
 
     seeds = iter(range(1000, 10**6))
     kinds = {
@@ -75,9 +78,11 @@ def main() -> None:
             res = engines[skip].render(req)
             times[name].append((time.perf_counter() - t0) * 1e3)
             stages[name].append(res.timings)
-    print(f"built-in model: {G.num_parameters() / 1e6:.2f} M parameters, planes {G.plane_resolution}^2, "
-          f"neural rendering {G.neural_rendering_resolution}^2 -> {G.img_resolution}^2, "
-          f"{rk['depth_resolution']}+{rk['depth_resolution_importance']} samples per ray, deterministic")
+    print(
+        f"built-in model: {G.num_parameters() / 1e6:.2f} M parameters, planes {G.plane_resolution}^2, "
+        f"neural rendering {G.neural_rendering_resolution}^2 -> {G.img_resolution}^2, "
+        f"{rk['depth_resolution']}+{rk['depth_resolution_importance']} samples per ray, deterministic"
+    )
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, median of {args.repeats} round-robin frames")
     for name in kinds:
         split = {s: statistics.median(t[s] for t in stages[name]) for s in stages[name][0]}

@@ -12,6 +12,7 @@ at 1x and 2x depth samples, their ratio, and the peak RSS.
 
     python bench/bench_engine.py [--threads 2] [--repeats 3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,10 +57,17 @@ FFHQ_RENDERING_KWARGS = {
 
 FFHQ_INIT_KWARGS = {
     "class_name": "training.triplane.TriPlaneGenerator",
-    "z_dim": 512, "w_dim": 512, "c_dim": 25, "img_resolution": 512, "img_channels": 3,
+    "z_dim": 512,
+    "w_dim": 512,
+    "c_dim": 25,
+    "img_resolution": 512,
+    "img_channels": 3,
     "mapping_kwargs": {"num_layers": 2},
-    "channel_base": 32768, "channel_max": 512,
-    "fused_modconv_default": "inference_only", "num_fp16_res": 0, "conv_clamp": None,
+    "channel_base": 32768,
+    "channel_max": 512,
+    "fused_modconv_default": "inference_only",
+    "num_fp16_res": 0,
+    "conv_clamp": None,
     "sr_num_fp16_res": 4,
     "sr_kwargs": {"channel_base": 32768, "channel_max": 512, "fused_modconv_default": "inference_only"},
     "rendering_kwargs": FFHQ_RENDERING_KWARGS,
@@ -68,8 +76,9 @@ FFHQ_INIT_KWARGS = {
 
 def ffhq512_spec() -> ModelSpec:
     """The full-size FFHQ-512 model configuration (neural rendering at 128)."""
-    return ModelSpec(init_kwargs=FFHQ_INIT_KWARGS, rendering_kwargs=FFHQ_RENDERING_KWARGS,
-                     neural_rendering_resolution=128)
+    return ModelSpec(
+        init_kwargs=FFHQ_INIT_KWARGS, rendering_kwargs=FFHQ_RENDERING_KWARGS, neural_rendering_resolution=128
+    )
 
 
 def peak_rss_mb() -> float:
@@ -128,23 +137,29 @@ def main() -> None:
                 w = G.mapping(z, c_front, truncation_psi=0.7)
                 G.synthesis(w, c, noise_mode="const", depth_multiplier=mult)
                 sync()
+
             return run
 
         def cached(mult):
             def run():
                 G.render_planes(planes, ws, c, depth_multiplier=mult)
                 sync()
+
             return run
 
         fns = {f"{kind} {mult}": make(mult) for mult in (1, 2) for kind, make in (("full", full), ("cached", cached))}
         t = median_times(fns, args.repeats, args.warmup)
         rows = [(mult, t[f"full {mult}"], t[f"cached {mult}"]) for mult in (1, 2)]
 
-    print(f"FFHQ-512 configuration, random weights, {G.num_parameters() / 1e6:.1f} M parameters, "
-          f"nrr {G.neural_rendering_resolution}, {rk['depth_resolution']}+{rk['depth_resolution_importance']} "
-          f"samples at 1x")
-    print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, median of "
-          f"{args.repeats} round-robin runs (after {args.warmup} warm-up), model built in {build_s:.1f} s")
+    print(
+        f"FFHQ-512 configuration, random weights, {G.num_parameters() / 1e6:.1f} M parameters, "
+        f"nrr {G.neural_rendering_resolution}, {rk['depth_resolution']}+{rk['depth_resolution_importance']} "
+        f"samples at 1x"
+    )
+    print(
+        f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, median of "
+        f"{args.repeats} round-robin runs (after {args.warmup} warm-up), model built in {build_s:.1f} s"
+    )
     print(f"{'samples':>8} {'full frame':>12} {'camera-only':>12} {'full/cached':>12}")
     for mult, t_full, t_cached in rows:
         print(f"{str(mult) + 'x':>8} {t_full * 1e3:>9.0f} ms {t_cached * 1e3:>9.0f} ms {t_full / t_cached:>11.2f}x")

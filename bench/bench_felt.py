@@ -16,6 +16,7 @@ are measured side by side on one machine:
     git worktree add /tmp/before <commit> && python bench/bench_felt.py --root /tmp/before
     python bench/bench_felt.py
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,6 +37,7 @@ ap.add_argument("--idle-s", type=float, default=6.0)
 ARGS = ap.parse_args()
 sys.path[:0] = [str(ARGS.root.resolve()), str(HERE.parent / "tests" / "gui"), str(HERE.parent / "tests")]
 
+
 def _cpu_description() -> str:
     """renderer/engine/cpu.py of this checkout, loaded by path: an older --root may not have it."""
     import importlib.util
@@ -54,13 +56,12 @@ from conftest import display_alive, start_xvfb  # noqa: E402  (tests/gui/conftes
 if not (os.environ.get("DISPLAY") and display_alive(os.environ["DISPLAY"])):
     XVFB, os.environ["DISPLAY"] = start_xvfb()
 
-from viz.app import App, AppConfig  # noqa: E402  (first: imgui_bundle's GLFW before the glfw module's)
-
 import glfw  # noqa: E402
 import torch  # noqa: E402
+from xdo import XDo  # noqa: E402
 
 from renderer.engine import memory  # noqa: E402
-from xdo import XDo  # noqa: E402
+from viz.app import App, AppConfig  # noqa: E402  (first: imgui_bundle's GLFW before the glfw module's)
 
 TITLE = "triplane-viz felt latency"
 
@@ -75,8 +76,16 @@ class Felt:
     """One window on one model, with a clock on every frame that reaches the screen."""
 
     def __init__(self, checkpoint: str):
-        self.app = App(AppConfig(checkpoint=checkpoint, width=1280, height=800, title=TITLE,
-                                 out_dir=tempfile.mkdtemp(), log=lambda m: None))
+        self.app = App(
+            AppConfig(
+                checkpoint=checkpoint,
+                width=1280,
+                height=800,
+                title=TITLE,
+                out_dir=tempfile.mkdtemp(),
+                log=lambda m: None,
+            )
+        )
         self.shown_at: list[float] = []
         self.levels: list[str] = []
         """The preview level of each displayed frame ('full' for full quality)."""
@@ -243,11 +252,15 @@ def main() -> None:
                 _, pause_gap, _ = f.drag(pause=0.5)
                 play = f.play()
                 lo, hi = f.zoom_range()
-                print(f"{name}: idle {idle:.3f} cores | drag {fps:.1f} displayed FPS ({level}), longest gap {gap:.0f} ms | "
-                      f"drag with a 0.5 s pause: longest gap {pause_gap:.0f} ms | A->B play {play:.1f} displayed "
-                      f"FPS | object visible at radius {lo:.2f}..{hi:.2f} (default "
-                      f"{f.app.state.defaults.radius:.2f}) | renders cancelled "
-                      f"{getattr(f.app.worker, 'cancelled', 'n/a')}", flush=True)
+                print(
+                    f"{name}: idle {idle:.3f} cores | drag {fps:.1f} displayed FPS ({level}), "
+                    f"longest gap {gap:.0f} ms | "
+                    f"drag with a 0.5 s pause: longest gap {pause_gap:.0f} ms | A->B play {play:.1f} displayed "
+                    f"FPS | object visible at radius {lo:.2f}..{hi:.2f} (default "
+                    f"{f.app.state.defaults.radius:.2f}) | renders cancelled "
+                    f"{getattr(f.app.worker, 'cancelled', 'n/a')}",
+                    flush=True,
+                )
             finally:
                 f.close()
     glfw.terminate()

@@ -30,6 +30,7 @@ this script.
 Needs a display ($DISPLAY, e.g. Xvfb) or --headless (EGL). The viewer's interop needs
 `pip install -e '.[cuda]'` (cuda-bindings or pycuda) and the NVIDIA GL driver for the window.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,15 +44,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain checkout too
 
-from viz.gfx.window import DisplayError, create_window, destroy_window, gl_info  # noqa: E402  (before glfw users)
 from bench_engine import ffhq512_spec  # noqa: E402
 from bench_orbit import ORBIT_FRAMES, orbit_cameras, orbit_request  # noqa: E402
+
 from renderer import load_generator  # noqa: E402
 from renderer.engine import LatentSpec, RenderEngine, memory  # noqa: E402
 from renderer.engine.cpu import cpu_description  # noqa: E402
 from renderer.engine.cuda_graphs import _same  # noqa: E402
 from renderer.engine.frames import pack_frame  # noqa: E402
 from renderer.model.generator import TriPlaneGenerator  # noqa: E402
+from viz.gfx.window import DisplayError, create_window, destroy_window, gl_info  # noqa: E402  (before glfw users)
 
 
 @dataclasses.dataclass
@@ -67,8 +69,10 @@ class PathTimes:
             return f"  {self.name:<12} not run: {self.missing}"
         q = statistics.quantiles(self.ms, n=100, method="inclusive") if len(self.ms) > 1 else self.ms * 99
         fps = 1000.0 * len(self.ms) / sum(self.ms)
-        return (f"  {self.name:<12} {fps:8.1f} FPS   p50 {q[49]:7.2f}  p90 {q[89]:7.2f}  p99 {q[98]:7.2f}  "
-                f"max {max(self.ms):7.2f} ms  ({len(self.ms)} frames)")
+        return (
+            f"  {self.name:<12} {fps:8.1f} FPS   p50 {q[49]:7.2f}  p90 {q[89]:7.2f}  p99 {q[98]:7.2f}  "
+            f"max {max(self.ms):7.2f} ms  ({len(self.ms)} frames)"
+        )
 
     @property
     def fps(self) -> float | None:
@@ -143,8 +147,10 @@ def time_presented(orbit: Orbit, name: str, interop: str, frames: int, warmup: i
 
 
 def frame_of(res) -> tuple:
-    return ({"image_raw": res.raw[None], "image_depth": res.depth[None], "image_alpha": res.alpha[None]},
-            None if res.image is None else res.image[None])
+    return (
+        {"image_raw": res.raw[None], "image_depth": res.depth[None], "image_alpha": res.alpha[None]},
+        None if res.image is None else res.image[None],
+    )
 
 
 def replay_check(orbit: Orbit, eager: Orbit) -> tuple[bool, str]:
@@ -168,12 +174,16 @@ def replay_check(orbit: Orbit, eager: Orbit) -> tuple[bool, str]:
     got = engine.render(req)
     del junk
     want = eager.engine.render(req)
-    diff = max(float((a - b).abs().nan_to_num(float("inf")).max())
-               for a, b in ((got.image, want.image), (got.raw, want.raw), (got.depth, want.depth)))
+    diff = max(
+        float((a - b).abs().nan_to_num(float("inf")).max())
+        for a, b in ((got.image, want.image), (got.raw, want.raw), (got.depth, want.depth))
+    )
     replayed = g.replays > replays
     ok = replayed and _same(frame_of(got), frame_of(want)) and not got.nonfinite
-    return ok, (f"replay check (seed 0 after seeds 1 and 2, freed memory NaN-filled): {'OK' if ok else 'FAIL'}, "
-                f"replayed {replayed}, max |diff| vs eager {diff:.3g}, nonfinite {got.nonfinite}")
+    return ok, (
+        f"replay check (seed 0 after seeds 1 and 2, freed memory NaN-filled): {'OK' if ok else 'FAIL'}, "
+        f"replayed {replayed}, max |diff| vs eager {diff:.3g}, nonfinite {got.nonfinite}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -190,8 +200,10 @@ def main(argv: list[str] | None = None) -> int:
     print(cpu_description(), flush=True)  # first: only ratios compare across CPUs
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
-        print("bench_gpu: no CUDA device (torch.cuda.is_available() is False); use --device cpu for a dry run",
-              file=sys.stderr)
+        print(
+            "bench_gpu: no CUDA device (torch.cuda.is_available() is False); use --device cpu for a dry run",
+            file=sys.stderr,
+        )
         return 2
     memory.retain_freed_memory()
     torch.set_num_threads(args.threads)
@@ -208,23 +220,29 @@ def main(argv: list[str] | None = None) -> int:
         with torch.no_grad():  # the viewer's mode
             orbit.frame()  # mapping + backbone once: the planes are cached from here
             eager.frame()
-            rows = [time_render_only(orbit, args.frames, args.warmup),
-                    time_render_only(eager, args.frames, args.warmup, "render eager"),
-                    time_presented(orbit, "interop", "auto", args.frames, args.warmup),
-                    time_presented(orbit, "read-back", "off", args.frames, args.warmup)]
+            rows = [
+                time_render_only(orbit, args.frames, args.warmup),
+                time_render_only(eager, args.frames, args.warmup, "render eager"),
+                time_presented(orbit, "interop", "auto", args.frames, args.warmup),
+                time_presented(orbit, "read-back", "off", args.frames, args.warmup),
+            ]
             checked, check_line = replay_check(orbit, eager)
         name = args.network or "FFHQ-512 configuration, random weights"
         dev = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-        print(f"{name}: {G.img_resolution}^2 frames (neural {G.neural_rendering_resolution}^2), full quality, "
-              f"orbit of {ORBIT_FRAMES} cameras; {dev}; GL {gl_info()['GL_RENDERER']}; torch {torch.__version__}")
+        print(
+            f"{name}: {G.img_resolution}^2 frames (neural {G.neural_rendering_resolution}^2), full quality, "
+            f"orbit of {ORBIT_FRAMES} cameras; {dev}; GL {gl_info()['GL_RENDERER']}; torch {torch.__version__}"
+        )
         for r in rows:
             print(r.row())
         interop, readback = rows[2].fps, rows[3].fps
         if interop and readback:
             print(f"  interop / read-back: {interop / readback:.2f}x")
         g = engine.graphs
-        print(f"  CUDA graphs: {'none on a CPU' if g is None else g.disabled or 'on'}"
-              + (f" ({g.captures} captured, {g.replays} frames replayed)" if g is not None else ""))
+        print(
+            f"  CUDA graphs: {'none on a CPU' if g is None else g.disabled or 'on'}"
+            + (f" ({g.captures} captured, {g.replays} frames replayed)" if g is not None else "")
+        )
         print(f"  {check_line}")
     finally:
         destroy_window(window)

@@ -13,6 +13,7 @@ and reports its peak RSS next to the RSS of the same process before extraction (
 
     python bench/bench_mesh.py [--threads 2] [--res 256] [--mem-res 512]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_engine import ffhq512_spec, peak_rss_mb  # noqa: E402
+
 from renderer.camera import default_camera  # noqa: E402
 from renderer.engine.cpu import cpu_description  # noqa: E402
 from renderer.export.mesh import export_mesh  # noqa: E402
@@ -51,7 +53,7 @@ def grid_points(n: int, start: int, stop: int, box: float) -> torch.Tensor:
 def per_chunk_backbone(G, z, c, n: int, psi: float) -> np.ndarray:
     """The reference's loop: for every 1M-point chunk, mapping + backbone, then the decoder."""
     box = float(G.rendering_kwargs["box_warp"])
-    total = n ** 3
+    total = n**3
     out = np.empty(total, np.float32)
     for start in range(0, total, REFERENCE_BATCH):
         stop = min(start + REFERENCE_BATCH, total)
@@ -93,9 +95,20 @@ def memory_child(args) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         s = export_mesh(G, planes, Path(tmp) / "mesh.ply", args.mem_res, level, chunk=args.chunk)
         size = (Path(tmp) / "mesh.ply").stat().st_size
-    print(json.dumps({"before_mb": before, "peak_before_mb": peak_before, "peak_mb": peak_rss_mb(),
-                      "seconds": time.perf_counter() - t0,
-                      "vertices": s.n_vertices, "faces": s.n_faces, "level": level, "ply_mb": size / 2 ** 20}))
+    print(
+        json.dumps(
+            {
+                "before_mb": before,
+                "peak_before_mb": peak_before,
+                "peak_mb": peak_rss_mb(),
+                "seconds": time.perf_counter() - t0,
+                "vertices": s.n_vertices,
+                "faces": s.n_faces,
+                "level": level,
+                "ply_mb": size / 2**20,
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -114,16 +127,29 @@ def main() -> None:
     if args.res:
         compare(args)
     if args.mem_res:
-        cmd = [sys.executable, __file__, "--memory-child", "--threads", str(args.threads), "--mem-res",
-               str(args.mem_res), "--chunk", str(args.chunk)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--memory-child",
+            "--threads",
+            str(args.threads),
+            "--mem-res",
+            str(args.mem_res),
+            "--chunk",
+            str(args.chunk),
+        ]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
         m = json.loads(out)
-        print(f"{args.mem_res}^3 export (sample + marching cubes + colours + PLY) in a fresh process: "
-              f"{m['seconds']:.0f} s, {m['vertices']:,} vertices at level {m['level']:g}, PLY {m['ply_mb']:.0f} MB")
-        print(f"peak RSS {m['peak_mb']:.0f} MB; before extraction {m['before_mb']:.0f} MB resident (model + "
-              f"planes; {m['peak_before_mb']:.0f} MB peak while building the model), so extraction adds up to "
-              f"{m['peak_mb'] - m['before_mb']:.0f} MB; the {args.mem_res}^3 density volume alone is "
-              f"{args.mem_res ** 3 * 4 / 2 ** 20:.0f} MB")
+        print(
+            f"{args.mem_res}^3 export (sample + marching cubes + colours + PLY) in a fresh process: "
+            f"{m['seconds']:.0f} s, {m['vertices']:,} vertices at level {m['level']:g}, PLY {m['ply_mb']:.0f} MB"
+        )
+        print(
+            f"peak RSS {m['peak_mb']:.0f} MB; before extraction {m['before_mb']:.0f} MB resident (model + "
+            f"planes; {m['peak_before_mb']:.0f} MB peak while building the model), so extraction adds up to "
+            f"{m['peak_mb'] - m['before_mb']:.0f} MB; the {args.mem_res}^3 density volume alone is "
+            f"{args.mem_res**3 * 4 / 2**20:.0f} MB"
+        )
 
 
 def compare(args) -> None:
@@ -140,11 +166,13 @@ def compare(args) -> None:
         t0 = time.perf_counter()
         reference = per_chunk_backbone(G, z, c, n, 0.7)
         t_ref = time.perf_counter() - t0
-    chunks = -(-n ** 3 // REFERENCE_BATCH)
+    chunks = -(-(n**3) // REFERENCE_BATCH)
     same = float(np.abs(cached - reference).max())
-    print(f"FFHQ-512 configuration, random weights, {G.num_parameters() / 1e6:.1f} M parameters; "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"{n}^3 grid = {n ** 3:,} points; backbone (mapping + planes) once: {t_backbone:.2f} s")
+    print(
+        f"FFHQ-512 configuration, random weights, {G.num_parameters() / 1e6:.1f} M parameters; "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
+    print(f"{n}^3 grid = {n**3:,} points; backbone (mapping + planes) once: {t_backbone:.2f} s")
     print(f"{'method':<44} {'time':>9} {'backbone runs':>14}")
     print(f"{'cached planes (renderer.model.density)':<44} {t_cached:>7.1f} s {1:>14}")
     print(f"{'backbone per 1M-point chunk (reference)':<44} {t_ref:>7.1f} s {chunks:>14}")

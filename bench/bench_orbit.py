@@ -18,6 +18,7 @@ reports that model's camera-only and interactive frames.
 
     python bench/bench_orbit.py [--threads 2] [--repeats 3] [--network builtin] [--no-ffhq]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,6 +35,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain checkout too
 
 from bench_engine import SelfTimed, ffhq512_spec, median_times, peak_rss_mb  # noqa: E402
+
 from renderer import load_generator  # noqa: E402
 from renderer.camera import camera_tuple, default_camera  # noqa: E402
 from renderer.engine import LatentSpec, RenderEngine, RenderRequest, memory  # noqa: E402
@@ -92,8 +94,12 @@ class Orbit:
 def time_engine(G: TriPlaneGenerator, args, extra: dict | None = None) -> tuple[dict, dict]:
     """Median ms of the camera-only full frame and the settled fp32 / bf16 previews (plus `extra` fns)."""
     engine = RenderEngine(G, cache_size=2)
-    orbits = {bf16: Orbit(engine, ResolutionPolicy(full_resolution=G.neural_rendering_resolution,
-                                                   target_ms=args.target_ms, bf16=bf16)) for bf16 in (False, True)}
+    orbits = {
+        bf16: Orbit(
+            engine, ResolutionPolicy(full_resolution=G.neural_rendering_resolution, target_ms=args.target_ms, bf16=bf16)
+        )
+        for bf16 in (False, True)
+    }
     orbits[False].render(orbits[False].policy.full)  # mapping + backbone once: the planes are cached from here
     levels = {bf16: o.settle_drag(args.drag_frames) for bf16, o in orbits.items()}
     full = orbits[False].policy.full
@@ -106,7 +112,7 @@ def time_engine(G: TriPlaneGenerator, args, extra: dict | None = None) -> tuple[
     fns["interactive bf16"] = lambda: orbits[True].render(levels[True])
     fns["same level bf16"] = lambda: orbits[True].render(levels[False])
     t = {k: v * 1e3 for k, v in median_times(fns, args.repeats, args.warmup).items()}
-    timed = orbits[False].stages[full][-args.repeats:]  # the timed rounds come last
+    timed = orbits[False].stages[full][-args.repeats :]  # the timed rounds come last
     split = {s: statistics.median(f[s] for f in timed) for s in ("render", "superres")}
     t["camera-only split"] = split
     return t, {"interactive": levels[False].label, "interactive bf16": levels[True].label + " bf16"}
@@ -176,40 +182,57 @@ def ffhq(args) -> None:
         t, labels = time_engine(G, args, baseline)
     finally:
         worker.close()
-    print(f"FFHQ-512 configuration, random weights, {G.num_parameters() / 1e6:.1f} M parameters, "
-          f"neural rendering {G.neural_rendering_resolution}^2 -> {G.img_resolution}^2, "
-          f"{rk['depth_resolution']}+{rk['depth_resolution_importance']} samples per ray")
+    print(
+        f"FFHQ-512 configuration, random weights, {G.num_parameters() / 1e6:.1f} M parameters, "
+        f"neural rendering {G.neural_rendering_resolution}^2 -> {G.img_resolution}^2, "
+        f"{rk['depth_resolution']}+{rk['depth_resolution_importance']} samples per ray"
+    )
     a = t["(a) reference-style"]
-    rows = [("(a) reference-style frame (full synthesis, NCHW fp32, stochastic, no cache)", a),
-            ("(a') the same frame under our memory policy (renderer/engine/memory.py), for reference", t["(a') here"]),
-            ("(b) camera-only frame, full quality (cached planes, deterministic)", t["camera-only"]),
-            (f"(c) interactive frame while dragging ({labels['interactive']})", t["interactive"]),
-            (f"(c) interactive frame while dragging ({labels['interactive bf16']})", t["interactive bf16"])]
+    rows = [
+        ("(a) reference-style frame (full synthesis, NCHW fp32, stochastic, no cache)", a),
+        ("(a') the same frame under our memory policy (renderer/engine/memory.py), for reference", t["(a') here"]),
+        ("(b) camera-only frame, full quality (cached planes, deterministic)", t["camera-only"]),
+        (f"(c) interactive frame while dragging ({labels['interactive']})", t["interactive"]),
+        (f"(c) interactive frame while dragging ({labels['interactive bf16']})", t["interactive bf16"]),
+    ]
     for name, ms in rows:
         ratio = f"  a/x = {a / ms:5.2f}x" if ms != a else ""
         print(f"  {name:<84} {ms:8.1f} ms{ratio}")
     a_here = t["(a') here"]
     print(f"  (b) split: {split_text(t)}; a'/b = {a_here / t['camera-only']:.2f}x")
-    print(f"  goals: a/b >= 4 ({'met' if a / t['camera-only'] >= 4 else 'NOT met'}), "
-          f"c <= 150 ms ({'met' if min(t['interactive'], t['interactive bf16']) <= 150 else 'NOT met'})")
-    print(f"  bf16 at the fp32 preview's level: {t['same level bf16']:.1f} ms, "
-          f"{t['interactive'] / t['same level bf16']:.2f}x")
+    print(
+        f"  goals: a/b >= 4 ({'met' if a / t['camera-only'] >= 4 else 'NOT met'}), "
+        f"c <= 150 ms ({'met' if min(t['interactive'], t['interactive bf16']) <= 150 else 'NOT met'})"
+    )
+    print(
+        f"  bf16 at the fp32 preview's level: {t['same level bf16']:.1f} ms, "
+        f"{t['interactive'] / t['same level bf16']:.2f}x"
+    )
 
 
 def network(args) -> None:
     """Camera-only and interactive frames of a loaded model (e.g. the built-in one)."""
     G = load_generator(args.network)
     t, labels = time_engine(G, args)
-    print(f"{args.network}: {G.num_parameters() / 1e6:.2f} M parameters, planes {G.plane_resolution}^2, "
-          f"neural rendering {G.neural_rendering_resolution}^2 -> {G.img_resolution}^2")
-    for name, label in (("camera-only", "full quality"), ("interactive", labels["interactive"]),
-                        ("interactive bf16", labels["interactive bf16"])):
+    print(
+        f"{args.network}: {G.num_parameters() / 1e6:.2f} M parameters, planes {G.plane_resolution}^2, "
+        f"neural rendering {G.neural_rendering_resolution}^2 -> {G.img_resolution}^2"
+    )
+    for name, label in (
+        ("camera-only", "full quality"),
+        ("interactive", labels["interactive"]),
+        ("interactive bf16", labels["interactive bf16"]),
+    ):
         print(f"  {name + ' (' + label + ')':<52} {t[name]:8.1f} ms  {1e3 / t[name]:6.1f} FPS")
     print(f"  camera-only split: {split_text(t)}")
-    print(f"  bf16 at the fp32 preview's level: {t['same level bf16']:.1f} ms, "
-          f"{t['interactive'] / t['same level bf16']:.2f}x")
-    print(f"  goals: camera-only <= 50 ms ({'met' if t['camera-only'] <= 50 else 'NOT met'}), "
-          f"interactive >= 20 FPS ({'met' if t['interactive'] <= 50 else 'NOT met'})")
+    print(
+        f"  bf16 at the fp32 preview's level: {t['same level bf16']:.1f} ms, "
+        f"{t['interactive'] / t['same level bf16']:.2f}x"
+    )
+    print(
+        f"  goals: camera-only <= 50 ms ({'met' if t['camera-only'] <= 50 else 'NOT met'}), "
+        f"interactive >= 20 FPS ({'met' if t['interactive'] <= 50 else 'NOT met'})"
+    )
 
 
 def main() -> None:
@@ -225,9 +248,11 @@ def main() -> None:
     args = ap.parse_args()
     policy = memory.retain_freed_memory()  # as the viewer does, before any thread starts
     torch.set_num_threads(args.threads)
-    print(f"{cpu_description()}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
-          f"median of {args.repeats} round-robin rounds after {args.warmup} warm-up; "
-          f"memory policy {'on' if policy else 'off'} for our frames")
+    print(
+        f"{cpu_description()}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
+        f"median of {args.repeats} round-robin rounds after {args.warmup} warm-up; "
+        f"memory policy {'on' if policy else 'off'} for our frames"
+    )
     with torch.inference_mode():
         if not args.no_ffhq:
             ffhq(args)

@@ -6,6 +6,7 @@ Uses the X display when $DISPLAY is set, else a headless window (GLFW NULL platf
 Prints the frames run, exceptions, GL errors (glGetError after every frame), RSS after warm-up
 and at the end, and GPU memory when on a GPU. Exit status 1 when a limit is broken.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--frames must be at least 1")
 
     from golden import write_golden_native
+
     from renderer.engine import memory
     from renderer.engine.cpu import cpu_description
     from viz.app import App, AppConfig
@@ -46,25 +48,46 @@ def main(argv: list[str] | None = None) -> int:
         state = VizState()
         state.view.view, state.view.neural_rendering_resolution = "raw", 32
         logs: list[str] = []
-        config = SoakConfig(frames=args.frames, seed=args.seed, checkpoint=ckpt,
-                            warmup=args.warmup if args.warmup is not None else max(args.frames // 10, 1))
+        config = SoakConfig(
+            frames=args.frames,
+            seed=args.seed,
+            checkpoint=ckpt,
+            warmup=args.warmup if args.warmup is not None else max(args.frames // 10, 1),
+        )
         headless = not os.environ.get("DISPLAY")
-        with App(AppConfig(checkpoint=ckpt, device=args.device, width=config.base_size[0],
-                           height=config.base_size[1], headless=headless, debug_gl=True,
-                           torch_threads=args.threads, out_dir=str(Path(tmp) / "out"), log=logs.append),
-                 state=state) as app:
+        with App(
+            AppConfig(
+                checkpoint=ckpt,
+                device=args.device,
+                width=config.base_size[0],
+                height=config.base_size[1],
+                headless=headless,
+                debug_gl=True,
+                torch_threads=args.threads,
+                out_dir=str(Path(tmp) / "out"),
+                log=logs.append,
+            ),
+            state=state,
+        ) as app:
             if not app.run_until(lambda: app.model is not None, 120):
                 print(f"the model did not load: {app.status_text()}", file=sys.stderr)
                 return 1
             report = Soak(app, config).run(logs)
-    print(f"soak seed {args.seed} ({'headless EGL' if headless else 'X display ' + os.environ['DISPLAY']}, "
-          f"device {args.device}): {report.summary()}")
+    print(
+        f"soak seed {args.seed} ({'headless EGL' if headless else 'X display ' + os.environ['DISPLAY']}, "
+        f"device {args.device}): {report.summary()}"
+    )
     for line in report.exceptions[:20]:
         print(f"  problem: {line.strip()}")
     for path in report.leftovers[:20]:
         print(f"  leftover file: {path}")
-    ok = (not report.exceptions and report.gl_errors == 0 and not report.leftovers
-          and report.rss_growth_mb < RSS_LIMIT_MB and report.frames == args.frames)
+    ok = (
+        not report.exceptions
+        and report.gl_errors == 0
+        and not report.leftovers
+        and report.rss_growth_mb < RSS_LIMIT_MB
+        and report.frames == args.frames
+    )
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
 

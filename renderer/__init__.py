@@ -5,6 +5,7 @@ concern: model (the generator), checkpoint (reading and writing files), engine (
 per-latent caches), export (screenshots, meshes, videos), cli (`triplane-render`), builtin (the
 shipped model); errors, camera, progress and seeds are shared by all of them (README: Layout).
 """
+
 from __future__ import annotations
 
 import os

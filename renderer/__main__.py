@@ -1,4 +1,5 @@
 """`python -m renderer ...`: the same command line as `triplane-render`."""
+
 import sys
 
 from .cli import run

@@ -6,11 +6,12 @@ pitch are offsets in radians from the frontal camera on +z. +yaw moves the camer
 +pitch moves it down (pitch is linear in cos(polar angle), as in the reference). The "FOV" is
 the reference's: focal = 1 / (tan(fov/2) * 1.414), a diagonal FOV of the unit image square.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -76,19 +77,32 @@ def orbit_position(yaw: float, pitch: float, radius: float, center: Sequence[flo
     h = math.pi / 2 + yaw
     v = min(max(math.pi / 2 + pitch, 1e-5), math.pi - 1e-5)
     phi = math.acos(1 - 2 * v / math.pi)
-    pos = np.array([radius * math.sin(phi) * math.cos(math.pi - h), radius * math.cos(phi),
-                    radius * math.sin(phi) * math.sin(math.pi - h)])
+    pos = np.array(
+        [
+            radius * math.sin(phi) * math.cos(math.pi - h),
+            radius * math.cos(phi),
+            radius * math.sin(phi) * math.sin(math.pi - h),
+        ]
+    )
     return pos + np.asarray(center, dtype=np.float64)
 
 
 def make_camera(cam2world: np.ndarray, focal: float) -> torch.Tensor:
     """25-value camera (float32) from a 4x4 cam2world and a normalised focal length."""
-    return torch.from_numpy(np.concatenate([np.asarray(cam2world).reshape(16), intrinsics(focal).reshape(9)])
-                            .astype(np.float32))
+    return torch.from_numpy(
+        np.concatenate([np.asarray(cam2world).reshape(16), intrinsics(focal).reshape(9)]).astype(np.float32)
+    )
 
 
-def orbit_camera(yaw: float, pitch: float, radius: float, pivot: Sequence[float], fov_deg: float | None = None,
-                 focal: float | None = None, center: Sequence[float] = (0, 0, 0)) -> torch.Tensor:
+def orbit_camera(
+    yaw: float,
+    pitch: float,
+    radius: float,
+    pivot: Sequence[float],
+    fov_deg: float | None = None,
+    focal: float | None = None,
+    center: Sequence[float] = (0, 0, 0),
+) -> torch.Tensor:
     """The 25-value camera on the orbit sphere at (yaw, pitch), looking at pivot; give fov_deg or focal."""
     if (fov_deg is None) == (focal is None):
         raise ValueError("give exactly one of fov_deg and focal")
@@ -135,8 +149,9 @@ def default_focal(rendering_kwargs: dict) -> float:
     return SHAPENET_FOCAL if rendering_kwargs.get("white_back") else fov_to_focal(DEFAULT_FOV_DEG)
 
 
-def default_camera(rendering_kwargs: dict, yaw: float = 0.0, pitch: float = 0.0,
-                   fov_deg: float | None = None) -> torch.Tensor:
+def default_camera(
+    rendering_kwargs: dict, yaw: float = 0.0, pitch: float = 0.0, fov_deg: float | None = None
+) -> torch.Tensor:
     """Camera at the model's average radius and pivot (frontal when yaw = pitch = 0)."""
     radius = float(rendering_kwargs.get("avg_camera_radius", 2.7))
     pivot = [float(p) for p in rendering_kwargs.get("avg_camera_pivot", (0, 0, 0.2))]

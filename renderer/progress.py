@@ -4,9 +4,11 @@ A job takes a `progress(fraction, stage)` callback and a `cancel` token (anythin
 e.g. a threading.Event) and raises `Cancelled` between steps. The model's density sampling and every
 export use these, so they live below both (renderer.model must not import renderer.export).
 """
+
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 from .errors import Cancelled
 

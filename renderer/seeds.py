@@ -7,6 +7,7 @@ message naming the value and the range; it never wraps or rounds. `seed_label` p
 file names and metadata: whole seeds as plain integers, fractional ones (the viewer's dragged seed,
 which blends two neighbouring seeds) with two decimals.
 """
+
 from __future__ import annotations
 
 import math

@@ -7,20 +7,22 @@ inside the box,
     colour    = sigmoid(K * (x, y, z)) * 1.002 - 0.001        (the decoder's colour mapping)
 
 How: the mean of the three plane features carries |p - c|^2 / 3 and x/3, y/3, z/3 (the planes
-read (x,y), (x,z), (z,x)); the first decoder layer adds a bias of 20 so that softplus is the identity to float precision; the
+read (x,y), (x,z), (z,x)); the first decoder layer adds a bias of 20 so that softplus is the identity to float
+precision; the
 last layer maps them to sigma and the colour logits. The squared distance is stored minus 2, so the
 zero features that the plane lookup returns outside the box read as |p - c|^2 = 2: empty space.
 Bilinear plane lookup of the quadratic is exact to (plane texel)^2 / 4.
 """
+
 from __future__ import annotations
 
 import math
 
 import numpy as np
 import torch
+from tiny_model import tiny_spec
 
 from renderer.model.generator import PLANE_CHANNELS, TriPlaneGenerator
-from tiny_model import tiny_spec
 
 BIAS = 20.0
 OUTSIDE = 2.0
@@ -39,9 +41,15 @@ def expected_colour(points: np.ndarray, K: float) -> np.ndarray:
     return np.clip(np.floor(x * 127.5 + 128), 0, 255).astype(np.uint8)
 
 
-def analytic_generator(S: float = 20000.0, R: float = 0.3, K: float = 4.0, centre=(0.0, 0.0, 0.0),
-                       plane_resolution: int = 256, depth: int = 48,
-                       nrr: int = 64) -> tuple[TriPlaneGenerator, torch.Tensor]:
+def analytic_generator(
+    S: float = 20000.0,
+    R: float = 0.3,
+    K: float = 4.0,
+    centre=(0.0, 0.0, 0.0),
+    plane_resolution: int = 256,
+    depth: int = 48,
+    nrr: int = 64,
+) -> tuple[TriPlaneGenerator, torch.Tensor]:
     """(G, planes (1, 3, 32, P, P)) with the closed-form field above."""
     torch.manual_seed(0)
     spec = tiny_spec(nrr=nrr, depth_resolution=depth, depth_resolution_importance=depth)
@@ -56,9 +64,9 @@ def analytic_generator(S: float = 20000.0, R: float = 0.3, K: float = 4.0, centr
     # plane 0 reads (x, y), plane 1 reads (x, z), plane 2 reads (z, x)
     planes[0, 0, 0] = (u - cx) ** 2 + (v - cy) ** 2 - OUTSIDE / 2
     planes[0, 1, 0] = (v - cz) ** 2 - OUTSIDE / 2
-    planes[0, 0, 1] = u          # x
-    planes[0, 0, 2] = v          # y
-    planes[0, 1, 3] = v          # z
+    planes[0, 0, 1] = u  # x
+    planes[0, 0, 2] = v  # y
+    planes[0, 1, 3] = v  # z
     planes = planes.float()
 
     fc1, fc2 = G.decoder.net[0], G.decoder.net[2]

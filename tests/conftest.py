@@ -1,4 +1,5 @@
 """Shared pytest fixtures."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from golden import GOLDEN, GoldenWeights, read_golden, read_reference_outputs, write_golden_native
 
 __all__ = ['GOLDEN', 'GoldenWeights']

@@ -11,6 +11,7 @@ Globals of modules that do not exist here (``torch_utils``, ``training``, ``dnnl
 written by name with :class:`GlobalName`; nothing is imported and ``sys.modules`` is untouched.
 Written from the format description, not from the reference code.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,9 +26,11 @@ import torch
 BUFFER_NAMES = frozenset({'resample_filter', 'noise_const', 'w_avg', 'dataset_label_std'})
 """Leaf names that are buffers, not parameters, in the EG3D networks."""
 
-PLANE_AXES = [[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
-              [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]],
-              [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]]
+PLANE_AXES = [
+    [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
+    [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]],
+    [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]],
+]
 """The renderer's plane axes as the reference stores them (math doc section 9)."""
 
 
@@ -65,8 +68,7 @@ def global_name(module: str, name: str) -> GlobalName:
 
 
 def persistent(class_name: str, state: dict, module_src: str) -> Reduce:
-    meta = {'type': 'class', 'version': 6, 'module_src': module_src,
-            'class_name': class_name, 'state': state}
+    meta = {'type': 'class', 'version': 6, 'module_src': module_src, 'class_name': class_name, 'state': state}
     return Reduce(global_name('torch_utils.persistence', '_reconstruct_persistent_obj'), (meta,))
 
 
@@ -108,8 +110,9 @@ class SnapshotPickler(pickle._Pickler):
     dispatch[EasyDictOut] = save_easydict
 
 
-def module_state(params: dict | None = None, buffers: dict | None = None,
-                 modules: dict | None = None, **attrs: Any) -> dict:
+def module_state(
+    params: dict | None = None, buffers: dict | None = None, modules: dict | None = None, **attrs: Any
+) -> dict:
     """An ``nn.Module.__dict__`` as torch 2.x has it, in eval mode, plus ``attrs``."""
     state = {
         'training': False,
@@ -194,9 +197,13 @@ def _layer_attrs(class_name: str, tree: _Tree) -> dict:
     """Plain attributes of a few layer classes, incl. numpy float64 gains as the reference has."""
     weight = tree.params.get('weight')
     if class_name == 'FullyConnectedLayer' and weight is not None:
-        return {'in_features': weight.shape[1], 'out_features': weight.shape[0],
-                'activation': 'linear', 'weight_gain': np.float64(1 / math.sqrt(weight.shape[1])),
-                'bias_gain': 1.0}
+        return {
+            'in_features': weight.shape[1],
+            'out_features': weight.shape[0],
+            'activation': 'linear',
+            'weight_gain': np.float64(1 / math.sqrt(weight.shape[1])),
+            'bias_gain': 1.0,
+        }
     if class_name == 'SynthesisLayer':
         return {'act_gain': np.float64(math.sqrt(2)), 'conv_clamp': None, 'activation': 'lrelu'}
     if class_name == 'ToRGBLayer' and weight is not None:
@@ -206,29 +213,41 @@ def _layer_attrs(class_name: str, tree: _Tree) -> dict:
 
 def _generator_node(tree: _Tree, path: str, spec: Any, module_src: str, wrap: Any) -> Any:
     kind, name = _generator_class(path, spec.rendering_kwargs['superresolution_module'].rsplit('.', 1)[-1])
-    children = OrderedDict((n, _generator_node(c, f'{path}.{n}' if path else n, spec, module_src, wrap))
-                           for n, c in tree.children.items())
-    if path == 'decoder.net':   # Sequential(FC, Softplus, FC): net.1 has no tensors
-        softplus = NewObj(global_name('torch.nn.modules.activation', 'Softplus'),
-                          module_state(beta=1.0, threshold=20.0))
+    children = OrderedDict(
+        (n, _generator_node(c, f'{path}.{n}' if path else n, spec, module_src, wrap)) for n, c in tree.children.items()
+    )
+    if path == 'decoder.net':  # Sequential(FC, Softplus, FC): net.1 has no tensors
+        softplus = NewObj(
+            global_name('torch.nn.modules.activation', 'Softplus'), module_state(beta=1.0, threshold=20.0)
+        )
         children = OrderedDict(sorted({**children, '1': softplus}.items(), key=lambda kv: int(kv[0])))
     attrs = {}
     if path == '':
         init = spec.init_kwargs
-        attrs = {'_init_args': (), '_init_kwargs': wrap(init),
-                 **{k: init[k] for k in ('z_dim', 'c_dim', 'w_dim', 'img_resolution', 'img_channels')
-                    if k in init},
-                 'rendering_kwargs': dict(spec.rendering_kwargs),
-                 'neural_rendering_resolution': spec.neural_rendering_resolution,
-                 '_last_planes': None}
-        axes = torch.tensor(spec.plane_axes if spec.plane_axes is not None else PLANE_AXES,
-                            dtype=torch.float32)
-        renderer = NewObj(global_name('training.volumetric_rendering.renderer', 'ImportanceRenderer'),
-                          module_state(modules={'ray_marcher': NewObj(
-                              global_name('training.volumetric_rendering.ray_marcher', 'MipRayMarcher2'),
-                              module_state())}, plane_axes=axes))
-        sampler = NewObj(global_name('training.volumetric_rendering.ray_sampler', 'RaySampler'),
-                         module_state(ray_origins_h=None, ray_directions=None, depths=None))
+        attrs = {
+            '_init_args': (),
+            '_init_kwargs': wrap(init),
+            **{k: init[k] for k in ('z_dim', 'c_dim', 'w_dim', 'img_resolution', 'img_channels') if k in init},
+            'rendering_kwargs': dict(spec.rendering_kwargs),
+            'neural_rendering_resolution': spec.neural_rendering_resolution,
+            '_last_planes': None,
+        }
+        axes = torch.tensor(spec.plane_axes if spec.plane_axes is not None else PLANE_AXES, dtype=torch.float32)
+        renderer = NewObj(
+            global_name('training.volumetric_rendering.renderer', 'ImportanceRenderer'),
+            module_state(
+                modules={
+                    'ray_marcher': NewObj(
+                        global_name('training.volumetric_rendering.ray_marcher', 'MipRayMarcher2'), module_state()
+                    )
+                },
+                plane_axes=axes,
+            ),
+        )
+        sampler = NewObj(
+            global_name('training.volumetric_rendering.ray_sampler', 'RaySampler'),
+            module_state(ray_origins_h=None, ray_directions=None, depths=None),
+        )
         # registration order of the reference: backbone, renderer, ray_sampler, superresolution, decoder
         ordered = OrderedDict()
         for n, c in children.items():
@@ -261,8 +280,9 @@ def _discriminator_node(tree: _Tree, path: str, module_src: str) -> Reduce:
         name = 'FullyConnectedLayer'
     else:
         name = 'Conv2dLayer'
-    children = OrderedDict((n, _discriminator_node(c, f'{path}.{n}' if path else n, module_src))
-                           for n, c in tree.children.items())
+    children = OrderedDict(
+        (n, _discriminator_node(c, f'{path}.{n}' if path else n, module_src)) for n, c in tree.children.items()
+    )
     attrs = {'_init_args': (), '_init_kwargs': {}}
     if name == 'Conv2dLayer':
         attrs['act_gain'] = np.float64(math.sqrt(2))
@@ -272,23 +292,38 @@ def _discriminator_node(tree: _Tree, path: str, module_src: str) -> Reduce:
 def small_discriminator_state(seed: int = 0) -> dict[str, torch.Tensor]:
     """A few random tensors shaped like a (tiny) DualDiscriminator."""
     g = torch.Generator().manual_seed(seed)
-    shapes = {'b32.fromrgb.weight': (8, 6, 1, 1), 'b32.fromrgb.bias': (8,),
-              'b32.conv0.weight': (8, 8, 3, 3), 'b32.conv0.bias': (8,),
-              'b32.conv0.resample_filter': (4, 4), 'b32.skip.weight': (16, 8, 1, 1),
-              'b32.resample_filter': (4, 4),
-              'mapping.embed.weight': (16, 25), 'mapping.embed.bias': (16,),
-              'epilogue.fc.weight': (16, 256), 'epilogue.fc.bias': (16,),
-              'epilogue.out.weight': (16, 16), 'epilogue.out.bias': (16,)}
+    shapes = {
+        'b32.fromrgb.weight': (8, 6, 1, 1),
+        'b32.fromrgb.bias': (8,),
+        'b32.conv0.weight': (8, 8, 3, 3),
+        'b32.conv0.bias': (8,),
+        'b32.conv0.resample_filter': (4, 4),
+        'b32.skip.weight': (16, 8, 1, 1),
+        'b32.resample_filter': (4, 4),
+        'mapping.embed.weight': (16, 25),
+        'mapping.embed.bias': (16,),
+        'epilogue.fc.weight': (16, 256),
+        'epilogue.fc.bias': (16,),
+        'epilogue.out.weight': (16, 16),
+        'epilogue.out.bias': (16,),
+    }
     return {k: torch.randn(s, generator=g) for k, s in shapes.items()}
 
 
-def write_eg3d_pickle(path: str | Path, spec: Any, state_dict: dict[str, Any], *,
-                      module_src: str, include_D: bool = True, top_key_G_ema: bool = True,
-                      G_state_dict: dict[str, Any] | None = None,
-                      D_state_dict: dict[str, Any] | None = None,
-                      easydict_kwargs: bool = True,
-                      training_set_kwargs: dict | None = None,
-                      extra_top: dict | None = None) -> None:
+def write_eg3d_pickle(
+    path: str | Path,
+    spec: Any,
+    state_dict: dict[str, Any],
+    *,
+    module_src: str,
+    include_D: bool = True,
+    top_key_G_ema: bool = True,
+    G_state_dict: dict[str, Any] | None = None,
+    D_state_dict: dict[str, Any] | None = None,
+    easydict_kwargs: bool = True,
+    training_set_kwargs: dict | None = None,
+    extra_top: dict | None = None,
+) -> None:
     """Write ``state_dict`` (+ ``spec``) as an official-format EG3D training snapshot.
 
     ``state_dict`` becomes G_ema (or G alone when ``top_key_G_ema`` is False); G gets
@@ -296,6 +331,7 @@ def write_eg3d_pickle(path: str | Path, spec: Any, state_dict: dict[str, Any], *
     unless ``D_state_dict`` is given.  ``easydict_kwargs`` stores ``_init_kwargs`` and its nested
     dicts as ``dnnlib.util.EasyDict`` (the released pickles use plain dicts).  ``extra_top`` adds
     or replaces top-level entries (for hostile tests)."""
+
     def wrap(value: Any) -> Any:
         if isinstance(value, dict):
             items = {k: wrap(v) for k, v in value.items()}
@@ -305,15 +341,22 @@ def write_eg3d_pickle(path: str | Path, spec: Any, state_dict: dict[str, Any], *
     def generator(sd: dict) -> Any:
         return _generator_node(_Tree.from_state_dict(sd), '', spec, module_src, wrap)
 
-    top: dict[str, Any] = {'training_set_kwargs': training_set_kwargs or {
-        'class_name': 'training.dataset.ImageFolderDataset', 'path': 'datasets/ffhq.zip',
-        'use_labels': True, 'max_size': 70000, 'xflip': True, 'resolution': 512,
-        'random_seed': 0}}
+    top: dict[str, Any] = {
+        'training_set_kwargs': training_set_kwargs
+        or {
+            'class_name': 'training.dataset.ImageFolderDataset',
+            'path': 'datasets/ffhq.zip',
+            'use_labels': True,
+            'max_size': 70000,
+            'xflip': True,
+            'resolution': 512,
+            'random_seed': 0,
+        }
+    }
     use_g = G_state_dict if G_state_dict is not None and top_key_G_ema else state_dict
     top['G'] = generator(use_g)
     if include_D:
-        d_tree = _Tree.from_state_dict(D_state_dict if D_state_dict is not None
-                                       else small_discriminator_state())
+        d_tree = _Tree.from_state_dict(D_state_dict if D_state_dict is not None else small_discriminator_state())
         top['D'] = _discriminator_node(d_tree, '', module_src)
     if top_key_G_ema:
         top['G_ema'] = generator(state_dict)

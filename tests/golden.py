@@ -1,4 +1,5 @@
 """The small golden network in tests/data: read its weights, write it as a native checkpoint (tests, benches)."""
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,9 @@ def read_golden() -> GoldenWeights:
     """The golden network's config and weights, from the copy in tests/data (fresh clones have it)."""
     with np.load(GOLDEN) as data:
         config = json.loads(str(data['config_json']))
-        state_dict = {k: torch.from_numpy(data[k].copy()) for k in data.files
-                      if not k.startswith('case_') and k != 'config_json'}
+        state_dict = {
+            k: torch.from_numpy(data[k].copy()) for k in data.files if not k.startswith('case_') and k != 'config_json'
+        }
     return GoldenWeights(config, state_dict)
 
 
@@ -45,8 +47,11 @@ def write_golden_native(path: str | Path, weights: GoldenWeights | None = None) 
     from renderer.checkpoint.spec import ModelSpec
 
     cfg, state_dict = weights or read_golden()
-    spec = ModelSpec(init_kwargs=cfg['init_kwargs'], rendering_kwargs=cfg['rendering_kwargs'],
-                     neural_rendering_resolution=int(cfg['neural_rendering_resolution']))
+    spec = ModelSpec(
+        init_kwargs=cfg['init_kwargs'],
+        rendering_kwargs=cfg['rendering_kwargs'],
+        neural_rendering_resolution=int(cfg['neural_rendering_resolution']),
+    )
     write_native(path, spec, state_dict)
     return Path(path)
 
@@ -81,8 +86,8 @@ def check_frame(out: dict[str, Any], ref: dict[str, Any], n: int, suffix: str) -
     """One render (torch tensors, batch of 1) against reference case n: image and image_raw everywhere
     within 1e-3 (less the quantisation error for the stored image), depth where defined."""
     image_tol = 1e-3
-    raw = np.abs(out['image_raw'].numpy() - ref[f'case_image_raw{suffix}'][n:n + 1]).max()
+    raw = np.abs(out['image_raw'].numpy() - ref[f'case_image_raw{suffix}'][n : n + 1]).max()
     assert raw <= image_tol, f'image_raw max diff {raw:.3g}'
-    img = np.abs(out['image'].numpy() - ref[f'case_image{suffix}'][n:n + 1]).max()
+    img = np.abs(out['image'].numpy() - ref[f'case_image{suffix}'][n : n + 1]).max()
     assert img <= image_tol - ref['quant_err'], f'image max diff {img:.3g}'
-    check_depth(out['image_depth'].numpy(), ref[f'case_image_depth{suffix}'][n:n + 1], out['image_alpha'].numpy())
+    check_depth(out['image_depth'].numpy(), ref[f'case_image_depth{suffix}'][n : n + 1], out['image_alpha'].numpy())

@@ -7,6 +7,7 @@ host_syncs="raise" an operation a CUDA capture cannot contain raises HostSync (D
 
 Limits: host reads that do not dispatch an operation (tolist, numpy) are not seen.
 """
+
 from __future__ import annotations
 
 import weakref
@@ -25,8 +26,12 @@ class HostSync(RuntimeError):
 
 
 _aten = torch.ops.aten
-_SYNCING = {_aten._local_scalar_dense.default, _aten.nonzero.default, _aten.masked_select.default,
-            _aten.lift_fresh.default}
+_SYNCING = {
+    _aten._local_scalar_dense.default,
+    _aten.nonzero.default,
+    _aten.masked_select.default,
+    _aten.lift_fresh.default,
+}
 """Operations a CUDA capture cannot contain: reading a value on the host (item, bool, float), data-dependent
 shapes, and a tensor made from host data (an upload from pageable memory)."""
 
@@ -112,6 +117,7 @@ class Tape(TorchDispatchMode):
 
 def taped_capture(host_syncs: str = "raise", warmup: int = 2, tapes: list | None = None):
     """A capture function for FrameGraphs (capture_cuda's protocol) that records a Tape."""
+
     def capture(render, camera):
         static = camera.clone()
         for _ in range(warmup):
@@ -123,4 +129,5 @@ def taped_capture(host_syncs: str = "raise", warmup: int = 2, tapes: list | None
         if tapes is not None:
             tapes.append(tape)
         return static, tape.replay, frame
+
     return capture

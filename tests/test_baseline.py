@@ -1,16 +1,17 @@
 """The straightforward reference-style frame (renderer/reference/baseline.py): the speed baseline is itself
 checked against the reference's golden outputs (both CPUs' runs) and agrees with the fast path within
 the golden tolerances, in deterministic mode and with replayed stochastic draws."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
+from golden import check_depth
+from test_generator_parity import _case_inputs, check_all_references, golden  # noqa: F401  (fixture)
 
 import renderer
-from golden import check_depth
 from renderer.reference.baseline import reference_frame
-from test_generator_parity import _case_inputs, check_all_references, golden  # noqa: F401  (fixture)
 
 IMAGE_TOL = 1e-3
 ALPHA_TOL = 1e-4

@@ -1,5 +1,6 @@
 """The built-in model: it loads by name, renders, its procedural family is deterministic and smooth,
 and on a few held-out latents (reduced scale) it meets the quality the shipped weights were measured at."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,7 +14,6 @@ from renderer.builtin.training import family as fam
 from renderer.builtin.training.evaluate import cameras, evaluate, interpolation, latent
 from renderer.camera import camera_tuple, default_camera
 from renderer.engine import LatentSpec, RenderEngine, RenderRequest
-
 
 # Bars for the reduced-scale check (3 held-out latents x 6 views at 64x64), from the shipped model's
 # measured numbers there (IoU 0.952 / worst 0.935, depth 0.86%, PSNR 25.5 dB, Chamfer 0.0062, parts >= 0.898,
@@ -46,7 +46,7 @@ def test_loads_by_name_and_renders(G):
     assert not res.nonfinite
     assert res.image.shape == (3, G.img_resolution, G.img_resolution)
     alpha = res.alpha[0]
-    centre = alpha[alpha.shape[0] // 4: alpha.shape[0] // 2, alpha.shape[1] // 3: 2 * alpha.shape[1] // 3]  # the face
+    centre = alpha[alpha.shape[0] // 4 : alpha.shape[0] // 2, alpha.shape[1] // 3 : 2 * alpha.shape[1] // 3]  # the face
     assert centre.mean() > 0.9 and alpha[:, :4].mean() < 0.05  # a head in the middle, background at the sides
 
 

@@ -1,4 +1,5 @@
 """Camera conventions as properties: orthonormal frames, look-at, orbit and FOV round trips."""
+
 from __future__ import annotations
 
 import math
@@ -8,8 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from renderer.camera import (DEFAULT_FOV_DEG, camera_to_orbit, default_camera, focal_to_fov, fov_to_focal,
-                             orbit_camera)
+from renderer.camera import DEFAULT_FOV_DEG, camera_to_orbit, default_camera, focal_to_fov, fov_to_focal, orbit_camera
 
 yaws = st.floats(-math.pi + 1e-3, math.pi - 1e-3)
 pitches = st.floats(-1.5, 1.5)
@@ -71,8 +71,9 @@ def test_yaw_and_pitch_directions():
 def test_golden_cameras(golden_cases):
     """The golden file's render cameras are orbit cameras at radius 2.7, pivot (0,0,0.2), FOV 18.837."""
     for n in range(5):
-        c = orbit_camera(float(golden_cases["case_yaw"][n]), float(golden_cases["case_pitch"][n]), 2.7,
-                         (0, 0, 0.2), fov_deg=18.837)
+        c = orbit_camera(
+            float(golden_cases["case_yaw"][n]), float(golden_cases["case_pitch"][n]), 2.7, (0, 0, 0.2), fov_deg=18.837
+        )
         assert np.abs(c.numpy() - golden_cases["case_c_render"][n]).max() < 1e-6
 
 

@@ -2,6 +2,7 @@
 
 Over 400 lines as one file on purpose: the cases share the snapshot builder and the error checks.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -18,12 +19,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from eg3d_pickle import NewObj, Reduce, SnapshotPickler, global_name, module_state, persistent, write_eg3d_pickle
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import save_file
 
-from eg3d_pickle import (NewObj, Reduce, SnapshotPickler, global_name, module_state, persistent,
-                         write_eg3d_pickle)
 from renderer.checkpoint import convert, read_checkpoint, write_native
 from renderer.checkpoint.spec import ModelSpec
 from renderer.errors import CheckpointError
@@ -34,24 +34,31 @@ EXPECTED_PLANE_AXES = [
     [[1, 0, 0], [0, 0, 1], [0, 1, 0]],
     [[0, 0, 1], [1, 0, 0], [0, 1, 0]],
 ]
-REFERENCE_GLOBALS = {   # math doc 13.3, plus the EasyDict our helper writes by default
-    ('collections', 'OrderedDict'), ('torch.storage', '_load_from_bytes'),
-    ('torch._utils', '_rebuild_tensor_v2'), ('torch._utils', '_rebuild_parameter'),
+REFERENCE_GLOBALS = {  # math doc 13.3, plus the EasyDict our helper writes by default
+    ('collections', 'OrderedDict'),
+    ('torch.storage', '_load_from_bytes'),
+    ('torch._utils', '_rebuild_tensor_v2'),
+    ('torch._utils', '_rebuild_parameter'),
     ('torch_utils.persistence', '_reconstruct_persistent_obj'),
-    ('numpy._core.multiarray', 'scalar'), ('numpy', 'dtype'),
+    ('numpy._core.multiarray', 'scalar'),
+    ('numpy', 'dtype'),
     ('training.volumetric_rendering.renderer', 'ImportanceRenderer'),
     ('training.volumetric_rendering.ray_marcher', 'MipRayMarcher2'),
     ('training.volumetric_rendering.ray_sampler', 'RaySampler'),
-    ('training.triplane', 'OSGDecoder'), ('torch.nn.modules.container', 'Sequential'),
-    ('torch.nn.modules.activation', 'Softplus'), ('dnnlib.util', 'EasyDict'),
+    ('training.triplane', 'OSGDecoder'),
+    ('torch.nn.modules.container', 'Sequential'),
+    ('torch.nn.modules.activation', 'Softplus'),
+    ('dnnlib.util', 'EasyDict'),
 }
 FOREIGN_PACKAGES = ('torch_utils', 'training', 'dnnlib')
 
 
 def canary_source(canary: Path) -> str:
     """Module source that leaves a file behind and aborts if anybody executes it."""
-    return (f"import pathlib\npathlib.Path({str(canary)!r}).write_text('module_src was executed')\n"
-            "raise SystemExit('module_src was executed')\n")
+    return (
+        f"import pathlib\npathlib.Path({str(canary)!r}).write_text('module_src was executed')\n"
+        "raise SystemExit('module_src was executed')\n"
+    )
 
 
 def foreign_modules() -> list[str]:
@@ -75,8 +82,7 @@ def pickle_globals(data: bytes) -> set[tuple[str, str]]:
             found.add((strings[-2], strings[-1]))
         elif op.name == 'GLOBAL':
             found.add(tuple(arg.split(' ', 1)))
-        if op.name not in ('SHORT_BINUNICODE', 'BINUNICODE', 'BINUNICODE8', 'UNICODE',
-                           'BINGET', 'LONG_BINGET', 'GET'):
+        if op.name not in ('SHORT_BINUNICODE', 'BINUNICODE', 'BINUNICODE8', 'UNICODE', 'BINGET', 'LONG_BINGET', 'GET'):
             strings.append(None)
     return found
 
@@ -84,8 +90,11 @@ def pickle_globals(data: bytes) -> set[tuple[str, str]]:
 @pytest.fixture
 def spec(golden_weights) -> ModelSpec:
     cfg = golden_weights.config
-    return ModelSpec(init_kwargs=cfg['init_kwargs'], rendering_kwargs=cfg['rendering_kwargs'],
-                     neural_rendering_resolution=cfg['neural_rendering_resolution'])
+    return ModelSpec(
+        init_kwargs=cfg['init_kwargs'],
+        rendering_kwargs=cfg['rendering_kwargs'],
+        neural_rendering_resolution=cfg['neural_rendering_resolution'],
+    )
 
 
 @pytest.fixture
@@ -120,6 +129,7 @@ def assert_fails(path, *words: str):
 
 # --------------------------------------------------------------------------- EG3D pickles
 
+
 def test_reads_golden_snapshot_bit_identical(snapshot, spec, golden_weights, canary):
     assert not foreign_modules()
     ckpt = read_checkpoint(snapshot)
@@ -148,8 +158,7 @@ def test_discriminator_is_dropped(snapshot, golden_weights):
 def test_takes_G_ema_over_G(tmp_path, spec, golden_weights, canary):
     g = {k: v + 1 if v.is_floating_point() else v for k, v in golden_weights.state_dict.items()}
     path = tmp_path / 'snap.pkl'
-    write_eg3d_pickle(path, spec, golden_weights.state_dict, G_state_dict=g,
-                      module_src=canary_source(canary))
+    write_eg3d_pickle(path, spec, golden_weights.state_dict, G_state_dict=g, module_src=canary_source(canary))
     ckpt = read_checkpoint(path)
     assert ckpt.spec.extra['network'] == 'G_ema'
     assert_same_tensors(ckpt.state_dict, golden_weights.state_dict)
@@ -157,8 +166,9 @@ def test_takes_G_ema_over_G(tmp_path, spec, golden_weights, canary):
 
 def test_falls_back_to_G_without_G_ema(tmp_path, spec, golden_weights, canary):
     path = tmp_path / 'snap.pkl'
-    write_eg3d_pickle(path, spec, golden_weights.state_dict, top_key_G_ema=False,
-                      include_D=False, module_src=canary_source(canary))
+    write_eg3d_pickle(
+        path, spec, golden_weights.state_dict, top_key_G_ema=False, include_D=False, module_src=canary_source(canary)
+    )
     ckpt = read_checkpoint(path)
     assert ckpt.spec.extra['network'] == 'G'
     assert_same_tensors(ckpt.state_dict, golden_weights.state_dict)
@@ -167,8 +177,7 @@ def test_falls_back_to_G_without_G_ema(tmp_path, spec, golden_weights, canary):
 
 def test_plain_dict_kwargs_as_in_released_pickles(tmp_path, spec, golden_weights, canary):
     path = tmp_path / 'snap.pkl'
-    write_eg3d_pickle(path, spec, golden_weights.state_dict, easydict_kwargs=False,
-                      module_src=canary_source(canary))
+    write_eg3d_pickle(path, spec, golden_weights.state_dict, easydict_kwargs=False, module_src=canary_source(canary))
     assert ('dnnlib.util', 'EasyDict') not in pickle_globals(path.read_bytes())
     ckpt = read_checkpoint(path)
     assert ckpt.spec.init_kwargs == golden_weights.config['init_kwargs']
@@ -197,14 +206,23 @@ def test_returned_tensors_are_ordinary(snapshot):
         ckpt = read_checkpoint(snapshot)
     t = ckpt.state_dict['decoder.net.0.weight']
     assert not t.requires_grad and type(t) is torch.Tensor
-    t.add_(1.0)   # writable memory, not the file's bytes
+    t.add_(1.0)  # writable memory, not the file's bytes
     assert not torch.equal(t, read_checkpoint(snapshot).state_dict['decoder.net.0.weight'])
 
 
 def _tiny_generator(params=None, buffers=None, modules=None, **attrs) -> object:
-    state = module_state(params, buffers, modules, **{
-        '_init_args': (), '_init_kwargs': {'z_dim': 4},
-        'rendering_kwargs': {'box_warp': 1}, 'neural_rendering_resolution': 64, **attrs})
+    state = module_state(
+        params,
+        buffers,
+        modules,
+        **{
+            '_init_args': (),
+            '_init_kwargs': {'z_dim': 4},
+            'rendering_kwargs': {'box_warp': 1},
+            'neural_rendering_resolution': 64,
+            **attrs,
+        },
+    )
     return persistent('TriPlaneGenerator', state, 'raise SystemExit(1)\n')
 
 
@@ -216,16 +234,23 @@ def _dump(path: Path, top: object) -> Path:
 
 def test_walk_skips_none_and_non_persistent_buffers(tmp_path):
     w = torch.nn.Parameter(torch.arange(6.0).reshape(2, 3), requires_grad=False)
-    child_state = module_state({'weight': w, 'bias': None},
-                               {'kept': torch.ones(2), 'dropped': torch.zeros(2), 'absent': None})
+    child_state = module_state(
+        {'weight': w, 'bias': None}, {'kept': torch.ones(2), 'dropped': torch.zeros(2), 'absent': None}
+    )
     child_state['_non_persistent_buffers_set'] = {'dropped'}
-    seq = NewObj(global_name('torch.nn.modules.container', 'Sequential'),
-                 module_state(modules={'0': persistent('FullyConnectedLayer', child_state, ''),
-                                       '1': NewObj(global_name('torch.nn.modules.activation', 'Softplus'),
-                                                   module_state()),
-                                       '2': None}))
-    gen = _tiny_generator({'p': torch.nn.Parameter(torch.ones(1), requires_grad=False)},
-                          {'b': torch.full((3,), 2.0)}, {'net': seq})
+    seq = NewObj(
+        global_name('torch.nn.modules.container', 'Sequential'),
+        module_state(
+            modules={
+                '0': persistent('FullyConnectedLayer', child_state, ''),
+                '1': NewObj(global_name('torch.nn.modules.activation', 'Softplus'), module_state()),
+                '2': None,
+            }
+        ),
+    )
+    gen = _tiny_generator(
+        {'p': torch.nn.Parameter(torch.ones(1), requires_grad=False)}, {'b': torch.full((3,), 2.0)}, {'net': seq}
+    )
     ckpt = read_checkpoint(_dump(tmp_path / 'x.pkl', {'G_ema': gen}))
     assert list(ckpt.state_dict) == ['p', 'b', 'net.0.weight', 'net.0.kept']
     assert torch.equal(ckpt.state_dict['net.0.weight'], w)
@@ -236,8 +261,8 @@ def test_walk_skips_none_and_non_persistent_buffers(tmp_path):
 def test_dtypes_views_and_shared_storages(tmp_path):
     base = torch.arange(24, dtype=torch.float32).reshape(4, 6)
     buffers = {
-        'transposed': base.t(),                    # non-contiguous, shares base's storage
-        'slice': base[1:3, 2:5],                   # offset + strides into the same storage
+        'transposed': base.t(),  # non-contiguous, shares base's storage
+        'slice': base[1:3, 2:5],  # offset + strides into the same storage
         'whole': base,
         'bf16': torch.tensor([1.5, -2.25, 3e38], dtype=torch.bfloat16),
         'half': torch.tensor([0.5, 65504.0], dtype=torch.float16),
@@ -260,8 +285,7 @@ def test_dtypes_views_and_shared_storages(tmp_path):
 
 def storage_blob(tensor: torch.Tensor) -> bytes:
     """The legacy torch.save stream torch's own reducer embeds for a tensor's storage."""
-    return next(arg for op, arg, _ in pickletools.genops(pickle.dumps(tensor, protocol=4))
-                if op.name == 'BINBYTES')
+    return next(arg for op, arg, _ in pickletools.genops(pickle.dumps(tensor, protocol=4)) if op.name == 'BINBYTES')
 
 
 def test_tensors_sharing_one_storage_stay_shared(tmp_path):
@@ -270,9 +294,11 @@ def test_tensors_sharing_one_storage_stay_shared(tmp_path):
     storage = Reduce(global_name('torch.storage', '_load_from_bytes'), (storage_blob(base),))
     rebuild = global_name('torch._utils', '_rebuild_tensor_v2')
     hooks = OrderedDict()
-    buffers = {'a': Reduce(rebuild, (storage, 0, (3, 4), (4, 1), False, hooks)),
-               'b': Reduce(rebuild, (storage, 2, (4, 2), (1, 4), False, hooks)),
-               'c': Reduce(rebuild, (storage, 5, (3,), (1,), False, hooks))}
+    buffers = {
+        'a': Reduce(rebuild, (storage, 0, (3, 4), (4, 1), False, hooks)),
+        'b': Reduce(rebuild, (storage, 2, (4, 2), (1, 4), False, hooks)),
+        'c': Reduce(rebuild, (storage, 5, (3,), (1,), False, hooks)),
+    }
     ckpt = read_checkpoint(_dump(tmp_path / 'x.pkl', {'G_ema': _tiny_generator(buffers=buffers)}))
     a, b, c = ckpt.state_dict['a'], ckpt.state_dict['b'], ckpt.state_dict['c']
     assert torch.equal(a, base.reshape(3, 4))
@@ -280,13 +306,14 @@ def test_tensors_sharing_one_storage_stay_shared(tmp_path):
     assert torch.equal(c, base[5:8])
     assert a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr() == c.untyped_storage().data_ptr()
     out = tmp_path / 'x.safetensors'
-    write_native(out, ckpt.spec, ckpt.state_dict)   # safetensors refuses shared memory: cloned
+    write_native(out, ckpt.spec, ckpt.state_dict)  # safetensors refuses shared memory: cloned
     back = read_checkpoint(out).state_dict
     assert all(torch.equal(back[k], ckpt.state_dict[k]) for k in 'abc')
 
 
 def test_materialized_tensors_do_not_alias_the_file_bytes():
     from renderer.checkpoint.torch_storage import Materializer, load_storage_blob, rebuild_tensor_v2
+
     blob = storage_blob(torch.arange(4, dtype=torch.float32))
     snapshot_of_blob = bytes(bytearray(blob))
     ref = rebuild_tensor_v2(load_storage_blob(blob), 0, (4,), (1,), False, OrderedDict())
@@ -297,6 +324,7 @@ def test_materialized_tensors_do_not_alias_the_file_bytes():
 
 
 # --------------------------------------------------------------------------- native format
+
 
 def test_native_round_trip_bit_identical(tmp_path, snapshot, golden_weights):
     ckpt = read_checkpoint(snapshot)
@@ -316,7 +344,7 @@ def test_native_metadata_is_documented_format(tmp_path, spec):
     write_native(out, spec, {'w': torch.ones(2)})
     data = out.read_bytes()
     n = struct.unpack('<Q', data[:8])[0]
-    meta = json.loads(data[8:8 + n])['__metadata__']
+    meta = json.loads(data[8 : 8 + n])['__metadata__']
     assert meta['format'] == 'triplane-viz' and meta['format_version'] == '1'
     assert json.loads(meta['spec'])['neural_rendering_resolution'] == spec.neural_rendering_resolution
 
@@ -346,6 +374,7 @@ def test_write_native_replaces_atomically_and_cleans_up_on_failure(tmp_path, spe
 
     def broken_replace(src, dst):
         raise OSError(28, 'No space left on device')
+
     monkeypatch.setattr(os, 'replace', broken_replace)
     with pytest.raises(OSError) as info:
         write_native(out, spec, {'w': torch.zeros(3)})
@@ -360,6 +389,7 @@ def test_write_native_cleans_up_when_writing_fails(tmp_path, spec, monkeypatch):
     def failing_write(fd, data):
         real_write(fd, bytes(data[:10]))
         raise OSError(5, 'Input/output error')
+
     monkeypatch.setattr(os, 'write', failing_write)
     with pytest.raises(OSError, match='m.safetensors'):
         write_native(tmp_path / 'm.safetensors', spec, {'w': torch.ones(2)})
@@ -384,8 +414,10 @@ def test_write_native_into_missing_or_read_only_folder(tmp_path, spec):
 
 def test_write_native_when_the_folder_refuses_new_files(tmp_path, spec, monkeypatch):
     """What a read-only folder does, simulated so that it also runs as root."""
+
     def refuse(path, flags, mode=0o777, **kwargs):
         raise PermissionError(13, 'Permission denied', path)
+
     monkeypatch.setattr(os, 'open', refuse)
     with pytest.raises(PermissionError, match='m.safetensors'):
         write_native(tmp_path / 'm.safetensors', spec, {'w': torch.ones(2)})
@@ -393,12 +425,15 @@ def test_write_native_when_the_folder_refuses_new_files(tmp_path, spec, monkeypa
     assert os.listdir(tmp_path) == []
 
 
-@pytest.mark.parametrize('state_dict', [
-    {'w': 'not a tensor'},
-    {'w': torch.ones(2, dtype=torch.complex64)},
-    {3: torch.ones(2)},
-    [torch.ones(2)],
-])
+@pytest.mark.parametrize(
+    'state_dict',
+    [
+        {'w': 'not a tensor'},
+        {'w': torch.ones(2, dtype=torch.complex64)},
+        {3: torch.ones(2)},
+        [torch.ones(2)],
+    ],
+)
 def test_write_native_refuses_bad_state_dicts(tmp_path, spec, state_dict):
     with pytest.raises(CheckpointError, match='m.safetensors'):
         write_native(tmp_path / 'm.safetensors', spec, state_dict)
@@ -416,6 +451,7 @@ def test_write_native_refuses_unserialisable_spec(tmp_path, spec):
 
 # --------------------------------------------------------------------------- bad input
 
+
 def test_missing_file(tmp_path):
     assert_fails(tmp_path / 'nope.pkl', 'no such file')
 
@@ -430,13 +466,16 @@ def test_empty_file(tmp_path):
     assert_fails(path, 'empty')
 
 
-@pytest.mark.parametrize('content', [
-    os.urandom(4096).replace(b'\x80', b'\x00'),
-    b'hello, this is a text file\nwith two lines\n',
-    b'{"looks": "like json"}',
-    b'\x80',
-    b'\x80\x09garbage',
-])
+@pytest.mark.parametrize(
+    'content',
+    [
+        os.urandom(4096).replace(b'\x80', b'\x00'),
+        b'hello, this is a text file\nwith two lines\n',
+        b'{"looks": "like json"}',
+        b'\x80',
+        b'\x80\x09garbage',
+    ],
+)
 def test_not_a_checkpoint(tmp_path, content):
     path = tmp_path / 'x.pkl'
     path.write_bytes(content)
@@ -458,6 +497,7 @@ def test_unreadable_file_simulated(snapshot, monkeypatch):
 
     def refuse(path, mode='r', *args, **kwargs):
         raise PermissionError(13, 'Permission denied', path)
+
     monkeypatch.setattr(module, 'open', refuse, raising=False)
     assert_fails(snapshot, 'cannot read (Permission denied)')
 
@@ -489,10 +529,10 @@ def test_top_level_not_a_dict(tmp_path, top):
 
 def test_wrong_class_at_the_top(tmp_path):
     gen = persistent('StyleGAN2Generator', module_state(), 'raise SystemExit(1)\n')
-    assert_fails(_dump(tmp_path / 'x.pkl', {'G_ema': gen}),
-                 'not an EG3D tri-plane generator (class StyleGAN2Generator)')
-    assert_fails(_dump(tmp_path / 'y.pkl', {'G_ema': {'a': 1}}),
-                 'not an EG3D tri-plane generator (class dict)')
+    assert_fails(
+        _dump(tmp_path / 'x.pkl', {'G_ema': gen}), 'not an EG3D tri-plane generator (class StyleGAN2Generator)'
+    )
+    assert_fails(_dump(tmp_path / 'y.pkl', {'G_ema': {'a': 1}}), 'not an EG3D tri-plane generator (class dict)')
 
 
 def test_generator_without_rendering_settings(tmp_path):
@@ -536,22 +576,26 @@ def test_safetensors_without_our_metadata(tmp_path):
 def test_safetensors_with_wrong_version_or_spec(tmp_path, spec):
     path = tmp_path / 'm.safetensors'
     good = json.dumps({'init_kwargs': {}, 'rendering_kwargs': {}, 'neural_rendering_resolution': 64})
-    save_file({'w': torch.ones(2)}, path,
-              metadata={'format': 'triplane-viz', 'format_version': '2', 'spec': good})
+    save_file({'w': torch.ones(2)}, path, metadata={'format': 'triplane-viz', 'format_version': '2', 'spec': good})
     assert_fails(path, "format_version '2'")
-    for bad in ('{not json', json.dumps({'init_kwargs': {}}), json.dumps([1]),
-                json.dumps({'init_kwargs': [], 'rendering_kwargs': {}, 'neural_rendering_resolution': 64}),
-                json.dumps({'init_kwargs': {}, 'rendering_kwargs': {}, 'neural_rendering_resolution': 64,
-                            'surprise': 1})):
-        save_file({'w': torch.ones(2)}, path,
-                  metadata={'format': 'triplane-viz', 'format_version': '1', 'spec': bad})
+    for bad in (
+        '{not json',
+        json.dumps({'init_kwargs': {}}),
+        json.dumps([1]),
+        json.dumps({'init_kwargs': [], 'rendering_kwargs': {}, 'neural_rendering_resolution': 64}),
+        json.dumps({'init_kwargs': {}, 'rendering_kwargs': {}, 'neural_rendering_resolution': 64, 'surprise': 1}),
+    ):
+        save_file({'w': torch.ones(2)}, path, metadata={'format': 'triplane-viz', 'format_version': '1', 'spec': bad})
         assert_fails(path, 'spec')
 
 
 def test_native_refuses_complex_tensors(tmp_path, spec):
     path = tmp_path / 'm.safetensors'
-    meta = {'format': 'triplane-viz', 'format_version': '1',
-            'spec': json.dumps({'init_kwargs': {}, 'rendering_kwargs': {}, 'neural_rendering_resolution': 64})}
+    meta = {
+        'format': 'triplane-viz',
+        'format_version': '1',
+        'spec': json.dumps({'init_kwargs': {}, 'rendering_kwargs': {}, 'neural_rendering_resolution': 64}),
+    }
     save_file({'w': torch.ones(2, dtype=torch.complex64)}, path, metadata=meta)
     assert_fails(path, 'unsupported dtype')
 
@@ -573,25 +617,32 @@ def test_cycle_and_odd_module_entries(tmp_path):
     seq_state = module_state()
     seq = NewObj(global_name('torch.nn.modules.container', 'Sequential'), seq_state)
     seq_state['_modules'] = OrderedDict({'again': seq})
-    assert_fails(_dump(tmp_path / 'cycle.pkl', {'G_ema': _tiny_generator(modules={'net': seq})}),
-                 'contains itself')
-    assert_fails(_dump(tmp_path / 'notmod.pkl', {'G_ema': _tiny_generator(modules={'net': [1]})}),
-                 'module net is not a module')
-    assert_fails(_dump(tmp_path / 'nottensor.pkl', {'G_ema': _tiny_generator(params={'w': 1.5})}),
-                 'parameter w is not a tensor')
-    assert_fails(_dump(tmp_path / 'dotname.pkl',
-                       {'G_ema': _tiny_generator(buffers={'a.b': torch.ones(1)})}), 'invalid name')
+    assert_fails(_dump(tmp_path / 'cycle.pkl', {'G_ema': _tiny_generator(modules={'net': seq})}), 'contains itself')
+    assert_fails(
+        _dump(tmp_path / 'notmod.pkl', {'G_ema': _tiny_generator(modules={'net': [1]})}), 'module net is not a module'
+    )
+    assert_fails(
+        _dump(tmp_path / 'nottensor.pkl', {'G_ema': _tiny_generator(params={'w': 1.5})}), 'parameter w is not a tensor'
+    )
+    assert_fails(
+        _dump(tmp_path / 'dotname.pkl', {'G_ema': _tiny_generator(buffers={'a.b': torch.ones(1)})}), 'invalid name'
+    )
 
 
 # --------------------------------------------------------------------------- fuzzing
 
+
 def _small_snapshot() -> bytes:
-    spec = ModelSpec(init_kwargs={'z_dim': 4, 'mapping_kwargs': {'num_layers': 2}},
-                     rendering_kwargs={'superresolution_module':
-                                       'training.superresolution.SuperresolutionHybrid8XDC'},
-                     neural_rendering_resolution=64)
-    state = {'backbone.mapping.w_avg': torch.arange(4.0), 'decoder.net.0.weight': torch.ones(2, 3),
-             'decoder.net.2.bias': torch.tensor([1.0, -1.0])}
+    spec = ModelSpec(
+        init_kwargs={'z_dim': 4, 'mapping_kwargs': {'num_layers': 2}},
+        rendering_kwargs={'superresolution_module': 'training.superresolution.SuperresolutionHybrid8XDC'},
+        neural_rendering_resolution=64,
+    )
+    state = {
+        'backbone.mapping.w_avg': torch.arange(4.0),
+        'decoder.net.0.weight': torch.ones(2, 3),
+        'decoder.net.2.bias': torch.tensor([1.0, -1.0]),
+    }
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / 'small.pkl'
         write_eg3d_pickle(path, spec, state, module_src=canary_source(Path(tmp) / 'CANARY'))
@@ -602,9 +653,10 @@ SMALL_SNAPSHOT = _small_snapshot()
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(edits=st.lists(st.tuples(st.integers(0, len(SMALL_SNAPSHOT) - 1), st.integers(0, 255)),
-                      min_size=1, max_size=8),
-       cut=st.one_of(st.none(), st.integers(1, len(SMALL_SNAPSHOT))))
+@given(
+    edits=st.lists(st.tuples(st.integers(0, len(SMALL_SNAPSHOT) - 1), st.integers(0, 255)), min_size=1, max_size=8),
+    cut=st.one_of(st.none(), st.integers(1, len(SMALL_SNAPSHOT))),
+)
 def test_random_corruption_gives_a_checkpoint_or_checkpoint_error(tmp_path, edits, cut):
     """No byte edit or cut of a valid snapshot makes the reader raise anything else."""
     path = write_edited(tmp_path / 'fuzzed.pkl', SMALL_SNAPSHOT, edits, cut)
@@ -621,11 +673,11 @@ def write_edited(path: Path, original: bytes, edits: list[tuple[int, int]], cut:
     return path
 
 
-def snapshot_reads_cleanly_or_refuses(path: Path, guard=contextlib.nullcontext()) -> None:
+def snapshot_reads_cleanly_or_refuses(path: Path, guard=None) -> None:
     """read_checkpoint (inside `guard`) gives a TriPlaneGenerator snapshot of real tensors, or a
     CheckpointError naming the file; nothing else."""
     try:
-        with guard:
+        with guard if guard is not None else contextlib.nullcontext():
             ckpt = read_checkpoint(path)
     except CheckpointError as e:
         assert str(e).startswith(f'{path}: ')
@@ -636,11 +688,21 @@ def snapshot_reads_cleanly_or_refuses(path: Path, guard=contextlib.nullcontext()
 
 # --------------------------------------------------------------------------- fuzzing the native format
 
+
 def _small_native() -> bytes:
-    spec = ModelSpec(init_kwargs={'z_dim': 4}, rendering_kwargs={'box_warp': 1},
-                     neural_rendering_resolution=64, plane_axes=None, extra={'note': 'fuzz'})
-    state = {'decoder.net.0.weight': torch.ones(2, 3), 'backbone.mapping.w_avg': torch.arange(4.0),
-             'steps': torch.tensor([7], dtype=torch.int64), 'flag': torch.tensor([True, False])}
+    spec = ModelSpec(
+        init_kwargs={'z_dim': 4},
+        rendering_kwargs={'box_warp': 1},
+        neural_rendering_resolution=64,
+        plane_axes=None,
+        extra={'note': 'fuzz'},
+    )
+    state = {
+        'decoder.net.0.weight': torch.ones(2, 3),
+        'backbone.mapping.w_avg': torch.arange(4.0),
+        'steps': torch.tensor([7], dtype=torch.int64),
+        'flag': torch.tensor([True, False]),
+    }
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / 'small.safetensors'
         write_native(path, spec, state)
@@ -663,27 +725,55 @@ def native_reads_cleanly_or_refuses(path: Path) -> None:
         assert all(isinstance(t, torch.Tensor) and not t.is_complex() for t in ckpt.state_dict.values())
 
 
-@settings(max_examples=NATIVE_FUZZ_EXAMPLES, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(edits=st.lists(st.tuples(st.integers(0, NATIVE_HEADER_END + 24), st.integers(0, 255)),
-                      min_size=1, max_size=8),
-       cut=st.one_of(st.none(), st.integers(0, len(SMALL_NATIVE))))
+@settings(
+    max_examples=NATIVE_FUZZ_EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    edits=st.lists(st.tuples(st.integers(0, NATIVE_HEADER_END + 24), st.integers(0, 255)), min_size=1, max_size=8),
+    cut=st.one_of(st.none(), st.integers(0, len(SMALL_NATIVE))),
+)
 def test_random_corruption_of_a_native_file(tmp_path, edits, cut):
     """Byte edits (mostly in the length prefix and JSON header) and cuts of a valid .safetensors file."""
     native_reads_cleanly_or_refuses(write_edited(tmp_path / 'fuzzed.safetensors', SMALL_NATIVE, edits, cut))
 
 
-JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats() | st.text(max_size=6),
-                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner,
-                                                                                        max_size=4), max_leaves=8)
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=8,
+)
 
 
-@settings(max_examples=NATIVE_FUZZ_EXAMPLES, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(entry=st.sampled_from(['decoder.net.0.weight', 'backbone.mapping.w_avg', 'steps', 'flag', '__metadata__']),
-       field=st.sampled_from(['dtype', 'shape', 'data_offsets', 'spec', 'format_version', 'extra key']),
-       value=JSON_VALUES | st.sampled_from(['F64', 'C64', 'BF16', 'I8', 'U64', 'F8_E4M3', 'BOOL', [2**40], [0, 2**62],
-                                            [10**12, 10**12], '{"init_kwargs": {}}', '2']))
+@settings(
+    max_examples=NATIVE_FUZZ_EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    entry=st.sampled_from(['decoder.net.0.weight', 'backbone.mapping.w_avg', 'steps', 'flag', '__metadata__']),
+    field=st.sampled_from(['dtype', 'shape', 'data_offsets', 'spec', 'format_version', 'extra key']),
+    value=JSON_VALUES
+    | st.sampled_from(
+        [
+            'F64',
+            'C64',
+            'BF16',
+            'I8',
+            'U64',
+            'F8_E4M3',
+            'BOOL',
+            [2**40],
+            [0, 2**62],
+            [10**12, 10**12],
+            '{"init_kwargs": {}}',
+            '2',
+        ]
+    ),
+)
 def test_header_fields_of_a_native_file(tmp_path, entry, field, value):
     """Any JSON value in any header field (dtypes, shapes, offsets, the spec metadata)."""
     header = json.loads(SMALL_NATIVE[8:NATIVE_HEADER_END])

@@ -1,4 +1,5 @@
 """The `triplane-render` command line: seed lists, one-line errors, images/info/convert on the golden model."""
+
 from __future__ import annotations
 
 import subprocess
@@ -18,8 +19,9 @@ GOLDEN = Path(__file__).parent / "data" / "golden_small.npz"
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     """Run `python -m renderer ARGS` in a fresh process."""
-    return subprocess.run([sys.executable, "-m", "renderer", *map(str, args)],
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "renderer", *map(str, args)], capture_output=True, text=True, timeout=600
+    )
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, *fragments: str) -> None:
@@ -33,15 +35,18 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, *fragments: str) ->
 
 
 # ----------------------------------------------------------------- seed lists
-@pytest.mark.parametrize("text, expected", [
-    ("0", [0]),
-    ("0-3,7", [0, 1, 2, 3, 7]),
-    ("7,0-2", [7, 0, 1, 2]),
-    ("3-3", [3]),
-    (" 1 - 2 , 4", [1, 2, 4]),
-    ("1,1,0-1", [1, 0]),
-    (str(2**32 - 1), [2**32 - 1]),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("0", [0]),
+        ("0-3,7", [0, 1, 2, 3, 7]),
+        ("7,0-2", [7, 0, 1, 2]),
+        ("3-3", [3]),
+        (" 1 - 2 , 4", [1, 2, 4]),
+        ("1,1,0-1", [1, 0]),
+        (str(2**32 - 1), [2**32 - 1]),
+    ],
+)
 def test_parse_seeds(text, expected):
     assert parse_seeds(text) == expected
 
@@ -50,9 +55,24 @@ def test_parse_seeds_limit_is_inclusive():
     assert parse_seeds(f"0-{MAX_SEEDS - 1}") == list(range(MAX_SEEDS))
 
 
-@pytest.mark.parametrize("text", ["", "-1", "a", "1-", "3-1", "1,,2", "1.5", "0x10", f"0-{MAX_SEEDS}",
-                                  f"0-{MAX_SEEDS - 1},{MAX_SEEDS}", "0-6000,7000-12000", "0-99999999999",
-                                  str(2**32)])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "-1",
+        "a",
+        "1-",
+        "3-1",
+        "1,,2",
+        "1.5",
+        "0x10",
+        f"0-{MAX_SEEDS}",
+        f"0-{MAX_SEEDS - 1},{MAX_SEEDS}",
+        "0-6000,7000-12000",
+        "0-99999999999",
+        str(2**32),
+    ],
+)
 def test_parse_seeds_rejects(text):
     with pytest.raises(ValueError):
         parse_seeds(text)
@@ -78,8 +98,9 @@ def test_no_command():
 
 def test_missing_network_file(tmp_path):
     missing = tmp_path / "no_such_model.pkl"
-    assert_one_line_error(run_cli("images", "--network", missing, "--seeds", "0", "--outdir", tmp_path / "out"),
-                          str(missing))
+    assert_one_line_error(
+        run_cli("images", "--network", missing, "--seeds", "0", "--outdir", tmp_path / "out"), str(missing)
+    )
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
@@ -89,38 +110,54 @@ def test_info_missing_file(tmp_path):
 
 @pytest.mark.parametrize("seeds", ["3-1", "-2", "x", f"0-{MAX_SEEDS}"])
 def test_bad_seeds(fake_network, tmp_path, seeds):
-    assert_one_line_error(run_cli("images", "--network", fake_network, f"--seeds={seeds}", "--outdir", tmp_path),
-                          "--seeds")
+    assert_one_line_error(
+        run_cli("images", "--network", fake_network, f"--seeds={seeds}", "--outdir", tmp_path), "--seeds"
+    )
 
 
 def test_bad_view(fake_network, tmp_path):
-    assert_one_line_error(run_cli("images", "--network", fake_network, "--seeds", "0", "--outdir", tmp_path,
-                                  "--view", "normals"), "--view", "normals")
+    assert_one_line_error(
+        run_cli("images", "--network", fake_network, "--seeds", "0", "--outdir", tmp_path, "--view", "normals"),
+        "--view",
+        "normals",
+    )
 
 
-@pytest.mark.parametrize("option, value", [("--fov", "200"), ("--fov", "nan"), ("--trunc", "inf"),
-                                           ("--nrr", "0"), ("--depth-mult", "-1"), ("--trunc-cutoff", "-3")])
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        ("--fov", "200"),
+        ("--fov", "nan"),
+        ("--trunc", "inf"),
+        ("--nrr", "0"),
+        ("--depth-mult", "-1"),
+        ("--trunc-cutoff", "-3"),
+    ],
+)
 def test_bad_values(fake_network, tmp_path, option, value):
-    assert_one_line_error(run_cli("images", "--network", fake_network, "--seeds", "0", "--outdir", tmp_path,
-                                  f"{option}={value}"), option)
+    assert_one_line_error(
+        run_cli("images", "--network", fake_network, "--seeds", "0", "--outdir", tmp_path, f"{option}={value}"), option
+    )
 
 
 def test_unwritable_outdir(fake_network, tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
     outdir = blocker / "out"  # a folder below a regular file cannot exist, even for root
-    assert_one_line_error(run_cli("images", "--network", fake_network, "--seeds", "0", "--outdir", outdir),
-                          str(outdir))
+    assert_one_line_error(run_cli("images", "--network", fake_network, "--seeds", "0", "--outdir", outdir), str(outdir))
 
 
 def test_unknown_device(fake_network, tmp_path):
-    assert_one_line_error(run_cli("images", "--network", fake_network, "--seeds", "0", "--outdir", tmp_path,
-                                  "--device", "toaster"), "toaster")
+    assert_one_line_error(
+        run_cli("images", "--network", fake_network, "--seeds", "0", "--outdir", tmp_path, "--device", "toaster"),
+        "toaster",
+    )
 
 
 def test_unreadable_checkpoint(fake_network, tmp_path):
-    assert_one_line_error(run_cli("images", "--network", fake_network, "--seeds", "0", "--outdir", tmp_path),
-                          str(fake_network))
+    assert_one_line_error(
+        run_cli("images", "--network", fake_network, "--seeds", "0", "--outdir", tmp_path), str(fake_network)
+    )
     assert_one_line_error(run_cli("info", fake_network), str(fake_network))
 
 
@@ -156,8 +193,28 @@ def golden_G(golden_native_checkpoint):
 @pytest.mark.slow
 def test_images_match_python_api_and_reference(golden_native_checkpoint, golden_G, tmp_path):
     # golden case 3: seed 3, psi 0.8, cutoff 4, yaw 0.15, pitch -0.3, frontal conditioning
-    assert main(["images", "--network", str(golden_native_checkpoint), "--seeds", "3", "--trunc", "0.8",
-                 "--trunc-cutoff", "4", "--yaw", "0.15", "--pitch", "-0.3", "--outdir", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "images",
+                "--network",
+                str(golden_native_checkpoint),
+                "--seeds",
+                "3",
+                "--trunc",
+                "0.8",
+                "--trunc-cutoff",
+                "4",
+                "--yaw",
+                "0.15",
+                "--pitch",
+                "-0.3",
+                "--outdir",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     img = Image.open(tmp_path / "seed0003.png")
     assert img.mode == "RGB" and img.size == (512, 512)
     pixels = np.asarray(img)
@@ -172,21 +229,56 @@ def test_images_match_python_api_and_reference(golden_native_checkpoint, golden_
 
 
 def test_raw_view_several_seeds(golden_native_checkpoint, golden_G, tmp_path):
-    assert main(["images", "--network", str(golden_native_checkpoint), "--seeds", "0-1", "--view", "raw",
-                 "--nrr", "64", "--cond", "render", "--yaw", "-0.4", "--outdir", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "images",
+                "--network",
+                str(golden_native_checkpoint),
+                "--seeds",
+                "0-1",
+                "--view",
+                "raw",
+                "--nrr",
+                "64",
+                "--cond",
+                "render",
+                "--yaw",
+                "-0.4",
+                "--outdir",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["seed0000.png", "seed0001.png"]
     for seed in (0, 1):
         img = Image.open(tmp_path / f"seed{seed:04d}.png")
         assert img.size == (64, 64)
-        out = api_render(golden_G, seed, yaw=-0.4, cond="render", neural_rendering_resolution=64,
-                         superresolution=False)
+        out = api_render(golden_G, seed, yaw=-0.4, cond="render", neural_rendering_resolution=64, superresolution=False)
         np.testing.assert_array_equal(np.asarray(img), rgb8(out["image_raw"]))
 
 
 def test_depth_view_is_normalised_grey_near_bright(golden_native_checkpoint, golden_G, tmp_path):
     """Depth PNG: 8-bit grey, min-max normalised over the opaque pixels (opacity > 0.5), near = bright."""
-    assert main(["images", "--network", str(golden_native_checkpoint), "--seeds", "2", "--view", "depth",
-                 "--depth-mult", "0.5", "--outdir", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "images",
+                "--network",
+                str(golden_native_checkpoint),
+                "--seeds",
+                "2",
+                "--view",
+                "depth",
+                "--depth-mult",
+                "0.5",
+                "--outdir",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     img = Image.open(tmp_path / "seed0002.png")
     assert img.mode == "L" and img.size == (128, 128)
     out = api_render(golden_G, 2, depth_multiplier=0.5, superresolution=False)
@@ -217,8 +309,19 @@ def test_depth_view_background_is_zero_for_thin_pixels():
 
 
 def test_stochastic_sampling_is_seeded(golden_native_checkpoint, tmp_path):
-    args = ["images", "--network", str(golden_native_checkpoint), "--seeds", "4", "--view", "raw",
-            "--sampling", "stochastic", "--nrr", "32"]
+    args = [
+        "images",
+        "--network",
+        str(golden_native_checkpoint),
+        "--seeds",
+        "4",
+        "--view",
+        "raw",
+        "--sampling",
+        "stochastic",
+        "--nrr",
+        "32",
+    ]
     assert main(args + ["--outdir", str(tmp_path / "a")]) == 0
     assert main(args + ["--outdir", str(tmp_path / "b")]) == 0
     a, b = (np.asarray(Image.open(tmp_path / d / "seed0004.png")) for d in "ab")
@@ -226,8 +329,19 @@ def test_stochastic_sampling_is_seeded(golden_native_checkpoint, tmp_path):
 
 
 def test_module_entry_point_renders(golden_native_checkpoint, tmp_path):
-    proc = run_cli("images", "--network", golden_native_checkpoint, "--seeds", "5", "--view", "raw",
-                   "--nrr", "32", "--outdir", tmp_path)
+    proc = run_cli(
+        "images",
+        "--network",
+        golden_native_checkpoint,
+        "--seeds",
+        "5",
+        "--view",
+        "raw",
+        "--nrr",
+        "32",
+        "--outdir",
+        tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert Image.open(tmp_path / "seed0005.png").size == (32, 32)
 
@@ -264,8 +378,24 @@ def test_convert_refuses_same_file(golden_native_checkpoint):
 
 def test_images_seed_beyond_2_31_renders_that_seed(golden_native_checkpoint, golden_G, tmp_path):
     """3000000000 is a seed of its own (no wrap-around): its file is named and rendered as itself."""
-    assert main(["images", "--network", str(golden_native_checkpoint), "--seeds", "3000000000", "--view", "raw",
-                 "--nrr", "16", "--outdir", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "images",
+                "--network",
+                str(golden_native_checkpoint),
+                "--seeds",
+                "3000000000",
+                "--view",
+                "raw",
+                "--nrr",
+                "16",
+                "--outdir",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["seed3000000000.png"]
     out = api_render(golden_G, 3000000000, neural_rendering_resolution=16, superresolution=False)
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "seed3000000000.png")), rgb8(out["image_raw"]))
@@ -288,8 +418,19 @@ def test_images_refuses_an_existing_png_before_loading(fake_network, tmp_path, c
 
 
 def test_images_force_replaces_existing_pngs(golden_native_checkpoint, tmp_path, capsys):
-    args = ["images", "--network", str(golden_native_checkpoint), "--seeds", "1,2", "--view", "raw", "--nrr", "16",
-            "--outdir", str(tmp_path)]
+    args = [
+        "images",
+        "--network",
+        str(golden_native_checkpoint),
+        "--seeds",
+        "1,2",
+        "--view",
+        "raw",
+        "--nrr",
+        "16",
+        "--outdir",
+        str(tmp_path),
+    ]
     (tmp_path / "seed0001.png").write_bytes(b"old 1")
     (tmp_path / "seed0002.png").write_bytes(b"old 2")
     with pytest.raises(SystemExit):

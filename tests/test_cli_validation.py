@@ -1,4 +1,5 @@
 """Every value a user types on the command line is checked: bad ones exit 2 with one line naming the option."""
+
 from __future__ import annotations
 
 import pytest
@@ -27,13 +28,33 @@ def one_line_error(capsys, argv: list[str]) -> str:
 
 
 IMAGES_BAD = [
-    ("--seeds", "-1"), ("--seeds", str(2**32)), ("--seeds", "1e3"), ("--seeds", "0-99999999999"),
-    ("--trunc", "nan"), ("--trunc", "inf"), ("--trunc", "-inf"), ("--trunc", "abc"),
-    ("--fov", "0"), ("--fov", "180"), ("--fov", "-5"), ("--fov", "nan"), ("--fov", "1e400"),
-    ("--nrr", "0"), ("--nrr", "1025"), ("--nrr", str(10**9)), ("--nrr", "64.5"),
-    ("--depth-mult", "0"), ("--depth-mult", "-1"), ("--depth-mult", "17"), ("--depth-mult", "nan"),
-    ("--yaw", "nan"), ("--pitch", "inf"), ("--trunc-cutoff", "-1"),
-    ("--network", ""), ("--network", "   "), ("--outdir", ""),
+    ("--seeds", "-1"),
+    ("--seeds", str(2**32)),
+    ("--seeds", "1e3"),
+    ("--seeds", "0-99999999999"),
+    ("--trunc", "nan"),
+    ("--trunc", "inf"),
+    ("--trunc", "-inf"),
+    ("--trunc", "abc"),
+    ("--fov", "0"),
+    ("--fov", "180"),
+    ("--fov", "-5"),
+    ("--fov", "nan"),
+    ("--fov", "1e400"),
+    ("--nrr", "0"),
+    ("--nrr", "1025"),
+    ("--nrr", str(10**9)),
+    ("--nrr", "64.5"),
+    ("--depth-mult", "0"),
+    ("--depth-mult", "-1"),
+    ("--depth-mult", "17"),
+    ("--depth-mult", "nan"),
+    ("--yaw", "nan"),
+    ("--pitch", "inf"),
+    ("--trunc-cutoff", "-1"),
+    ("--network", ""),
+    ("--network", "   "),
+    ("--outdir", ""),
 ]
 
 
@@ -46,9 +67,20 @@ def test_images_rejects(capsys, tmp_path, fake_network, option, value):
     assert not (tmp_path / "out").exists()  # refused before anything was created
 
 
-MESH_BAD = [("--seed", "-1"), ("--seed", str(2**32)), ("--seed", "1.5"), ("--res", "8"), ("--res", "2048"),
-            ("--chunk", "0"), ("--chunk", str(2**25)), ("--level", "nan"), ("--level", "inf"),
-            ("--trunc", "nan"), ("--out", ""), ("--network", "")]
+MESH_BAD = [
+    ("--seed", "-1"),
+    ("--seed", str(2**32)),
+    ("--seed", "1.5"),
+    ("--res", "8"),
+    ("--res", "2048"),
+    ("--chunk", "0"),
+    ("--chunk", str(2**25)),
+    ("--level", "nan"),
+    ("--level", "inf"),
+    ("--trunc", "nan"),
+    ("--out", ""),
+    ("--network", ""),
+]
 
 
 @pytest.mark.parametrize("option, value", MESH_BAD)
@@ -58,8 +90,17 @@ def test_mesh_rejects(capsys, tmp_path, fake_network, option, value):
     assert option in one_line_error(capsys, ["mesh"] + [f"{k}={v}" for k, v in argv.items()])
 
 
-VIDEO_BAD = [("--frames", "0"), ("--frames", "100001"), ("--fps", "0"), ("--fps", "241"), ("--fps", "nan"),
-             ("--seeds", "-3"), ("--nrr", "5000"), ("--depth-mult", "100"), ("--out", "")]
+VIDEO_BAD = [
+    ("--frames", "0"),
+    ("--frames", "100001"),
+    ("--fps", "0"),
+    ("--fps", "241"),
+    ("--fps", "nan"),
+    ("--seeds", "-3"),
+    ("--nrr", "5000"),
+    ("--depth-mult", "100"),
+    ("--out", ""),
+]
 
 
 @pytest.mark.parametrize("option, value", VIDEO_BAD)
@@ -69,18 +110,21 @@ def test_video_rejects(capsys, tmp_path, fake_network, option, value):
     assert option in one_line_error(capsys, ["video"] + [f"{k}={v}" for k, v in argv.items()])
 
 
-@pytest.mark.parametrize("argv, fragment", [
-    (["mesh", "--network", "{net}", "--out", "{tmp}/head.txt"], "unknown mesh format '.txt'"),
-    (["video", "--network", "{net}", "--seeds", "0", "--out", "{tmp}/v.avi"], "'.avi'"),
-    (["video", "--network", "{net}", "--seeds", "0", "--kind", "interp", "--out", "{tmp}/v.mp4"], "two seeds"),
-    (["info", "{tmp}"], "is a directory"),
-    (["info", ""], "PATH"),
-    (["images", "--network", "{tmp}", "--seeds", "0", "--outdir", "{tmp}/o"], "is a directory"),
-    (["images", "--from-png", "{tmp}/missing.png"], "missing.png"),
-    (["images", "--from-png", ""], "--from-png"),
-    (["convert", "", "{tmp}/x.safetensors"], "IN"),
-    (["convert", "{net}", ""], "OUT"),
-])
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["mesh", "--network", "{net}", "--out", "{tmp}/head.txt"], "unknown mesh format '.txt'"),
+        (["video", "--network", "{net}", "--seeds", "0", "--out", "{tmp}/v.avi"], "'.avi'"),
+        (["video", "--network", "{net}", "--seeds", "0", "--kind", "interp", "--out", "{tmp}/v.mp4"], "two seeds"),
+        (["info", "{tmp}"], "is a directory"),
+        (["info", ""], "PATH"),
+        (["images", "--network", "{tmp}", "--seeds", "0", "--outdir", "{tmp}/o"], "is a directory"),
+        (["images", "--from-png", "{tmp}/missing.png"], "missing.png"),
+        (["images", "--from-png", ""], "--from-png"),
+        (["convert", "", "{tmp}/x.safetensors"], "IN"),
+        (["convert", "{net}", ""], "OUT"),
+    ],
+)
 def test_bad_paths_and_combinations(capsys, tmp_path, fake_network, argv, fragment):
     argv = [a.format(net=fake_network, tmp=tmp_path) for a in argv]
     assert fragment in one_line_error(capsys, argv)
@@ -96,21 +140,29 @@ def test_limits_are_inclusive():
             cli_args.seed(bad)
 
 
-@pytest.mark.parametrize("command, option, value, message", [
-    ("images", "--seeds", "99999999999999", "seed 99999999999999 is outside 0…4294967295"),
-    ("images", "--seeds", "0-4294967296", "seed 4294967296 is outside 0…4294967295"),
-    ("images", "--seeds", "-1", "seed -1 is outside 0…4294967295"),
-    ("images", "--seeds", "3,-1", "seed -1 is outside 0…4294967295"),
-    ("mesh", "--seed", "4294967296", "seed 4294967296 is outside 0…4294967295"),
-    ("mesh", "--seed", "-1", "seed -1 is outside 0…4294967295"),
-    ("mesh", "--seed", "1.5", "seed '1.5' is not an integer in 0…4294967295"),
-    ("video", "--seeds", "1,99999999999999", "seed 99999999999999 is outside 0…4294967295"),
-])
+@pytest.mark.parametrize(
+    "command, option, value, message",
+    [
+        ("images", "--seeds", "99999999999999", "seed 99999999999999 is outside 0…4294967295"),
+        ("images", "--seeds", "0-4294967296", "seed 4294967296 is outside 0…4294967295"),
+        ("images", "--seeds", "-1", "seed -1 is outside 0…4294967295"),
+        ("images", "--seeds", "3,-1", "seed -1 is outside 0…4294967295"),
+        ("mesh", "--seed", "4294967296", "seed 4294967296 is outside 0…4294967295"),
+        ("mesh", "--seed", "-1", "seed -1 is outside 0…4294967295"),
+        ("mesh", "--seed", "1.5", "seed '1.5' is not an integer in 0…4294967295"),
+        ("video", "--seeds", "1,99999999999999", "seed 99999999999999 is outside 0…4294967295"),
+    ],
+)
 def test_seed_errors_are_the_shared_message(capsys, tmp_path, fake_network, command, option, value, message):
     """The CLI refuses seeds with renderer.seeds' message (the viewer's), never wrapped or float-formatted."""
     argv = {"--network": fake_network, option: value}
-    argv.update({"images": {"--outdir": tmp_path / "out"}, "mesh": {"--out": tmp_path / "m.ply"},
-                 "video": {"--out": tmp_path / "v.mp4"}}[command])
+    argv.update(
+        {
+            "images": {"--outdir": tmp_path / "out"},
+            "mesh": {"--out": tmp_path / "m.ply"},
+            "video": {"--out": tmp_path / "v.mp4"},
+        }[command]
+    )
     line = one_line_error(capsys, [command] + [f"{k}={v}" for k, v in argv.items()])
     assert option in line and f": {message} (" in line, line
 

@@ -12,6 +12,7 @@ With a CUDA device (`gpu` marker): replay vs eager on FFHQ-512 within the fp16 t
 the freed memory filled with NaN, a failed real capture, and captures while another thread syncs.
 Over 400 lines as one file on purpose: the CPU stand-ins and the GPU checks test the same contract.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -23,14 +24,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from graph_tape import FreedMemoryRead, HostSync, Tape, taped_capture
+from tiny_model import tiny_generator
 
 import renderer.engine.cuda_graphs as cg
 import renderer.model.decoder as decoder
 from renderer.camera import camera_tuple, default_camera
 from renderer.engine import LatentSpec, RenderEngine, RenderRequest
 from renderer.engine.cuda_graphs import FrameGraphs, _same, capture_cuda
-from graph_tape import FreedMemoryRead, HostSync, Tape, taped_capture
-from tiny_model import tiny_generator
 
 ROOT = Path(__file__).resolve().parents[1]
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -73,13 +74,22 @@ def requests(G, n: int, seed: float = 3, **kw):
     rk = G.rendering_kwargs
     front = camera_tuple(default_camera(rk))
     for i in range(n):
-        yield RenderRequest(latent=LatentSpec(seed=seed), camera=camera_tuple(default_camera(rk, yaw=0.05 * i)),
-                            cond_camera=front, psi=0.7, **kw)
+        yield RenderRequest(
+            latent=LatentSpec(seed=seed),
+            camera=camera_tuple(default_camera(rk, yaw=0.05 * i)),
+            cond_camera=front,
+            psi=0.7,
+            **kw,
+        )
 
 
 def same_frames(a, b) -> bool:
-    return torch.equal(a.image, b.image) and torch.equal(a.raw, b.raw) and torch.equal(a.depth, b.depth) \
+    return (
+        torch.equal(a.image, b.image)
+        and torch.equal(a.raw, b.raw)
+        and torch.equal(a.depth, b.depth)
         and torch.equal(a.alpha, b.alpha)
+    )
 
 
 # --------------------------------------------------------------------------- bookkeeping
@@ -370,6 +380,7 @@ def fake_frame(fake: FakeCuda, sync_in_capture: bool = False):
         if sync_in_capture:
             fake.host_sync()
         return {"image_raw": camera * 2}, None
+
     return render
 
 
@@ -405,6 +416,7 @@ def test_a_failed_capture_through_the_engine_renders_eagerly_on_the_callers_stre
             frame = render(c)
             fake.host_sync()  # e.g. .item() in the captured work
             return frame
+
         return capture_cuda(syncing, camera, cuda=fake)
 
     engine, eager = RenderEngine(G), RenderEngine(G, cuda_graphs=False)
@@ -474,22 +486,31 @@ def ffhq():
         pytest.skip("needs a CUDA device")
     sys.path.insert(0, str(ROOT / "bench"))
     from bench_engine import ffhq512_spec
+
     from renderer.model.generator import TriPlaneGenerator
+
     torch.manual_seed(0)
     return TriPlaneGenerator(ffhq512_spec()).cuda()
 
 
 def orbit(G, n: int, seed: float = 0, start: int = 1):
     from renderer.export.video import orbit_camera_at
+
     rk = G.rendering_kwargs
     front = camera_tuple(default_camera(rk))
-    return [RenderRequest(latent=LatentSpec(seed=seed), camera=camera_tuple(orbit_camera_at(rk, i / 40)),
-                          cond_camera=front, psi=0.7) for i in range(start, start + n)]
+    return [
+        RenderRequest(
+            latent=LatentSpec(seed=seed), camera=camera_tuple(orbit_camera_at(rk, i / 40)), cond_camera=front, psi=0.7
+        )
+        for i in range(start, start + n)
+    ]
 
 
 def frame_of(res):
-    return ({"image_raw": res.raw[None], "image_depth": res.depth[None], "image_alpha": res.alpha[None]},
-            res.image[None] if res.image is not None else None)
+    return (
+        {"image_raw": res.raw[None], "image_depth": res.depth[None], "image_alpha": res.alpha[None]},
+        res.image[None] if res.image is not None else None,
+    )
 
 
 def max_diff(a, b) -> float:
@@ -540,7 +561,7 @@ def test_gpu_replay_after_the_table_is_evicted_reads_live_memory(ffhq):
 def test_gpu_failed_capture_restores_the_stream():
     before = torch.cuda.current_stream()
     x = torch.zeros(1, 25, device="cuda")
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017  (whatever CUDA raises for a sync inside a capture)
         capture_cuda(lambda c: ({"image_raw": c + float(c.sum().item())}, None), x)
     assert torch.cuda.current_stream() == before
     assert float((x + 1).sum()) == 25.0  # the context is alive and ordered
@@ -568,8 +589,9 @@ def test_gpu_captures_while_another_thread_synchronises():
     try:
         for _ in range(5):
             try:
-                static, replay, frame = capture_cuda(lambda c: ({"image_raw": (x @ x).sum() + c}, None),
-                                                     torch.zeros(1, 25, device="cuda"))
+                static, replay, frame = capture_cuda(
+                    lambda c: ({"image_raw": (x @ x).sum() + c}, None), torch.zeros(1, 25, device="cuda")
+                )
                 replay()
                 outcomes.append(float(frame[0]["image_raw"][0, 0]) == float((x @ x).sum()))
             except Exception as e:  # noqa: BLE001 - counted below

@@ -1,4 +1,5 @@
 """RenderEngine caching and latent handling, and display packing."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -6,11 +7,11 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from tiny_model import tiny_generator
 
 from renderer.camera import camera_tuple, default_camera
 from renderer.engine import LatentSpec, RenderEngine, RenderRequest, seed_z, slerp
 from renderer.engine.frames import depth_range, pack_frame, to_uint8, unpack_depth
-from tiny_model import tiny_generator
 
 
 @pytest.fixture(scope="module")
@@ -20,8 +21,12 @@ def engine():
 
 def request(G, **kw) -> RenderRequest:
     rk = G.rendering_kwargs
-    base = dict(latent=LatentSpec(seed=3), camera=camera_tuple(default_camera(rk, yaw=0.2)),
-                cond_camera=camera_tuple(default_camera(rk)), psi=0.7)
+    base = dict(
+        latent=LatentSpec(seed=3),
+        camera=camera_tuple(default_camera(rk, yaw=0.2)),
+        cond_camera=camera_tuple(default_camera(rk)),
+        psi=0.7,
+    )
     base.update(kw)
     return RenderRequest(**base)
 
@@ -166,8 +171,13 @@ def test_chunked_render_checks_between_chunks():
     triplane.CHUNK_POINTS = 64 * max(rk["depth_resolution"], rk["depth_resolution_importance"])  # 64-ray chunks
     try:
         with pytest.raises(RenderCancelled):
-            G.render_planes(planes, ws, default_camera(rk)[None], should_stop=lambda: asked.append(1) or len(asked) > 1,
-                            skip_empty=False)
+            G.render_planes(
+                planes,
+                ws,
+                default_camera(rk)[None],
+                should_stop=lambda: asked.append(1) or len(asked) > 1,
+                skip_empty=False,
+            )
     finally:
         triplane.CHUNK_POINTS = old
     assert len(asked) == 2

@@ -1,4 +1,5 @@
 """Screenshot metadata and `images --from-png`, depth export, videos, and the `mesh`/`video` commands."""
+
 from __future__ import annotations
 
 import json
@@ -27,11 +28,17 @@ def engine(golden_native_checkpoint):
 def fancy_request(G, **kw) -> RenderRequest:
     """Interpolation + style mixing + cutoff + an off-centre camera + raw view at 32."""
     rk = G.rendering_kwargs
-    base = dict(latent=LatentSpec(seed=3.0, seed_b=8.0, t=0.3125, space="z", mix_seed=5, mix_start=6),
-                camera=camera_tuple(default_camera(rk, yaw=0.31, pitch=-0.17)),
-                cond_camera=camera_tuple(default_camera(rk, yaw=0.05)), psi=0.65, cutoff=8,
-                neural_rendering_resolution=32, depth_multiplier=0.75, importance_multiplier=1.25,
-                superresolution=False)
+    base = dict(
+        latent=LatentSpec(seed=3.0, seed_b=8.0, t=0.3125, space="z", mix_seed=5, mix_start=6),
+        camera=camera_tuple(default_camera(rk, yaw=0.31, pitch=-0.17)),
+        cond_camera=camera_tuple(default_camera(rk, yaw=0.05)),
+        psi=0.65,
+        cutoff=8,
+        neural_rendering_resolution=32,
+        depth_multiplier=0.75,
+        importance_multiplier=1.25,
+        superresolution=False,
+    )
     base.update(kw)
     return RenderRequest(**base)
 
@@ -57,8 +64,19 @@ def test_screenshot_carries_chunks_and_sidecar(engine, tmp_path, golden_native_c
     with Image.open(path) as im:
         text = dict(im.text)
         assert np.array_equal(np.asarray(im), pixels)
-    for key in ("model", "seed", "seeds", "interpolation", "style mixing", "psi", "cutoff", "camera",
-                "conditioning camera", "sampling", X.META_KEY):
+    for key in (
+        "model",
+        "seed",
+        "seeds",
+        "interpolation",
+        "style mixing",
+        "psi",
+        "cutoff",
+        "camera",
+        "conditioning camera",
+        "sampling",
+        X.META_KEY,
+    ):
         assert key in text, key
     assert text["seeds"] == "3,8,5" and text["cutoff"] == "8" and "t=0.3125" in text["interpolation"]
     assert text["psi"] == "0.65" and len(text["camera"].split()) == 25
@@ -103,8 +121,10 @@ def test_from_png_image_view_with_superresolution(engine, tmp_path, golden_nativ
     req = fancy_request(engine.G, superresolution=True, neural_rendering_resolution=None)
     pixels = shoot(engine, req, "image", shot, golden_native_checkpoint)
     outdir = tmp_path / "again"
-    assert main(["images", "--from-png", str(shot), "--outdir", str(outdir),
-                 "--network", str(golden_native_checkpoint)]) == 0
+    assert (
+        main(["images", "--from-png", str(shot), "--outdir", str(outdir), "--network", str(golden_native_checkpoint)])
+        == 0
+    )
     assert "identical pixels" in capsys.readouterr().out
     assert np.array_equal(np.asarray(Image.open(outdir / "shot-rerender.png")), pixels)
 
@@ -112,9 +132,11 @@ def test_from_png_image_view_with_superresolution(engine, tmp_path, golden_nativ
 def test_from_png_cli_errors(tmp_path, capsys):
     plain = tmp_path / "plain.png"
     Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(plain)
-    for argv, fragment in ((["images", "--from-png", str(plain)], "holds no triplane-viz metadata"),
-                           (["images", "--from-png", str(plain), "--seeds", "1"], "leave out --seeds"),
-                           (["images", "--outdir", str(tmp_path)], "required: --seeds")):
+    for argv, fragment in (
+        (["images", "--from-png", str(plain)], "holds no triplane-viz metadata"),
+        (["images", "--from-png", str(plain), "--seeds", "1"], "leave out --seeds"),
+        (["images", "--outdir", str(tmp_path)], "required: --seeds"),
+    ):
         with pytest.raises(SystemExit) as e:
             main(argv)
         assert e.value.code == 2
@@ -146,8 +168,9 @@ def save_depth_like_the_viewer(engine, req, stem, model):
 
 def test_from_png_on_a_16bit_depth_png_compares_depth(engine, tmp_path, golden_native_checkpoint, capsys):
     """A "save depth" PNG is re-rendered as a 16-bit depth PNG and compared value for value (not as the 8-bit view)."""
-    res, (_, png) = save_depth_like_the_viewer(engine, fancy_request(engine.G), tmp_path / "depth-shot",
-                                               golden_native_checkpoint)
+    res, (_, png) = save_depth_like_the_viewer(
+        engine, fancy_request(engine.G), tmp_path / "depth-shot", golden_native_checkpoint
+    )
     assert main(["images", "--from-png", str(png)]) == 0
     out = capsys.readouterr().out
     assert "identical depth values to depth-shot.png" in out, out
@@ -162,8 +185,7 @@ def test_from_png_on_a_16bit_depth_png_compares_depth(engine, tmp_path, golden_n
 
 
 def test_from_png_on_a_changed_depth_png_reports_the_difference(engine, tmp_path, golden_native_checkpoint, capsys):
-    _, (_, png) = save_depth_like_the_viewer(engine, fancy_request(engine.G), tmp_path / "d",
-                                             golden_native_checkpoint)
+    _, (_, png) = save_depth_like_the_viewer(engine, fancy_request(engine.G), tmp_path / "d", golden_native_checkpoint)
     with Image.open(png) as im:
         original = np.asarray(im)
         record = im.text[X.META_KEY]
@@ -181,7 +203,8 @@ def test_from_png_on_a_changed_depth_png_reports_the_difference(engine, tmp_path
 
 
 def test_from_png_refuses_a_16bit_png_without_the_depth_range(engine, tmp_path, golden_native_checkpoint, capsys):
-    """A 16-bit PNG with a screenshot record but no depth_near/depth_far cannot be compared: refused, nothing written."""
+    """A 16-bit PNG with a screenshot record but no depth_near/depth_far cannot be compared: refused, nothing
+    written."""
     req = fancy_request(engine.G)
     info = X._png_info(X.screenshot_metadata(req, "depth", str(golden_native_checkpoint)))
     png = tmp_path / "odd.png"
@@ -239,14 +262,35 @@ def test_orbit_video_reads_back(engine, tmp_path):
 
 def test_video_cli_interp_and_errors(tmp_path, golden_native_checkpoint, capsys):
     out = tmp_path / "v.mp4"
-    argv = ["video", "--network", str(golden_native_checkpoint), "--seeds", "0,1", "--kind", "interp",
-            "--frames", "2", "--view", "depth", "--nrr", "33", "--fps", "12", "--out", str(out), "--quiet"]
+    argv = [
+        "video",
+        "--network",
+        str(golden_native_checkpoint),
+        "--seeds",
+        "0,1",
+        "--kind",
+        "interp",
+        "--frames",
+        "2",
+        "--view",
+        "depth",
+        "--nrr",
+        "33",
+        "--fps",
+        "12",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     assert main(argv) == 0
     assert "wrote" in capsys.readouterr().out
     info = read_video_info(out)
     assert info["frames"] == 4 and info["size"] == (34, 34) and info["fps"] == pytest.approx(12)  # odd -> even
-    for extra, fragment in ((["--seeds", "0"], "at least two seeds"), ([], "exists"),
-                            (["--out", str(tmp_path / "v.avi")], "unknown video format")):
+    for extra, fragment in (
+        (["--seeds", "0"], "at least two seeds"),
+        ([], "exists"),
+        (["--out", str(tmp_path / "v.avi")], "unknown video format"),
+    ):
         with pytest.raises(SystemExit):
             main(argv + extra)
         err = capsys.readouterr().err
@@ -267,8 +311,9 @@ def test_video_cancel_leaves_nothing(engine, tmp_path):
 
 
 # ----------------------------------------------------------------- mesh command
-def test_mesh_cli_writes_a_reloadable_glb_and_runs_the_backbone_once(tmp_path, golden_native_checkpoint, capsys,
-                                                                     monkeypatch):
+def test_mesh_cli_writes_a_reloadable_glb_and_runs_the_backbone_once(
+    tmp_path, golden_native_checkpoint, capsys, monkeypatch
+):
     import trimesh
 
     from renderer.model.generator import TriPlaneGenerator
@@ -277,8 +322,25 @@ def test_mesh_cli_writes_a_reloadable_glb_and_runs_the_backbone_once(tmp_path, g
     real = TriPlaneGenerator.planes
     monkeypatch.setattr(TriPlaneGenerator, "planes", lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
     out = tmp_path / "m.glb"
-    assert main(["mesh", "--network", str(golden_native_checkpoint), "--seed", "2", "--res", "32", "--trunc", "0.7",
-                 "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "mesh",
+                "--network",
+                str(golden_native_checkpoint),
+                "--seed",
+                "2",
+                "--res",
+                "32",
+                "--trunc",
+                "0.7",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     line = capsys.readouterr().out
     assert line.startswith(f"wrote {out}") and "32^3, level 10" in line
     assert calls == [1]
@@ -286,15 +348,33 @@ def test_mesh_cli_writes_a_reloadable_glb_and_runs_the_backbone_once(tmp_path, g
     assert len(mesh.vertices) > 100 and mesh.visual.material.metallicFactor == 0  # a matte material
     assert mesh.visual.vertex_attributes["color"].shape == (len(mesh.vertices), 3)  # COLOR_0 (linear, float)
     assert np.abs(mesh.vertices).max() <= 0.5 + 1e-6  # world units inside the box
-    for argv, fragment in ((["--out", str(out)], "exists"), (["--out", str(tmp_path / "m.stl")], "'.stl'"),
-                           (["--res", "4096", "--out", str(tmp_path / "n.ply")], "expected an integer in 16..1024"),
-                           (["--level", "1e9", "--out", str(tmp_path / "n.ply")], "no surface at level")):
+    for argv, fragment in (
+        (["--out", str(out)], "exists"),
+        (["--out", str(tmp_path / "m.stl")], "'.stl'"),
+        (["--res", "4096", "--out", str(tmp_path / "n.ply")], "expected an integer in 16..1024"),
+        (["--level", "1e9", "--out", str(tmp_path / "n.ply")], "no surface at level"),
+    ):
         with pytest.raises(SystemExit):
             main(["mesh", "--network", str(golden_native_checkpoint), "--res", "16", "--quiet", *argv])
         err = capsys.readouterr().err
         assert fragment in err and err.count("\n") == 1, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.glb"]
-    assert main(["mesh", "--network", str(golden_native_checkpoint), "--res", "16", "--level", "auto",
-                 "--out", str(tmp_path / "a.ply"), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "mesh",
+                "--network",
+                str(golden_native_checkpoint),
+                "--res",
+                "16",
+                "--level",
+                "auto",
+                "--out",
+                str(tmp_path / "a.ply"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert "the raw density where the render's surfaces lie" in capsys.readouterr().err
     assert math.isfinite(float(trimesh.load(tmp_path / "a.ply", process=False).vertices.mean()))

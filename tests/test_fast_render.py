@@ -1,15 +1,16 @@
 """The inference fast path against the straightforward one: the embedding_bag tri-plane lookup
 against grid_sample + mean, ray chunking against one chunk, and the plane-table cache."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
+from tiny_model import tiny_generator
 
 import renderer.model.generator as triplane
 from renderer.camera import default_camera, orbit_camera
 from renderer.model.decoder import lookup, plane_table, reference_plane_axes, sample_from_planes
-from tiny_model import tiny_generator
 
 
 def _rotation_axes() -> torch.Tensor:
@@ -54,8 +55,9 @@ def scene():
     G = tiny_generator()
     z = torch.from_numpy(np.random.RandomState(3).randn(1, G.z_dim).astype(np.float32))
     ws = G.mapping(z, default_camera(G.rendering_kwargs)[None], truncation_psi=0.7)
-    cams = torch.stack([orbit_camera(0.4, -0.1, 2.7, (0, 0, 0.2), focal=4.26),
-                        orbit_camera(-0.5, 0.2, 2.7, (0, 0, 0.2), focal=4.26)])
+    cams = torch.stack(
+        [orbit_camera(0.4, -0.1, 2.7, (0, 0, 0.2), focal=4.26), orbit_camera(-0.5, 0.2, 2.7, (0, 0, 0.2), focal=4.26)]
+    )
     return G, ws.repeat(2, 1, 1), cams
 
 
@@ -66,15 +68,16 @@ def test_ray_chunks_do_not_change_the_render(scene, monkeypatch, sampling):
     planes = G.planes(ws)
 
     def render():
-        return G.render_planes(planes, ws, cams, sampling=sampling, superresolution=False,
-                               generator=torch.Generator().manual_seed(9))
+        return G.render_planes(
+            planes, ws, cams, sampling=sampling, superresolution=False, generator=torch.Generator().manual_seed(9)
+        )
 
-    monkeypatch.setattr(triplane, "CHUNK_POINTS", 10 ** 8)
+    monkeypatch.setattr(triplane, "CHUNK_POINTS", 10**8)
     whole = render()
     monkeypatch.setattr(triplane, "CHUNK_POINTS", 37 * 12)  # 37 rays of the tiny model's 12 + 12 samples
     chunked = render()
     for k in ("image_raw", "image_depth", "image_alpha", "features"):  # a summation order apart (7e-7 seen on
-        assert (whole[k] - chunked[k]).abs().max() <= 1e-5, k           # depth ~3; out-of-order draws give 1e-3)
+        assert (whole[k] - chunked[k]).abs().max() <= 1e-5, k  # depth ~3; out-of-order draws give 1e-3)
     assert whole["image_depth"].std() > 1e-3 and whole["image_raw"].std() > 1e-3  # a frame with structure
 
 

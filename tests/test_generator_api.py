@@ -1,5 +1,6 @@
 """Generator API behaviour on small random models: the planes/render split, sampling modes,
 point queries against a slow reference, SR modules, option handling and config errors."""
+
 from __future__ import annotations
 
 import copy
@@ -7,6 +8,7 @@ import copy
 import numpy as np
 import pytest
 import torch
+from tiny_model import tiny_generator, tiny_spec
 
 import renderer
 from renderer.camera import default_camera, orbit_camera
@@ -14,7 +16,6 @@ from renderer.checkpoint.spec import LoadedCheckpoint, ModelSpec
 from renderer.errors import CheckpointError
 from renderer.model.generator import TriPlaneGenerator
 from renderer.model.volume import ray_march, sample_rays
-from tiny_model import tiny_generator, tiny_spec
 
 
 @pytest.fixture(scope="module")
@@ -104,8 +105,14 @@ def test_sample_matches_slow_reference(G):
     assert out["sigma"].shape == (1, 500, 1) and out["rgb"].shape == (1, 500, 32)
     feats = _slow_plane_features(planes[0].numpy().astype(np.float64), pts[0].numpy().astype(np.float64), 1.0)
     f = feats.mean(0).T  # (M, C)
-    w0, b0 = G.decoder.net[0].weight.double().numpy() * G.decoder.net[0].weight_gain, G.decoder.net[0].bias.double().numpy()
-    w2, b2 = G.decoder.net[2].weight.double().numpy() * G.decoder.net[2].weight_gain, G.decoder.net[2].bias.double().numpy()
+    w0, b0 = (
+        G.decoder.net[0].weight.double().numpy() * G.decoder.net[0].weight_gain,
+        G.decoder.net[0].bias.double().numpy(),
+    )
+    w2, b2 = (
+        G.decoder.net[2].weight.double().numpy() * G.decoder.net[2].weight_gain,
+        G.decoder.net[2].bias.double().numpy(),
+    )
     h = np.logaddexp(f @ w0.T + b0, 0)
     o = h @ w2.T + b2
     assert np.abs(out["sigma"][0, :, 0].numpy() - o[:, 0]).max() < 1e-4
@@ -141,7 +148,9 @@ def test_ray_march_on_a_known_slab():
     assert alpha[0, 0, 1] < 1e-6 and r.depth[0, 0, 1] == pytest.approx(3.0)
 
 
-@pytest.mark.parametrize("sr,nrr,out_res", [("SuperresolutionHybrid2X", 64, 128), ("SuperresolutionHybrid4X", 128, 256)])
+@pytest.mark.parametrize(
+    "sr,nrr,out_res", [("SuperresolutionHybrid2X", 64, 128), ("SuperresolutionHybrid4X", 128, 256)]
+)
 def test_same_resolution_sr_and_raw_aliasing(sr, nrr, out_res):
     """2X/4X modules at their input resolution: image_raw is the true render unless raw_aliasing
     asks for the reference's in-place value (render + first block's ToRGB); image is the same."""

@@ -6,6 +6,7 @@ source would leave a canary file and abort if it were ever executed. Every rende
 against the reference run on both CPUs (Intel and AMD, tests/golden.py): depth where it is
 defined, images everywhere. Deliberately wrong renders must fail the same checks.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from golden import RAY_RANGE, check_depth, check_frame
 
 import renderer
-from golden import RAY_RANGE, check_depth, check_frame
 from renderer.checkpoint import read_checkpoint
 from renderer.checkpoint.spec import ModelSpec
 
@@ -66,9 +67,9 @@ def loaded(request, golden_native_checkpoint, official_pickle):
 
 
 def _case_inputs(g, n):
-    z = torch.from_numpy(g["case_z"][n:n + 1])
-    cc = torch.from_numpy(g["case_c_cond"][n:n + 1])
-    cr = torch.from_numpy(g["case_c_render"][n:n + 1])
+    z = torch.from_numpy(g["case_z"][n : n + 1])
+    cc = torch.from_numpy(g["case_c_cond"][n : n + 1])
+    cr = torch.from_numpy(g["case_c_render"][n : n + 1])
     cutoff = int(g["case_cutoff"][n])
     return z, cc, cr, float(g["case_psi"][n]), (None if cutoff < 0 else cutoff)
 
@@ -100,7 +101,7 @@ def test_deterministic_parity(loaded, golden, reference_outputs, n):
     G, _ = loaded
     z, cc, cr, psi, cutoff = _case_inputs(golden, n)
     ws = G.mapping(z, cc, truncation_psi=psi, truncation_cutoff=cutoff)
-    assert np.abs(ws.numpy() - golden["case_ws"][n:n + 1]).max() <= WS_TOL
+    assert np.abs(ws.numpy() - golden["case_ws"][n : n + 1]).max() <= WS_TOL
     planes = G.planes(ws)
     assert planes.shape == (1, 3, 32, 256, 256)
     flat = planes.reshape(96, 256, 256)
@@ -165,7 +166,7 @@ def test_a_depth_offset_fails_against_both_references(case0, reference_outputs, 
     assert hit.sum() >= 50
     wrong = dict(out, image_depth=out["image_depth"] + torch.from_numpy(hit) * 1e-2 * RAY_RANGE)
     check_all_references(out, reference_outputs, 0, "_det")  # the unmodified render passes ...
-    for name, ref in reference_outputs.items():  # ... and the offset one fails on the depth
+    for ref in reference_outputs.values():  # ... and the offset one fails on the depth
         with pytest.raises(AssertionError, match="depth"):
             check_frame(wrong, ref, 0, "_det")
 
@@ -183,7 +184,7 @@ def test_a_perturbed_decoder_weight_fails_against_both_references(case0, referen
     finally:
         with torch.no_grad():
             weight.copy_(kept)
-    for name, ref in reference_outputs.items():
+    for ref in reference_outputs.values():
         with pytest.raises(AssertionError):
             check_frame(out, ref, 0, "_det")
         with pytest.raises(AssertionError, match="depth"):

@@ -9,6 +9,7 @@ The tri-plane lookup's coordinate and row arithmetic must be exact whatever the 
 With a CUDA device (`gpu` marker): the lookup under TF32 settings, and the render and the fp16 / fp32
 super-resolution against a CPU fp32 render, with cuDNN's TF32 on and off.
 """
+
 from __future__ import annotations
 
 import copy
@@ -23,8 +24,15 @@ import renderer.model.decoder as decoder
 from renderer.model.decoder import fp32_matmul_settings, lookup, plane_table, reference_plane_axes
 
 ROOT = Path(__file__).resolve().parents[1]
-NEW_API = ["fp32_precision", "cuda.matmul.fp32_precision", "cudnn.fp32_precision", "cudnn.conv.fp32_precision",
-           "mkldnn.fp32_precision", "mkldnn.matmul.fp32_precision", "mkldnn.conv.fp32_precision"]
+NEW_API = [
+    "fp32_precision",
+    "cuda.matmul.fp32_precision",
+    "cudnn.fp32_precision",
+    "cudnn.conv.fp32_precision",
+    "mkldnn.fp32_precision",
+    "mkldnn.matmul.fp32_precision",
+    "mkldnn.conv.fp32_precision",
+]
 
 
 def _path(name: str):
@@ -41,16 +49,22 @@ def settings():
     read as before afterwards."""
     has_new = hasattr(torch.backends.cuda.matmul, "fp32_precision")
     new = {n: getattr(*_path(n)) for n in NEW_API} if has_new else {}
-    legacy = (torch.get_float32_matmul_precision(), torch.backends.cuda.matmul.allow_tf32,
-              torch.backends.cudnn.allow_tf32)
+    legacy = (
+        torch.get_float32_matmul_precision(),
+        torch.backends.cuda.matmul.allow_tf32,
+        torch.backends.cudnn.allow_tf32,
+    )
     yield
     torch.set_float32_matmul_precision(legacy[0])
     torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = legacy[1:]
     for n, v in new.items():
         setattr(*_path(n), v)
     assert {n: getattr(*_path(n)) for n in new} == new
-    assert (torch.get_float32_matmul_precision(), torch.backends.cuda.matmul.allow_tf32,
-            torch.backends.cudnn.allow_tf32) == legacy
+    assert (
+        torch.get_float32_matmul_precision(),
+        torch.backends.cuda.matmul.allow_tf32,
+        torch.backends.cudnn.allow_tf32,
+    ) == legacy
 
 
 def exact(device_type: str) -> bool:
@@ -88,15 +102,20 @@ def test_new_api_settings_are_read(settings):
     assert not exact("cuda") and not exact("cpu")
 
 
-@pytest.mark.parametrize("tf32, level, expected", [(False, "highest", True), (True, "highest", False),
-                                                   (False, "high", False), (False, "medium", False)])
+@pytest.mark.parametrize(
+    "tf32, level, expected",
+    [(False, "highest", True), (True, "highest", False), (False, "high", False), (False, "medium", False)],
+)
 def test_old_torch_without_the_new_api(monkeypatch, tf32, level, expected):
     """torch 2.1-2.8 have no fp32_precision: the legacy settings alone decide (the review's R3 case, where
     reading only fp32_precision said 'exact' under allow_tf32=True)."""
     fake = types.SimpleNamespace(
         get_float32_matmul_precision=lambda: level,
-        backends=types.SimpleNamespace(cuda=types.SimpleNamespace(matmul=types.SimpleNamespace(allow_tf32=tf32)),
-                                       mkldnn=types.SimpleNamespace(matmul=types.SimpleNamespace())))
+        backends=types.SimpleNamespace(
+            cuda=types.SimpleNamespace(matmul=types.SimpleNamespace(allow_tf32=tf32)),
+            mkldnn=types.SimpleNamespace(matmul=types.SimpleNamespace()),
+        ),
+    )
     monkeypatch.setattr(decoder, "torch", fake)
     assert set(fp32_matmul_settings("cuda")) == {"float32_matmul_precision", "cuda.matmul.allow_tf32"}
     assert exact("cuda") is expected
@@ -107,8 +126,10 @@ def test_unreadable_legacy_setting_without_the_new_api_is_inexact(monkeypatch):
     def refuse():
         raise RuntimeError("mix of the legacy and new APIs")
 
-    fake = types.SimpleNamespace(get_float32_matmul_precision=refuse, backends=types.SimpleNamespace(
-        cuda=types.SimpleNamespace(matmul=types.SimpleNamespace(allow_tf32=False))))
+    fake = types.SimpleNamespace(
+        get_float32_matmul_precision=refuse,
+        backends=types.SimpleNamespace(cuda=types.SimpleNamespace(matmul=types.SimpleNamespace(allow_tf32=False))),
+    )
     monkeypatch.setattr(decoder, "torch", fake)
     assert not exact("cuda")
 
@@ -141,16 +162,19 @@ def test_gpu_lookup_exact_under_reduced_matmul_precision(settings, setting):
 def ffhq_cpu():
     sys.path.insert(0, str(ROOT / "bench"))
     from bench_engine import ffhq512_spec
+
     from renderer.camera import default_camera
     from renderer.engine import seed_z
     from renderer.export.video import orbit_camera_at
     from renderer.model.generator import TriPlaneGenerator
+
     torch.manual_seed(0)
     G = TriPlaneGenerator(ffhq512_spec())
     rk = G.rendering_kwargs
     with torch.no_grad():
-        ws = G.mapping(torch.from_numpy(seed_z(0, G.z_dim)), default_camera(rk).reshape(1, 25).float(),
-                       truncation_psi=0.7)
+        ws = G.mapping(
+            torch.from_numpy(seed_z(0, G.z_dim)), default_camera(rk).reshape(1, 25).float(), truncation_psi=0.7
+        )
         planes = G.planes(ws)
         cam = torch.as_tensor(orbit_camera_at(rk, 3 / 40), dtype=torch.float32).reshape(1, 25)
         ref = G.render_planes(planes, ws, cam)
@@ -173,13 +197,18 @@ def test_gpu_render_and_fp16_superresolution_against_cpu_fp32(ffhq_cpu, settings
         out32 = g.render_planes(planes.cuda(), ws.cuda(), cam.cuda())
         planes_gpu = g.planes(ws.cuda())
     scale = float(ref["image"].std())
-    d_raw, d16, d32 = (max_diff(out["image_raw"], ref["image_raw"]), max_diff(out["image"], ref["image"]),
-                       max_diff(out32["image"], ref["image"]))
+    d_raw, d16, d32 = (
+        max_diff(out["image_raw"], ref["image_raw"]),
+        max_diff(out["image"], ref["image"]),
+        max_diff(out32["image"], ref["image"]),
+    )
     mean16 = float((out["image"].float().cpu() - ref["image"]).abs().mean())
     with capsys.disabled():
-        print(f"\n[precision] cudnn.allow_tf32={tf32}: raw max|d| {d_raw:.3g}; image fp16 SR max|d| {d16:.3g} "
-              f"mean|d| {mean16:.3g}; image fp32 SR max|d| {d32:.3g}; planes max|d| "
-              f"{max_diff(planes_gpu, planes):.3g} (image std {scale:.3g})")
+        print(
+            f"\n[precision] cudnn.allow_tf32={tf32}: raw max|d| {d_raw:.3g}; image fp16 SR max|d| {d16:.3g} "
+            f"mean|d| {mean16:.3g}; image fp32 SR max|d| {d32:.3g}; planes max|d| "
+            f"{max_diff(planes_gpu, planes):.3g} (image std {scale:.3g})"
+        )
     assert d_raw < 1e-3
     assert mean16 < 0.02 * scale and d16 < 0.25 * scale  # fp16 blocks: a few fp16 units, not a wrong path
     if not tf32:

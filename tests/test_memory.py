@@ -1,4 +1,5 @@
 """The render memory policy (renderer/engine/memory.py): freed big buffers are reused, not page-faulted in again."""
+
 from __future__ import annotations
 
 import os
@@ -25,8 +26,14 @@ print(applied, sum(counts[6:]))  # steady state: the last 6 frames
 
 
 def _faults(mode: str, env: dict | None = None) -> tuple[bool, int]:
-    r = subprocess.run([sys.executable, "-c", PROBE, mode], capture_output=True, text=True, timeout=120, cwd=ROOT,
-                       env={**os.environ, **(env or {})})
+    r = subprocess.run(
+        [sys.executable, "-c", PROBE, mode],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
     assert r.returncode == 0, r.stderr
     applied, faults = r.stdout.split()
     return applied == "True", int(faults)

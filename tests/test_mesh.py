@@ -5,6 +5,7 @@ sigmoid(K p), so the level-L surface is a sphere of known radius and every verte
 The built-in model's tests compare against its procedural ground truth and wait for its weights.
 Over 400 lines as one file on purpose: the cases share the analytic fixtures and sphere geometry.
 """
+
 from __future__ import annotations
 
 import errno
@@ -16,8 +17,8 @@ import threading
 import numpy as np
 import pytest
 import torch
-
 from analytic_model import analytic_generator, expected_colour, surface_radius
+
 from renderer.camera import default_camera
 from renderer.errors import Cancelled, ExportError
 from renderer.export import mesh as M
@@ -124,7 +125,7 @@ def test_mesh_is_closed_outward_and_normals_point_out(sphere_mesh):
     tm = sphere_mesh.to_trimesh()
     assert tm.is_watertight
     r_level = surface_radius(S, R, F.DEFAULT_LEVEL)
-    assert tm.volume == pytest.approx(4 / 3 * math.pi * r_level ** 3, rel=0.01)  # positive: faces wind outward
+    assert tm.volume == pytest.approx(4 / 3 * math.pi * r_level**3, rel=0.01)  # positive: faces wind outward
     radial = sphere_mesh.vertices / np.linalg.norm(sphere_mesh.vertices, axis=1, keepdims=True)
     assert np.sum(sphere_mesh.normals * radial, 1).min() > 0.99
     assert np.allclose(np.linalg.norm(sphere_mesh.normals, axis=1), 1, atol=1e-5)
@@ -157,7 +158,7 @@ def test_border_cleaning_closes_surfaces_that_leave_the_box():
     n = 32
     x = np.linspace(-0.5, 0.5, n)
     X, Y, Z = np.meshgrid(x, x, x, indexing="ij")
-    grid = D.DensityGrid((S * (0.25 ** 2 - X ** 2 - Z ** 2)).astype(np.float32), -0.5, 1 / (n - 1))  # along y
+    grid = D.DensityGrid((S * (0.25**2 - X**2 - Z**2)).astype(np.float32), -0.5, 1 / (n - 1))  # along y
     assert not M.marching_cubes(grid, 10.0, border=0).to_trimesh().is_watertight  # open at the box faces
     closed = M.marching_cubes(grid, 10.0)
     assert closed.to_trimesh().is_watertight
@@ -185,7 +186,7 @@ def test_chunk_size_does_not_change_the_grid_and_progress_is_monotonic(sphere):
     a = D.sample_density(G, planes, 24, chunk=1000, progress=lambda f, s: seen.append(f))
     b = D.sample_density(G, planes, 24)
     assert np.allclose(a.sigma, b.sigma, atol=1e-3)
-    assert len(seen) == math.ceil(24 ** 3 / 1000) and seen == sorted(seen) and seen[-1] == 1.0
+    assert len(seen) == math.ceil(24**3 / 1000) and seen == sorted(seen) and seen[-1] == 1.0
     assert a.voxel == pytest.approx(1 / 23) and a.origin == -0.5
     assert a.coords()[0] == -0.5 and a.coords()[-1] == pytest.approx(0.5)
 
@@ -213,9 +214,11 @@ def test_mesh_lines_up_with_the_render(sphere, yaw, pitch, capsys):
     err = np.abs(pix - deep.colors[idx].astype(np.float64)).mean()
     depth_err = to_mesh_distance(deep, depth_points(cam, out, res)).mean()
     with capsys.disabled():
-        print(f"\nanalytic sphere yaw {yaw} pitch {pitch}: silhouette IoU {score:.4f} (level 10); at level "
-              f"{level:.1f}: vertex colour vs render {err:.2f}/255 mean abs over {len(idx)} visible vertices, "
-              f"render depth points to mesh {depth_err:.5f}")
+        print(
+            f"\nanalytic sphere yaw {yaw} pitch {pitch}: silhouette IoU {score:.4f} (level 10); at level "
+            f"{level:.1f}: vertex colour vs render {err:.2f}/255 mean abs over {len(idx)} visible vertices, "
+            f"render depth points to mesh {depth_err:.5f}"
+        )
     assert err < 2.0  # nearest pixel centre vs the vertex: the colour field changes ~1/255 per half pixel
     assert depth_err < 0.003
 
@@ -270,10 +273,10 @@ def read_glb(path) -> tuple[dict, bytes]:
     assert (magic, version, length) == (0x46546C67, 2, len(data))  # 'glTF', version 2, total length
     json_len, json_type = struct.unpack_from("<II", data, 12)
     assert json_type == 0x4E4F534A and json_len % 4 == 0  # 'JSON', padded to 4 bytes
-    doc = json.loads(data[20:20 + json_len])
+    doc = json.loads(data[20 : 20 + json_len])
     bin_len, bin_type = struct.unpack_from("<II", data, 20 + json_len)
     assert bin_type == 0x004E4942 and 28 + json_len + bin_len == len(data)  # 'BIN\0'
-    return doc, data[28 + json_len:28 + json_len + bin_len]
+    return doc, data[28 + json_len : 28 + json_len + bin_len]
 
 
 def glb_accessor(doc: dict, blob: bytes, index: int) -> np.ndarray:
@@ -472,8 +475,9 @@ sigma = clamp(10000 (0.012 - sdf), -10, 100) (renderer/builtin/training/train.py
 sdf = 0.012 - L/10000: 60 is 0.006 outside the true surface, clear of the clamp at 100, and between
 where the alpha-0.5 silhouette forms (~level 10) and where head-on rays stop (~level 100)."""
 
-needs_builtin = pytest.mark.skipif(_builtin_weights() is None,
-                                   reason="waiting for the built-in weights (renderer/builtin/builtin.safetensors)")
+needs_builtin = pytest.mark.skipif(
+    _builtin_weights() is None, reason="waiting for the built-in weights (renderer/builtin/builtin.safetensors)"
+)
 
 
 @pytest.fixture(scope="module")
@@ -512,8 +516,10 @@ def test_builtin_mesh_chamfer_to_the_procedural_surface(builtin_case, capsys):
     chamfer = (to_true + to_mesh) / 2
     box = D.box_size(G)
     with capsys.disabled():
-        print(f"\nbuilt-in 256^3 at level {level:.1f}: {mesh.n_vertices} vertices, Chamfer {chamfer:.5f} "
-              f"({100 * chamfer / box:.2f}% of the box; mesh->true {to_true:.5f}, true->mesh {to_mesh:.5f})")
+        print(
+            f"\nbuilt-in 256^3 at level {level:.1f}: {mesh.n_vertices} vertices, Chamfer {chamfer:.5f} "
+            f"({100 * chamfer / box:.2f}% of the box; mesh->true {to_true:.5f}, true->mesh {to_mesh:.5f})"
+        )
     assert chamfer <= 0.01 * box
 
 
@@ -532,8 +538,10 @@ def test_builtin_mesh_silhouette_and_colours_match_the_render(builtin_case, caps
         pix = np.clip(np.floor(out["image_raw"][:, r, c].T * 127.5 + 128), 0, 255)
         errors.append(np.abs(pix - mesh.colors[idx].astype(np.float64)).mean())
     with capsys.disabled():
-        print(f"\nbuilt-in: silhouette IoU {', '.join(f'{s:.4f}' for s in scores)}; vertex colour vs render "
-              f"{', '.join(f'{e:.2f}' for e in errors)} /255 mean abs")
+        print(
+            f"\nbuilt-in: silhouette IoU {', '.join(f'{s:.4f}' for s in scores)}; vertex colour vs render "
+            f"{', '.join(f'{e:.2f}' for e in errors)} /255 mean abs"
+        )
     assert min(scores) >= 0.95
     assert max(errors) < 20  # reported; the render blends colour along the ray
 

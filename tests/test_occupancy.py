@@ -1,10 +1,11 @@
 """Empty-space skipping: the occupancy grid never loses a surface, and a skipping render matches the full one."""
+
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-
 from analytic_model import analytic_generator
+
 from renderer.camera import camera_tuple, orbit_camera
 from renderer.engine import LatentSpec, RenderEngine, RenderRequest
 from renderer.model import occupancy as occ
@@ -78,8 +79,9 @@ def test_engine_builds_the_grid_once_per_latent(monkeypatch):
     front = camera_tuple(orbit_camera(0.0, 0.0, 2.7, (0, 0, 0), fov_deg=18))
     for yaw in (0.0, 0.3, 0.6):
         cam = camera_tuple(orbit_camera(yaw, 0.0, 2.7, (0, 0, 0), fov_deg=18))
-        res = engine.render(RenderRequest(latent=LatentSpec(seed=0), camera=cam, cond_camera=front,
-                                          superresolution=False))
+        res = engine.render(
+            RenderRequest(latent=LatentSpec(seed=0), camera=cam, cond_camera=front, superresolution=False)
+        )
         assert res.alpha.mean() > 0.05
     assert len(builds) == 1
 

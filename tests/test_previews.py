@@ -1,4 +1,5 @@
 """Preview requests: the adaptive policy's reduced frames, bf16 only for previews and close to fp32."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -15,8 +16,13 @@ from viz.resolution import ResolutionPolicy
 
 def request(G, **kw) -> RenderRequest:
     rk = G.rendering_kwargs
-    return RenderRequest(latent=LatentSpec(seed=1), camera=camera_tuple(default_camera(rk, yaw=0.3)),
-                         cond_camera=camera_tuple(default_camera(rk)), psi=0.7, **kw)
+    return RenderRequest(
+        latent=LatentSpec(seed=1),
+        camera=camera_tuple(default_camera(rk, yaw=0.3)),
+        cond_camera=camera_tuple(default_camera(rk)),
+        psi=0.7,
+        **kw,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +46,9 @@ def test_full_quality_requests_are_never_bf16(engine):
 
 def test_bf16_preview_is_close_to_fp32(engine):
     """bf16 really runs (the frame differs) and stays close: ~0.5 grey levels on average."""
-    req = request(engine.G, neural_rendering_resolution=48, depth_multiplier=0.5, importance_multiplier=0.5,
-                  superresolution=False)
+    req = request(
+        engine.G, neural_rendering_resolution=48, depth_multiplier=0.5, importance_multiplier=0.5, superresolution=False
+    )
     a = engine.render(req)
     b = engine.render(dataclasses.replace(req, bf16=True))
     assert b.raw.dtype == b.depth.dtype == torch.float32
@@ -61,8 +68,13 @@ def test_cpu_bf16_units_from_cpuinfo():
 
 def test_cpu_description_names_the_model_and_the_isa():
     """Benchmarks' first line: model name, the ISA features that pick kernels, the CPU count."""
-    info = ("processor\t: 0\nmodel name\t: AMD EPYC 9R14\nflags\t\t: fpu avx2 avx512f avx512_bf16\n\n"
-            "processor\t: 1\nmodel name\t: AMD EPYC 9R14\nflags\t\t: fpu avx2 avx512f avx512_bf16\n")
+    info = (
+        "processor\t: 0\nmodel name\t: AMD EPYC 9R14\nflags\t\t: fpu avx2 avx512f avx512_bf16\n\n"
+        "processor\t: 1\nmodel name\t: AMD EPYC 9R14\nflags\t\t: fpu avx2 avx512f avx512_bf16\n"
+    )
     assert cpu_description(info) == "CPU: AMD EPYC 9R14 (ISA: avx2 avx512f avx512_bf16; 2 logical CPUs)"
-    assert cpu_description("") == "CPU: unknown CPU (ISA: none of avx2/avx512f/avx512_bf16/amx_tile/amx_bf16; 0 logical CPUs)"
+    assert (
+        cpu_description("")
+        == "CPU: unknown CPU (ISA: none of avx2/avx512f/avx512_bf16/amx_tile/amx_bf16; 0 logical CPUs)"
+    )
     assert cpu_description().startswith("CPU: ")  # this machine's, whatever it is

@@ -1,4 +1,5 @@
 """The adaptive-quality state machine: steps down under load, full quality at rest, no oscillation."""
+
 from __future__ import annotations
 
 import random

@@ -1,4 +1,5 @@
 """viz.validate: typed numbers are clamped to the widget's range, non-numbers keep the old value; both say so."""
+
 from __future__ import annotations
 
 import math
@@ -13,12 +14,21 @@ def ui() -> SimpleNamespace:
     return SimpleNamespace(input_error=None)
 
 
-@pytest.mark.parametrize("typed, expected, note", [
-    (0.5, 0.5, None), (-1.0, -1.0, None), (2.0, 2.0, None),
-    (5.0, 2.0, "psi: 5 is outside -1 .. 2; using 2"), (-1e30, -1.0, "using -1"),
-    (math.nan, 0.7, "psi: nan is not a finite number; kept 0.7"), (1e20, 2.0, "1e+20 is outside"), (math.inf, 0.7, "not a finite number"),
-    (-math.inf, 0.7, "kept 0.7"), ("abc", 0.7, "'abc' is not a finite number"),
-])
+@pytest.mark.parametrize(
+    "typed, expected, note",
+    [
+        (0.5, 0.5, None),
+        (-1.0, -1.0, None),
+        (2.0, 2.0, None),
+        (5.0, 2.0, "psi: 5 is outside -1 .. 2; using 2"),
+        (-1e30, -1.0, "using -1"),
+        (math.nan, 0.7, "psi: nan is not a finite number; kept 0.7"),
+        (1e20, 2.0, "1e+20 is outside"),
+        (math.inf, 0.7, "not a finite number"),
+        (-math.inf, 0.7, "kept 0.7"),
+        ("abc", 0.7, "'abc' is not a finite number"),
+    ],
+)
 def test_clamp_input(typed, expected, note):
     target = ui()
     assert clamp_input(target, "psi", typed, -1.0, 2.0, 0.7) == expected

@@ -1,4 +1,5 @@
 """Pure viewer logic: orbit maths, state snapshots, the latest-wins render worker."""
+
 from __future__ import annotations
 
 import math
@@ -11,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from viz.orbit import (ORBIT_SPEED, PITCH_LIMIT, OrbitCamera, from_camera, orbit, pan, presets, zoom, zoom_fov)
-from viz.state import ModelDefaults, VizState
 from viz.jobs.worker import LatestWinsWorker
+from viz.orbit import ORBIT_SPEED, PITCH_LIMIT, OrbitCamera, from_camera, orbit, pan, presets, zoom, zoom_fov
+from viz.state import ModelDefaults, VizState
 
 
 def _project(cam: OrbitCamera, p) -> np.ndarray:
@@ -21,6 +22,7 @@ def _project(cam: OrbitCamera, p) -> np.ndarray:
     m = cam.cam2world()
     q = m[:3, :3].T @ (np.asarray(p) - m[:3, 3])
     from renderer.camera import fov_to_focal
+
     f = fov_to_focal(cam.fov_deg)
     return np.array([q[0] / q[2] * f, q[1] / q[2] * f])
 
@@ -52,7 +54,8 @@ def test_pan_moves_the_pivot_with_the_mouse(dx, dy):
     p = _project(moved, cam.pivot) * 600
     assert p == pytest.approx([dx, dy], abs=1e-6 * 600 + 1e-3)
     assert np.linalg.norm(np.subtract(moved.pivot, moved.center)) == pytest.approx(
-        np.linalg.norm(np.subtract(cam.pivot, cam.center)))
+        np.linalg.norm(np.subtract(cam.pivot, cam.center))
+    )
 
 
 def test_zoom_and_fov():
@@ -70,7 +73,9 @@ def test_presets_and_round_trip():
     assert -0.7 < p["top"].pitch < 0 < p["bottom"].pitch < 0.7  # within a face model's trained pitch range
     sphere = presets(1.7, (0, 0, 0), 45.0, full_sphere=True)  # ShapeNet-style: real top and bottom views
     assert sphere["top"].pitch < -1.4 and sphere["bottom"].pitch > 1.4
-    shapenet = ModelDefaults.from_rendering_kwargs({"avg_camera_radius": 1.7, "ray_start": "auto", "ray_end": "auto"}, 14)
+    shapenet = ModelDefaults.from_rendering_kwargs(
+        {"avg_camera_radius": 1.7, "ray_start": "auto", "ray_end": "auto"}, 14
+    )
     face = ModelDefaults.from_rendering_kwargs({"avg_camera_radius": 2.7, "ray_start": 2.25, "ray_end": 3.3}, 14)
     assert shapenet.full_sphere and not face.full_sphere
     assert face.radius_range == pytest.approx((0.675, 10.8))  # the ray range still starts ahead of the camera
@@ -80,8 +85,18 @@ def test_presets_and_round_trip():
 
 def test_state_snapshot_and_conditioning():
     s = VizState()
-    s.apply_model(ModelDefaults.from_rendering_kwargs({"avg_camera_radius": 1.7, "avg_camera_pivot": [0, 0, 0],
-                                                       "white_back": True, "ray_start": 0.1, "ray_end": 2.6}, 14))
+    s.apply_model(
+        ModelDefaults.from_rendering_kwargs(
+            {
+                "avg_camera_radius": 1.7,
+                "avg_camera_pivot": [0, 0, 0],
+                "white_back": True,
+                "ray_start": 0.1,
+                "ray_end": 2.6,
+            },
+            14,
+        )
+    )
     assert s.camera.radius == 1.7 and s.camera.fov_deg == pytest.approx(45, abs=0.2)
     s.camera = orbit(s.camera, 80, 0, 400)
     r = s.snapshot(5)

@@ -1,4 +1,5 @@
 """Viewer pieces that need no window: recent files, the bindings table, the loader, the entry point."""
+
 from __future__ import annotations
 
 import json
@@ -53,8 +54,9 @@ def test_recent_relative_files_become_absolute(tmp_path, monkeypatch):
     assert rf.items == ["builtin", str(tmp_path / "model.safetensors")]
 
 
-@pytest.mark.parametrize("content", [b"{not json", b'{"recent": "a string"}', b"[1, 2]", b'{"recent": [1]}',
-                                     b"\xff\xfe\x00garbage"])
+@pytest.mark.parametrize(
+    "content", [b"{not json", b'{"recent": "a string"}', b"[1, 2]", b'{"recent": [1]}', b"\xff\xfe\x00garbage"]
+)
 def test_corrupt_recent_file_is_ignored_with_a_warning(tmp_path, content):
     path = tmp_path / "recent.json"
     path.write_bytes(content)
@@ -76,15 +78,26 @@ def test_unwritable_recent_file_warns_instead_of_raising(tmp_path):
 def test_every_binding_is_handled_and_every_handler_is_documented():
     pytest.importorskip("imgui_bundle")
     from viz import input as viz_input
+
     assert bindings.actions() == viz_input.handled_actions()
 
 
 def test_key_table_matches_the_binding_gestures():
     pytest.importorskip("imgui_bundle")
     import glfw
+
     from viz import input as viz_input
-    names = {glfw.KEY_R: "R", glfw.KEY_S: "S", glfw.KEY_F1: "F1", glfw.KEY_ESCAPE: "Esc", glfw.KEY_SPACE: "Space",
-             glfw.KEY_LEFT: "Left arrow", glfw.KEY_RIGHT: "Right arrow", glfw.KEY_TAB: "Tab"}
+
+    names = {
+        glfw.KEY_R: "R",
+        glfw.KEY_S: "S",
+        glfw.KEY_F1: "F1",
+        glfw.KEY_ESCAPE: "Esc",
+        glfw.KEY_SPACE: "Space",
+        glfw.KEY_LEFT: "Left arrow",
+        glfw.KEY_RIGHT: "Right arrow",
+        glfw.KEY_TAB: "Tab",
+    }
     keys = {(b.action, b.gesture) for b in bindings.BINDINGS if b.device == "key"}
     for key, action in viz_input.KEY_ACTIONS.items():
         assert any(a == action and names[key] in g.split(" or ") for a, g in keys), (names[key], action)
@@ -98,8 +111,12 @@ def test_app_actions_cover_the_key_bindings():
     pytest.importorskip("imgui_bundle")
     from viz import input as viz_input
     from viz.actions import ACTIONS
-    assert set(ACTIONS) == (set(viz_input.KEY_ACTIONS.values()) | set(viz_input.CHAR_ACTIONS.values())
-                            | set(viz_input.CTRL_KEY_ACTIONS.values()))
+
+    assert set(ACTIONS) == (
+        set(viz_input.KEY_ACTIONS.values())
+        | set(viz_input.CHAR_ACTIONS.values())
+        | set(viz_input.CTRL_KEY_ACTIONS.values())
+    )
 
 
 def test_markdown_table_lists_every_binding():
@@ -147,8 +164,14 @@ def test_error_line_is_one_line():
 # ----------------------------------------------------------------- entry point
 def _run_visualizer(*args: str, env_drop=("DISPLAY", "WAYLAND_DISPLAY"), timeout=120):
     env = {k: v for k, v in os.environ.items() if k not in env_drop}
-    return subprocess.run([sys.executable, str(ROOT / "visualizer.py"), *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "visualizer.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=ROOT,
+    )
 
 
 def test_no_display_prints_one_line_and_exits_2():

@@ -1,5 +1,6 @@
 """Widgets draw against `viz.host.WidgetHost`, not the app: every pane section runs here against a fake host,
 in a headless imgui frame (no window, no GL), and a click on a button reaches the host's named action."""
+
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -22,14 +23,27 @@ class FakeHost(SimpleNamespace):
 
     def __init__(self):
         super().__init__(
-            state=VizState(), ui=UiState(), geometry=GeometrySettings(), export_settings=ExportSettings(),
-            item_rects={}, model=None, shown=None, quality=ResolutionPolicy(), engine=None,
-            loader=SimpleNamespace(loading=None), worker=SimpleNamespace(busy=False, busy_since=None, dropped=0),
-            mesher=SimpleNamespace(busy=False), mesh_view=SimpleNamespace(mesh=None),
+            state=VizState(),
+            ui=UiState(),
+            geometry=GeometrySettings(),
+            export_settings=ExportSettings(),
+            item_rects={},
+            model=None,
+            shown=None,
+            quality=ResolutionPolicy(),
+            engine=None,
+            loader=SimpleNamespace(loading=None),
+            worker=SimpleNamespace(busy=False, busy_since=None, dropped=0),
+            mesher=SimpleNamespace(busy=False),
+            mesh_view=SimpleNamespace(mesh=None),
             exporter=SimpleNamespace(job=None, busy=False, cancel=lambda: None),
             presenter=SimpleNamespace(path="cpu-upload", fallback_reason="no CUDA device", upload_ms=0.0),
-            recent=SimpleNamespace(items=[]), perf=PerfStats(), session=SimpleNamespace(discarded=0, last_frame_ms=0.0),
-            device_name="cpu", calls=[])
+            recent=SimpleNamespace(items=[]),
+            perf=PerfStats(),
+            session=SimpleNamespace(discarded=0, last_frame_ms=0.0),
+            device_name="cpu",
+            calls=[],
+        )
 
     def log(self, message: str) -> None:
         self.calls.append(("log", message))

@@ -1,12 +1,14 @@
 """What the keys and buttons do beyond editing the state: the key-action table, seed steps, saving renders
 and the window. Errors go to the status line; nothing here raises into the frame loop."""
+
 from __future__ import annotations
 
 import dataclasses
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import glfw
 import numpy as np
@@ -22,10 +24,14 @@ if TYPE_CHECKING:
     from .host import ViewerHost
 
 ACTIONS: dict[str, Callable[[ViewerHost], None]] = {
-    "reset": lambda app: app.reset_camera(), "screenshot": lambda app: app.save_render(),
-    "help": lambda app: app.toggle_help(), "close_help": lambda app: app.close_help(),
-    "play": lambda app: toggle_play(app), "seed_prev": lambda app: step_seed(app, -1),
-    "seed_next": lambda app: step_seed(app, 1), "toggle_pane": lambda app: app.toggle_pane(),
+    "reset": lambda app: app.reset_camera(),
+    "screenshot": lambda app: app.save_render(),
+    "help": lambda app: app.toggle_help(),
+    "close_help": lambda app: app.close_help(),
+    "play": lambda app: toggle_play(app),
+    "seed_prev": lambda app: step_seed(app, -1),
+    "seed_next": lambda app: step_seed(app, 1),
+    "toggle_pane": lambda app: app.toggle_pane(),
     "quit": lambda app: app.quit(),
 }
 """What each key action id of viz.bindings does to the app."""
@@ -74,8 +80,12 @@ def save_render(app: ViewerHost) -> Path | None:
             view = "geometry"
         path = next_free(_out_folder(app), f"render-seed{seed_label(out.job.request.latent.seed)}-{view}", ".png")
         if view == "geometry":
-            pixels, out = geometry_pixels(app), dataclasses.replace(out, job=dataclasses.replace(
-                out.job, request=app.state.snapshot(0), pack_view="geometry"))
+            pixels, out = (
+                geometry_pixels(app),
+                dataclasses.replace(
+                    out, job=dataclasses.replace(out.job, request=app.state.snapshot(0), pack_view="geometry")
+                ),
+            )
         else:
             pixels = render_pixels(out)
         save_screenshot_now(app, pixels, out, view, path)

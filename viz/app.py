@@ -6,16 +6,15 @@ for the latest-wins render thread when it changed), upload the newest finished f
 draw the render area and swap. The last good frame stays on screen while a render is in flight. `run()` is
 the interactive loop: it sleeps between frames when nothing moves (viz/pacing.py).
 """
+
 from __future__ import annotations
 
 import os
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
-
-from .gfx.window import DisplayError, create_window, destroy_window, gl_info  # first: imgui_bundle before glfw
 
 import glfw  # noqa: E402
 import numpy as np  # noqa: E402
@@ -24,14 +23,18 @@ from imgui_bundle import imgui  # noqa: E402
 
 from renderer.engine import RenderEngine  # noqa: E402
 
-from . import actions, pane  # noqa: E402
+from . import (  # noqa: E402
+    actions,
+    canvas,  # noqa: E402
+    pane,
+    results,  # noqa: E402
+)
 from .config import AppConfig, device_name  # noqa: E402
-from . import canvas  # noqa: E402
 from .gfx.gl import GLCheckError, check_gl_error  # noqa: E402
 from .gfx.gui import Gui  # noqa: E402
 from .gfx.mesh_view import GeometrySettings, PreviewMesher  # noqa: E402
+from .gfx.window import DisplayError, create_window, destroy_window, gl_info  # first: imgui_bundle before glfw
 from .input import InputHandler  # noqa: E402
-from . import results  # noqa: E402
 from .jobs.exporter import Exporter, ExportSettings  # noqa: E402
 from .jobs.loader import LoadedModel, ModelLoader  # noqa: E402
 from .layout import PANE_WIDTH, STATUS_HEIGHT  # noqa: E402
@@ -42,6 +45,7 @@ from .state import VizState  # noqa: E402
 from .ui_state import PerfStats, UiState  # noqa: E402
 
 __all__ = ["App", "AppConfig", "DisplayError"]
+
 
 class App:
     """The viewer: owns the window, imgui, the presenter, the render session and the background jobs."""
@@ -72,8 +76,9 @@ class App:
         self._closed = False
         self.device_name = device_name(config.device)
 
-        self.window = create_window(config.title, config.width, config.height,
-                                    visible=config.visible, headless=config.headless)
+        self.window = create_window(
+            config.title, config.width, config.height, visible=config.visible, headless=config.headless
+        )
         try:
             info = gl_info()
             self.gl_version = f"{info['GL_VERSION']} on {info['GL_RENDERER']}"
@@ -225,11 +230,21 @@ class App:
 
     def idle(self) -> bool:
         """True when no load or render runs and the shown frame is the last request's."""
-        return (self.loader.loading is None and not self.worker.busy and self.session.pending is None
-                and not self.quality.moving(time.perf_counter())
-                and (self.model is None or (self.shown is not None and self.shown.stamp == self.session.stamp
-                                            and self.shown.job.quality in (None, self.quality.full))
-                     or self.ui.render_error is not None))
+        return (
+            self.loader.loading is None
+            and not self.worker.busy
+            and self.session.pending is None
+            and not self.quality.moving(time.perf_counter())
+            and (
+                self.model is None
+                or (
+                    self.shown is not None
+                    and self.shown.stamp == self.session.stamp
+                    and self.shown.job.quality in (None, self.quality.full)
+                )
+                or self.ui.render_error is not None
+            )
+        )
 
     def step(self) -> None:
         """One UI frame (see the module docstring)."""

@@ -3,6 +3,7 @@
 `viz.input` dispatches on the `action` ids below and a unit test checks that every id here is
 handled there and nothing else is; `python -m viz.bindings` prints the README's Markdown table.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,8 +29,9 @@ BINDINGS: tuple[Binding, ...] = (
     Binding("zoom_fov", "Ctrl + wheel", "change the field of view", "mouse"),
     Binding("pan", "Right or middle drag", "pan: move the pivot in the image plane", "mouse"),
     Binding("reset", "Double-click", "reset the camera to the model's default", "mouse"),
-    Binding("load", "Drop a file on the window", "load that checkpoint (.pkl or .safetensors)", "mouse",
-            where="anywhere"),
+    Binding(
+        "load", "Drop a file on the window", "load that checkpoint (.pkl or .safetensors)", "mouse", where="anywhere"
+    ),
     Binding("reset", "R", "reset the camera to the model's default", "key", where="anywhere"),
     Binding("screenshot", "S", "save the current render as PNG (native resolution)", "key", where="anywhere"),
     Binding("help", "F1 or ?", "show / hide this help", "key", where="anywhere"),
@@ -37,8 +39,9 @@ BINDINGS: tuple[Binding, ...] = (
     Binding("play", "Space", "play / pause the A-to-B interpolation", "key", where="anywhere"),
     Binding("seed_prev", "Left arrow", "previous seed", "key", where="anywhere"),
     Binding("seed_next", "Right arrow", "next seed", "key", where="anywhere"),
-    Binding("toggle_pane", "Tab", "hide / show the control pane (the render takes the window)", "key",
-            where="anywhere"),
+    Binding(
+        "toggle_pane", "Tab", "hide / show the control pane (the render takes the window)", "key", where="anywhere"
+    ),
     Binding("quit", "Ctrl+Q", "quit the viewer", "key", where="anywhere, even while typing"),
 )
 """Every mouse and key binding of the window, in the order the help shows them."""

@@ -1,4 +1,5 @@
 """The render area: the shown frame (or the mesh, in the geometry view) drawn into the window, and read back."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

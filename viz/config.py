@@ -1,9 +1,10 @@
 """How the viewer starts: its command-line options as one typed dataclass (the composition root reads it)."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 DEFAULT_OUT_DIR = str(Path("~") / "Pictures" / "triplane-viz")
 """Where saved renders, meshes and videos go unless told otherwise: per user, never the working folder."""

@@ -1,6 +1,7 @@
 """Exports started from the viewer, of exactly what is on screen: meshes and videos (on the export thread,
 viz/jobs/exporter.py), depth maps and screenshots with metadata (written at once). File names say which latent
 they hold; errors go to the status line in the window's words."""
+
 from __future__ import annotations
 
 import os
@@ -70,8 +71,11 @@ def start_mesh(app: ViewerHost) -> ExportJob | None:
         def work(job: ExportJob) -> str:
             def progress(f, stage):
                 job.progress, job.stage = f, stage
-            return export_mesh(G, planes, path, s.mesh_resolution, level, overwrite=s.overwrite,
-                               progress=progress, cancel=job.cancel).line()
+
+            return export_mesh(
+                G, planes, path, s.mesh_resolution, level, overwrite=s.overwrite, progress=progress, cancel=job.cancel
+            ).line()
+
         return app.exporter.start("mesh", str(path), work)
     except ExportError as e:
         app.ui.export_error = window_words(str(e))
@@ -88,16 +92,27 @@ def video_spec(app: ViewerHost, out: FrameOut) -> VideoSpec:
         raise ExportError(f"bad settings: {e}") from None
     lat = req.latent
     if s.video_kind == "interp" and lat.seed_b is None:
-        raise ExportError("an interpolation video goes from seed A to seed B: tick 'interpolate A -> B' in the "
-                          "Latent panel first")
+        raise ExportError(
+            "an interpolation video goes from seed A to seed B: tick 'interpolate A -> B' in the Latent panel first"
+        )
     seeds = [lat.seed] if s.video_kind == "orbit" else [lat.seed, lat.seed_b]
     view = st.view.view if st.view.view in ("image", "raw", "depth") else "image"
-    return VideoSpec(seeds=seeds, kind=s.video_kind, frames=int(s.video_frames), fps=float(s.video_fps),
-                     psi=req.psi, cutoff=req.cutoff, view=view,
-                     neural_rendering_resolution=req.neural_rendering_resolution,
-                     depth_multiplier=req.depth_multiplier, importance_multiplier=req.importance_multiplier,
-                     noise_mode=req.noise_mode, sampling=req.sampling, latent=lat,
-                     cond="render" if st.cond.mode == "camera" else "front")
+    return VideoSpec(
+        seeds=seeds,
+        kind=s.video_kind,
+        frames=int(s.video_frames),
+        fps=float(s.video_fps),
+        psi=req.psi,
+        cutoff=req.cutoff,
+        view=view,
+        neural_rendering_resolution=req.neural_rendering_resolution,
+        depth_multiplier=req.depth_multiplier,
+        importance_multiplier=req.importance_multiplier,
+        noise_mode=req.noise_mode,
+        sampling=req.sampling,
+        latent=lat,
+        cond="render" if st.cond.mode == "camera" else "front",
+    )
 
 
 def start_video(app: ViewerHost) -> ExportJob | None:
@@ -107,15 +122,20 @@ def start_video(app: ViewerHost) -> ExportJob | None:
         out = _shown(app)
         spec = video_spec(app, out)
         spec.check()
-        name = latent_name(spec.latent) if s.video_kind == "orbit" else \
-            f"seed{seed_label(spec.seeds[0])}-to-{seed_label(spec.seeds[1])}"
+        name = (
+            latent_name(spec.latent)
+            if s.video_kind == "orbit"
+            else f"seed{seed_label(spec.seeds[0])}-to-{seed_label(spec.seeds[1])}"
+        )
         path = _target(app, s.video_path, f"video-{s.video_kind}-{name}", ".mp4")
         engine = RenderEngine(app.model.engine.G, timed=False, cuda_graphs=False)  # no captures on this thread (D3)
 
         def work(job: ExportJob) -> str:
             def progress(f, stage):
                 job.progress, job.stage = f, stage
+
             return write_video(engine, spec, path, overwrite=s.overwrite, progress=progress, cancel=job.cancel).line()
+
         return app.exporter.start("video", str(path), work)
     except ExportError as e:
         app.ui.export_error = window_words(str(e))

@@ -2,6 +2,7 @@
 read-only views of what runs, named actions), the viewer's own modules (pane, pacing, canvas, actions, job
 results) a `ViewerHost`. `viz.app.App` satisfies both; nothing but the composition root imports `viz.app`, so a
 widget can be drawn against a fake host in a test."""
+
 from __future__ import annotations
 
 from os import PathLike

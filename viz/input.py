@@ -5,12 +5,14 @@ control pane keeps its own clicks; keys are ignored while imgui has the keyboard
 field is being edited). The callbacks are installed *before* imgui's GLFW backend, which
 then chains to them (install_callbacks=True), so imgui sees every event as well.
 """
+
 from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Protocol
 
 import glfw
 from imgui_bundle import imgui
@@ -22,8 +24,14 @@ DOUBLE_CLICK_S = 0.35
 DOUBLE_CLICK_PX = 5.0
 
 KEY_ACTIONS: dict[int, str] = {
-    glfw.KEY_R: "reset", glfw.KEY_S: "screenshot", glfw.KEY_F1: "help", glfw.KEY_ESCAPE: "close_help",
-    glfw.KEY_SPACE: "play", glfw.KEY_LEFT: "seed_prev", glfw.KEY_RIGHT: "seed_next", glfw.KEY_TAB: "toggle_pane",
+    glfw.KEY_R: "reset",
+    glfw.KEY_S: "screenshot",
+    glfw.KEY_F1: "help",
+    glfw.KEY_ESCAPE: "close_help",
+    glfw.KEY_SPACE: "play",
+    glfw.KEY_LEFT: "seed_prev",
+    glfw.KEY_RIGHT: "seed_next",
+    glfw.KEY_TAB: "toggle_pane",
 }
 """Plain key (no Ctrl/Alt/Super) -> action id of viz.bindings."""
 CTRL_KEY_ACTIONS: dict[int, str] = {glfw.KEY_Q: "quit"}
@@ -93,12 +101,14 @@ class InputHandler:
 
     def _guard(self, fn):
         """Wrap a callback so that an exception is logged instead of escaping into GLFW's C code."""
+
         def wrapped(*args):
             try:
                 self.events += 1
                 fn(*args)
             except Exception as e:  # a bug in a handler must not kill the window
                 self.log(f"input handler error: {type(e).__name__}: {e}")
+
         return wrapped
 
     # ----------------------------------------------------------------- queries
@@ -159,17 +169,21 @@ class InputHandler:
         if yoff == 0 or not self.over_render(x, y):
             return
         s = self.target.state
-        ctrl = (glfw.get_key(window, glfw.KEY_LEFT_CONTROL) == glfw.PRESS
-                or glfw.get_key(window, glfw.KEY_RIGHT_CONTROL) == glfw.PRESS)
+        ctrl = (
+            glfw.get_key(window, glfw.KEY_LEFT_CONTROL) == glfw.PRESS
+            or glfw.get_key(window, glfw.KEY_RIGHT_CONTROL) == glfw.PRESS
+        )
         if ctrl:
             s.camera = orbit.zoom_fov(s.camera, yoff)
             return
         lo, hi = s.defaults.radius_range
-        wanted = s.camera.radius * orbit.ZOOM_STEP ** yoff
+        wanted = s.camera.radius * orbit.ZOOM_STEP**yoff
         s.camera = orbit.zoom(s.camera, yoff, (lo, hi))
         if not lo <= wanted <= hi:
-            self.target.notify(f"zoom limit: radius {s.camera.radius:.2f} (this model keeps {lo:.2f}–{hi:.2f}, "
-                               "where the object stays inside the rendered range)")
+            self.target.notify(
+                f"zoom limit: radius {s.camera.radius:.2f} (this model keeps {lo:.2f}–{hi:.2f}, "
+                "where the object stays inside the rendered range)"
+            )
 
     def on_key(self, window, key: int, scancode: int, action: int, mods: int) -> None:
         """Plain keys -> actions (see KEY_ACTIONS), unless imgui has the keyboard; Ctrl + key (CTRL_KEY_ACTIONS)

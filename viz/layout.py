@@ -1,4 +1,5 @@
 """Window layout constants shared by the app, the pane and the widgets (window coordinates)."""
+
 from __future__ import annotations
 
 PANE_WIDTH = 380

@@ -4,6 +4,7 @@ The camera follows the reference convention (renderer.camera): it sits on a sphe
 around `center` and looks at `pivot`. Panning moves pivot and center together, so the whole rig
 translates in the image plane; orbiting turns the camera around `center`.
 """
+
 from __future__ import annotations
 
 import math
@@ -56,12 +57,12 @@ def orbit(cam: OrbitCamera, dx: float, dy: float, viewport_h: float) -> OrbitCam
 
 def zoom(cam: OrbitCamera, wheel: float, radius_range: tuple[float, float] = RADIUS_RANGE) -> OrbitCamera:
     """Wheel up (positive) moves the camera closer by ZOOM_STEP per notch, within `radius_range`."""
-    return replace(cam, radius=clamp(cam.radius * ZOOM_STEP ** wheel, *radius_range))
+    return replace(cam, radius=clamp(cam.radius * ZOOM_STEP**wheel, *radius_range))
 
 
 def zoom_fov(cam: OrbitCamera, wheel: float) -> OrbitCamera:
     """Modifier + wheel narrows (positive) or widens the field of view."""
-    return replace(cam, fov_deg=clamp(cam.fov_deg * FOV_STEP ** wheel, *FOV_RANGE))
+    return replace(cam, fov_deg=clamp(cam.fov_deg * FOV_STEP**wheel, *FOV_RANGE))
 
 
 def pan(cam: OrbitCamera, dx: float, dy: float, viewport_h: float) -> OrbitCamera:
@@ -71,8 +72,11 @@ def pan(cam: OrbitCamera, dx: float, dy: float, viewport_h: float) -> OrbitCamer
     dist = float(np.linalg.norm(np.asarray(cam.pivot) - m[:3, 3]))
     scale = dist / (fov_to_focal(cam.fov_deg) * max(viewport_h, 1.0))  # world units per pixel at the pivot
     delta = -(right * dx + down * dy) * scale
-    return replace(cam, pivot=tuple(float(v) for v in np.asarray(cam.pivot) + delta),
-                   center=tuple(float(v) for v in np.asarray(cam.center) + delta))
+    return replace(
+        cam,
+        pivot=tuple(float(v) for v in np.asarray(cam.pivot) + delta),
+        center=tuple(float(v) for v in np.asarray(cam.center) + delta),
+    )
 
 
 def _wrap(a: float) -> float:
@@ -92,6 +96,12 @@ def presets(radius: float, pivot, fov_deg: float, full_sphere: bool = False) -> 
     all around (ShapeNet-style, `full_sphere`) gets real top and bottom views."""
     base = OrbitCamera(0.0, 0.0, radius, tuple(pivot), (0.0, 0.0, 0.0), fov_deg)
     top, bottom = (-PITCH_LIMIT, PITCH_LIMIT) if full_sphere else (-0.6, 0.5)
-    return {"default": base, "front": base, "left": replace(base, yaw=-math.pi / 2 + 0.01),
-            "right": replace(base, yaw=math.pi / 2 - 0.01), "top": replace(base, pitch=top),
-            "bottom": replace(base, pitch=bottom), "three-quarter": replace(base, yaw=0.5, pitch=-0.15)}
+    return {
+        "default": base,
+        "front": base,
+        "left": replace(base, yaw=-math.pi / 2 + 0.01),
+        "right": replace(base, yaw=math.pi / 2 - 0.01),
+        "top": replace(base, pitch=top),
+        "bottom": replace(base, pitch=bottom),
+        "three-quarter": replace(base, yaw=0.5, pitch=-0.15),
+    }

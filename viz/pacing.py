@@ -2,6 +2,7 @@
 (coalesced to a frame-rate cap), a finished render (the worker posts an empty event), and timed things (an
 animation frame, a progress tick, a message expiring, the idle trim). An idle window leaves the cores to the
 render thread; while a render is in flight the UI is drawn at BUSY_UI_FPS so it does not starve it."""
+
 from __future__ import annotations
 
 import math
@@ -80,8 +81,14 @@ class Pacer:
         if app.worker.has_result() or app.session.pending is not None:
             return 0.0  # a new frame to show
         lat = app.state.latent
-        if (self.input_pending or self.settle_frames > 0 or (lat.interp and lat.playing) or app.input.drag is not None
-                or app.quality.moving(now) or app.loader.loading is not None):
+        if (
+            self.input_pending
+            or self.settle_frames > 0
+            or (lat.interp and lat.playing)
+            or app.input.drag is not None
+            or app.quality.moving(now)
+            or app.loader.loading is not None
+        ):
             fps = BUSY_UI_FPS if app.worker.busy else (app.config.max_fps or 60.0)
             return max(1.0 / fps - (now - self.drawn_at), 0.0)  # animating, dragging, typing: paced
         waits = [IDLE_WAKE_S, app.ui.next_expiry(now) - now]

@@ -1,5 +1,6 @@
 """The window's imgui layer: the control pane (a jump row, then one collapsing section per widget), the
 overlay text on an empty render area, the depth legend, the status line and the help overlay."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,10 +16,16 @@ from .widgets._ui import mark
 if TYPE_CHECKING:
     from .host import ViewerHost
 
-SECTIONS = (("Model", "Model", model.draw), ("Latent", "Latent", latent.draw), ("Camera", "Camera", camera.draw),
-            ("Truncation", "Trunc", truncation.draw), ("View", "View", view.draw),
-            ("Geometry", "Geometry", geometry.draw), ("Export", "Export", export.draw),
-            ("Performance", "Perf", perf.draw))
+SECTIONS = (
+    ("Model", "Model", model.draw),
+    ("Latent", "Latent", latent.draw),
+    ("Camera", "Camera", camera.draw),
+    ("Truncation", "Trunc", truncation.draw),
+    ("View", "View", view.draw),
+    ("Geometry", "Geometry", geometry.draw),
+    ("Export", "Export", export.draw),
+    ("Performance", "Perf", perf.draw),
+)
 """(title, jump-row label, draw) of the control pane's sections, top to bottom."""
 
 
@@ -45,16 +52,24 @@ def _draw_overlay_text(app: ViewerHost) -> None:
         return
     x, y, w, h = app.render_rect()
     size = imgui.calc_text_size(text)
-    imgui.get_foreground_draw_list().add_text(imgui.ImVec2(x + (w - size.x) / 2, y + (h - size.y) / 2),
-                                              imgui.get_color_u32(imgui.ImVec4(0.9, 0.9, 0.9, 1.0)), text)
+    imgui.get_foreground_draw_list().add_text(
+        imgui.ImVec2(x + (w - size.x) / 2, y + (h - size.y) / 2),
+        imgui.get_color_u32(imgui.ImVec4(0.9, 0.9, 0.9, 1.0)),
+        text,
+    )
 
 
 def _draw_pane(app: ViewerHost, h: int) -> None:
     """A row of section names that jump to their section (opening it), then the sections in a scrolling child,
     so every panel is one click away at any window height."""
-    flags = (imgui.WindowFlags_.no_move | imgui.WindowFlags_.no_resize | imgui.WindowFlags_.no_collapse
-             | imgui.WindowFlags_.no_title_bar | imgui.WindowFlags_.no_saved_settings
-             | imgui.WindowFlags_.no_bring_to_front_on_focus)
+    flags = (
+        imgui.WindowFlags_.no_move
+        | imgui.WindowFlags_.no_resize
+        | imgui.WindowFlags_.no_collapse
+        | imgui.WindowFlags_.no_title_bar
+        | imgui.WindowFlags_.no_saved_settings
+        | imgui.WindowFlags_.no_bring_to_front_on_focus
+    )
     imgui.set_next_window_pos(imgui.ImVec2(0, 0))
     imgui.set_next_window_size(imgui.ImVec2(PANE_WIDTH, max(h - STATUS_HEIGHT, 1)))
     imgui.begin("controls", None, flags.value)

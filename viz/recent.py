@@ -5,6 +5,7 @@ Location: `$TRIPLANE_VIZ_CONFIG_DIR/recent.json` if that variable is set (tests)
 A missing file is an empty list; an unreadable or corrupt one is ignored with a warning (and
 replaced on the next save), so a bad file never stops the viewer from starting.
 """
+
 from __future__ import annotations
 
 import json
@@ -60,7 +61,7 @@ class RecentFiles:
         p = os.fspath(file)
         p = os.path.abspath(p) if os.path.exists(p) else p
         self.items = [p] + [q for q in self.items if q != p]
-        del self.items[self.limit:]
+        del self.items[self.limit :]
         self.save()
 
     def remove(self, file: str) -> None:

@@ -7,6 +7,7 @@ Frame times are a moving average per level and predictions scale by each level's
 cost, so a steady load settles on one level; asymmetric thresholds (step down when clearly
 too slow, up only when clearly fast enough) keep it from oscillating.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -29,13 +30,16 @@ class Quality:
 
     def cost(self) -> float:
         """Relative cost: rays x samples (super-resolution adds a fixed share of a full frame)."""
-        return self.resolution ** 2 * self.depth_multiplier + (2.0 * 128 ** 2 if self.superresolution else 0.0)
+        return self.resolution**2 * self.depth_multiplier + (2.0 * 128**2 if self.superresolution else 0.0)
 
 
 def ladder(full_resolution: int) -> list[Quality]:
     """Preview levels from cheapest to richest (no SR), ending with the full-quality frame."""
-    levels = [Quality(r, m, False) for r, m in ((32, 0.5), (48, 0.5), (64, 0.5), (64, 1.0), (96, 1.0), (128, 1.0))
-              if r <= full_resolution]
+    levels = [
+        Quality(r, m, False)
+        for r, m in ((32, 0.5), (48, 0.5), (64, 0.5), (64, 1.0), (96, 1.0), (128, 1.0))
+        if r <= full_resolution
+    ]
     full = Quality(full_resolution, 1.0, True)
     return levels + [full]
 
@@ -43,9 +47,14 @@ def ladder(full_resolution: int) -> list[Quality]:
 def preview_request(req, q: Quality, bf16: bool = False):
     """A RenderRequest reduced to preview level q (its resolution, fewer samples, SR as q says), bf16 if asked."""
     imp = req.depth_multiplier if req.importance_multiplier is None else req.importance_multiplier
-    return dataclasses.replace(req, neural_rendering_resolution=q.resolution, superresolution=q.superresolution,
-                               depth_multiplier=req.depth_multiplier * q.depth_multiplier,
-                               importance_multiplier=imp * q.depth_multiplier, bf16=bf16)
+    return dataclasses.replace(
+        req,
+        neural_rendering_resolution=q.resolution,
+        superresolution=q.superresolution,
+        depth_multiplier=req.depth_multiplier * q.depth_multiplier,
+        importance_multiplier=imp * q.depth_multiplier,
+        bf16=bf16,
+    )
 
 
 @dataclass

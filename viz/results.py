@@ -1,4 +1,5 @@
 """Adopting what background jobs finished, on the UI thread: a loaded model, a preview mesh, an export."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

@@ -1,12 +1,14 @@
 """The render side of the viewer, without GL: what a frame asks for, what comes back, and the session that turns
 the state into requests for the latest-wins render thread (deduplicated, adaptive quality, cancellable
 refinements) and takes the newest result (never an older one, never another model's)."""
+
 from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -55,6 +57,7 @@ class RenderJob:
             return view
         return self.pack_view
 
+
 @dataclass
 class FrameOut:
     """A finished render: the engine's result (for saving) and the packed display frame."""
@@ -96,7 +99,8 @@ class RenderSession:
     def __init__(self, config: AppConfig, on_done: Callable[[], None] | None = None):
         self.config = config
         self.worker: LatestWinsWorker[RenderJob] = LatestWinsWorker(
-            render_job, interruptible=True, cancelled_by=RenderCancelled, on_done=on_done)
+            render_job, interruptible=True, cancelled_by=RenderCancelled, on_done=on_done
+        )
         self.quality = ResolutionPolicy(target_ms=config.target_ms, lock_full=not config.adaptive)
         """Adaptive render quality; rebuilt for each model (its neural resolution is the full level)."""
         self.stamp = 0
@@ -118,9 +122,12 @@ class RenderSession:
 
     def adopt_model(self, model: LoadedModel) -> None:
         """A new model: its quality ladder, nothing pending, fresh keys."""
-        self.quality = ResolutionPolicy(full_resolution=model.engine.G.neural_rendering_resolution,
-                                        target_ms=self.config.target_ms, lock_full=self.quality.lock_full,
-                                        bf16=self._bf16_previews(model.engine))
+        self.quality = ResolutionPolicy(
+            full_resolution=model.engine.G.neural_rendering_resolution,
+            target_ms=self.config.target_ms,
+            lock_full=self.quality.lock_full,
+            bf16=self._bf16_previews(model.engine),
+        )
         self.pending = None
         self._state_key = self._request_key = None
 
@@ -141,8 +148,16 @@ class RenderSession:
             self.quality.note_input(now)  # the view or latent is changing: dragging, scrolling or playing
         self._moved_key = moved
         quality = self.last_quality = self._choose_quality(state, now)
-        pre = (model_id, s.camera, dataclasses.replace(s.cond), s.latent.spec(), dataclasses.replace(s.trunc),
-               dataclasses.replace(s.view), s.defaults, quality)
+        pre = (
+            model_id,
+            s.camera,
+            dataclasses.replace(s.cond),
+            s.latent.spec(),
+            dataclasses.replace(s.trunc),
+            dataclasses.replace(s.view),
+            s.defaults,
+            quality,
+        )
         if pre == self._state_key:  # cheap check first: snapshot() builds camera tensors
             return
         self._state_key = pre
@@ -154,8 +169,9 @@ class RenderSession:
         v = state.view
         if v.view == "geometry":  # only the planes are needed: no new request for camera moves
             front = state.defaults.camera().to_camera()
-            req = dataclasses.replace(req, camera=camera_tuple(front), neural_rendering_resolution=GEOMETRY_NRR,
-                                      superresolution=False)
+            req = dataclasses.replace(
+                req, camera=camera_tuple(front), neural_rendering_resolution=GEOMETRY_NRR, superresolution=False
+            )
         elif quality is not None:  # a cheaper preview while moving (unchanged at full quality)
             req = self.quality.request_for(req, quality)
         pack = pack_view_of(v.view)
@@ -166,8 +182,18 @@ class RenderSession:
         self._request_key = key
         self.stamp += 1
         refine = quality is not None and quality == self.quality.full and not self.quality.lock_full
-        self.worker.submit(RenderJob(self.stamp, dataclasses.replace(req, stamp=self.stamp), pack, locked,
-                                     model.engine, model_id, quality, cancellable=refine))
+        self.worker.submit(
+            RenderJob(
+                self.stamp,
+                dataclasses.replace(req, stamp=self.stamp),
+                pack,
+                locked,
+                model.engine,
+                model_id,
+                quality,
+                cancellable=refine,
+            )
+        )
 
     def _choose_quality(self, state: VizState, now: float) -> Quality | None:
         """The adaptive level for the next request; None where it does not apply (geometry view,
@@ -196,8 +222,9 @@ class RenderSession:
             self.quality.record(out.job.quality, res.seconds * 1000.0)
         self.last_frame_ms = res.seconds * 1000.0
         ui.render_error = None
-        ui.render_warning = ("the frame holds NaN or inf values (drawn black / far); try psi nearer 1"
-                             if out.result.nonfinite else None)
+        ui.render_warning = (
+            "the frame holds NaN or inf values (drawn black / far); try psi nearer 1" if out.result.nonfinite else None
+        )
         if out.result.nonfinite:
             log(f"warning: frame {out.stamp} holds NaN or inf values")
         self.pending = out

@@ -7,6 +7,7 @@ backend: `DirectInput` calls the handlers GLFW's callbacks call (fast, works hea
 tests plug in real X events (xdotool). `Soak.run` returns a `SoakReport` with frames, exceptions,
 GL errors (the app runs with debug_gl), RSS after warm-up and at the end, and files left over.
 """
+
 from __future__ import annotations
 
 import gc
@@ -16,20 +17,21 @@ import re
 import time
 import traceback
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Protocol
+from typing import Protocol
 
 import glfw
 import torch
 from imgui_bundle import imgui
 
 from renderer.engine import memory
+from renderer.seeds import SEED_MAX, check_seed
 
 from . import orbit
 from .exports import start_mesh, start_video
-from .validate import clamp_input, clamp_int
-from renderer.seeds import SEED_MAX, check_seed
+from .validate import clamp_input
 from .widgets.truncation import PSI_RANGE
 
 KEYS = ("r", "Left", "Right", "space", "F1", "question", "Escape", "s")
@@ -50,8 +52,15 @@ class Inputs(Protocol):
 
 
 _GLFW_BUTTONS = {1: glfw.MOUSE_BUTTON_LEFT, 2: glfw.MOUSE_BUTTON_MIDDLE, 3: glfw.MOUSE_BUTTON_RIGHT}
-_GLFW_KEYS = {"r": glfw.KEY_R, "s": glfw.KEY_S, "Left": glfw.KEY_LEFT, "Right": glfw.KEY_RIGHT,
-              "space": glfw.KEY_SPACE, "F1": glfw.KEY_F1, "Escape": glfw.KEY_ESCAPE}
+_GLFW_KEYS = {
+    "r": glfw.KEY_R,
+    "s": glfw.KEY_S,
+    "Left": glfw.KEY_LEFT,
+    "Right": glfw.KEY_RIGHT,
+    "space": glfw.KEY_SPACE,
+    "F1": glfw.KEY_F1,
+    "Escape": glfw.KEY_ESCAPE,
+}
 
 
 class DirectInput:
@@ -134,14 +143,15 @@ class SoakReport:
         return end - self.rss_warm_mb
 
     def summary(self) -> str:
-        gpu = ("n/a" if self.gpu_end_mb is None
-               else f"{self.gpu_warm_mb:.1f} -> {self.gpu_end_mb:.1f} MB allocated")
-        return (f"frames {self.frames} ({self.drawn} drawn) in {self.seconds:.0f} s; exceptions "
-                f"{len(self.exceptions)}; GL errors {self.gl_errors}; RSS after warm-up {self.rss_warm_mb:.1f} MB, "
-                f"end {self.rss_end_mb:.1f} MB untrimmed, {self.rss_trimmed_mb or 0:.1f} MB after malloc_trim (growth "
-                f"{self.rss_growth_mb:+.1f} MB, max {self.rss_max_mb:.1f} MB); "
-                f"GPU {gpu}; exports cancelled {self.exports_cancelled}, finished {self.exports_finished}; "
-                f"leftover files {len(self.leftovers)}; actions {dict(sorted(self.actions.items()))}")
+        gpu = "n/a" if self.gpu_end_mb is None else f"{self.gpu_warm_mb:.1f} -> {self.gpu_end_mb:.1f} MB allocated"
+        return (
+            f"frames {self.frames} ({self.drawn} drawn) in {self.seconds:.0f} s; exceptions "
+            f"{len(self.exceptions)}; GL errors {self.gl_errors}; RSS after warm-up {self.rss_warm_mb:.1f} MB, "
+            f"end {self.rss_end_mb:.1f} MB untrimmed, {self.rss_trimmed_mb or 0:.1f} MB after malloc_trim (growth "
+            f"{self.rss_growth_mb:+.1f} MB, max {self.rss_max_mb:.1f} MB); "
+            f"GPU {gpu}; exports cancelled {self.exports_cancelled}, finished {self.exports_finished}; "
+            f"leftover files {len(self.leftovers)}; actions {dict(sorted(self.actions.items()))}"
+        )
 
 
 def rss_mb() -> float:
@@ -180,10 +190,19 @@ class Soak:
         self._counted: list = []
         app.geometry.resolution = 48  # the smallest preview grid: geometry views stay cheap on a CPU
         self.actions: list[tuple[float, str, Action]] = [
-            (20, "drag", self.drag), (10, "wheel", self.wheel), (14, "key", self.key),
-            (5, "seed", self.type_seed), (5, "interp", self.interp), (3, "psi", self.type_psi),
-            (5, "view", self.view), (2, "resolution", self.resolution), (2, "resize", self.resize),
-            (0.3, "reload", self.reload), (0.4, "export", self.export_then_cancel), (33, "idle", self.idle)]
+            (20, "drag", self.drag),
+            (10, "wheel", self.wheel),
+            (14, "key", self.key),
+            (5, "seed", self.type_seed),
+            (5, "interp", self.interp),
+            (3, "psi", self.type_psi),
+            (5, "view", self.view),
+            (2, "resolution", self.resolution),
+            (2, "resize", self.resize),
+            (0.3, "reload", self.reload),
+            (0.4, "export", self.export_then_cancel),
+            (33, "idle", self.idle),
+        ]
 
     # ----------------------------------------------------------------- the loop
     def run(self, logs: list[str]) -> SoakReport:
@@ -211,7 +230,7 @@ class Soak:
         r, cfg = self.report, self.cfg
         r.frames += 1
         self.app.step()  # an exception here ends the run (run's finally still reports)
-        for line in logs[self._seen_logs:]:
+        for line in logs[self._seen_logs :]:
             if PROBLEM.search(line) and "cancelled" not in line:
                 r.exceptions.append(line)
         self._seen_logs = len(logs)
@@ -297,8 +316,15 @@ class Soak:
     def type_seed(self) -> Iterator[None]:
         """A value typed into a seed field: mostly small, sometimes negative or huge (refused, seed kept)."""
         lat, ui = self.app.state.latent, self.app.ui
-        typed = self.rng.choice((self.rng.randint(0, 50), -self.rng.randint(1, 10**6), SEED_MAX, SEED_MAX + 1,
-                                 self.rng.randint(0, SEED_MAX)))
+        typed = self.rng.choice(
+            (
+                self.rng.randint(0, 50),
+                -self.rng.randint(1, 10**6),
+                SEED_MAX,
+                SEED_MAX + 1,
+                self.rng.randint(0, SEED_MAX),
+            )
+        )
         try:
             lat.seed = float(check_seed(typed))
         except ValueError as e:
@@ -333,8 +359,9 @@ class Soak:
         yield
 
     def resize(self) -> Iterator[None]:
-        w, h = self.rng.choice(((0, 0), (1, 1), (400, 300), (1280, 900),
-                                (self.rng.randint(50, 1400), self.rng.randint(50, 1000))))
+        w, h = self.rng.choice(
+            ((0, 0), (1, 1), (400, 300), (1280, 900), (self.rng.randint(50, 1400), self.rng.randint(50, 1000)))
+        )
         glfw.set_window_size(self.app.window, w, h)
         for _ in range(self.rng.randint(1, 20)):
             yield

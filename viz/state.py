@@ -1,4 +1,5 @@
 """The viewer's state (UI thread, mutable dataclasses) and its snapshot into a frozen RenderRequest."""
+
 from __future__ import annotations
 
 import math
@@ -34,9 +35,14 @@ class LatentState:
 
     def spec(self) -> LatentSpec:
         """The frozen latent description for the engine."""
-        return LatentSpec(seed=self.seed, seed_b=float(self.seed_b) if self.interp else None,
-                          t=self.t if self.interp else 0.0, space=self.space,
-                          mix_seed=self.mix_seed if self.mix else None, mix_start=self.mix_start)
+        return LatentSpec(
+            seed=self.seed,
+            seed_b=float(self.seed_b) if self.interp else None,
+            t=self.t if self.interp else 0.0,
+            space=self.space,
+            mix_seed=self.mix_seed if self.mix else None,
+            mix_start=self.mix_start,
+        )
 
     def advance(self, dt: float) -> bool:
         """Move the playing animation by dt seconds; True if t changed."""
@@ -109,9 +115,15 @@ class ModelDefaults:
         radius = float(rk.get("avg_camera_radius", 2.7))
         rng = (float(start), float(end)) if not isinstance(start, str) else (0.0, 2 * radius)
         near = 1.5 * (radius - float(start)) if not isinstance(start, str) and float(start) < radius else 0.5 * radius
-        return cls(radius=radius, pivot=tuple(float(v) for v in rk.get("avg_camera_pivot", (0, 0, 0.2))),
-                   fov_deg=focal_to_fov(default_focal(rk)), num_ws=num_ws, ray_range=rng,
-                   full_sphere=isinstance(start, str), radius_range=(near, 4.0 * radius))
+        return cls(
+            radius=radius,
+            pivot=tuple(float(v) for v in rk.get("avg_camera_pivot", (0, 0, 0.2))),
+            fov_deg=focal_to_fov(default_focal(rk)),
+            num_ws=num_ws,
+            ray_range=rng,
+            full_sphere=isinstance(start, str),
+            radius_range=(near, 4.0 * radius),
+        )
 
     def camera(self) -> OrbitCamera:
         """The frontal camera at the model's defaults."""
@@ -158,8 +170,16 @@ class VizState:
             if not math.isfinite(value):
                 raise ValueError(f"{name} must be a finite number")
         return RenderRequest(
-            latent=self.latent.spec(), camera=camera_tuple(self.camera.to_camera()),
-            cond_camera=camera_tuple(self.cond_camera().to_camera()), psi=float(self.trunc.psi),
-            cutoff=self.trunc.cutoff, noise_mode=self.trunc.noise_mode, sampling=v.sampling,
-            neural_rendering_resolution=v.neural_rendering_resolution, depth_multiplier=v.depth_multiplier,
-            importance_multiplier=v.importance_multiplier, superresolution=sr, stamp=stamp)
+            latent=self.latent.spec(),
+            camera=camera_tuple(self.camera.to_camera()),
+            cond_camera=camera_tuple(self.cond_camera().to_camera()),
+            psi=float(self.trunc.psi),
+            cutoff=self.trunc.cutoff,
+            noise_mode=self.trunc.noise_mode,
+            sampling=v.sampling,
+            neural_rendering_resolution=v.neural_rendering_resolution,
+            depth_multiplier=v.depth_multiplier,
+            importance_multiplier=v.importance_multiplier,
+            superresolution=sr,
+            stamp=stamp,
+        )

@@ -1,4 +1,5 @@
 """UI-only state (not part of a render request): text fields, overlays, timed status-line messages, UI timing."""
+
 from __future__ import annotations
 
 import math
@@ -8,9 +9,16 @@ from dataclasses import dataclass, field
 from .config import DEFAULT_OUT_DIR
 
 MESSAGE_KINDS: dict[str, str] = {
-    "last_saved": "info", "info": "info", "input_error": "warn", "render_warning": "warn",
-    "load_error": "error", "render_error": "error", "export_error": "error", "gl_error": "error",
-    "geometry_error": "error"}
+    "last_saved": "info",
+    "info": "info",
+    "input_error": "warn",
+    "render_warning": "warn",
+    "load_error": "error",
+    "render_error": "error",
+    "export_error": "error",
+    "gl_error": "error",
+    "geometry_error": "error",
+}
 """UiState's message fields and their kind. Info and warnings expire after MESSAGE_TTL_S[kind]; errors stay
 until the same field is set again, the user dismisses them (click the status line), or what failed succeeds."""
 MESSAGE_TTL_S = {"info": 5.0, "warn": 8.0}
@@ -59,8 +67,11 @@ class UiState:
     def next_expiry(self, now_perf: float) -> float:
         """perf_counter time at which the next timed message expires (inf when none)."""
         now = time.monotonic()
-        left = [self.set_at[f] + MESSAGE_TTL_S[k] - now for f, k, _ in self.messages()
-                if k in MESSAGE_TTL_S and f not in STICKY]
+        left = [
+            self.set_at[f] + MESSAGE_TTL_S[k] - now
+            for f, k, _ in self.messages()
+            if k in MESSAGE_TTL_S and f not in STICKY
+        ]
         return now_perf + max(min(left), 0.0) if left else math.inf
 
     def expire(self) -> None:

@@ -4,6 +4,7 @@ imgui lets Ctrl+click type any number into a slider or drag field, beyond its ra
 nan/inf. Every typed number goes through `clamp_input`, which keeps it inside the widget's range
 and leaves a one-line note (what was typed, what was used) for the status line.
 """
+
 from __future__ import annotations
 
 import math

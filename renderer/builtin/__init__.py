@@ -5,6 +5,7 @@
 This package is the model's config (config.py), weights and model card; training/ holds the procedural
 family, the training run and the evaluation, which loading and rendering never import.
 """
+
 from __future__ import annotations
 
 import os

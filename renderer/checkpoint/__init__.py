@@ -10,9 +10,17 @@
 
 Every failure to read raises renderer.errors.CheckpointError whose message starts with the path.
 """
+
 from .native import NATIVE_FORMAT, NATIVE_FORMAT_VERSION, write_native
 from .read import convert, read_checkpoint
 from .spec import LoadedCheckpoint, ModelSpec
 
-__all__ = ["NATIVE_FORMAT", "NATIVE_FORMAT_VERSION", "LoadedCheckpoint", "ModelSpec", "convert", "read_checkpoint",
-           "write_native"]
+__all__ = [
+    "NATIVE_FORMAT",
+    "NATIVE_FORMAT_VERSION",
+    "LoadedCheckpoint",
+    "ModelSpec",
+    "convert",
+    "read_checkpoint",
+    "write_native",
+]

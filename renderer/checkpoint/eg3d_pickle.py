@@ -12,6 +12,7 @@ by :mod:`renderer.checkpoint.torch_storage` (without ``torch.load``), the shared
 Every problem raises :class:`CheckpointError` with a message that does NOT yet name the file;
 ``renderer.checkpoint.read`` adds the path.
 """
+
 from __future__ import annotations
 
 import pickle
@@ -38,10 +39,17 @@ class NumpyDtypeRef(Inert):
         self.code, self.byteorder = code, '='
 
     def __setstate__(self, state: object) -> None:
-        ok = (type(state) is tuple and len(state) in (8, 9) and state[0] in (3, 4)
-              and state[1] in _BYTEORDERS and state[2] is None and state[3] is None
-              and state[4] is None and all(type(v) is int for v in state[5:8])
-              and (len(state) == 8 or state[8] is None))
+        ok = (
+            type(state) is tuple
+            and len(state) in (8, 9)
+            and state[0] in (3, 4)
+            and state[1] in _BYTEORDERS
+            and state[2] is None
+            and state[3] is None
+            and state[4] is None
+            and all(type(v) is int for v in state[5:8])
+            and (len(state) == 8 or state[8] is None)
+        )
         if not ok:
             raise CheckpointError('numpy dtype state is not that of a plain numeric dtype')
         self.byteorder = _BYTEORDERS[state[1]]
@@ -55,8 +63,7 @@ def numpy_dtype(*args: object) -> NumpyDtypeRef:
     if not 1 <= len(args) <= 3 or not all(type(a) is bool for a in args[1:]):
         raise CheckpointError('numpy.dtype called with unexpected arguments')
     if args[0] not in _NUMPY_CODES:
-        raise CheckpointError(f"numpy dtype {describe_name(args[0])!r} is not allowed "
-                              "(only plain numeric dtypes)")
+        raise CheckpointError(f"numpy dtype {describe_name(args[0])!r} is not allowed (only plain numeric dtypes)")
     return NumpyDtypeRef(args[0])
 
 
@@ -71,6 +78,7 @@ def numpy_scalar(*args: object) -> int | float | bool:
 
 
 # --------------------------------------------------------------------------- module nodes
+
 
 class PersistentNode(Inert):
     """What ``torch_utils.persistence._reconstruct_persistent_obj`` would have built: the class
@@ -136,8 +144,10 @@ NON_PERSISTENT_MODULES = (
     'torch.nn.modules.container.Sequential',
     'torch.nn.modules.activation.Softplus',
 )
-_STUBS = {path: type(path.rpartition('.')[2], (ModuleStub,), {'__slots__': (), 'class_path': path})
-          for path in NON_PERSISTENT_MODULES}
+_STUBS = {
+    path: type(path.rpartition('.')[2], (ModuleStub,), {'__slots__': (), 'class_path': path})
+    for path in NON_PERSISTENT_MODULES
+}
 
 
 class OrderedDictStandIn(dict):
@@ -192,5 +202,6 @@ class SnapshotUnpickler(MemoChecked, pickle.Unpickler):
             raise refused_global(module, name) from None
 
     def persistent_load(self, pid: object) -> Any:
-        raise CheckpointError('unexpected persistent id in the outer pickle '
-                              '(EG3D snapshots have none; the file may be malicious)')
+        raise CheckpointError(
+            'unexpected persistent id in the outer pickle (EG3D snapshots have none; the file may be malicious)'
+        )

@@ -5,6 +5,7 @@
 folder, fsync, rename); :func:`read_native` reads such a file back, checking the header before any
 tensor is read.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -26,8 +27,7 @@ NATIVE_FORMAT_VERSION = '1'
 _MAX_SAFETENSORS_HEADER = 100 * 2**20
 
 
-def write_native(path: str | os.PathLike, spec: ModelSpec,
-                 state_dict: dict[str, torch.Tensor]) -> None:
+def write_native(path: str | os.PathLike, spec: ModelSpec, state_dict: dict[str, torch.Tensor]) -> None:
     """Write ``spec`` and ``state_dict`` as a native ``.safetensors`` checkpoint, atomically.
 
     Raises :class:`CheckpointError` for invalid input and ``OSError`` (naming ``path``) when the
@@ -53,8 +53,7 @@ def read_native(p: str, f: Any, size: int) -> LoadedCheckpoint:
     """The native checkpoint open as `f` (at its start, `size` bytes long); `p` is its path."""
     header_len = int.from_bytes(f.read(8), 'little')
     if header_len > size - 8 or header_len > _MAX_SAFETENSORS_HEADER:
-        raise CheckpointError(f'corrupt safetensors header (declares {header_len} bytes, '
-                              f'the file has {size})')
+        raise CheckpointError(f'corrupt safetensors header (declares {header_len} bytes, the file has {size})')
     try:
         header = json.loads(f.read(header_len))
     except (ValueError, UnicodeDecodeError) as e:
@@ -63,19 +62,23 @@ def read_native(p: str, f: Any, size: int) -> LoadedCheckpoint:
         raise CheckpointError('corrupt safetensors header (not a JSON object)')
     meta = header.get('__metadata__')
     if not isinstance(meta, dict) or meta.get('format') != NATIVE_FORMAT:
-        raise CheckpointError('a .safetensors file without triplane-viz metadata; convert the '
-                              'model with renderer.checkpoint.convert or write_native')
+        raise CheckpointError(
+            'a .safetensors file without triplane-viz metadata; convert the '
+            'model with renderer.checkpoint.convert or write_native'
+        )
     version = meta.get('format_version')
     if version != NATIVE_FORMAT_VERSION:
-        raise CheckpointError(f'unsupported triplane-viz format_version {describe_name(version, 20)!r} '
-                              f'(this reader knows {NATIVE_FORMAT_VERSION}); update triplane-viz')
+        raise CheckpointError(
+            f'unsupported triplane-viz format_version {describe_name(version, 20)!r} '
+            f'(this reader knows {NATIVE_FORMAT_VERSION}); update triplane-viz'
+        )
     spec = _spec_from_json(meta.get('spec'))
     try:
         with safe_open(p, framework='pt') as st:
             state_dict = {name: st.get_tensor(name) for name in st.keys()}
-    except FileNotFoundError:   # safe_open reopens the path: the file went away after the header was read
+    except FileNotFoundError:  # safe_open reopens the path: the file went away after the header was read
         raise CheckpointError('the file was deleted or moved while it was being read') from None
-    except Exception as e:   # safetensors raises its own SafetensorError and others
+    except Exception as e:  # safetensors raises its own SafetensorError and others
         raise CheckpointError(f'corrupt safetensors data ({describe_name(str(e), 200)})') from e
     for name, t in state_dict.items():
         if t.dtype not in TENSOR_DTYPES:
@@ -91,12 +94,18 @@ def _spec_from_json(text: object) -> ModelSpec:
     except ValueError as e:
         raise CheckpointError(f'triplane-viz spec is not valid JSON ({e})') from e
     fields = {f.name: f for f in dataclasses.fields(ModelSpec)}
-    required = {n for n, f in fields.items()
-                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+    required = {
+        n for n, f in fields.items() if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    }
     if not isinstance(data, dict) or not required <= data.keys() or not data.keys() <= fields.keys():
         raise CheckpointError('triplane-viz spec does not have the fields of a ModelSpec')
-    kinds = {'init_kwargs': dict, 'rendering_kwargs': dict, 'extra': dict,
-             'neural_rendering_resolution': int, 'plane_axes': (list, type(None))}
+    kinds = {
+        'init_kwargs': dict,
+        'rendering_kwargs': dict,
+        'extra': dict,
+        'neural_rendering_resolution': int,
+        'plane_axes': (list, type(None)),
+    }
     for name, kind in kinds.items():
         if name in data and (not isinstance(data[name], kind) or isinstance(data[name], bool)):
             raise CheckpointError(f'triplane-viz spec field {name} has the wrong type')
@@ -130,7 +139,7 @@ def _write_atomically(p: str, payload: bytes) -> None:
         try:
             view = memoryview(payload)
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -143,7 +152,7 @@ def _write_atomically(p: str, payload: bytes) -> None:
         if isinstance(e, OSError):
             raise OSError(e.errno, f'{p}: cannot write checkpoint ({e.strerror or e})') from e
         raise
-    try:   # make the rename durable; not every platform can fsync a directory
+    try:  # make the rename durable; not every platform can fsync a directory
         dir_fd = os.open(directory, os.O_RDONLY)
     except OSError:
         return

@@ -9,6 +9,7 @@ Every failure to read raises :class:`CheckpointError` whose message starts with 
 Shapes and names are checked against the config by the generator, not here; the reader checks
 that tensors are real float/int/bool tensors lying inside their storages.
 """
+
 from __future__ import annotations
 
 import os
@@ -48,13 +49,11 @@ def read_checkpoint(path: str | os.PathLike) -> LoadedCheckpoint:
     except RecursionError as e:
         raise CheckpointError(f'{p}: corrupt checkpoint (nested too deeply)') from e
     except MemoryError as e:
-        raise CheckpointError(f'{p}: out of memory while reading '
-                              '(a size in the file may be corrupt or hostile)') from e
+        raise CheckpointError(f'{p}: out of memory while reading (a size in the file may be corrupt or hostile)') from e
     except OSError as e:
         raise CheckpointError(f'{p}: cannot read ({e.strerror or e})') from e
-    except Exception as e:   # struct errors, ValueError/TypeError from odd opcodes, ...
-        raise CheckpointError(f'{p}: corrupt checkpoint ({type(e).__name__}: '
-                              f'{describe_name(str(e), 200)})') from e
+    except Exception as e:  # struct errors, ValueError/TypeError from odd opcodes, ...
+        raise CheckpointError(f'{p}: corrupt checkpoint ({type(e).__name__}: {describe_name(str(e), 200)})') from e
 
 
 def convert(src: str | os.PathLike, dst: str | os.PathLike) -> LoadedCheckpoint:
@@ -81,15 +80,18 @@ def _read(p: str) -> LoadedCheckpoint:
         head = f.read(16)
         f.seek(0)
         if head.startswith(_LEGACY_TORCH_PREFIX):
-            raise CheckpointError('a legacy torch.save file, not an EG3D network snapshot; '
-                                  'only EG3D pickles and triplane-viz .safetensors are supported')
+            raise CheckpointError(
+                'a legacy torch.save file, not an EG3D network snapshot; '
+                'only EG3D pickles and triplane-viz .safetensors are supported'
+            )
         if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
             return read_snapshot(p, f)
         if head.startswith(b'PK\x03\x04'):
             raise CheckpointError(
                 'zip-format torch.save files are not supported (they are not EG3D snapshots); '
                 'convert the model to a triplane-viz .safetensors file with '
-                'renderer.checkpoint.write_native in an environment you trust')
+                'renderer.checkpoint.write_native in an environment you trust'
+            )
         if len(head) >= 9 and head[8:9] == b'{':
             return read_native(p, f, st.st_size)
     raise CheckpointError(_NOT_A_CHECKPOINT)

@@ -9,6 +9,7 @@
 Every problem raises CheckpointError with a message that does NOT yet name the file;
 renderer.checkpoint.read adds the path.
 """
+
 from __future__ import annotations
 
 import encodings.raw_unicode_escape  # noqa: F401 - pickletools decodes 'V' opcodes with it; import it now, not mid-read
@@ -29,7 +30,8 @@ def describe_name(text: object, limit: int = 120) -> str:
 def refused_global(module: str, name: str, where: str = '') -> CheckpointError:
     return CheckpointError(
         f"refused global '{describe_name(module)}.{describe_name(name)}'{where} "
-        "(not on the allow-list; the file may be malicious)")
+        "(not on the allow-list; the file may be malicious)"
+    )
 
 
 class Inert:
@@ -63,8 +65,10 @@ def check_memo_indices(f: Any) -> None:
                 count += 1
             elif op.name in ('PUT', 'BINPUT', 'LONG_BINPUT'):
                 if type(arg) is not int or arg > count + MEMO_SLACK:
-                    raise CheckpointError(f'pickle memo index {arg} runs ahead of the memo ({count} entries); '
-                                          'the file is corrupt or hostile')
+                    raise CheckpointError(
+                        f'pickle memo index {arg} runs ahead of the memo ({count} entries); '
+                        'the file is corrupt or hostile'
+                    )
                 count = max(count, arg + 1)
     except CheckpointError:
         raise

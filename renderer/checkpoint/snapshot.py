@@ -6,6 +6,7 @@ the augment pipe are parsed as inert data and dropped. The module tree's paramet
 buffers become a flat state dict in torch's order; the constructor kwargs, rendering kwargs,
 neural rendering resolution and plane axes become the ModelSpec.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -16,7 +17,7 @@ from .restricted import describe_name
 from .spec import TENSOR_DTYPES, LoadedCheckpoint, ModelSpec
 from .torch_storage import Materializer, TensorRef
 
-_MAX_MODULES = 100_000     # module nodes visited in one network (guards shared-subtree blowups)
+_MAX_MODULES = 100_000  # module nodes visited in one network (guards shared-subtree blowups)
 _MAX_PLAIN_ITEMS = 100_000  # values converted from one kwargs tree
 _MAX_DEPTH = 64
 
@@ -27,17 +28,16 @@ def read_snapshot(p: str, f: Any) -> LoadedCheckpoint:
     if f.read(1):
         raise CheckpointError('trailing data after the pickle')
     network, node, training_set = _pick_network(top)
-    del top   # frees the bytes of D and (if G_ema was taken) G before anything is copied
+    del top  # frees the bytes of D and (if G_ema was taken) G before anything is copied
     state = node.state
     materializer = Materializer()
-    extra: dict[str, Any] = {'class_name': node.class_name, 'source': 'eg3d-pickle',
-                             'network': network}
+    extra: dict[str, Any] = {'class_name': node.class_name, 'source': 'eg3d-pickle', 'network': network}
     if isinstance(training_set, dict):
         try:
             extra['training_set_kwargs'] = _plain(training_set, 'training_set_kwargs')
         except CheckpointError:
-            pass   # informative only; an odd value there does not make the network unusable
-    spec = ModelSpec(   # settings first: a broken config fails before any tensor is copied
+            pass  # informative only; an odd value there does not make the network unusable
+    spec = ModelSpec(  # settings first: a broken config fails before any tensor is copied
         init_kwargs=_plain_dict(state, '_init_kwargs'),
         rendering_kwargs=_plain_dict(state, 'rendering_kwargs'),
         neural_rendering_resolution=_neural_rendering_resolution(state),
@@ -50,8 +50,9 @@ def read_snapshot(p: str, f: Any) -> LoadedCheckpoint:
 
 def _pick_network(top: object) -> tuple[str, PersistentNode, object]:
     if type(top) is not dict:
-        raise CheckpointError(f'not an EG3D training snapshot (top level is {_kind(top)}, '
-                              'expected a dict holding G_ema)')
+        raise CheckpointError(
+            f'not an EG3D training snapshot (top level is {_kind(top)}, expected a dict holding G_ema)'
+        )
     for network in ('G_ema', 'G'):
         node = top.get(network)
         if node is not None:

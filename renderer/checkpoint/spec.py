@@ -1,4 +1,5 @@
 """What a checkpoint holds, independent of its file format: the model config and its tensors."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -6,9 +7,20 @@ from typing import Any
 
 import torch
 
-TENSOR_DTYPES = frozenset({torch.float64, torch.float32, torch.float16, torch.bfloat16,
-                           torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8,
-                           torch.bool})
+TENSOR_DTYPES = frozenset(
+    {
+        torch.float64,
+        torch.float32,
+        torch.float16,
+        torch.bfloat16,
+        torch.int64,
+        torch.int32,
+        torch.int16,
+        torch.int8,
+        torch.uint8,
+        torch.bool,
+    }
+)
 """Dtypes a checkpoint may hold (real numbers and bools; no complex or quantized)."""
 
 

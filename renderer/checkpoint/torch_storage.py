@@ -8,6 +8,7 @@ Nothing here builds torch tensors while unpickling: storages stay views of the f
 against the storage bounds. :class:`Materializer` turns the chosen network's refs into tensors
 afterwards, so the bytes of D and G never get copied.
 """
+
 from __future__ import annotations
 
 import io
@@ -34,28 +35,39 @@ class StorageKind(Inert):
 
     def __init__(self, name: str, np_dtype: str, torch_dtype: torch.dtype) -> None:
         self.name = name
-        self.np_dtype = np.dtype(np_dtype)   # little-endian, as the legacy format stores data
+        self.np_dtype = np.dtype(np_dtype)  # little-endian, as the legacy format stores data
         self.torch_dtype = torch_dtype
         self.elsize = self.np_dtype.itemsize
 
 
 # numpy has no bfloat16: its bits are read as uint16 and reinterpreted by torch.  Bools are
 # read as bytes and normalised (a byte other than 0/1 must not become an invalid bool).
-STORAGE_KINDS = {k.name: k for k in (
-    StorageKind('DoubleStorage', '<f8', torch.float64),
-    StorageKind('FloatStorage', '<f4', torch.float32),
-    StorageKind('HalfStorage', '<f2', torch.float16),
-    StorageKind('BFloat16Storage', '<u2', torch.bfloat16),
-    StorageKind('LongStorage', '<i8', torch.int64),
-    StorageKind('IntStorage', '<i4', torch.int32),
-    StorageKind('ShortStorage', '<i2', torch.int16),
-    StorageKind('CharStorage', 'i1', torch.int8),
-    StorageKind('ByteStorage', 'u1', torch.uint8),
-    StorageKind('BoolStorage', 'u1', torch.bool),
-)}
-_UNSUPPORTED_STORAGES = frozenset({
-    'ComplexFloatStorage', 'ComplexDoubleStorage', 'QInt8Storage', 'QUInt8Storage',
-    'QInt32Storage', 'QUInt4x2Storage', 'QUInt2x4Storage'})
+STORAGE_KINDS = {
+    k.name: k
+    for k in (
+        StorageKind('DoubleStorage', '<f8', torch.float64),
+        StorageKind('FloatStorage', '<f4', torch.float32),
+        StorageKind('HalfStorage', '<f2', torch.float16),
+        StorageKind('BFloat16Storage', '<u2', torch.bfloat16),
+        StorageKind('LongStorage', '<i8', torch.int64),
+        StorageKind('IntStorage', '<i4', torch.int32),
+        StorageKind('ShortStorage', '<i2', torch.int16),
+        StorageKind('CharStorage', 'i1', torch.int8),
+        StorageKind('ByteStorage', 'u1', torch.uint8),
+        StorageKind('BoolStorage', 'u1', torch.bool),
+    )
+}
+_UNSUPPORTED_STORAGES = frozenset(
+    {
+        'ComplexFloatStorage',
+        'ComplexDoubleStorage',
+        'QInt8Storage',
+        'QUInt8Storage',
+        'QInt32Storage',
+        'QUInt4x2Storage',
+        'QUInt2x4Storage',
+    }
+)
 
 
 class StorageRef(Inert):
@@ -72,8 +84,14 @@ class TensorRef(Inert):
 
     __slots__ = ('storage', 'offset', 'size', 'stride', 'is_parameter')
 
-    def __init__(self, storage: StorageRef, offset: int, size: tuple[int, ...],
-                 stride: tuple[int, ...], is_parameter: bool = False) -> None:
+    def __init__(
+        self,
+        storage: StorageRef,
+        offset: int,
+        size: tuple[int, ...],
+        stride: tuple[int, ...],
+        is_parameter: bool = False,
+    ) -> None:
         self.storage, self.offset, self.size, self.stride = storage, offset, size, stride
         self.is_parameter = is_parameter
 
@@ -107,8 +125,9 @@ class _StorageUnpickler(MemoChecked, pickle.Unpickler):
         if module == 'torch' and name in STORAGE_KINDS:
             return STORAGE_KINDS[name]
         if module == 'torch' and name in _UNSUPPORTED_STORAGES:
-            raise CheckpointError(f'storage type torch.{name} is not supported '
-                                  '(only real float, integer and bool tensors)')
+            raise CheckpointError(
+                f'storage type torch.{name} is not supported (only real float, integer and bool tensors)'
+            )
         raise refused_global(module, name, ' in a storage blob')
 
     def persistent_load(self, pid: object) -> Any:
@@ -141,9 +160,10 @@ def load_storage_blob(*args: object) -> StorageRef:
         raise CheckpointError('torch.storage._load_from_bytes expects one bytes argument')
     blob = args[0]
     if blob.startswith(b'PK\x03\x04'):
-        raise CheckpointError('storage blob is a zip-format torch.save file, not a legacy storage stream '
-                              '(it is not read)')
-    data = io.BytesIO(blob)   # shares blob's buffer, no copy
+        raise CheckpointError(
+            'storage blob is a zip-format torch.save file, not a legacy storage stream (it is not read)'
+        )
+    data = io.BytesIO(blob)  # shares blob's buffer, no copy
     if _HeaderUnpickler(data, 'magic number').load() != _LEGACY_MAGIC:
         raise CheckpointError('storage blob is not a legacy torch.save stream (bad magic number)')
     if _HeaderUnpickler(data, 'protocol').load() != _LEGACY_PROTOCOL:
@@ -165,8 +185,9 @@ def load_storage_blob(*args: object) -> StorageRef:
     have = len(blob) - offset
     need = numel * kind.elsize
     if need != have:
-        raise CheckpointError(f'storage blob claims {numel} elements of torch.{kind.name} '
-                              f'({need} bytes) but holds {have} bytes')
+        raise CheckpointError(
+            f'storage blob claims {numel} elements of torch.{kind.name} ({need} bytes) but holds {have} bytes'
+        )
     return StorageRef(blob, offset, kind, numel)
 
 
@@ -200,12 +221,14 @@ def rebuild_tensor_v2(*args: object) -> TensorRef:
     if metadata is not None and not isinstance(metadata, dict):
         raise CheckpointError('tensor metadata must be a dict')
     if 0 in size:
-        last = offset - 1      # empty view: only the offset must lie within the storage
+        last = offset - 1  # empty view: only the offset must lie within the storage
     else:
         last = offset + sum((n - 1) * s for n, s in zip(size, stride))
     if last >= storage.numel:
-        raise CheckpointError(f'tensor view (offset {offset}, size {size}, stride {stride}) '
-                              f'exceeds its storage of {storage.numel} elements')
+        raise CheckpointError(
+            f'tensor view (offset {offset}, size {size}, stride {stride}) '
+            f'exceeds its storage of {storage.numel} elements'
+        )
     return TensorRef(storage, offset, size, stride)
 
 
@@ -258,5 +281,5 @@ class Materializer:
         base = torch.from_numpy(arr)
         if s.kind.torch_dtype is torch.bfloat16:
             base = base.view(torch.bfloat16)
-        self._bases[id(s)] = (s, base)   # keep s alive so its id stays unique
+        self._bases[id(s)] = (s, base)  # keep s alive so its id stays unique
         return base

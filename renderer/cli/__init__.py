@@ -8,11 +8,12 @@ Expected failures (unreadable checkpoint, bad arguments, unwritable output folde
 values) print one line `triplane-render: error: <message>` on stderr and exit with status 2;
 only bugs show a traceback.
 """
+
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..engine import memory
 from ..errors import CheckpointError, CliError, ExportError

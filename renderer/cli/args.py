@@ -4,12 +4,14 @@ Each type converts the text typed for an option or raises ValueError naming the 
 makes argparse report that message (one line naming the option) instead of a generic one. Seeds are
 checked by renderer.seeds.check_seed: the viewer's range and message.
 """
+
 from __future__ import annotations
 
 import argparse
 import math
 import re
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from ..camera import fov_to_focal
 from ..seeds import check_seed
@@ -30,11 +32,13 @@ VIEWS = ("image", "raw", "depth")
 
 def arg(convert: Callable[[str], T]) -> Callable[[str], T]:
     """Wrap a converter so that argparse reports its ValueError message instead of a generic one."""
+
     def parse(text: str):
         try:
             return convert(text)
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc) or f"invalid value {text!r}") from None
+
     return parse
 
 
@@ -82,6 +86,7 @@ def fov(text: str) -> float:
 
 def count(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
     """An integer in [minimum, maximum] (no upper bound when maximum is None)."""
+
     def parse(text: str) -> int:
         try:
             n = int(text)
@@ -91,16 +96,19 @@ def count(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
             bounds = f">= {minimum}" if maximum is None else f"in {minimum}..{maximum}"
             raise ValueError(f"expected an integer {bounds}, got {text!r}")
         return n
+
     return parse
 
 
 def bounded(low: float, high: float) -> Callable[[str], float]:
     """A finite float in (low, high]."""
+
     def parse(text: str) -> float:
         x = finite(text)
         if not low < x <= high:
             raise ValueError(f"expected a number in ({low:g}, {high:g}], got {text!r}")
         return x
+
     return parse
 
 
@@ -120,5 +128,19 @@ def iso_level(text: str) -> float | str:
     return finite(text)
 
 
-__all__ = ["MAX_CHUNK", "MAX_DEPTH_MULT", "MAX_NRR", "MAX_SEEDS", "VIEWS", "arg", "bounded", "count",
-           "finite", "fov", "iso_level", "parse_seeds", "path", "seed"]
+__all__ = [
+    "MAX_CHUNK",
+    "MAX_DEPTH_MULT",
+    "MAX_NRR",
+    "MAX_SEEDS",
+    "VIEWS",
+    "arg",
+    "bounded",
+    "count",
+    "finite",
+    "fov",
+    "iso_level",
+    "parse_seeds",
+    "path",
+    "seed",
+]

@@ -3,13 +3,15 @@ loader, the progress bar and the options of the export commands.
 
 Expected failures print one line `triplane-render: error: <message>` on stderr and exit with status 2.
 """
+
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn, Sequence
+from typing import NoReturn
 
 import torch
 from tqdm import tqdm
@@ -84,8 +86,10 @@ def refuse_existing(paths: Sequence[Path], force: bool) -> None:
     if len(existing) == 1:
         raise CliError(f"{existing[0]} exists; not overwriting it (choose another --outdir, or replace it: --force)")
     if existing:
-        raise CliError(f"{existing[0]} and {len(existing) - 1} more of the outputs exist; not overwriting them "
-                       "(choose another --outdir, or replace them: --force)")
+        raise CliError(
+            f"{existing[0]} and {len(existing) - 1} more of the outputs exist; not overwriting them "
+            "(choose another --outdir, or replace them: --force)"
+        )
 
 
 def load_engine(network: str, device: str) -> RenderEngine:
@@ -98,8 +102,14 @@ class ProgressBar:
     """progress(fraction, stage) -> a tqdm bar on stderr (percent)."""
 
     def __init__(self, desc: str, disable: bool = False):
-        self.bar = tqdm(total=1000, desc=desc, unit="‰", file=sys.stderr, disable=disable,
-                        bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}")
+        self.bar = tqdm(
+            total=1000,
+            desc=desc,
+            unit="‰",
+            file=sys.stderr,
+            disable=disable,
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}",
+        )
         self.done = 0
 
     def __call__(self, fraction: float, stage: str) -> None:
@@ -115,11 +125,21 @@ class ProgressBar:
 
 def add_export_options(p: argparse.ArgumentParser) -> None:
     """The options `mesh` and `video` share: model, truncation, device, overwriting, progress bar."""
-    p.add_argument("--network", default=BUILTIN, metavar="PATH", type=arg(path),
-                   help=f"checkpoint (.pkl or .safetensors) or '{BUILTIN}' (default: the shipped model)")
+    p.add_argument(
+        "--network",
+        default=BUILTIN,
+        metavar="PATH",
+        type=arg(path),
+        help=f"checkpoint (.pkl or .safetensors) or '{BUILTIN}' (default: the shipped model)",
+    )
     p.add_argument("--trunc", type=arg(finite), default=1.0, metavar="PSI", help="truncation psi (default 1)")
-    p.add_argument("--trunc-cutoff", type=arg(count(0)), default=None, metavar="N",
-                   help="truncate only the first N ws (default: all)")
+    p.add_argument(
+        "--trunc-cutoff",
+        type=arg(count(0)),
+        default=None,
+        metavar="N",
+        help="truncate only the first N ws (default: all)",
+    )
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
     p.add_argument("--force", action="store_true", help="replace an existing output file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -1,4 +1,5 @@
 """`triplane-render convert IN OUT.safetensors`: any checkpoint as the native format (nothing in it is run)."""
+
 from __future__ import annotations
 
 import argparse
@@ -12,11 +13,17 @@ from .args import arg, path
 
 def register(sub) -> None:
     """Add `convert` to the main parser's subcommands."""
-    cv = sub.add_parser("convert", help="convert a checkpoint to the native .safetensors format",
-                        description="Read a checkpoint (without executing any code in it) and write it as "
-                                    "native .safetensors.")
-    cv.add_argument("src", metavar="IN", type=arg(path),
-                    help=f"checkpoint to read (.pkl or .safetensors) or '{BUILTIN}' (the shipped model)")
+    cv = sub.add_parser(
+        "convert",
+        help="convert a checkpoint to the native .safetensors format",
+        description="Read a checkpoint (without executing any code in it) and write it as native .safetensors.",
+    )
+    cv.add_argument(
+        "src",
+        metavar="IN",
+        type=arg(path),
+        help=f"checkpoint to read (.pkl or .safetensors) or '{BUILTIN}' (the shipped model)",
+    )
     cv.add_argument("dst", metavar="OUT", type=arg(path), help="output file, must end in .safetensors")
     cv.set_defaults(func=run)
 

@@ -5,6 +5,7 @@
 
 Outputs are checked before the network loads and written atomically (complete or absent).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,8 +24,14 @@ from ..engine import LatentSpec, RenderEngine, RenderRequest
 from ..engine.frames import view_pixels
 from ..errors import ExportError
 from ..export.files import check_target, write_png_atomic
-from ..export.screenshot import (depth_to_uint16, is_depth_record, read_metadata, request_from_metadata, save_depth_png,
-                                 save_screenshot)
+from ..export.screenshot import (
+    depth_to_uint16,
+    is_depth_record,
+    read_metadata,
+    request_from_metadata,
+    save_depth_png,
+    save_screenshot,
+)
 from ..seeds import SEED_MAX
 from .args import MAX_DEPTH_MULT, MAX_NRR, MAX_SEEDS, VIEWS, arg, bounded, count, finite, fov, parse_seeds, path
 from .common import PROG, load_engine, prepare_outdir, refuse_existing, require_file, resolve_device, usage_error
@@ -32,47 +39,107 @@ from .common import PROG, load_engine, prepare_outdir, refuse_existing, require_
 
 def register(sub) -> None:
     """Add `images` (with its --from-png mode) to the main parser's subcommands."""
-    im = sub.add_parser("images", help="render one PNG per seed",
-                        description="Render one PNG per seed, named seedNNNN.png, into --outdir.")
+    im = sub.add_parser(
+        "images",
+        help="render one PNG per seed",
+        description="Render one PNG per seed, named seedNNNN.png, into --outdir.",
+    )
     # --network, --seeds and --outdir are required without --from-png: `run` checks them
-    im.add_argument("--network", default=None, metavar="PATH", type=arg(path),
-                    help=f"checkpoint (.pkl or .safetensors) or '{BUILTIN}' (default: the shipped model)")
-    im.add_argument("--seeds", type=arg(parse_seeds), metavar="LIST",
-                    help=f"seeds and inclusive ranges, e.g. 0-3,7; each in 0..{SEED_MAX} (at most {MAX_SEEDS})")
-    im.add_argument("--trunc", type=arg(finite), default=1.0, metavar="PSI",
-                    help="truncation psi (default 1 = none)")
-    im.add_argument("--trunc-cutoff", type=arg(count(0)), default=None, metavar="N",
-                    help="truncate only the first N ws (default: all)")
-    im.add_argument("--yaw", type=arg(finite), default=0.0, metavar="RAD",
-                    help="camera yaw offset from the frontal view, radians; + moves the camera to +x (default 0)")
-    im.add_argument("--pitch", type=arg(finite), default=0.0, metavar="RAD",
-                    help="camera pitch offset from the frontal view, radians; + moves the camera down (default 0)")
-    im.add_argument("--fov", type=arg(fov), default=None, metavar="DEG",
-                    help="field of view in degrees, reference convention (18.837 = focal 4.2647); "
-                         "default: the model's standard camera")
-    im.add_argument("--view", choices=VIEWS, default="image",
-                    help="image: final RGB; raw: volume-rendered RGB at the neural rendering resolution; "
-                         "depth: grey depth map, near = bright (default image)")
-    im.add_argument("--outdir", metavar="DIR", type=arg(path),
-                    help="output folder (created if missing)")
+    im.add_argument(
+        "--network",
+        default=None,
+        metavar="PATH",
+        type=arg(path),
+        help=f"checkpoint (.pkl or .safetensors) or '{BUILTIN}' (default: the shipped model)",
+    )
+    im.add_argument(
+        "--seeds",
+        type=arg(parse_seeds),
+        metavar="LIST",
+        help=f"seeds and inclusive ranges, e.g. 0-3,7; each in 0..{SEED_MAX} (at most {MAX_SEEDS})",
+    )
+    im.add_argument("--trunc", type=arg(finite), default=1.0, metavar="PSI", help="truncation psi (default 1 = none)")
+    im.add_argument(
+        "--trunc-cutoff",
+        type=arg(count(0)),
+        default=None,
+        metavar="N",
+        help="truncate only the first N ws (default: all)",
+    )
+    im.add_argument(
+        "--yaw",
+        type=arg(finite),
+        default=0.0,
+        metavar="RAD",
+        help="camera yaw offset from the frontal view, radians; + moves the camera to +x (default 0)",
+    )
+    im.add_argument(
+        "--pitch",
+        type=arg(finite),
+        default=0.0,
+        metavar="RAD",
+        help="camera pitch offset from the frontal view, radians; + moves the camera down (default 0)",
+    )
+    im.add_argument(
+        "--fov",
+        type=arg(fov),
+        default=None,
+        metavar="DEG",
+        help="field of view in degrees, reference convention (18.837 = focal 4.2647); "
+        "default: the model's standard camera",
+    )
+    im.add_argument(
+        "--view",
+        choices=VIEWS,
+        default="image",
+        help="image: final RGB; raw: volume-rendered RGB at the neural rendering resolution; "
+        "depth: grey depth map, near = bright (default image)",
+    )
+    im.add_argument("--outdir", metavar="DIR", type=arg(path), help="output folder (created if missing)")
     im.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
-    im.add_argument("--force", action="store_true",
-                    help="replace existing PNGs (otherwise an existing file is refused before any rendering)")
-    im.add_argument("--sampling", choices=("deterministic", "stochastic"), default="deterministic",
-                    help="depth samples along each ray: deterministic (flicker-free) or stochastic as in the "
-                         "reference, drawn from a generator seeded with the image seed (default deterministic)")
-    im.add_argument("--nrr", type=arg(count(1, MAX_NRR)), default=None, metavar="N",
-                    help=f"neural rendering resolution, 1..{MAX_NRR} (default: the model's)")
-    im.add_argument("--depth-mult", type=arg(bounded(0.0, MAX_DEPTH_MULT)), default=1.0, metavar="F",
-                    help=f"multiply both depth sample counts, in (0, {MAX_DEPTH_MULT:g}] (default 1)")
-    im.add_argument("--cond", choices=("front", "render"), default="front",
-                    help="camera given to the mapping network: the frontal camera (as the reference scripts) "
-                         "or the render camera (default front)")
-    im.add_argument("--from-png", metavar="SHOT.png", default=None, type=arg(path),
-                    help="re-render a screenshot (or a 16-bit 'save depth' PNG) saved by triplane-viz from its "
-                         "metadata (model, latent, cameras, settings), bit-for-bit in deterministic mode; "
-                         "writes SHOT-rerender.png into --outdir (default: beside the screenshot; an existing "
-                         "file is refused unless --force); --network overrides the model")
+    im.add_argument(
+        "--force",
+        action="store_true",
+        help="replace existing PNGs (otherwise an existing file is refused before any rendering)",
+    )
+    im.add_argument(
+        "--sampling",
+        choices=("deterministic", "stochastic"),
+        default="deterministic",
+        help="depth samples along each ray: deterministic (flicker-free) or stochastic as in the "
+        "reference, drawn from a generator seeded with the image seed (default deterministic)",
+    )
+    im.add_argument(
+        "--nrr",
+        type=arg(count(1, MAX_NRR)),
+        default=None,
+        metavar="N",
+        help=f"neural rendering resolution, 1..{MAX_NRR} (default: the model's)",
+    )
+    im.add_argument(
+        "--depth-mult",
+        type=arg(bounded(0.0, MAX_DEPTH_MULT)),
+        default=1.0,
+        metavar="F",
+        help=f"multiply both depth sample counts, in (0, {MAX_DEPTH_MULT:g}] (default 1)",
+    )
+    im.add_argument(
+        "--cond",
+        choices=("front", "render"),
+        default="front",
+        help="camera given to the mapping network: the frontal camera (as the reference scripts) "
+        "or the render camera (default front)",
+    )
+    im.add_argument(
+        "--from-png",
+        metavar="SHOT.png",
+        default=None,
+        type=arg(path),
+        help="re-render a screenshot (or a 16-bit 'save depth' PNG) saved by triplane-viz from its "
+        "metadata (model, latent, cameras, settings), bit-for-bit in deterministic mode; "
+        "writes SHOT-rerender.png into --outdir (default: beside the screenshot; an existing "
+        "file is refused unless --force); --network overrides the model",
+    )
     im.set_defaults(func=run)
 
 
@@ -102,10 +169,18 @@ def render_seeds(args: argparse.Namespace) -> int:
     camera = camera_tuple(default_camera(rk, yaw=args.yaw, pitch=args.pitch, fov_deg=args.fov))
     cond = camera if args.cond == "render" else camera_tuple(default_camera(rk, fov_deg=args.fov))
     for seed in tqdm(args.seeds, desc="rendering", unit="img", disable=len(args.seeds) < 2, file=sys.stderr):
-        req = RenderRequest(latent=LatentSpec(seed=seed), camera=camera, cond_camera=cond, psi=args.trunc,
-                            cutoff=args.trunc_cutoff, sampling=args.sampling, rng_seed=seed,
-                            neural_rendering_resolution=args.nrr, depth_multiplier=args.depth_mult,
-                            superresolution=args.view == "image")
+        req = RenderRequest(
+            latent=LatentSpec(seed=seed),
+            camera=camera,
+            cond_camera=cond,
+            psi=args.trunc,
+            cutoff=args.trunc_cutoff,
+            sampling=args.sampling,
+            rng_seed=seed,
+            neural_rendering_resolution=args.nrr,
+            depth_multiplier=args.depth_mult,
+            superresolution=args.view == "image",
+        )
         res = engine.render(req)
         pixels = view_pixels(args.view, res.image, res.raw, res.depth, res.alpha)
         write_png_atomic(pixels, targets[seed], overwrite=args.force)
@@ -125,8 +200,10 @@ def rerender_png(args: argparse.Namespace) -> int:
     if depth_png:
         near, far = _depth_range_of(meta, shot)
     elif original.dtype != np.uint8:
-        raise ExportError(f"{shot} is a {mode} image without the depth_near/depth_far of a 16-bit depth PNG; "
-                          "only 8-bit screenshots and depth PNGs saved by triplane-viz can be re-rendered")
+        raise ExportError(
+            f"{shot} is a {mode} image without the depth_near/depth_far of a 16-bit depth PNG; "
+            "only 8-bit screenshots and depth PNGs saved by triplane-viz can be re-rendered"
+        )
     network = args.network if args.network is not None else meta.get("model")
     if not network:
         raise ExportError(f"{shot}: the metadata names no model; give --network")
@@ -138,14 +215,17 @@ def rerender_png(args: argparse.Namespace) -> int:
     if out.resolve() == shot.resolve():
         raise ExportError("the re-render would replace the screenshot itself")
     if not meta.get("reproducible", True):
-        print(f"{PROG}: warning: {shot.name} used stochastic sampling without a fixed seed; "
-              "the re-render will differ", file=sys.stderr)
+        print(
+            f"{PROG}: warning: {shot.name} used stochastic sampling without a fixed seed; the re-render will differ",
+            file=sys.stderr,
+        )
     engine = load_engine(network, args.device)
     res = engine.render(req)
     record = dict(meta, rerendered_from=shot.name)
     if depth_png:
-        pixels, new_near, new_far = depth_to_uint16(res.depth[0].float().cpu().numpy(),
-                                                    res.alpha[0].float().cpu().numpy())
+        pixels, new_near, new_far = depth_to_uint16(
+            res.depth[0].float().cpu().numpy(), res.alpha[0].float().cpu().numpy()
+        )
         for key in ("depth_near", "depth_far", "depth_encoding"):
             record.pop(key, None)
         save_depth_png(pixels, new_near, new_far, out, record, overwrite=args.force)

@@ -1,4 +1,5 @@
 """`triplane-render info PATH`: a checkpoint's architecture, rendering settings and parameter count."""
+
 from __future__ import annotations
 
 import argparse
@@ -13,10 +14,17 @@ from .args import arg, path
 
 def register(sub) -> None:
     """Add `info` to the main parser's subcommands."""
-    info = sub.add_parser("info", help="print a checkpoint's architecture and rendering settings",
-                          description="Print a checkpoint's architecture, rendering settings and parameter count.")
-    info.add_argument("path", metavar="PATH", type=arg(path),
-                      help=f"checkpoint: reference EG3D .pkl, native .safetensors, or '{BUILTIN}' (the shipped model)")
+    info = sub.add_parser(
+        "info",
+        help="print a checkpoint's architecture and rendering settings",
+        description="Print a checkpoint's architecture, rendering settings and parameter count.",
+    )
+    info.add_argument(
+        "path",
+        metavar="PATH",
+        type=arg(path),
+        help=f"checkpoint: reference EG3D .pkl, native .safetensors, or '{BUILTIN}' (the shipped model)",
+    )
     info.set_defaults(func=run)
 
 
@@ -26,8 +34,11 @@ def run(args: argparse.Namespace) -> int:
     G = build_generator(ckpt, device="cpu")
     ik, rk = ckpt.spec.init_kwargs, G.rendering_kwargs
     sd = G.state_dict()
-    blocks = sorted((int(m.group(1)), sd[k].shape[0]) for k in sd
-                    if (m := re.fullmatch(r"backbone\.synthesis\.b(\d+)\.conv1\.weight", k)))
+    blocks = sorted(
+        (int(m.group(1)), sd[k].shape[0])
+        for k in sd
+        if (m := re.fullmatch(r"backbone\.synthesis\.b(\d+)\.conv1\.weight", k))
+    )
     n_map = sum(1 for k in sd if re.fullmatch(r"backbone\.mapping\.fc\d+\.weight", k))
     n_params = G.num_parameters()
     rows = [
@@ -38,19 +49,25 @@ def run(args: argparse.Namespace) -> int:
         ("num_ws", G.num_ws),
         ("mapping layers", n_map),
         ("channel_base / channel_max", f"{ik.get('channel_base', '?')} / {ik.get('channel_max', '?')}"),
-        ("tri-planes", f"{G.plane_resolution} x {G.plane_resolution}, "
-                       f"{3 * PLANE_CHANNELS} channels (3 x {PLANE_CHANNELS})"),
+        (
+            "tri-planes",
+            f"{G.plane_resolution} x {G.plane_resolution}, {3 * PLANE_CHANNELS} channels (3 x {PLANE_CHANNELS})",
+        ),
         ("backbone channels", ", ".join(f"b{r}: {ch}" for r, ch in blocks)),
         ("img_resolution", G.img_resolution),
         ("neural rendering resolution", G.neural_rendering_resolution),
         ("super-resolution", rk.get("superresolution_module")),
-        ("conditioning", f"c_gen_conditioning_zero={rk.get('c_gen_conditioning_zero', False)}, "
-                         f"c_scale={rk.get('c_scale', 0)}"),
+        (
+            "conditioning",
+            f"c_gen_conditioning_zero={rk.get('c_gen_conditioning_zero', False)}, c_scale={rk.get('c_scale', 0)}",
+        ),
         ("parameters", f"{n_params:,} ({n_params / 1e6:.2f} M)"),
         ("ray range", f"{rk.get('ray_start')} .. {rk.get('ray_end')}"),
         ("box_warp", rk.get("box_warp")),
-        ("samples per ray", f"{rk.get('depth_resolution')} stratified + "
-                            f"{rk.get('depth_resolution_importance')} importance"),
+        (
+            "samples per ray",
+            f"{rk.get('depth_resolution')} stratified + {rk.get('depth_resolution_importance')} importance",
+        ),
         ("white_back", rk.get("white_back", False)),
         ("avg camera radius / pivot", f"{rk.get('avg_camera_radius')} / {rk.get('avg_camera_pivot')}"),
     ]
@@ -62,8 +79,9 @@ def run(args: argparse.Namespace) -> int:
         rows.append(("mesh level", rk["mesh_level"]))
     extra = ckpt.spec.extra
     if extra.get("model"):
-        trained = (f", trained {extra['train_steps']} steps in {extra['train_minutes']} min"
-                   if "train_steps" in extra else "")
+        trained = (
+            f", trained {extra['train_steps']} steps in {extra['train_minutes']} min" if "train_steps" in extra else ""
+        )
         rows.append(("model", f"{extra['model']}{trained}"))
     if args.path == BUILTIN:
         rows.append(("model card", MODEL_CARD))

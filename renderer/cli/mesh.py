@@ -4,6 +4,7 @@
 
 The output is checked before the network loads and written atomically (complete or absent).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,24 +23,40 @@ from .common import ProgressBar, add_export_options, load_engine
 
 def register(sub) -> None:
     """Add `mesh` to the main parser's subcommands."""
-    m = sub.add_parser("mesh", help="extract a coloured mesh (.ply/.obj/.glb) or density volume (.mrc)",
-                       description="Extract one seed's surface by marching cubes on the raw density, sampled "
-                                   "from cached tri-planes on an N^3 grid over the model's box. Vertices are in "
-                                   "world units in the cameras' world frame; colours come from the decoder. The "
-                                   "format follows the extension: .ply (binary, colours, normals), .obj, .glb, "
-                                   ".mrc (the raw density volume, for ChimeraX).")
+    m = sub.add_parser(
+        "mesh",
+        help="extract a coloured mesh (.ply/.obj/.glb) or density volume (.mrc)",
+        description="Extract one seed's surface by marching cubes on the raw density, sampled "
+        "from cached tri-planes on an N^3 grid over the model's box. Vertices are in "
+        "world units in the cameras' world frame; colours come from the decoder. The "
+        "format follows the extension: .ply (binary, colours, normals), .obj, .glb, "
+        ".mrc (the raw density volume, for ChimeraX).",
+    )
     add_export_options(m)
-    m.add_argument("--seed", type=arg(seed), default=0, metavar="S",
-                   help=f"seed, 0..{SEED_MAX} (default 0)")
-    m.add_argument("--res", type=arg(count(MIN_RESOLUTION, MAX_RESOLUTION)), default=256, metavar="N",
-                   help=f"grid resolution N ({MIN_RESOLUTION}..{MAX_RESOLUTION}, default 256)")
-    m.add_argument("--level", type=arg(iso_level), default=None, metavar="L",
-                   help="iso-level on the raw density (default: the model's, 10 as in the reference recipe), "
-                        "or 'auto': the level where the volume render's surfaces lie")
-    m.add_argument("--chunk", type=arg(count(1, MAX_CHUNK)), default=262_144, metavar="M",
-                   help=f"grid points per decoder call, 1..{MAX_CHUNK} (memory bound, default 262144)")
-    m.add_argument("--out", required=True, metavar="FILE", type=arg(path),
-                   help="output file: .ply, .obj, .glb or .mrc")
+    m.add_argument("--seed", type=arg(seed), default=0, metavar="S", help=f"seed, 0..{SEED_MAX} (default 0)")
+    m.add_argument(
+        "--res",
+        type=arg(count(MIN_RESOLUTION, MAX_RESOLUTION)),
+        default=256,
+        metavar="N",
+        help=f"grid resolution N ({MIN_RESOLUTION}..{MAX_RESOLUTION}, default 256)",
+    )
+    m.add_argument(
+        "--level",
+        type=arg(iso_level),
+        default=None,
+        metavar="L",
+        help="iso-level on the raw density (default: the model's, 10 as in the reference recipe), "
+        "or 'auto': the level where the volume render's surfaces lie",
+    )
+    m.add_argument(
+        "--chunk",
+        type=arg(count(1, MAX_CHUNK)),
+        default=262_144,
+        metavar="M",
+        help=f"grid points per decoder call, 1..{MAX_CHUNK} (memory bound, default 262144)",
+    )
+    m.add_argument("--out", required=True, metavar="FILE", type=arg(path), help="output file: .ply, .obj, .glb or .mrc")
     m.set_defaults(func=run)
 
 
@@ -53,8 +70,13 @@ def run(args: argparse.Namespace) -> int:
     G = engine.G
     rk = G.rendering_kwargs
     front = camera_tuple(default_camera(rk))
-    req = RenderRequest(latent=LatentSpec(seed=float(args.seed)), camera=front, cond_camera=front, psi=args.trunc,
-                        cutoff=args.trunc_cutoff)
+    req = RenderRequest(
+        latent=LatentSpec(seed=float(args.seed)),
+        camera=front,
+        cond_camera=front,
+        psi=args.trunc,
+        cutoff=args.trunc_cutoff,
+    )
     planes, _ = engine.planes_for(req, engine.ws_for(req))
     level = args.level if args.level is not None else default_level(G)
     if level == "auto":
@@ -62,8 +84,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"level {level:.4g} (the raw density where the render's surfaces lie)", file=sys.stderr)
     bar = ProgressBar(f"mesh {args.res}^3", disable=args.quiet)
     try:
-        summary = export_mesh(G, planes, out, args.res, level, overwrite=args.force, chunk=args.chunk,
-                              progress=bar)
+        summary = export_mesh(G, planes, out, args.res, level, overwrite=args.force, chunk=args.chunk, progress=bar)
     finally:
         bar.close()
     print(summary.line())

@@ -8,6 +8,7 @@
 * frames.py: render outputs as 8-bit pixels (PNG views) and the viewer's RGBA8 display frames.
 * memory.py: the process memory policy for rendering; cpu.py: what CPU this is (ISA features).
 """
+
 from .engine import EngineStats, RenderEngine
 from .latents import seed_z, slerp
 from .request import LatentSpec, RenderRequest, RenderResult

@@ -4,6 +4,7 @@ Benchmarks print `cpu_description()` first (the same code runs ~1.7x slower per 
 than on another, so only ratios compare across machines), and the viewer asks `cpu_bf16_units()`
 whether bf16 previews can pay.
 """
+
 from __future__ import annotations
 
 ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16")
@@ -21,8 +22,14 @@ def read_cpuinfo() -> str:
 
 def _field(cpuinfo: str, name: str) -> str:
     """The first value of field `name` in cpuinfo text, '' when absent."""
-    return next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines()
-                 if line.split(":", 1)[0].strip() == name and ":" in line), "")
+    return next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in cpuinfo.splitlines()
+            if line.split(":", 1)[0].strip() == name and ":" in line
+        ),
+        "",
+    )
 
 
 def cpu_flags(cpuinfo: str | None = None) -> set[str]:

@@ -37,11 +37,12 @@ What keeps a replay right (issue 14's D1-D3 and R1; the README's "The GPU path")
   precision settings (TF32, matmul precision) and the lookup's exact/elementwise branch
   (renderer.model.decoder); changing a setting re-captures instead of replaying the old kernels.
 """
+
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -85,10 +86,12 @@ class _Pins(TorchDispatchMode):
     def recording(self, render: Callable) -> Callable:
         """render, recording the outside tensors each call reads (a fresh 'made' set per call: a table
         rebuilt in a warm-up call and read by the captured call counts as outside for the latter)."""
+
         def call(*args, **kwargs):
             self._made = set()
             with self:
                 return render(*args, **kwargs)
+
         return call
 
     @staticmethod
@@ -144,11 +147,18 @@ def _same(a: Frame, b: Frame) -> bool:
 def _precision_key() -> tuple:
     """torch's precision settings as they are now (a setting torch refuses to read reads as its error)."""
     b = torch.backends
-    readers = (torch.get_float32_matmul_precision, lambda: b.cuda.matmul.allow_tf32, lambda: b.cudnn.allow_tf32,
-               lambda: b.fp32_precision, lambda: b.cuda.matmul.fp32_precision, lambda: b.cudnn.conv.fp32_precision,
-               lambda: b.mkldnn.matmul.fp32_precision, lambda: b.mkldnn.conv.fp32_precision,
-               lambda: b.cuda.matmul.allow_fp16_reduced_precision_reduction,
-               lambda: b.cuda.matmul.allow_bf16_reduced_precision_reduction)
+    readers = (
+        torch.get_float32_matmul_precision,
+        lambda: b.cuda.matmul.allow_tf32,
+        lambda: b.cudnn.allow_tf32,
+        lambda: b.fp32_precision,
+        lambda: b.cuda.matmul.fp32_precision,
+        lambda: b.cudnn.conv.fp32_precision,
+        lambda: b.mkldnn.matmul.fp32_precision,
+        lambda: b.mkldnn.conv.fp32_precision,
+        lambda: b.cuda.matmul.allow_fp16_reduced_precision_reduction,
+        lambda: b.cuda.matmul.allow_bf16_reduced_precision_reduction,
+    )
     values = []
     for read in readers:
         try:
@@ -206,8 +216,14 @@ class FrameGraphs:
         self._seen: tuple | None = None
         self._count = 0
 
-    def frame(self, key: tuple, planes: torch.Tensor, ws: torch.Tensor, camera: torch.Tensor,
-              render: Callable[[torch.Tensor], Frame]) -> Frame:
+    def frame(
+        self,
+        key: tuple,
+        planes: torch.Tensor,
+        ws: torch.Tensor,
+        camera: torch.Tensor,
+        render: Callable[[torch.Tensor], Frame],
+    ) -> Frame:
         """The frame for `camera`: replayed when `key` (with these very planes and ws, under the same precision
         settings) is captured, else rendered eagerly by `render` (capturing once the key has been seen
         warm_frames times in a row)."""

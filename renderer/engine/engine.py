@@ -4,13 +4,14 @@ A request (renderer.engine.request) is a frozen description of a frame (latent, 
 cameras, render options). The engine caches ws and tri-planes per (latent, truncation,
 conditioning, noise), so a camera move or a view switch never re-runs mapping or the backbone.
 """
+
 from __future__ import annotations
 
 import math
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -95,7 +96,7 @@ class RenderEngine:
             mix = self._seed_ws(lat.mix_seed, req)
             end = self.G.num_ws if lat.mix_end is None else lat.mix_end
             ws = ws.clone()
-            ws[:, lat.mix_start:end] = mix[:, lat.mix_start:end]
+            ws[:, lat.mix_start : end] = mix[:, lat.mix_start : end]
         return self._remember(self._ws, key, ws)
 
     def _remember(self, cache: OrderedDict, key, value):
@@ -141,6 +142,7 @@ class RenderEngine:
 
         `should_stop()` is asked between stages and between ray chunks: when it says True the render
         raises RenderCancelled (what finished stays cached: ws, planes)."""
+
         def check() -> None:
             if should_stop is not None and should_stop():
                 raise RenderCancelled("a newer request replaced this render")
@@ -162,20 +164,37 @@ class RenderEngine:
         if req.sampling == "stochastic" and req.rng_seed is not None:
             gen = torch.Generator(self.device).manual_seed(req.rng_seed)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=req.bf16):  # matmuls and convs
+
             def render(c: torch.Tensor, occupancy=None, stop=should_stop):
-                return self.G.render_planes(planes, ws, c, sampling=req.sampling, generator=gen,
-                                            neural_rendering_resolution=req.neural_rendering_resolution,
-                                            depth_multiplier=req.depth_multiplier,
-                                            importance_multiplier=req.importance_multiplier, superresolution=False,
-                                            occupancy=occupancy, ray_range=ray_range, should_stop=stop)
+                return self.G.render_planes(
+                    planes,
+                    ws,
+                    c,
+                    sampling=req.sampling,
+                    generator=gen,
+                    neural_rendering_resolution=req.neural_rendering_resolution,
+                    depth_multiplier=req.depth_multiplier,
+                    importance_multiplier=req.importance_multiplier,
+                    superresolution=False,
+                    occupancy=occupancy,
+                    ray_range=ray_range,
+                    should_stop=stop,
+                )
 
             if self.graphs is not None and req.sampling == "deterministic" and grid is None and capturable(self.G):
+
                 def frame(c: torch.Tensor):  # fixed shapes, no host synchronisation: capturable
                     o = render(c, stop=None)  # a replay is not interruptible: never raise inside a capture
                     return o, (self.G.superresolve(o, ws) if req.superresolution else None)
 
-                key = (req.neural_rendering_resolution, req.depth_multiplier, req.importance_multiplier,
-                       req.superresolution, req.bf16, ray_range)
+                key = (
+                    req.neural_rendering_resolution,
+                    req.depth_multiplier,
+                    req.importance_multiplier,
+                    req.superresolution,
+                    req.bf16,
+                    ray_range,
+                )
                 out, image = self.graphs.frame(key, planes, ws, cam, frame)
                 image = image[0] if image is not None else None
                 self._sync()
@@ -194,7 +213,20 @@ class RenderEngine:
         parts = [out["image_raw"], out["image_depth"]] + ([image] if image is not None else [])
         nonfinite = not all(bool(torch.isfinite(p).all()) for p in parts)
         ms = lambda a, b: (b - a) * 1000.0  # noqa: E731
-        return RenderResult(stamp=req.stamp, image=image, raw=out["image_raw"][0], depth=out["image_depth"][0],
-                            alpha=out["image_alpha"][0], ws=ws, backbone_ran=ran, nonfinite=nonfinite, planes=planes,
-                            timings={"mapping": ms(t0, t1), "backbone": ms(t1, t2), "render": ms(t2, t3),
-                                     "superres": ms(t3, t4) if image is not None else 0.0})
+        return RenderResult(
+            stamp=req.stamp,
+            image=image,
+            raw=out["image_raw"][0],
+            depth=out["image_depth"][0],
+            alpha=out["image_alpha"][0],
+            ws=ws,
+            backbone_ran=ran,
+            nonfinite=nonfinite,
+            planes=planes,
+            timings={
+                "mapping": ms(t0, t1),
+                "backbone": ms(t1, t2),
+                "render": ms(t2, t3),
+                "superres": ms(t3, t4) if image is not None else 0.0,
+            },
+        )

@@ -4,6 +4,7 @@ Depth views travel as 16-bit depth (normalised to a near/far range) in R and G p
 B, so the display texture stays RGBA8 (what CUDA-GL interop registers) while the shader still
 gets enough depth precision to compute normals.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -56,8 +57,9 @@ def depth_grey(depth: torch.Tensor, alpha: torch.Tensor | None = None) -> torch.
     return grey.masked_fill(background.to(grey.device), 0)
 
 
-def view_pixels(view: str, image: torch.Tensor | None, raw: torch.Tensor, depth: torch.Tensor,
-                alpha: torch.Tensor | None = None) -> np.ndarray:
+def view_pixels(
+    view: str, image: torch.Tensor | None, raw: torch.Tensor, depth: torch.Tensor, alpha: torch.Tensor | None = None
+) -> np.ndarray:
     """The PNG pixels of a view at its native resolution: RGB uint8 for image/raw, 8-bit grey depth
     (depth_grey: auto range over opaque pixels, near = bright, background 0) for depth; the CLI and the
     viewer's "save render"."""
@@ -82,8 +84,14 @@ class DisplayFrame:
     far: float = 1.0
 
 
-def pack_frame(image: torch.Tensor | None, raw: torch.Tensor, depth: torch.Tensor, alpha: torch.Tensor,
-               view: View, locked_range: tuple[float, float] | None = None) -> DisplayFrame:
+def pack_frame(
+    image: torch.Tensor | None,
+    raw: torch.Tensor,
+    depth: torch.Tensor,
+    alpha: torch.Tensor,
+    view: View,
+    locked_range: tuple[float, float] | None = None,
+) -> DisplayFrame:
     """Pack one render for display: RGB views as RGBA8, depth views as 16-bit depth in R,G + opacity in B."""
     if view in ("image", "raw"):
         src = image if (view == "image" and image is not None) else raw

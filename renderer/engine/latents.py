@@ -1,4 +1,5 @@
 """Latents of the reference scripts: a seed's z, and the spherical interpolation between two z."""
+
 from __future__ import annotations
 
 import math
@@ -8,7 +9,7 @@ import numpy as np
 
 def seed_z(seed: int, z_dim: int) -> np.ndarray:
     """The reference scripts' latent for a seed: RandomState(seed).randn(1, z_dim) as float32."""
-    if not 0 <= seed < 2 ** 32:
+    if not 0 <= seed < 2**32:
         raise ValueError(f"seed must be in [0, 2**32), got {seed}")
     return np.random.RandomState(seed).randn(1, z_dim).astype(np.float32)
 

@@ -9,6 +9,7 @@ that the process keeps its peak heap; `release()` hands free pages back (e.g. af
 model). Entry points (viewer, CLI, benchmarks) opt in before starting threads; importing the
 renderer changes nothing.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -41,7 +42,7 @@ def retain_freed_memory() -> bool:
     if libc is None:
         return False
     ok = libc.mallopt(_M_MMAP_MAX, 0) == 1
-    ok &= libc.mallopt(_M_TRIM_THRESHOLD, 2 ** 31 - 1) == 1
+    ok &= libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1) == 1
     ok &= libc.mallopt(_M_ARENA_MAX, 1) == 1
     return bool(ok)
 

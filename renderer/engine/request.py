@@ -4,6 +4,7 @@ A request is a frozen description of a frame (latent, truncation, cameras, rende
 `stamp` orders requests so a consumer can drop stale results. RenderResult holds one request's
 outputs.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -9,13 +9,14 @@ a threading.Event) and raise `Cancelled` between steps (renderer.progress). `wri
 is the plain PNG writer of the CLI's images and the viewer's "save window"; `next_free` picks the
 next unused numbered name in a folder.
 """
+
 from __future__ import annotations
 
 import errno
 import os
 import secrets
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 from PIL import Image
@@ -39,8 +40,9 @@ def describe_os_error(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-def check_target(path: str | os.PathLike, overwrite: bool = False, suffixes: Iterable[str] | None = None,
-                 what: str = "file") -> Path:
+def check_target(
+    path: str | os.PathLike, overwrite: bool = False, suffixes: Iterable[str] | None = None, what: str = "file"
+) -> Path:
     """Validate an output path before any slow work: known extension, folder creatable and writable,
     no existing file unless `overwrite`. Returns the path; raises ExportError with the reason."""
     p = Path(os.path.expanduser(os.fspath(path)))
@@ -110,8 +112,9 @@ def _claim(tmp: Path, path: Path) -> None:
     try:
         os.link(tmp, path)
     except FileExistsError:
-        raise ExportError(f"{path} exists; not overwriting it (choose another name, or allow overwriting: --force)") \
-            from None
+        raise ExportError(
+            f"{path} exists; not overwriting it (choose another name, or allow overwriting: --force)"
+        ) from None
     except OSError as exc:
         if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK, errno.ENOSYS):
             raise

@@ -12,6 +12,7 @@ normals point outward (towards falling density).
 `export_mesh` writes a mesh or the density volume by extension (renderer.export.mesh_files: the
 Mesh type, the formats and their writers).
 """
+
 from __future__ import annotations
 
 import os
@@ -45,8 +46,9 @@ def check_level(level: float) -> float:
     return x
 
 
-def closed_volume(sigma: np.ndarray, level: float, border: int = 1, inplace: bool = False,
-                  fill_cavities: bool = True) -> np.ndarray:
+def closed_volume(
+    sigma: np.ndarray, level: float, border: int = 1, inplace: bool = False, fill_cavities: bool = True
+) -> np.ndarray:
     """sigma with `border` voxels on every face set below the level, so surfaces close (NaN -> below
     the level too); a copy unless `inplace` (which saves N^3 floats: 0.5 GB at 512^3).
 
@@ -72,8 +74,9 @@ def closed_volume(sigma: np.ndarray, level: float, border: int = 1, inplace: boo
     return v
 
 
-def marching_cubes(grid: DensityGrid, level: float, border: int = 1, inplace: bool = False,
-                   fill_cavities: bool = True) -> Mesh:
+def marching_cubes(
+    grid: DensityGrid, level: float, border: int = 1, inplace: bool = False, fill_cavities: bool = True
+) -> Mesh:
     """Iso-surface sigma = level of a grid as a closed, outward-facing mesh in world units (no colours).
 
     `inplace` cleans the border in grid.sigma itself instead of a copy (the grid is changed);
@@ -84,8 +87,10 @@ def marching_cubes(grid: DensityGrid, level: float, border: int = 1, inplace: bo
     t0 = time.perf_counter()
     lo, hi = float(np.nanmin(grid.sigma)), float(np.nanmax(grid.sigma))
     if not lo < level < hi:
-        raise ExportError(f"no surface at level {level:g}: raw density on the grid ranges "
-                          f"{lo:.3g} .. {hi:.3g}; choose a level inside it")
+        raise ExportError(
+            f"no surface at level {level:g}: raw density on the grid ranges "
+            f"{lo:.3g} .. {hi:.3g}; choose a level inside it"
+        )
     vol = closed_volume(grid.sigma, level, border, inplace, fill_cavities)
     if not float(vol.max()) > level:
         raise ExportError(f"no surface at level {level:g}: the density above it lies only on the box border")
@@ -105,8 +110,15 @@ def colour_values(rgb: torch.Tensor) -> np.ndarray:
 
 
 @torch.no_grad()
-def field_normals(G, planes: torch.Tensor, vertices: np.ndarray, fallback: np.ndarray, eps: float,
-                  chunk: int = DEFAULT_CHUNK, cancel: CancelToken | None = None) -> np.ndarray:
+def field_normals(
+    G,
+    planes: torch.Tensor,
+    vertices: np.ndarray,
+    fallback: np.ndarray,
+    eps: float,
+    chunk: int = DEFAULT_CHUNK,
+    cancel: CancelToken | None = None,
+) -> np.ndarray:
     """Unit outward normals (V, 3): minus the density gradient at each vertex, by central differences
     `eps` apart; `fallback` (the marching-cubes normals) where the field is flat or not finite.
 
@@ -117,34 +129,45 @@ def field_normals(G, planes: torch.Tensor, vertices: np.ndarray, fallback: np.nd
     step = max(1, int(chunk) // 6)
     for start in range(0, len(vertices), step):
         check_cancel(cancel)
-        v = torch.from_numpy(np.ascontiguousarray(vertices[start:start + step], np.float32))
+        v = torch.from_numpy(np.ascontiguousarray(vertices[start : start + step], np.float32))
         pts = torch.cat([v + o for o in offsets] + [v - o for o in offsets]).to(planes.device)
         s = G.sample(pts[None], planes)["sigma"][0, :, 0].float().cpu().view(6, -1)
         n = (s[3:] - s[:3]).t()  # minus the gradient: density falls outwards
         length = n.norm(dim=1, keepdim=True)
         good = (torch.isfinite(length) & (length > 1e-12))[:, 0]
         n = (n / length.clamp_min(1e-12)).numpy()
-        out[start:start + len(v)][good.numpy()] = n[good.numpy()]
+        out[start : start + len(v)][good.numpy()] = n[good.numpy()]
     return out
 
 
 @torch.no_grad()
-def vertex_colours(G, planes: torch.Tensor, vertices: np.ndarray, chunk: int = DEFAULT_CHUNK,
-                   cancel: CancelToken | None = None) -> np.ndarray:
+def vertex_colours(
+    G, planes: torch.Tensor, vertices: np.ndarray, chunk: int = DEFAULT_CHUNK, cancel: CancelToken | None = None
+) -> np.ndarray:
     """uint8 RGB (V, 3) of the decoder's colour branch at world points (V, 3)."""
     out = np.empty((len(vertices), 3), np.uint8)
     for start in range(0, len(vertices), max(1, int(chunk))):
         check_cancel(cancel)
-        pts = torch.from_numpy(np.ascontiguousarray(vertices[start:start + chunk], np.float32)).to(planes.device)
+        pts = torch.from_numpy(np.ascontiguousarray(vertices[start : start + chunk], np.float32)).to(planes.device)
         rgb = G.sample(pts[None], planes)["rgb"][0, :, :3]
-        out[start:start + len(pts)] = colour_values(rgb)
+        out[start : start + len(pts)] = colour_values(rgb)
     return out
 
 
-def extract_mesh(G, planes: torch.Tensor, resolution: int = 256, level: float | None = None,
-                 colours: bool = True, chunk: int = DEFAULT_CHUNK, border: int = 1,
-                 progress: ProgressFn | None = None, cancel: CancelToken | None = None,
-                 keep_grid: bool = False, fill_cavities: bool = True, smooth_normals: bool = True) -> Mesh:
+def extract_mesh(
+    G,
+    planes: torch.Tensor,
+    resolution: int = 256,
+    level: float | None = None,
+    colours: bool = True,
+    chunk: int = DEFAULT_CHUNK,
+    border: int = 1,
+    progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
+    keep_grid: bool = False,
+    fill_cavities: bool = True,
+    smooth_normals: bool = True,
+) -> Mesh:
     """Sample, march and colour: the mesh of one latent's planes (the backbone does not run).
 
     With keep_grid the DensityGrid is attached as `mesh.grid` (for writing .mrc alongside);
@@ -218,9 +241,17 @@ class ExportSummary:
         return f"wrote {self.path} ({what}, {self.resolution}^3, level {self.level:g}, {self.seconds:.1f} s)"
 
 
-def export_mesh(G, planes: torch.Tensor, path: str | os.PathLike, resolution: int = 256,
-                level: float | None = None, overwrite: bool = False, chunk: int = DEFAULT_CHUNK,
-                progress: ProgressFn | None = None, cancel: CancelToken | None = None) -> ExportSummary:
+def export_mesh(
+    G,
+    planes: torch.Tensor,
+    path: str | os.PathLike,
+    resolution: int = 256,
+    level: float | None = None,
+    overwrite: bool = False,
+    chunk: int = DEFAULT_CHUNK,
+    progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
+) -> ExportSummary:
     """Extract and write a mesh (.ply/.obj/.glb) or the density volume (.mrc) of one latent's planes.
 
     Path, extension, resolution and level are checked before any sampling; a cancel or an error at

@@ -7,12 +7,13 @@ float32, with voxel size and origin set so ChimeraX shows it in world units; its
 still applies). `save_mesh` / `save_volume` check the path first and write atomically
 (renderer.export.files).
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -54,8 +55,9 @@ class Mesh:
         colors = None
         if self.colors is not None:
             colors = np.concatenate([self.colors, np.full((len(self.colors), 1), 255, np.uint8)], 1)
-        return trimesh.Trimesh(self.vertices, self.faces, vertex_normals=self.normals, vertex_colors=colors,
-                               process=False)
+        return trimesh.Trimesh(
+            self.vertices, self.faces, vertex_normals=self.normals, vertex_colors=colors, process=False
+        )
 
 
 def _ply_bytes(mesh: Mesh) -> tuple[bytes, np.ndarray, np.ndarray]:
@@ -71,10 +73,19 @@ def _ply_bytes(mesh: Mesh) -> tuple[bytes, np.ndarray, np.ndarray]:
         v["red"], v["green"], v["blue"] = mesh.colors.T
     f = np.empty(mesh.n_faces, dtype=[("n", "u1"), ("i", "<i4", (3,))])
     f["n"], f["i"] = 3, mesh.faces
-    header = ["ply", "format binary_little_endian 1.0", "comment triplane-viz mesh, world units",
-              f"comment iso-level {mesh.level:g} on raw sigma", f"element vertex {mesh.n_vertices}",
-              "property float x", "property float y", "property float z",
-              "property float nx", "property float ny", "property float nz"]
+    header = [
+        "ply",
+        "format binary_little_endian 1.0",
+        "comment triplane-viz mesh, world units",
+        f"comment iso-level {mesh.level:g} on raw sigma",
+        f"element vertex {mesh.n_vertices}",
+        "property float x",
+        "property float y",
+        "property float z",
+        "property float nx",
+        "property float ny",
+        "property float nz",
+    ]
     if has_c:
         header += ["property uchar red", "property uchar green", "property uchar blue"]
     header += [f"element face {mesh.n_faces}", "property list uchar int vertex_indices", "end_header"]
@@ -94,8 +105,14 @@ def write_obj(mesh: Mesh, path: Path) -> None:
     """Wavefront OBJ: 'v x y z [r g b]' (colours on 0..1, the common extension), 'vn', 'f a//a b//b c//c'."""
     import trimesh.exchange.obj as obj
 
-    text = obj.export_obj(mesh.to_trimesh(), include_normals=True, include_color=mesh.colors is not None,
-                          include_texture=False, write_texture=False, header="triplane-viz mesh, world units")
+    text = obj.export_obj(
+        mesh.to_trimesh(),
+        include_normals=True,
+        include_color=mesh.colors is not None,
+        include_texture=False,
+        write_texture=False,
+        header="triplane-viz mesh, world units",
+    )
     with open(path, "x", encoding="ascii", newline="\n") as fh:
         fh.write(text)
 
@@ -106,10 +123,11 @@ def srgb_to_linear(c: np.ndarray) -> np.ndarray:
     return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
 
 
-GLB_MATERIAL = {"name": "vertex colour, matte",
-                "pbrMetallicRoughness": {"baseColorFactor": [1.0, 1.0, 1.0, 1.0], "metallicFactor": 0.0,
-                                         "roughnessFactor": 1.0},
-                "doubleSided": True}
+GLB_MATERIAL = {
+    "name": "vertex colour, matte",
+    "pbrMetallicRoughness": {"baseColorFactor": [1.0, 1.0, 1.0, 1.0], "metallicFactor": 0.0, "roughnessFactor": 1.0},
+    "doubleSided": True,
+}
 """The GLB's one material: a non-metal, fully rough, so viewers show the vertex colours as a matte surface
 (without a material glTF's default, metallic 1, applies). COLOR_0 multiplies its white base colour."""
 
@@ -147,30 +165,57 @@ def glb_bytes(mesh: Mesh) -> bytes:
         return len(views) - 1
 
     for name, data in columns:
-        accessor = {"bufferView": add_view(data, _ARRAY_BUFFER), "componentType": _FLOAT, "count": len(data),
-                    "type": "VEC3"}
+        accessor = {
+            "bufferView": add_view(data, _ARRAY_BUFFER),
+            "componentType": _FLOAT,
+            "count": len(data),
+            "type": "VEC3",
+        }
         if name == "POSITION":  # required for positions
             accessor["min"], accessor["max"] = data.min(0).tolist(), data.max(0).tolist()
         accessors.append(accessor)
         attributes[name] = len(accessors) - 1
-    accessors.append({"bufferView": add_view(indices, _ELEMENT_ARRAY_BUFFER), "componentType": _UINT32,
-                      "count": int(indices.size), "type": "SCALAR", "min": [int(indices.min())],
-                      "max": [int(indices.max())]})
+    accessors.append(
+        {
+            "bufferView": add_view(indices, _ELEMENT_ARRAY_BUFFER),
+            "componentType": _UINT32,
+            "count": int(indices.size),
+            "type": "SCALAR",
+            "min": [int(indices.min())],
+            "max": [int(indices.max())],
+        }
+    )
     while len(blob) % 4:
         blob.append(0)
-    gltf = {"asset": {"version": "2.0", "generator": "triplane-viz"},
-            "scene": 0, "scenes": [{"nodes": [0]}], "nodes": [{"mesh": 0, "name": "triplane-viz mesh"}],
-            "meshes": [{"name": "triplane-viz mesh",
-                        "primitives": [{"attributes": attributes, "indices": len(accessors) - 1, "material": 0,
-                                        "mode": 4}]}],
-            "materials": [GLB_MATERIAL], "accessors": accessors, "bufferViews": views,
-            "buffers": [{"byteLength": len(blob)}],
-            "extras": {"units": "world units of the cameras' frame", "iso_level_raw_sigma": float(mesh.level)}}
+    gltf = {
+        "asset": {"version": "2.0", "generator": "triplane-viz"},
+        "scene": 0,
+        "scenes": [{"nodes": [0]}],
+        "nodes": [{"mesh": 0, "name": "triplane-viz mesh"}],
+        "meshes": [
+            {
+                "name": "triplane-viz mesh",
+                "primitives": [{"attributes": attributes, "indices": len(accessors) - 1, "material": 0, "mode": 4}],
+            }
+        ],
+        "materials": [GLB_MATERIAL],
+        "accessors": accessors,
+        "bufferViews": views,
+        "buffers": [{"byteLength": len(blob)}],
+        "extras": {"units": "world units of the cameras' frame", "iso_level_raw_sigma": float(mesh.level)},
+    }
     text = json.dumps(gltf, separators=(",", ":")).encode("utf-8")
     text += b" " * (-len(text) % 4)
     total = 12 + 8 + len(text) + 8 + len(blob)
-    return b"".join([struct.pack("<III", _GLB_MAGIC, 2, total), struct.pack("<II", len(text), _GLB_JSON), text,
-                     struct.pack("<II", len(blob), _GLB_BIN), bytes(blob)])
+    return b"".join(
+        [
+            struct.pack("<III", _GLB_MAGIC, 2, total),
+            struct.pack("<II", len(text), _GLB_JSON),
+            text,
+            struct.pack("<II", len(blob), _GLB_BIN),
+            bytes(blob),
+        ]
+    )
 
 
 def write_glb(mesh: Mesh, path: Path) -> None:

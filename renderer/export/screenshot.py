@@ -13,6 +13,7 @@ Depth maps: float32 `.npy` of the ray distance (H, W), and a 16-bit PNG where 0 
 (opacity <= 0.5), 65535 the nearest opaque depth and 1 the farthest; the PNG's text chunks hold
 `depth_near`, `depth_far` and the decoding formula.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -67,12 +68,17 @@ def camera_record(c) -> dict[str, Any]:
     """A 25-value camera as the raw vector, cam2world (4x4, OpenCV), intrinsics (3x3) and orbit terms."""
     v = np.asarray(c, dtype=np.float64).reshape(25)
     o = camera_to_orbit(v)
-    return {"c25": v.tolist(), "cam2world": v[:16].reshape(4, 4).tolist(), "intrinsics": v[16:].reshape(3, 3).tolist(),
-            "orbit_about_origin": {"yaw": o.yaw, "pitch": o.pitch, "radius": o.radius, "fov_deg": o.fov_deg}}
+    return {
+        "c25": v.tolist(),
+        "cam2world": v[:16].reshape(4, 4).tolist(),
+        "intrinsics": v[16:].reshape(3, 3).tolist(),
+        "orbit_about_origin": {"yaw": o.yaw, "pitch": o.pitch, "radius": o.radius, "fov_deg": o.fov_deg},
+    }
 
 
-def screenshot_metadata(req: RenderRequest, view: str, model: str, saved_as: str | None = None,
-                        extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def screenshot_metadata(
+    req: RenderRequest, view: str, model: str, saved_as: str | None = None, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The full record of a screenshot: how to re-render it and what it shows.
 
     view: the viewer's view (image, raw, depth, normals); saved_as: the pixels written
@@ -80,10 +86,18 @@ def screenshot_metadata(req: RenderRequest, view: str, model: str, saved_as: str
     saved_as = saved_as or ("depth" if view == "normals" else view)
     model = model if model == "builtin" else os.path.abspath(os.fspath(model))
     deterministic = req.sampling == "deterministic" or req.rng_seed is not None
-    meta = {"format": FORMAT, "version": VERSION, "software": SOFTWARE, "model": model, "view": view,
-            "saved_as": saved_as, "request": request_to_dict(req), "reproducible": deterministic,
-            "cameras": {"camera": camera_record(req.camera), "conditioning": camera_record(req.cond_camera)},
-            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    meta = {
+        "format": FORMAT,
+        "version": VERSION,
+        "software": SOFTWARE,
+        "model": model,
+        "view": view,
+        "saved_as": saved_as,
+        "request": request_to_dict(req),
+        "reproducible": deterministic,
+        "cameras": {"camera": camera_record(req.camera), "conditioning": camera_record(req.cond_camera)},
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
     if extra:
         meta.update(extra)
     return meta
@@ -95,21 +109,30 @@ def summary_chunks(meta: dict[str, Any]) -> dict[str, str]:
     lat = r["latent"]
     interp = "off"
     if lat.get("seed_b") is not None:
-        interp = (f"seed {seed_label(lat['seed'])} -> {seed_label(lat['seed_b'])}, t={lat['t']:.6g}, "
-                  f"space={lat['space']}")
+        interp = (
+            f"seed {seed_label(lat['seed'])} -> {seed_label(lat['seed_b'])}, t={lat['t']:.6g}, space={lat['space']}"
+        )
     mix = "off" if lat.get("mix_seed") is None else f"seed {seed_label(lat['mix_seed'])} from ws[{lat['mix_start']}]"
     seeds = [lat["seed"]] + [s for s in (lat.get("seed_b"), lat.get("mix_seed")) if s is not None]
     nrr = r["neural_rendering_resolution"]
     imp = r["importance_multiplier"] if r["importance_multiplier"] is not None else r["depth_multiplier"]
     rng = f", rng seed {r['rng_seed']}" if r.get("rng_seed") is not None else ""
     return {
-        "Software": SOFTWARE, "model": str(meta["model"]), "view": meta["view"],
-        "seed": seed_label(lat["seed"]), "seeds": ",".join(seed_label(s) for s in seeds), "interpolation": interp,
-        "style mixing": mix, "psi": f"{r['psi']:.9g}", "cutoff": "all" if r["cutoff"] is None else str(r["cutoff"]),
+        "Software": SOFTWARE,
+        "model": str(meta["model"]),
+        "view": meta["view"],
+        "seed": seed_label(lat["seed"]),
+        "seeds": ",".join(seed_label(s) for s in seeds),
+        "interpolation": interp,
+        "style mixing": mix,
+        "psi": f"{r['psi']:.9g}",
+        "cutoff": "all" if r["cutoff"] is None else str(r["cutoff"]),
         "camera": " ".join(f"{v:.9g}" for v in r["camera"]),
         "conditioning camera": " ".join(f"{v:.9g}" for v in r["cond_camera"]),
-        "sampling": (f"{r['sampling']}, neural resolution {nrr if nrr is not None else 'model'}, "
-                     f"depth x{r['depth_multiplier']:g}, importance x{imp:g}, noise {r['noise_mode']}{rng}"),
+        "sampling": (
+            f"{r['sampling']}, neural resolution {nrr if nrr is not None else 'model'}, "
+            f"depth x{r['depth_multiplier']:g}, importance x{imp:g}, noise {r['noise_mode']}{rng}"
+        ),
     }
 
 
@@ -126,8 +149,9 @@ def sidecar_path(png: str | os.PathLike) -> Path:
     return Path(png).with_suffix(".json")
 
 
-def save_screenshot(pixels: np.ndarray, path: str | os.PathLike, meta: dict[str, Any],
-                    overwrite: bool = False, sidecar: bool = True) -> Path:
+def save_screenshot(
+    pixels: np.ndarray, path: str | os.PathLike, meta: dict[str, Any], overwrite: bool = False, sidecar: bool = True
+) -> Path:
     """PNG with the metadata chunks, then the .json sidecar; both atomic (the PNG is removed if the
     sidecar cannot be written)."""
     p = check_target(path, overwrite, (".png",), "screenshot")
@@ -144,8 +168,9 @@ def save_screenshot(pixels: np.ndarray, path: str | os.PathLike, meta: dict[str,
     if sidecar:
         try:
             record = dict(meta, image=p.name)
-            atomic_write(side, lambda tmp: tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8"),
-                         overwrite)
+            atomic_write(
+                side, lambda tmp: tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8"), overwrite
+            )
         except BaseException:
             p.unlink(missing_ok=True)
             raise
@@ -182,8 +207,10 @@ def request_from_metadata(meta: dict[str, Any]) -> tuple[RenderRequest, str]:
     """(RenderRequest, saved_as view) of a screenshot record."""
     saved_as = meta.get("saved_as") or meta.get("view")
     if saved_as == "geometry":
-        raise ExportError("this screenshot shows the geometry view (a mesh drawing), which the neural renderer "
-                          "does not re-render; export the mesh with `triplane-render mesh` instead")
+        raise ExportError(
+            "this screenshot shows the geometry view (a mesh drawing), which the neural renderer "
+            "does not re-render; export the mesh with `triplane-render mesh` instead"
+        )
     if saved_as not in ("image", "raw", "depth"):
         raise ExportError(f"screenshot metadata names an unknown view {saved_as!r}")
     return request_from_dict(meta["request"]), saved_as
@@ -213,8 +240,9 @@ def uint16_to_depth(v: np.ndarray, near: float, far: float) -> np.ndarray:
     return np.where(v > 0, d, np.nan).astype(np.float32)
 
 
-def save_depth(depth, alpha, path: str | os.PathLike, meta: dict[str, Any] | None = None,
-               overwrite: bool = False) -> tuple[Path, Path]:
+def save_depth(
+    depth, alpha, path: str | os.PathLike, meta: dict[str, Any] | None = None, overwrite: bool = False
+) -> tuple[Path, Path]:
     """Write STEM.npy (float32 (H, W) ray distance) and STEM.png (16-bit, see module doc); path may end
     in .npy, .png or have no extension. Both or neither are left behind."""
     p = Path(os.path.expanduser(os.fspath(path)))
@@ -239,14 +267,21 @@ def save_depth(depth, alpha, path: str | os.PathLike, meta: dict[str, Any] | Non
     return npy, png
 
 
-def save_depth_png(v: np.ndarray, near: float, far: float, path: str | os.PathLike,
-                   meta: dict[str, Any] | None = None, overwrite: bool = False) -> Path:
+def save_depth_png(
+    v: np.ndarray,
+    near: float,
+    far: float,
+    path: str | os.PathLike,
+    meta: dict[str, Any] | None = None,
+    overwrite: bool = False,
+) -> Path:
     """Write depth_to_uint16's values as the 16-bit depth PNG (text chunks depth_near, depth_far, the
     formula, and the JSON record `meta` with them), atomically; returns the path."""
     p = check_target(path, overwrite, (".png",), "depth")
-    info = _png_info(dict(meta or {}, depth_near=near, depth_far=far, depth_encoding=DEPTH_FORMULA),
-                     {"Software": SOFTWARE, "depth_near": repr(near), "depth_far": repr(far),
-                      "depth_encoding": DEPTH_FORMULA})
+    info = _png_info(
+        dict(meta or {}, depth_near=near, depth_far=far, depth_encoding=DEPTH_FORMULA),
+        {"Software": SOFTWARE, "depth_near": repr(near), "depth_far": repr(far), "depth_encoding": DEPTH_FORMULA},
+    )
 
     def write_png(tmp: Path) -> None:
         with open(tmp, "xb") as f:

@@ -9,14 +9,15 @@ while the camera makes one orbit over the whole video. Frames are written with i
 bundled ffmpeg (libx264, yuv420p) to a temp file beside the target, which is renamed into place
 only when complete; cancel or failure leaves nothing.
 """
+
 from __future__ import annotations
 
 import math
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -110,14 +111,26 @@ def frame_requests(spec: VideoSpec, rendering_kwargs: dict) -> Iterator[RenderRe
             a, b = spec.seeds[k], spec.seeds[(k + 1) % len(spec.seeds)]
             camera = orbit_camera_at(rendering_kwargs, i / total)
             base = spec.latent or LatentSpec(seed=0.0, space="w")
-            latent = replace(base, seed=float(a), seed_b=float(b), t=j / spec.frames) if j else \
-                replace(base, seed=float(a), seed_b=None, t=0.0)
-        yield RenderRequest(latent=latent, camera=camera, cond_camera=camera if spec.cond == "render" else front,
-                            psi=spec.psi, cutoff=spec.cutoff, noise_mode=spec.noise_mode, sampling=spec.sampling,
-                            neural_rendering_resolution=spec.neural_rendering_resolution,
-                            depth_multiplier=spec.depth_multiplier, importance_multiplier=spec.importance_multiplier,
-                            superresolution=spec.view == "image",
-                            rng_seed=spec.rng_seed + i if spec.sampling == "stochastic" else None, stamp=i)
+            latent = (
+                replace(base, seed=float(a), seed_b=float(b), t=j / spec.frames)
+                if j
+                else replace(base, seed=float(a), seed_b=None, t=0.0)
+            )
+        yield RenderRequest(
+            latent=latent,
+            camera=camera,
+            cond_camera=camera if spec.cond == "render" else front,
+            psi=spec.psi,
+            cutoff=spec.cutoff,
+            noise_mode=spec.noise_mode,
+            sampling=spec.sampling,
+            neural_rendering_resolution=spec.neural_rendering_resolution,
+            depth_multiplier=spec.depth_multiplier,
+            importance_multiplier=spec.importance_multiplier,
+            superresolution=spec.view == "image",
+            rng_seed=spec.rng_seed + i if spec.sampling == "stochastic" else None,
+            stamp=i,
+        )
 
 
 def frame_pixels(engine: RenderEngine, req: RenderRequest, view: str) -> np.ndarray:
@@ -144,9 +157,16 @@ class VideoSummary:
         return f"wrote {self.path} ({self.frames} frames, {w}x{h}, {self.fps:g} fps, {self.seconds:.1f} s)"
 
 
-def write_video(engine: RenderEngine, spec: VideoSpec, path: str | os.PathLike, overwrite: bool = False,
-                progress: ProgressFn | None = None, cancel: CancelToken | None = None,
-                quality: float | None = None, bitrate: str | None = "10M") -> VideoSummary:
+def write_video(
+    engine: RenderEngine,
+    spec: VideoSpec,
+    path: str | os.PathLike,
+    overwrite: bool = False,
+    progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
+    quality: float | None = None,
+    bitrate: str | None = "10M",
+) -> VideoSummary:
     """Render every frame of `spec` and encode an MP4 at `path` (checked first; atomic; cancellable)."""
     import imageio_ffmpeg
 
@@ -167,9 +187,17 @@ def write_video(engine: RenderEngine, spec: VideoSpec, path: str | os.PathLike, 
                     h, w = px.shape[:2]
                     state["size"] = (w, h)
                     writer = imageio_ffmpeg.write_frames(
-                        str(tmp), (w, h), fps=spec.fps, codec="libx264", pix_fmt_out="yuv420p", quality=quality,
-                        bitrate=None if quality is not None else bitrate, macro_block_size=1,
-                        output_params=["-movflags", "+faststart"], ffmpeg_log_level="error")
+                        str(tmp),
+                        (w, h),
+                        fps=spec.fps,
+                        codec="libx264",
+                        pix_fmt_out="yuv420p",
+                        quality=quality,
+                        bitrate=None if quality is not None else bitrate,
+                        macro_block_size=1,
+                        output_params=["-movflags", "+faststart"],
+                        ffmpeg_log_level="error",
+                    )
                     writer.send(None)
                 if px.shape[:2] != (state["size"][1], state["size"][0]):
                     raise ExportError("frame size changed during the video")
@@ -194,5 +222,10 @@ def read_video_info(path: str | os.PathLike) -> dict:
     gen = imageio_ffmpeg.read_frames(str(path))
     meta = gen.__next__()
     n = sum(1 for _ in gen)
-    return {"frames": n, "size": tuple(meta["size"]), "fps": float(meta["fps"]), "codec": meta.get("codec"),
-            "pix_fmt": meta.get("pix_fmt")}
+    return {
+        "frames": n,
+        "size": tuple(meta["size"]),
+        "fps": float(meta["fps"]),
+        "codec": meta.get("codec"),
+        "pix_fmt": meta.get("pix_fmt"),
+    }

@@ -7,6 +7,7 @@ a lattice from cached planes; occupancy turns it into the empty-space grid that 
 Nothing here reads files, caches per latent or writes output: that is renderer.checkpoint,
 renderer.engine and renderer.export.
 """
+
 from .generator import PLANE_CHANNELS, TriPlaneGenerator
 
 __all__ = ["PLANE_CHANNELS", "TriPlaneGenerator"]

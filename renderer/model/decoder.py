@@ -1,4 +1,5 @@
 """Tri-plane feature lookup and the OSG decoder MLP (eg3d-math §9)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,9 +13,10 @@ from .layers import FullyConnected
 
 def reference_plane_axes() -> torch.Tensor:
     """The reference's plane matrices, including its axis quirk: planes read (x,y), (x,z), (z,x)."""
-    return torch.tensor([[[1, 0, 0], [0, 1, 0], [0, 0, 1]],
-                         [[1, 0, 0], [0, 0, 1], [0, 1, 0]],
-                         [[0, 0, 1], [1, 0, 0], [0, 1, 0]]], dtype=torch.float32)
+    return torch.tensor(
+        [[[1, 0, 0], [0, 1, 0], [0, 0, 1]], [[1, 0, 0], [0, 0, 1], [0, 1, 0]], [[0, 0, 1], [1, 0, 0], [0, 1, 0]]],
+        dtype=torch.float32,
+    )
 
 
 def project_onto_planes(plane_axes: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
@@ -26,8 +28,9 @@ def project_onto_planes(plane_axes: torch.Tensor, points: torch.Tensor) -> torch
     return torch.bmm(pts, inv)[..., :2]
 
 
-def sample_from_planes(plane_axes: torch.Tensor, planes: torch.Tensor, points: torch.Tensor,
-                       box_warp: float) -> torch.Tensor:
+def sample_from_planes(
+    plane_axes: torch.Tensor, planes: torch.Tensor, points: torch.Tensor, box_warp: float
+) -> torch.Tensor:
     """planes: (N, 3, C, H, W), points: (N, M, 3) world -> features (N, 3, C, M); zero outside the box.
 
     Channels-last planes (see `channels_last_planes`) make the bilinear lookup about 2.5x faster.
@@ -83,7 +86,7 @@ def plane_table(plane_axes: torch.Tensor, planes: torch.Tensor, box_warp: float)
     inv = torch.linalg.inv(plane_axes.to(torch.float32))  # plane coords = first two entries of p @ inv
     proj = inv[:, :, :2].permute(1, 0, 2).reshape(3, 2 * k) * (2 / box_warp)  # exact for EG3D's 0/1 matrices
     size = torch.tensor([float(w), float(h)] * k)
-    if k * height * width >= 2 ** 24:
+    if k * height * width >= 2**24:
         raise ValueError(f"planes of {h}x{w} are too large for float32 row arithmetic in lookup")
     corner_plane = torch.arange(k).repeat_interleave(4)
     corner_rows = torch.zeros(2 * k, 4 * k)
@@ -91,8 +94,16 @@ def plane_table(plane_axes: torch.Tensor, planes: torch.Tensor, box_warp: float)
     corner_rows[2 * corner_plane + 1, torch.arange(4 * k)] = width
     corner_start = torch.arange(k)[:, None] * (height * width) + torch.tensor([0, 1, width, width + 1]) + width + 1
     dev = planes.device
-    return PlaneTable(rows.contiguous(), proj.to(dev), size.to(dev), float(width), corner_rows.to(dev),
-                      corner_plane.to(dev), corner_start.reshape(-1).float().to(dev), float(w) if w == h else None)
+    return PlaneTable(
+        rows.contiguous(),
+        proj.to(dev),
+        size.to(dev),
+        float(width),
+        corner_rows.to(dev),
+        corner_plane.to(dev),
+        corner_start.reshape(-1).float().to(dev),
+        float(w) if w == h else None,
+    )
 
 
 def fp32_matmul_settings(device_type: str) -> dict[str, object]:
@@ -107,8 +118,10 @@ def fp32_matmul_settings(device_type: str) -> dict[str, object]:
     A setting this torch does not have is left out; one torch refuses to read (its error after the legacy
     and the new API were mixed) reads as 'unreadable'."""
     b = torch.backends
-    readers = {"float32_matmul_precision": torch.get_float32_matmul_precision,
-               "fp32_precision": lambda: b.fp32_precision}
+    readers = {
+        "float32_matmul_precision": torch.get_float32_matmul_precision,
+        "fp32_precision": lambda: b.fp32_precision,
+    }
     if device_type == "cuda":
         readers["cuda.matmul.allow_tf32"] = lambda: b.cuda.matmul.allow_tf32
         readers["cuda.matmul.fp32_precision"] = lambda: b.cuda.matmul.fp32_precision
@@ -174,8 +187,7 @@ def lookup(table: PlaneTable, points: torch.Tensor) -> torch.Tensor:
     for j, (wx, wy) in enumerate(((x0, y0), (x1, y0), (x0, y1), (x1, y1))):  # nw, ne, sw, se
         torch.mul(wx, wy, out=weights[..., j])
     weights = weights.view(-1, 12).mul_(1 / 3)  # the mean over planes
-    return F.embedding_bag(idx, table.rows, per_sample_weights=weights.to(table.rows.dtype),
-                           mode="sum")
+    return F.embedding_bag(idx, table.rows, per_sample_weights=weights.to(table.rows.dtype), mode="sum")
 
 
 class OSGDecoder(nn.Module):
@@ -185,9 +197,11 @@ class OSGDecoder(nn.Module):
         super().__init__()
         self.hidden_dim = hidden_dim
         self.output_dim = output_dim
-        self.net = nn.Sequential(FullyConnected(n_features, hidden_dim, lr_multiplier=lr_mul),
-                                 nn.Softplus(),
-                                 FullyConnected(hidden_dim, 1 + output_dim, lr_multiplier=lr_mul))
+        self.net = nn.Sequential(
+            FullyConnected(n_features, hidden_dim, lr_multiplier=lr_mul),
+            nn.Softplus(),
+            FullyConnected(hidden_dim, 1 + output_dim, lr_multiplier=lr_mul),
+        )
 
     def forward(self, sampled_features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """sampled_features: (N, 3, C, M) -> (rgb (N, 32, M) in (-0.001, 1.001), sigma (N, 1, M) raw).
@@ -218,8 +232,13 @@ class OSGDecoder(nn.Module):
         b0, w0 = fc0.bias * fc0.bias_gain, fc0.weight * fc0.weight_gain
         b1, w1 = fc1.bias * fc1.bias_gain, fc1.weight * fc1.weight_gain
         dev = device or w0.device
-        fused = (_HAS_FUSED_LINEAR and dev.type == "cpu" and w0.dtype == torch.float32
-                 and not torch.is_grad_enabled() and not torch.is_autocast_enabled("cpu"))
+        fused = (
+            _HAS_FUSED_LINEAR
+            and dev.type == "cpu"
+            and w0.dtype == torch.float32
+            and not torch.is_grad_enabled()
+            and not torch.is_autocast_enabled("cpu")
+        )
         negated = ((-b0).contiguous(), (-w0).contiguous(), (-w1).t().contiguous()) if fused else None
         return RowDecoder(b0, w0.t(), b1, w1.t(), negated)
 

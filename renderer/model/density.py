@@ -6,6 +6,7 @@ decoder's pre-activation density) comes from `G.sample` in bounded chunks, so th
 runs here. Mesh extraction (renderer.export.mesh) and empty-space skipping (renderer.model.occupancy)
 sample the same lattice.
 """
+
 from __future__ import annotations
 
 import time
@@ -47,8 +48,10 @@ def check_resolution(resolution: int) -> int:
     except (TypeError, ValueError):
         raise ExportError(f"resolution must be an integer, got {resolution!r}") from None
     if n != resolution or not MIN_RESOLUTION <= n <= MAX_RESOLUTION:
-        raise ExportError(f"resolution {resolution} is out of range: use {MIN_RESOLUTION}..{MAX_RESOLUTION} "
-                          f"(memory grows as N^3: 512^3 needs ~0.5 GB for the density alone)")
+        raise ExportError(
+            f"resolution {resolution} is out of range: use {MIN_RESOLUTION}..{MAX_RESOLUTION} "
+            f"(memory grows as N^3: 512^3 needs ~0.5 GB for the density alone)"
+        )
     return n
 
 
@@ -58,9 +61,15 @@ def box_size(G) -> float:
 
 
 @torch.no_grad()
-def sample_density(G, planes: torch.Tensor, resolution: int, chunk: int = DEFAULT_CHUNK,
-                   progress: ProgressFn | None = None, cancel: CancelToken | None = None,
-                   progress_span: tuple[float, float] = (0.0, 1.0)) -> DensityGrid:
+def sample_density(
+    G,
+    planes: torch.Tensor,
+    resolution: int,
+    chunk: int = DEFAULT_CHUNK,
+    progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
+    progress_span: tuple[float, float] = (0.0, 1.0),
+) -> DensityGrid:
     """Raw sigma of one latent's cached planes (1, 3, C, P, P) on the N^3 grid over the model's box."""
     n = check_resolution(resolution)
     if planes.dim() != 5 or planes.shape[0] != 1:
@@ -68,7 +77,7 @@ def sample_density(G, planes: torch.Tensor, resolution: int, chunk: int = DEFAUL
     t0 = time.perf_counter()
     box = box_size(G)
     origin, voxel = -box / 2, box / (n - 1)
-    total = n ** 3
+    total = n**3
     chunk = max(1, int(chunk))
     out = np.empty(total, dtype=np.float32)
     dev = planes.device
@@ -79,6 +88,6 @@ def sample_density(G, planes: torch.Tensor, resolution: int, chunk: int = DEFAUL
         ijk = torch.stack([idx // (n * n), (idx // n) % n, idx % n], -1)
         pts = (origin + ijk.to(torch.float32) * voxel)[None]
         sigma = G.sample(pts, planes)["sigma"][0, :, 0]
-        out[start:start + len(idx)] = sigma.float().cpu().numpy()
+        out[start : start + len(idx)] = sigma.float().cpu().numpy()
         report(progress, lo + (hi - lo) * (start + len(idx)) / total, f"sampling {n}^3 density")
     return DensityGrid(out.reshape(n, n, n), origin, voxel, time.perf_counter() - t0)

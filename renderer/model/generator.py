@@ -8,11 +8,13 @@ One module of a little over 400 lines on purpose: `TriPlaneGenerator` is one nn.
 path (ray chunks, occupancy-limited rays, the per-generator plane-table cache) works on its own
 state; the maths it calls lives in layers, decoder, volume and superres.
 """
+
 from __future__ import annotations
 
 import math
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -21,18 +23,33 @@ from ..checkpoint.spec import ModelSpec
 from ..errors import CheckpointError, RenderCancelled
 from . import occupancy as occ
 from .backbone import Backbone
-from .decoder import (OSGDecoder, PlaneTable, channels_last_planes, lookup, plane_table, reference_plane_axes,
-                      sample_from_planes)
+from .decoder import (
+    OSGDecoder,
+    PlaneTable,
+    channels_last_planes,
+    lookup,
+    plane_table,
+    reference_plane_axes,
+    sample_from_planes,
+)
 from .superres import build_superresolution
-from .volume import (SAMPLING_MODES, depths_between, importance_depths, march_weights, sample_coefficients, sample_rays,
-                     sort_samples, stratified_depths)
+from .volume import (
+    SAMPLING_MODES,
+    depths_between,
+    importance_depths,
+    march_weights,
+    sample_coefficients,
+    sample_rays,
+    sort_samples,
+    stratified_depths,
+)
 
 PLANE_CHANNELS = 32
 PLANE_RESOLUTION = 256
 CHUNK_POINTS = 1024 * 48
 """Points per decoder pass of one ray chunk (1024 rays of EG3D's 48 + 48 samples): a chunk's samples
 stay in the CPU's caches, and per-chunk overhead stays small (measured best of 256-4096 rays)."""
-CHUNK_POINTS_GPU = 2 ** 22
+CHUNK_POINTS_GPU = 2**22
 """The same on a GPU, where a frame's 128^2 x 48 points go as one chunk (fewer, larger kernels)."""
 TABLE_CACHE_SIZE = 2
 """PlaneTables kept per generator (the last latents rendered)."""
@@ -44,9 +61,21 @@ camera radius the render is exactly the reference's."""
 _MAPPING_KEYS = {"num_layers", "lr_multiplier", "embed_features", "layer_features"}
 _MAPPING_IGNORED = {"w_avg_beta", "activation"}
 _SYNTHESIS_KEYS = {"channel_base", "channel_max", "num_fp16_res", "conv_clamp"}
-_INIT_IGNORED = {"class_name", "z_dim", "c_dim", "w_dim", "img_resolution", "img_channels", "mapping_kwargs",
-                 "rendering_kwargs", "sr_kwargs", "sr_num_fp16_res", "fused_modconv_default", "architecture",
-                 "plane_resolution"}
+_INIT_IGNORED = {
+    "class_name",
+    "z_dim",
+    "c_dim",
+    "w_dim",
+    "img_resolution",
+    "img_channels",
+    "mapping_kwargs",
+    "rendering_kwargs",
+    "sr_kwargs",
+    "sr_num_fp16_res",
+    "fused_modconv_default",
+    "architecture",
+    "plane_resolution",
+}
 
 
 def _split_init_kwargs(init_kwargs: dict[str, Any]) -> tuple[dict, dict]:
@@ -85,12 +114,23 @@ class TriPlaneGenerator(nn.Module):
         mapping_kwargs, synthesis_kwargs = _split_init_kwargs(ik)
         self.plane_resolution = int(ik.get("plane_resolution", PLANE_RESOLUTION))
         """Tri-plane size: 256 in every EG3D checkpoint; smaller for compact models (a project extension)."""
-        self.backbone = Backbone(self.z_dim, self.c_dim, self.w_dim, self.plane_resolution, PLANE_CHANNELS * 3,
-                                 mapping_kwargs, **synthesis_kwargs)
+        self.backbone = Backbone(
+            self.z_dim,
+            self.c_dim,
+            self.w_dim,
+            self.plane_resolution,
+            PLANE_CHANNELS * 3,
+            mapping_kwargs,
+            **synthesis_kwargs,
+        )
         self.num_ws = self.backbone.num_ws
         self.superresolution = build_superresolution(
-            rk["superresolution_module"], PLANE_CHANNELS, self.w_dim,
-            use_fp16=int(ik.get("sr_num_fp16_res", 0)) > 0, sr_antialias=bool(rk.get("sr_antialias", True)))
+            rk["superresolution_module"],
+            PLANE_CHANNELS,
+            self.w_dim,
+            use_fp16=int(ik.get("sr_num_fp16_res", 0)) > 0,
+            sr_antialias=bool(rk.get("sr_antialias", True)),
+        )
         self.decoder = OSGDecoder(PLANE_CHANNELS, output_dim=32, lr_mul=float(rk.get("decoder_lr_mul", 1)))
         self.register_buffer("dataset_label_std", torch.zeros([self.c_dim]))
         axes = reference_plane_axes() if spec.plane_axes is None else torch.tensor(spec.plane_axes, dtype=torch.float32)
@@ -106,8 +146,11 @@ class TriPlaneGenerator(nn.Module):
         own = self.state_dict()
         missing = sorted(set(own) - set(state_dict))
         unexpected = sorted(set(state_dict) - set(own))
-        bad = [f"{k}: {tuple(state_dict[k].shape)} != {tuple(v.shape)}" for k, v in own.items()
-               if k in state_dict and tuple(state_dict[k].shape) != tuple(v.shape)]
+        bad = [
+            f"{k}: {tuple(state_dict[k].shape)} != {tuple(v.shape)}"
+            for k, v in own.items()
+            if k in state_dict and tuple(state_dict[k].shape) != tuple(v.shape)
+        ]
         problems = []
         if missing:
             problems.append(f"missing tensors {_short(missing)}")
@@ -129,8 +172,9 @@ class TriPlaneGenerator(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     # ----------------------------------------------------------------- mapping
-    def mapping(self, z: torch.Tensor, c: torch.Tensor, truncation_psi: float = 1.0,
-                truncation_cutoff: int | None = None) -> torch.Tensor:
+    def mapping(
+        self, z: torch.Tensor, c: torch.Tensor, truncation_psi: float = 1.0, truncation_cutoff: int | None = None
+    ) -> torch.Tensor:
         """z (N, z_dim), camera c (N, 25) -> ws (N, num_ws, w_dim); conditioning scaled as the reference does."""
         if self.rendering_kwargs.get("c_gen_conditioning_zero"):
             c = torch.zeros_like(c)
@@ -139,8 +183,9 @@ class TriPlaneGenerator(nn.Module):
 
     # ----------------------------------------------------------------- planes
     @torch.no_grad()
-    def planes(self, ws: torch.Tensor, noise_mode: str = "const",
-               generator: torch.Generator | None = None) -> torch.Tensor:
+    def planes(
+        self, ws: torch.Tensor, noise_mode: str = "const", generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """ws (N, num_ws, w_dim) -> tri-planes (N, 3, 32, P, P), P = plane_resolution (256 for EG3D)."""
         p = self.backbone.synthesis(ws, noise_mode=noise_mode, generator=generator)
         return channels_last_planes(p.view(len(p), 3, PLANE_CHANNELS, p.shape[-2], p.shape[-1]))
@@ -157,7 +202,7 @@ class TriPlaneGenerator(nn.Module):
         for i in range(n):
             table = self._plane_table(planes, i)
             for a in range(0, m, step):
-                out[i, a:a + step] = decode(lookup(table, points[i, a:a + step]))
+                out[i, a : a + step] = decode(lookup(table, points[i, a : a + step]))
         sigma = out[..., :1]
         sigma = self._with_density_noise(sigma)
         return {"sigma": sigma, "rgb": out[..., 1:]}
@@ -176,13 +221,23 @@ class TriPlaneGenerator(nn.Module):
 
     # ----------------------------------------------------------------- rendering
     @torch.no_grad()
-    def render_planes(self, planes: torch.Tensor, ws: torch.Tensor, c: torch.Tensor,
-                      sampling: str = "deterministic", neural_rendering_resolution: int | None = None,
-                      depth_multiplier: float = 1.0, importance_multiplier: float | None = None,
-                      generator: torch.Generator | None = None, superresolution: bool = True,
-                      raw_aliasing: bool = False, skip_empty: bool | None = None,
-                      occupancy: "occ.OccupancyGrid | None" = None, ray_range: tuple | None = None,
-                      should_stop: Callable[[], bool] | None = None) -> dict[str, torch.Tensor]:
+    def render_planes(
+        self,
+        planes: torch.Tensor,
+        ws: torch.Tensor,
+        c: torch.Tensor,
+        sampling: str = "deterministic",
+        neural_rendering_resolution: int | None = None,
+        depth_multiplier: float = 1.0,
+        importance_multiplier: float | None = None,
+        generator: torch.Generator | None = None,
+        superresolution: bool = True,
+        raw_aliasing: bool = False,
+        skip_empty: bool | None = None,
+        occupancy: "occ.OccupancyGrid | None" = None,
+        ray_range: tuple | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> dict[str, torch.Tensor]:
         """Render cached planes from cameras c (N, 25).
 
         Returns 'image' (N,3,R,R, not clamped; absent when superresolution=False), 'image_raw'
@@ -208,21 +263,30 @@ class TriPlaneGenerator(nn.Module):
             raise ValueError("neural rendering resolution must be >= 1 and depth samples >= 3")
         draw = None
         if sampling == "stochastic":
+
             def draw(shape):
-                return torch.rand(shape, generator=generator, device=ws.device if generator is None else generator.device)
+                return torch.rand(
+                    shape, generator=generator, device=ws.device if generator is None else generator.device
+                )
 
         cam2world = c[:, :16].view(-1, 4, 4)
         intrinsics = c[:, 16:25].view(-1, 3, 3)
         origins, dirs = sample_rays(cam2world, intrinsics, res)
         n = origins.shape[0]
         ranges = [ray_range] * n if ray_range is not None else [self.ray_range_for(row) for row in c.detach().cpu()]
-        if occ.declared(self) if skip_empty is None else skip_empty:
-            grid = occupancy if occupancy is not None else occ.build(self, planes)
-            render = lambda i, j, r: self._render_occupied(planes[i:j], origins[i:j], dirs[i:j], n_coarse,  # noqa: E731
-                                                           n_fine, draw, grid, r, should_stop)
-        else:
-            render = lambda i, j, r: self._render_rays(planes[i:j], origins[i:j], dirs[i:j], n_coarse,  # noqa: E731
-                                                       n_fine, draw, ray_range=r, should_stop=should_stop)
+        occupied = occ.declared(self) if skip_empty is None else skip_empty
+        grid = (occupancy if occupancy is not None else occ.build(self, planes)) if occupied else None
+
+        def render(i: int, j: int, r: tuple):
+            """Cameras i..j-1 over the ray range r (occupied cells only where the model declares a grid)."""
+            if grid is not None:
+                return self._render_occupied(
+                    planes[i:j], origins[i:j], dirs[i:j], n_coarse, n_fine, draw, grid, r, should_stop
+                )
+            return self._render_rays(
+                planes[i:j], origins[i:j], dirs[i:j], n_coarse, n_fine, draw, ray_range=r, should_stop=should_stop
+            )
+
         if all(r == ranges[0] for r in ranges):  # one range for the batch (always at the model's radius)
             rgb, depth, alpha = render(0, n, ranges[0])
         else:  # cameras at different distances: each with its own range (its own depth clamp too)
@@ -230,8 +294,12 @@ class TriPlaneGenerator(nn.Module):
         feature_image = rgb.reshape(n, rgb.shape[1], res, res)
         depth_image = depth.reshape(n, 1, res, res)
         alpha_image = alpha.reshape(n, 1, res, res)
-        out = {"image_raw": feature_image[:, :3], "image_depth": depth_image, "image_alpha": alpha_image,
-               "features": feature_image}
+        out = {
+            "image_raw": feature_image[:, :3],
+            "image_depth": depth_image,
+            "image_alpha": alpha_image,
+            "features": feature_image,
+        }
         if superresolution:
             out["image"] = self.superresolve(out, ws, raw_aliasing=raw_aliasing, generator=generator)
         return out
@@ -254,19 +322,38 @@ class TriPlaneGenerator(nn.Module):
         return start, max(float(end) + shift, start + 1e-3)
 
     @torch.no_grad()
-    def superresolve(self, rendered: dict[str, torch.Tensor], ws: torch.Tensor, raw_aliasing: bool = False,
-                     generator: torch.Generator | None = None,
-                     should_stop: Callable[[], bool] | None = None) -> torch.Tensor:
+    def superresolve(
+        self,
+        rendered: dict[str, torch.Tensor],
+        ws: torch.Tensor,
+        raw_aliasing: bool = False,
+        generator: torch.Generator | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> torch.Tensor:
         """Final image (N, 3, R, R) from a render_planes result ('image_raw' and 'features') and ws;
         `should_stop()` is asked between the two blocks (RenderCancelled when True)."""
         rgb = rendered["image_raw"] if raw_aliasing else rendered["image_raw"].clone()
-        return self.superresolution(rgb, rendered["features"], ws,
-                                    noise_mode=self.rendering_kwargs.get("superresolution_noise_mode", "none"),
-                                    generator=generator, between_blocks=None if should_stop is None else
-                                    lambda: _stop_if(should_stop))
+        return self.superresolution(
+            rgb,
+            rendered["features"],
+            ws,
+            noise_mode=self.rendering_kwargs.get("superresolution_noise_mode", "none"),
+            generator=generator,
+            between_blocks=None if should_stop is None else lambda: _stop_if(should_stop),
+        )
 
-    def _render_occupied(self, planes, origins, dirs, n_coarse: int, n_fine: int, draw: Callable | None,
-                         grid: "occ.OccupancyGrid", ray_range: tuple, should_stop: Callable[[], bool] | None = None):
+    def _render_occupied(
+        self,
+        planes,
+        origins,
+        dirs,
+        n_coarse: int,
+        n_fine: int,
+        draw: Callable | None,
+        grid: "occ.OccupancyGrid",
+        ray_range: tuple,
+        should_stop: Callable[[], bool] | None = None,
+    ):
         """_render_rays on the rays that meet occupied cells, with samples spread over [first, last] cell;
         the other rays are background (opacity 0, depth ray_end, no decoder work)."""
         rk = self.rendering_kwargs
@@ -280,15 +367,32 @@ class TriPlaneGenerator(nn.Module):
             rays = hit[i].nonzero()[:, 0]
             if len(rays) == 0:
                 continue
-            limits = (near[i:i + 1, rays], far[i:i + 1, rays])
-            r, d, a = self._render_rays(planes[i:i + 1], origins[i:i + 1, rays], dirs[i:i + 1, rays],
-                                        n_coarse, n_fine, draw, limits, should_stop=should_stop)
+            limits = (near[i : i + 1, rays], far[i : i + 1, rays])
+            r, d, a = self._render_rays(
+                planes[i : i + 1],
+                origins[i : i + 1, rays],
+                dirs[i : i + 1, rays],
+                n_coarse,
+                n_fine,
+                draw,
+                limits,
+                should_stop=should_stop,
+            )
             rgb[i, :, rays], depth[i, :, rays], alpha[i, :, rays] = r[0], d[0], a[0]
         return rgb, depth, alpha
 
-    def _render_rays(self, planes, origins, dirs, n_coarse: int, n_fine: int, draw: Callable | None,
-                     limits: tuple[torch.Tensor, torch.Tensor] | None = None, ray_range: tuple | None = None,
-                     should_stop: Callable[[], bool] | None = None):
+    def _render_rays(
+        self,
+        planes,
+        origins,
+        dirs,
+        n_coarse: int,
+        n_fine: int,
+        draw: Callable | None,
+        limits: tuple[torch.Tensor, torch.Tensor] | None = None,
+        ray_range: tuple | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ):
         """Coarse pass, importance pass, merge and march -> features (N,32,M), depth (N,1,M), alpha (N,1,M).
 
         Rays go through in chunks of about CHUNK_POINTS samples per pass, so they stay in the CPU's caches
@@ -319,8 +423,9 @@ class TriPlaneGenerator(nn.Module):
             for a in range(0, m, rays):
                 _stop_if(should_stop)
                 b = min(m, a + rays)
-                r, d, al, samples = self._render_chunk(field, origins[i, a:b], dirs[i, a:b],
-                                                       depths_c[i, 0, a:b], n_fine, None if u is None else u[i, a:b])
+                r, d, al, samples = self._render_chunk(
+                    field, origins[i, a:b], dirs[i, a:b], depths_c[i, 0, a:b], n_fine, None if u is None else u[i, a:b]
+                )
                 rgb[i, :, a:b], depth[i, 0, a:b], alpha[i, 0, a:b] = r.t(), d, al
                 lo.append(samples.min())
                 hi.append(samples.max())
@@ -384,18 +489,31 @@ class TriPlaneGenerator(nn.Module):
         return rgb.view(n, -1, m, s), sigma.view(n, 1, m, s)
 
     @torch.no_grad()
-    def synthesis(self, ws: torch.Tensor, c: torch.Tensor, noise_mode: str = "const",
-                  sampling: str = "deterministic", neural_rendering_resolution: int | None = None,
-                  **render_kwargs) -> dict[str, torch.Tensor]:
+    def synthesis(
+        self,
+        ws: torch.Tensor,
+        c: torch.Tensor,
+        noise_mode: str = "const",
+        sampling: str = "deterministic",
+        neural_rendering_resolution: int | None = None,
+        **render_kwargs,
+    ) -> dict[str, torch.Tensor]:
         """ws (N, num_ws, w_dim) + camera c (N, 25) -> {'image', 'image_raw', 'image_depth', 'image_alpha'}."""
         generator = render_kwargs.get("generator")
         planes = self.planes(ws, noise_mode=noise_mode, generator=generator)
-        return self.render_planes(planes, ws, c, sampling=sampling,
-                                  neural_rendering_resolution=neural_rendering_resolution, **render_kwargs)
+        return self.render_planes(
+            planes, ws, c, sampling=sampling, neural_rendering_resolution=neural_rendering_resolution, **render_kwargs
+        )
 
     @torch.no_grad()
-    def forward(self, z: torch.Tensor, c: torch.Tensor, truncation_psi: float = 1.0,
-                truncation_cutoff: int | None = None, **synthesis_kwargs) -> dict[str, torch.Tensor]:
+    def forward(
+        self,
+        z: torch.Tensor,
+        c: torch.Tensor,
+        truncation_psi: float = 1.0,
+        truncation_cutoff: int | None = None,
+        **synthesis_kwargs,
+    ) -> dict[str, torch.Tensor]:
         """Mapping (conditioned on the render camera) followed by synthesis."""
         ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
         return self.synthesis(ws, c, **synthesis_kwargs)

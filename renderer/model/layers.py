@@ -3,6 +3,7 @@
 Each op follows the reference's order of float32 operations (eg3d-math.md §1-6) so that
 outputs match it bit for bit on CPU; shapes are NCHW.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,8 +26,9 @@ _ACTIVATIONS = {
 }
 
 
-def bias_act(x: torch.Tensor, b: torch.Tensor | None, act: str = "linear", gain: float | None = None,
-             clamp: float | None = None) -> torch.Tensor:
+def bias_act(
+    x: torch.Tensor, b: torch.Tensor | None, act: str = "linear", gain: float | None = None, clamp: float | None = None
+) -> torch.Tensor:
     """Add bias along dim 1, apply the activation, scale by gain (if != 1), clip to +-clamp."""
     func, alpha, def_gain = _ACTIVATIONS[act]
     gain = def_gain if gain is None else float(gain)
@@ -50,8 +52,15 @@ def bias_act(x: torch.Tensor, b: torch.Tensor | None, act: str = "linear", gain:
 class FullyConnected(nn.Module):
     """Equalized-learning-rate linear layer: weights are scaled by lr_mul/sqrt(in) at run time."""
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, activation: str = "linear",
-                 lr_multiplier: float = 1.0, bias_init: float = 0.0):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        activation: str = "linear",
+        lr_multiplier: float = 1.0,
+        bias_init: float = 0.0,
+    ):
         super().__init__()
         self.activation = activation
         self.weight = nn.Parameter(torch.randn([out_features, in_features]) / lr_multiplier)
@@ -101,8 +110,15 @@ def upsample2d(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
     return _depthwise_fir(x, f, 4.0)
 
 
-def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor, up: int = 1, padding: int = 0,
-                    groups: int = 1, flip_weight: bool = True) -> torch.Tensor:
+def conv2d_resample(
+    x: torch.Tensor,
+    w: torch.Tensor,
+    f: torch.Tensor,
+    up: int = 1,
+    padding: int = 0,
+    groups: int = 1,
+    flip_weight: bool = True,
+) -> torch.Tensor:
     """Convolution with optional x2 upsampling (transposed conv + FIR), as in eg3d-math §4."""
     channels_last = _is_channels_last(x)
     if up == 1:
@@ -131,8 +147,9 @@ def _is_channels_last(x: torch.Tensor) -> bool:
     return x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
 
 
-def modulated_weight(weight: torch.Tensor, styles: torch.Tensor, demodulate: bool = True,
-                     dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def modulated_weight(
+    weight: torch.Tensor, styles: torch.Tensor, demodulate: bool = True, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
     """Per-sample weights (N, O, I, k, k): weight scaled by styles (N, I), then demodulated."""
     out_ch, in_ch, kh, kw = weight.shape
     if dtype == torch.float16 and demodulate:
@@ -146,9 +163,17 @@ def modulated_weight(weight: torch.Tensor, styles: torch.Tensor, demodulate: boo
     return w
 
 
-def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, f: torch.Tensor,
-                     noise: torch.Tensor | None = None, up: int = 1, padding: int = 0,
-                     demodulate: bool = True, flip_weight: bool = True) -> torch.Tensor:
+def modulated_conv2d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    styles: torch.Tensor,
+    f: torch.Tensor,
+    noise: torch.Tensor | None = None,
+    up: int = 1,
+    padding: int = 0,
+    demodulate: bool = True,
+    flip_weight: bool = True,
+) -> torch.Tensor:
     """Fused (grouped) modulated convolution. x: (N, I, H, W); weight: (O, I, k, k); styles: (N, I)."""
     batch = x.shape[0]
     out_ch, in_ch, kh, kw = weight.shape
@@ -167,8 +192,15 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
 class SynthesisLayer(nn.Module):
     """Style-modulated 3x3 conv (optionally x2 up) + noise + lrelu, with an optional clamp."""
 
-    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, up: int = 1,
-                 conv_clamp: float | None = None):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        w_dim: int,
+        resolution: int,
+        up: int = 1,
+        conv_clamp: float | None = None,
+    ):
         super().__init__()
         self.resolution = resolution
         self.up = up
@@ -180,25 +212,28 @@ class SynthesisLayer(nn.Module):
         self.register_buffer("noise_const", torch.randn([resolution, resolution]))
         self.register_buffer("resample_filter", fir_filter())
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "const",
-                generator: torch.Generator | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "const", generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         styles = self.affine(w)
         noise = None
         if noise_mode == "random":
-            noise = torch.randn([x.shape[0], 1, self.resolution, self.resolution], device=x.device,
-                                generator=generator) * self.noise_strength
+            noise = (
+                torch.randn([x.shape[0], 1, self.resolution, self.resolution], device=x.device, generator=generator)
+                * self.noise_strength
+            )
         elif noise_mode == "const":
             noise = self.noise_const * self.noise_strength
         elif noise_mode != "none":
             raise ValueError(f"noise_mode must be 'const', 'random' or 'none', not {noise_mode!r}")
         if noise is None and fused_conv_available(x):
             return self._fused(x, styles)
-        x = modulated_conv2d(x, self.weight, styles, self.resample_filter, noise=noise, up=self.up,
-                             padding=1, flip_weight=(self.up == 1))
+        x = modulated_conv2d(
+            x, self.weight, styles, self.resample_filter, noise=noise, up=self.up, padding=1, flip_weight=(self.up == 1)
+        )
         # fp16 activations are biased and clamped in fp32, as the reference's fused kernel does
         y = bias_act(x.float(), self.bias, act="lrelu", gain=SQRT2, clamp=self.conv_clamp)
         return y.to(x.dtype)
-
 
     def _fused(self, x: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
         """The same layer with bias and lrelu inside oneDNN's convolution (one pass over the output
@@ -207,15 +242,35 @@ class SynthesisLayer(nn.Module):
         b = self.bias * SQRT2
         conv = torch.ops.mkldnn._convolution_pointwise
         if self.up == 1:
-            y = conv(x, (w * SQRT2).contiguous(memory_format=torch.channels_last), b, [1, 1], [1, 1], [1, 1], 1,
-                     "leaky_relu", [0.2], "")
+            y = conv(
+                x,
+                (w * SQRT2).contiguous(memory_format=torch.channels_last),
+                b,
+                [1, 1],
+                [1, 1],
+                [1, 1],
+                1,
+                "leaky_relu",
+                [0.2],
+                "",
+            )
         else:  # transposed conv (weights not flipped), then the FIR low-pass carries bias and lrelu
             t = F.conv_transpose2d(x, w.transpose(0, 1).contiguous(), stride=2)
             t = t.contiguous(memory_format=torch.channels_last)
             c = t.shape[1]
             k = (self.resample_filter * (4.0 * SQRT2)).flip([0, 1])[None, None].repeat(c, 1, 1, 1)
-            y = conv(t, k.contiguous(memory_format=torch.channels_last), b, [1, 1], [1, 1], [1, 1], c,
-                     "leaky_relu", [0.2], "")
+            y = conv(
+                t,
+                k.contiguous(memory_format=torch.channels_last),
+                b,
+                [1, 1],
+                [1, 1],
+                [1, 1],
+                c,
+                "leaky_relu",
+                [0.2],
+                "",
+            )
         return y.clamp_(-self.conv_clamp, self.conv_clamp) if self.conv_clamp is not None else y
 
 
@@ -223,9 +278,15 @@ def fused_conv_available(x: torch.Tensor) -> bool:
     """Whether a layer may use oneDNN's fused conv + bias + lrelu: fp32 channels-last batch-1 CPU
     inference without autograd (the op has no backward), outside autocast (bf16 previews keep
     autocast's convs)."""
-    return (x.device.type == "cpu" and x.dtype == torch.float32 and x.shape[0] == 1 and _is_channels_last(x)
-            and not torch.is_grad_enabled() and not torch.is_autocast_enabled("cpu")
-            and _HAS_FUSED_CONV)
+    return (
+        x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and x.shape[0] == 1
+        and _is_channels_last(x)
+        and not torch.is_grad_enabled()
+        and not torch.is_autocast_enabled("cpu")
+        and _HAS_FUSED_CONV
+    )
 
 
 _HAS_FUSED_CONV = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
@@ -250,8 +311,17 @@ class ToRGBLayer(nn.Module):
         if fused_conv_available(x):  # oneDNN 1x1 conv with bias and the clamp (as hardtanh) in one pass
             clamp = [-self.conv_clamp, self.conv_clamp] if self.conv_clamp is not None else []
             return torch.ops.mkldnn._convolution_pointwise(
-                x, wt[0, :, :, None, None].contiguous(memory_format=torch.channels_last), self.bias,
-                [0, 0], [1, 1], [1, 1], 1, "hardtanh" if clamp else "none", clamp, "")
+                x,
+                wt[0, :, :, None, None].contiguous(memory_format=torch.channels_last),
+                self.bias,
+                [0, 0],
+                [1, 1],
+                [1, 1],
+                1,
+                "hardtanh" if clamp else "none",
+                clamp,
+                "",
+            )
         if x.is_contiguous():
             y = torch.bmm(wt, x.reshape(n, c, h * w_)).reshape(n, -1, h, w_)
         else:  # channels-last: pixels x channels
@@ -267,8 +337,17 @@ class SynthesisBlock(nn.Module):
     and the incoming image is not upsampled but added to in place, as the reference does.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, img_channels: int,
-                 use_fp16: bool = False, conv_clamp: float | None = None, upsample: bool = True):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        w_dim: int,
+        resolution: int,
+        img_channels: int,
+        use_fp16: bool = False,
+        conv_clamp: float | None = None,
+        upsample: bool = True,
+    ):
         super().__init__()
         self.in_channels = in_channels
         self.resolution = resolution
@@ -278,15 +357,22 @@ class SynthesisBlock(nn.Module):
         if in_channels == 0:
             self.const = nn.Parameter(torch.randn([out_channels, resolution, resolution]))
         else:
-            self.conv0 = SynthesisLayer(in_channels, out_channels, w_dim, resolution, up=2 if upsample else 1,
-                                        conv_clamp=conv_clamp)
+            self.conv0 = SynthesisLayer(
+                in_channels, out_channels, w_dim, resolution, up=2 if upsample else 1, conv_clamp=conv_clamp
+            )
         self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim, resolution, conv_clamp=conv_clamp)
         self.torgb = ToRGBLayer(out_channels, img_channels, w_dim, conv_clamp=conv_clamp)
         self.num_conv = 1 if in_channels == 0 else 2
         self.num_torgb = 1
 
-    def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor,
-                noise_mode: str = "const", generator: torch.Generator | None = None):
+    def forward(
+        self,
+        x: torch.Tensor | None,
+        img: torch.Tensor | None,
+        ws: torch.Tensor,
+        noise_mode: str = "const",
+        generator: torch.Generator | None = None,
+    ):
         dtype = torch.float16 if (self.use_fp16 and ws.device.type == "cuda") else torch.float32
         w_iter = iter(ws.unbind(dim=1))
         if self.in_channels == 0:
@@ -310,6 +396,6 @@ def block_channels(channel_base: int, channel_max: int, resolution: int) -> int:
 def log2_int(n: int) -> int:
     """log2 of a power of two, checked."""
     k = int(math.log2(n))
-    if 2 ** k != n:
+    if 2**k != n:
         raise ValueError(f"{n} is not a power of two")
     return k

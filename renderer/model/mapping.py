@@ -1,4 +1,5 @@
 """Pose-conditioned mapping network z, c -> ws with w_avg truncation (eg3d-math §7)."""
+
 from __future__ import annotations
 
 import torch
@@ -10,9 +11,17 @@ from .layers import FullyConnected, normalize_2nd_moment
 class MappingNetwork(nn.Module):
     """z (and embedded camera c) -> w, broadcast to num_ws copies; truncation towards w_avg."""
 
-    def __init__(self, z_dim: int, c_dim: int, w_dim: int, num_ws: int, num_layers: int = 2,
-                 lr_multiplier: float = 0.01, embed_features: int | None = None,
-                 layer_features: int | None = None):
+    def __init__(
+        self,
+        z_dim: int,
+        c_dim: int,
+        w_dim: int,
+        num_ws: int,
+        num_layers: int = 2,
+        lr_multiplier: float = 0.01,
+        embed_features: int | None = None,
+        layer_features: int | None = None,
+    ):
         super().__init__()
         self.z_dim, self.c_dim, self.w_dim, self.num_ws = z_dim, c_dim, w_dim, num_ws
         self.num_layers = num_layers
@@ -26,12 +35,16 @@ class MappingNetwork(nn.Module):
             self.embed = FullyConnected(c_dim, embed_features)
         features = [z_dim + embed_features] + [layer_features] * (num_layers - 1) + [w_dim]
         for i in range(num_layers):
-            setattr(self, f"fc{i}", FullyConnected(features[i], features[i + 1], activation="lrelu",
-                                                   lr_multiplier=lr_multiplier))
+            setattr(
+                self,
+                f"fc{i}",
+                FullyConnected(features[i], features[i + 1], activation="lrelu", lr_multiplier=lr_multiplier),
+            )
         self.register_buffer("w_avg", torch.zeros([w_dim]))
 
-    def forward(self, z: torch.Tensor, c: torch.Tensor, truncation_psi: float = 1.0,
-                truncation_cutoff: int | None = None) -> torch.Tensor:
+    def forward(
+        self, z: torch.Tensor, c: torch.Tensor, truncation_psi: float = 1.0, truncation_cutoff: int | None = None
+    ) -> torch.Tensor:
         """z: (N, z_dim), c: (N, c_dim) -> ws: (N, num_ws, w_dim)."""
         parts = []
         if self.z_dim > 0:

@@ -8,6 +8,7 @@ per latent from cached planes (it rides along with them in the engine's cache). 
 a model declares `occupancy_resolution` (and optionally `occupancy_threshold`) in its
 rendering_kwargs; EG3D checkpoints, whose volumes hold the background, never use it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -47,13 +48,14 @@ def declared(G) -> bool:
 
 
 @torch.no_grad()
-def build(G, planes: torch.Tensor, resolution: int | None = None, threshold: float | None = None,
-          dilation: int = 1) -> OccupancyGrid:
+def build(
+    G, planes: torch.Tensor, resolution: int | None = None, threshold: float | None = None, dilation: int = 1
+) -> OccupancyGrid:
     """Occupancy of cached planes (N, 3, C, P, P) on a resolution^3 lattice over the model's box."""
     rk = G.rendering_kwargs
     res = int(resolution or rk["occupancy_resolution"])
     thr = float(rk.get("occupancy_threshold", DEFAULT_THRESHOLD) if threshold is None else threshold)
-    grids = [sample_density(G, planes[i:i + 1], res) for i in range(planes.shape[0])]
+    grids = [sample_density(G, planes[i : i + 1], res) for i in range(planes.shape[0])]
     sigma = torch.stack([torch.from_numpy(g.sigma) for g in grids]).to(planes.device)
     occ = (sigma > thr).float()[:, None]
     if dilation > 0:
@@ -61,8 +63,9 @@ def build(G, planes: torch.Tensor, resolution: int | None = None, threshold: flo
     return OccupancyGrid(occ[:, 0] > 0, grids[0].origin, grids[0].voxel)
 
 
-def ray_ranges(grid: OccupancyGrid, origins: torch.Tensor, dirs: torch.Tensor, t_start: float, t_end: float,
-               steps: int = 64) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def ray_ranges(
+    grid: OccupancyGrid, origins: torch.Tensor, dirs: torch.Tensor, t_start: float, t_end: float, steps: int = 64
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-ray (near, far) depths (N, M, 1) bracketing the occupied cells and a hit mask (N, M).
 
     Rays are probed at `steps` depths (1.7 cm apart over the built-in model's range); a ray that

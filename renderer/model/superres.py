@@ -1,4 +1,5 @@
 """Super-resolution modules of the released checkpoints (eg3d-math §8): raw render -> final image."""
+
 from __future__ import annotations
 
 import torch
@@ -14,8 +15,7 @@ class _Superresolution(nn.Module):
     input_resolution: int
     resize_only_up: bool = False
 
-    def __init__(self, block0: tuple, block1: tuple, w_dim: int, use_fp16: bool, sr_antialias: bool,
-                 top_filter: bool):
+    def __init__(self, block0: tuple, block1: tuple, w_dim: int, use_fp16: bool, sr_antialias: bool, top_filter: bool):
         super().__init__()
         clamp = 256 if use_fp16 else None
         (i0, o0, r0, up0), (i1, o1, r1, up1) = block0, block1
@@ -25,8 +25,15 @@ class _Superresolution(nn.Module):
         if top_filter:
             self.register_buffer("resample_filter", fir_filter())
 
-    def forward(self, rgb: torch.Tensor, x: torch.Tensor, ws: torch.Tensor, noise_mode: str = "none",
-                generator: torch.Generator | None = None, between_blocks=None) -> torch.Tensor:
+    def forward(
+        self,
+        rgb: torch.Tensor,
+        x: torch.Tensor,
+        ws: torch.Tensor,
+        noise_mode: str = "none",
+        generator: torch.Generator | None = None,
+        between_blocks=None,
+    ) -> torch.Tensor:
         """rgb: (N, 3, r, r), x: (N, 32, r, r), ws: (N, num_ws, w_dim) -> (N, 3, R, R), not clamped.
         `between_blocks()` runs after the first block (a render's cancellation check)."""
         ws = ws[:, -1:, :].repeat(1, 3, 1)
@@ -80,12 +87,15 @@ class SuperresolutionHybrid2X(_Superresolution):
         super().__init__((channels, 128, 64, False), (128, 64, 128, True), w_dim, use_fp16, sr_antialias, True)
 
 
-SR_MODULES = {cls.__name__: cls for cls in (SuperresolutionHybrid8XDC, SuperresolutionHybrid8X,
-                                            SuperresolutionHybrid4X, SuperresolutionHybrid2X)}
+SR_MODULES = {
+    cls.__name__: cls
+    for cls in (SuperresolutionHybrid8XDC, SuperresolutionHybrid8X, SuperresolutionHybrid4X, SuperresolutionHybrid2X)
+}
 
 
-def build_superresolution(module_path: str, channels: int, w_dim: int, use_fp16: bool,
-                          sr_antialias: bool) -> _Superresolution:
+def build_superresolution(
+    module_path: str, channels: int, w_dim: int, use_fp16: bool, sr_antialias: bool
+) -> _Superresolution:
     """Build an SR module from the reference's class path (e.g. training.superresolution.SuperresolutionHybrid8XDC)."""
     name = str(module_path).rsplit(".", 1)[-1]
     if name not in SR_MODULES:

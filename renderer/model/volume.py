@@ -4,10 +4,11 @@ Sampling is 'deterministic' (zero jitter, importance u = linspace(0, 1, N): flic
 'stochastic' (jitter drawn as in training, optionally from a given torch.Generator so the
 reference's draws can be replayed).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -17,7 +18,7 @@ SAMPLING_MODES = ("deterministic", "stochastic")
 
 def sample_rays(cam2world: torch.Tensor, intrinsics: torch.Tensor, resolution: int):
     """cam2world (N,4,4), normalised K (N,3,3) -> origins, unit directions (N, R*R, 3), rays row-major."""
-    n, m = cam2world.shape[0], resolution ** 2
+    n, m = cam2world.shape[0], resolution**2
     dev = cam2world.device
     cam_locs = cam2world[:, :3, 3]
     fx, fy = intrinsics[:, 0, 0], intrinsics[:, 1, 1]
@@ -56,8 +57,15 @@ def ray_box_limits(origins: torch.Tensor, dirs: torch.Tensor, box_side: float):
     return t_min.unsqueeze(-1), t_max.unsqueeze(-1)
 
 
-def stratified_depths(origins: torch.Tensor, dirs: torch.Tensor, ray_start, ray_end, n_samples: int,
-                      box_warp: float, jitter: Callable | None) -> torch.Tensor:
+def stratified_depths(
+    origins: torch.Tensor,
+    dirs: torch.Tensor,
+    ray_start,
+    ray_end,
+    n_samples: int,
+    box_warp: float,
+    jitter: Callable | None,
+) -> torch.Tensor:
     """Coarse depths (N, 1, M, D): linspace between the limits plus jitter*step (none when deterministic)."""
     n, m, _ = origins.shape
     dev = origins.device
@@ -121,8 +129,9 @@ def sample_coefficients(weights: torch.Tensor) -> torch.Tensor:
     return (F.pad(weights, (1, 0)) + F.pad(weights, (0, 1))) * 0.5
 
 
-def ray_march(colors: torch.Tensor, densities: torch.Tensor, depths: torch.Tensor,
-              white_back: bool = False) -> MarchResult:
+def ray_march(
+    colors: torch.Tensor, densities: torch.Tensor, depths: torch.Tensor, white_back: bool = False
+) -> MarchResult:
     """The marcher with colours: colors (N, C, M, S), densities and depths (N, 1, M, S), sorted."""
     weights, depth, weight_total = march_weights(densities, depths)
     colors_mid = (colors[..., :-1] + colors[..., 1:]) / 2
@@ -132,8 +141,9 @@ def ray_march(colors: torch.Tensor, densities: torch.Tensor, depths: torch.Tenso
     return MarchResult(rgb * 2 - 1, depth, weights)
 
 
-def sample_pdf(bins: torch.Tensor, weights: torch.Tensor, n_importance: int, u: torch.Tensor,
-               eps: float = 1e-5) -> torch.Tensor:
+def sample_pdf(
+    bins: torch.Tensor, weights: torch.Tensor, n_importance: int, u: torch.Tensor, eps: float = 1e-5
+) -> torch.Tensor:
     """Inverse-CDF sampling: bins (R, K+1), weights (R, K), u (R, n) in [0, 1] -> depths (R, n)."""
     n_rays, k = weights.shape
     weights = weights + eps
@@ -153,8 +163,9 @@ def sample_pdf(bins: torch.Tensor, weights: torch.Tensor, n_importance: int, u: 
 
 
 @torch.no_grad()
-def importance_depths(depths: torch.Tensor, weights: torch.Tensor, n_importance: int,
-                      draw_u: Callable | None) -> torch.Tensor:
+def importance_depths(
+    depths: torch.Tensor, weights: torch.Tensor, n_importance: int, draw_u: Callable | None
+) -> torch.Tensor:
     """Fine depths (N, 1, M, n) from the smoothed coarse weights (N, 1, M, D-1); u = linspace(0,1,n) if no draw_u."""
     n, _, m, s = depths.shape
     z = depths.reshape(n * m, s)

@@ -6,6 +6,7 @@ into depth order before marching, super-resolution in NCHW. It shares the genera
 and layers but none of the fast paths, so it is also a slow second opinion on them
 (tests/test_baseline.py) and the "(a)" column of bench/bench_orbit.py.
 """
+
 from __future__ import annotations
 
 import torch
@@ -17,34 +18,50 @@ from ..model.volume import importance_depths, march_weights, sample_rays, strati
 
 
 @torch.no_grad()
-def reference_frame(G: TriPlaneGenerator, z: torch.Tensor, c: torch.Tensor, c_cond: torch.Tensor | None = None,
-                    truncation_psi: float = 1.0, truncation_cutoff: int | None = None,
-                    sampling: str = "stochastic", generator: torch.Generator | None = None,
-                    noise_mode: str = "const") -> dict[str, torch.Tensor]:
+def reference_frame(
+    G: TriPlaneGenerator,
+    z: torch.Tensor,
+    c: torch.Tensor,
+    c_cond: torch.Tensor | None = None,
+    truncation_psi: float = 1.0,
+    truncation_cutoff: int | None = None,
+    sampling: str = "stochastic",
+    generator: torch.Generator | None = None,
+    noise_mode: str = "const",
+) -> dict[str, torch.Tensor]:
     """z (N, z_dim), render camera c (N, 25), conditioning camera (default c) -> 'image', 'image_raw', 'image_depth',
     'image_alpha' (accumulated opacity: where depth is defined)."""
-    ws = G.mapping(z, c if c_cond is None else c_cond, truncation_psi=truncation_psi,
-                   truncation_cutoff=truncation_cutoff)
+    ws = G.mapping(
+        z, c if c_cond is None else c_cond, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff
+    )
     p = G.backbone.synthesis(ws, noise_mode=noise_mode, generator=generator)
     planes = p.reshape(len(p), 3, PLANE_CHANNELS, p.shape[-2], p.shape[-1]).contiguous()
     draw = None
     if sampling == "stochastic":
+
         def draw(shape):
             return torch.rand(shape, generator=generator, device=ws.device if generator is None else generator.device)
+
     res = G.neural_rendering_resolution
     origins, dirs = sample_rays(c[:, :16].view(-1, 4, 4), c[:, 16:25].view(-1, 3, 3), res)
     rgb, depth, alpha = _render_rays(G, planes, origins, dirs, draw)
     n = len(ws)
     features = rgb.permute(0, 2, 1).reshape(n, -1, res, res).contiguous()
-    return {"image": _superresolve(G, features[:, :3].clone(), features, ws), "image_raw": features[:, :3],
-            "image_depth": depth.reshape(n, 1, res, res), "image_alpha": alpha.reshape(n, 1, res, res)}
+    return {
+        "image": _superresolve(G, features[:, :3].clone(), features, ws),
+        "image_raw": features[:, :3],
+        "image_depth": depth.reshape(n, 1, res, res),
+        "image_alpha": alpha.reshape(n, 1, res, res),
+    }
 
 
 def _render_rays(G: TriPlaneGenerator, planes, origins, dirs, draw):
-    """Coarse pass, importance pass, sort all samples (colours too), march -> rgb (N, M, 32), depth and opacity (N, 1, M)."""
+    """Coarse pass, importance pass, sort all samples (colours too), march -> rgb (N, M, 32), depth and opacity
+    (N, 1, M)."""
     rk = G.rendering_kwargs
-    depths_c = stratified_depths(origins, dirs, rk["ray_start"], rk["ray_end"], rk["depth_resolution"],
-                                 rk["box_warp"], draw)
+    depths_c = stratified_depths(
+        origins, dirs, rk["ray_start"], rk["ray_end"], rk["depth_resolution"], rk["box_warp"], draw
+    )
     colors_c, sigma_c = _query(G, planes, origins, dirs, depths_c)
     depths, colors, sigma = depths_c, colors_c, sigma_c
     if rk["depth_resolution_importance"] > 0:

@@ -1,4 +1,5 @@
 """GUI test fixtures: an Xvfb display (started here when there is none) and a hidden GL 3.3 window on it."""
+
 from __future__ import annotations
 
 import ctypes
@@ -40,8 +41,12 @@ def start_xvfb(timeout: float = 10.0) -> tuple[subprocess.Popen, str]:
     """
     read_fd, write_fd = os.pipe()
     log = tempfile.TemporaryFile()  # a file, not a pipe: a full pipe would block Xvfb
-    proc = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0", XVFB_SCREEN, "-nolisten", "tcp",
-                             "-noreset"], pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=log)
+    proc = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", XVFB_SCREEN, "-nolisten", "tcp", "-noreset"],
+        pass_fds=(write_fd,),
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
     os.close(write_fd)
 
     def failed(why: str) -> RuntimeError:
@@ -99,6 +104,7 @@ def xvfb_display():
 def gl_context(xvfb_display):
     """A hidden 256x256 window with a current OpenGL 3.3 core context; destroyed afterwards."""
     from viz.gfx.window import create_window, destroy_window
+
     window = create_window("triplane-viz test", 256, 256, visible=False)
     try:
         yield window

@@ -1,8 +1,9 @@
 """Test helper: read back framebuffer pixels with the top row first."""
+
 from __future__ import annotations
 
-import imgui_bundle  # noqa: F401  (before glfw: one GLFW library, see viz/gfx/window.py)
 import glfw
+import imgui_bundle  # noqa: F401  (before glfw: one GLFW library, see viz/gfx/window.py)
 import numpy as np
 from OpenGL import GL
 

@@ -5,10 +5,10 @@ One window serves the module (opening one costs ~1 s, the first render of a late
 view. Pixels are read back from the render area (`App.read_render_area`, a glReadPixels of the
 back buffer after re-drawing the shown frame).
 """
+
 from __future__ import annotations
 
 import errno
-import math
 import os
 import shutil
 import threading
@@ -26,16 +26,18 @@ pytest.importorskip("OpenGL")
 
 import glfw  # noqa: E402  (after imgui_bundle, via importorskip)
 from PIL import Image  # noqa: E402
+from xdo import XDo  # noqa: E402
 
 from renderer.engine import RenderEngine  # noqa: E402
 from renderer.engine.frames import view_pixels  # noqa: E402
 from viz import orbit  # noqa: E402
 from viz.app import App, AppConfig  # noqa: E402
 from viz.state import VizState  # noqa: E402
-from xdo import XDo  # noqa: E402
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(shutil.which("xdotool") is None, reason="xdotool missing: apt-get install xdotool")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("xdotool") is None, reason="xdotool missing: apt-get install xdotool"),
+]
 
 TITLE = "triplane-viz gui test"
 WIDTH, HEIGHT = 960, 1000
@@ -51,8 +53,18 @@ def golden_window(checkpoint, tmp_path_factory, title: str, geometry_resolution:
     state = VizState()
     state.view.view, state.view.neural_rendering_resolution = "raw", 32
     logs: list[str] = []
-    a = App(AppConfig(checkpoint=str(checkpoint), width=WIDTH, height=HEIGHT, title=title,
-                      debug_gl=True, out_dir=str(tmp_path_factory.mktemp("shots")), log=logs.append), state=state)
+    a = App(
+        AppConfig(
+            checkpoint=str(checkpoint),
+            width=WIDTH,
+            height=HEIGHT,
+            title=title,
+            debug_gl=True,
+            out_dir=str(tmp_path_factory.mktemp("shots")),
+            log=logs.append,
+        ),
+        state=state,
+    )
     a.test_logs = logs
     if geometry_resolution is not None:
         a.geometry.resolution = geometry_resolution
@@ -174,7 +186,7 @@ def test_wheel_zooms_and_ctrl_wheel_changes_fov(app, xdo):
     hover(app, xdo, *render_centre(app))
     xdo.click(4, repeat=2)  # wheel up twice: closer
     app.run_frames(3)
-    assert app.state.camera.radius == pytest.approx(r0 * orbit.ZOOM_STEP ** 2)
+    assert app.state.camera.radius == pytest.approx(r0 * orbit.ZOOM_STEP**2)
     xdo.click(5)
     app.run_frames(3)
     assert app.state.camera.radius == pytest.approx(r0 * orbit.ZOOM_STEP)
@@ -327,13 +339,16 @@ def test_seeds_at_the_range_ends_are_taken_exactly(app, xdo, typed):
     assert f"seed {typed} ·" in app.status_text()
 
 
-@pytest.mark.parametrize("widget, typed, field, expected, note", [
-    ("psi", "7", ("trunc", "psi"), 2.0, "psi: 7 is outside -1 .. 2; using 2"),
-    ("psi", "nan", ("trunc", "psi"), 0.7, "psi: nan is not a finite number; kept 0.7"),
-    ("seed", "-5", ("latent", "seed"), 3.0, "seed -5 is outside 0…4294967295; kept 3"),
-    ("seed", "4294967296", ("latent", "seed"), 3.0, "seed 4294967296 is outside 0…4294967295; kept 3"),
-    ("seed", "99999999999999", ("latent", "seed"), 3.0, "seed 99999999999999 is outside 0…4294967295"),
-])
+@pytest.mark.parametrize(
+    "widget, typed, field, expected, note",
+    [
+        ("psi", "7", ("trunc", "psi"), 2.0, "psi: 7 is outside -1 .. 2; using 2"),
+        ("psi", "nan", ("trunc", "psi"), 0.7, "psi: nan is not a finite number; kept 0.7"),
+        ("seed", "-5", ("latent", "seed"), 3.0, "seed -5 is outside 0…4294967295; kept 3"),
+        ("seed", "4294967296", ("latent", "seed"), 3.0, "seed 4294967296 is outside 0…4294967295; kept 3"),
+        ("seed", "99999999999999", ("latent", "seed"), 3.0, "seed 99999999999999 is outside 0…4294967295"),
+    ],
+)
 def test_bad_typed_values_are_clamped_or_refused_with_a_note(app, xdo, widget, typed, field, expected, note):
     baseline(app)
     app.state.latent.seed = 3.0
@@ -368,7 +383,7 @@ def test_views_differ_and_saved_render_equals_the_engine(app, xdo):
     shots["raw"] = raw
     names = list(shots)
     for i, a in enumerate(names):
-        for b in names[i + 1:]:
+        for b in names[i + 1 :]:
             assert differs(shots[a], shots[b]) > 0.05, (a, b)
 
 
@@ -395,7 +410,7 @@ def test_save_window_writes_the_framebuffer(app, tmp_path):
     app.run_frames(1)
     img = np.asarray(Image.open(path))
     assert img.shape == (HEIGHT, WIDTH, 3)
-    pane, render = img[:, :380], img[:HEIGHT - 30, 380:]
+    pane, render = img[:, :380], img[: HEIGHT - 30, 380:]
     assert pane.std() > 5 and render.std() > 5  # widgets on the left, the render on the right
     assert app.ui.last_saved == str(path)
 
@@ -491,8 +506,10 @@ def test_adaptive_quality_previews_while_dragging_then_full_quality(app, xdo, mo
     assert app.shown.job.quality == full and app.shown.stamp == jobs[-1].stamp
     assert jobs[-1].request.neural_rendering_resolution is None  # the request exactly as the user set it
     res = app.engine.render(replace(jobs[-1].request, stamp=0))
-    assert np.array_equal(view_pixels("raw", None, res.raw, res.depth), view_pixels("raw", None, app.shown.result.raw,
-                                                                                  app.shown.result.depth))
+    assert np.array_equal(
+        view_pixels("raw", None, res.raw, res.depth),
+        view_pixels("raw", None, app.shown.result.raw, app.shown.result.depth),
+    )
     app.quality.lock_full = True
     try:
         jobs.clear()
@@ -667,6 +684,7 @@ def test_disk_full_while_saving_a_render(app, xdo, monkeypatch, stage):
         def save_then_fill(self, fp, *args, **kwargs):
             real_save(self, fp, *args, **kwargs)  # the bytes go out, then the flush hits a full disk
             full_disk_error()
+
         monkeypatch.setattr(PILImage.Image, "save", save_then_fill)
     else:
         monkeypatch.setattr(Path, "write_text", full_disk_error)  # the PNG is in place, the .json is not
@@ -753,8 +771,18 @@ def test_cuda_model_goes_through_interop(golden_native_checkpoint, tmp_path, mon
     state = VizState()
     state.view.view = "raw"
     logs: list[str] = []
-    with App(AppConfig(checkpoint=str(golden_native_checkpoint), device="cuda", headless=True, width=WIDTH,
-                       height=HEIGHT, debug_gl=True, log=logs.append), state=state) as a:
+    with App(
+        AppConfig(
+            checkpoint=str(golden_native_checkpoint),
+            device="cuda",
+            headless=True,
+            width=WIDTH,
+            height=HEIGHT,
+            debug_gl=True,
+            log=logs.append,
+        ),
+        state=state,
+    ) as a:
         assert a.run_until(lambda: a.model is not None and a.idle(), 120), a.status_text()
         assert a.presenter.path in ("cuda-bindings", "pycuda"), (a.presenter.fallback_reason, logs)
         assert a.shown.frame.rgba.is_cuda

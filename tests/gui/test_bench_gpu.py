@@ -1,5 +1,6 @@
 """bench/bench_gpu.py's loop on a CPU: it renders, presents through the read-back path into a real GL
 texture, prints per-path FPS and percentiles, and says why the interop row is missing."""
+
 from __future__ import annotations
 
 import re
@@ -11,9 +12,24 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_bench_gpu_dry_run_on_cpu(xvfb_display):
-    r = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_gpu.py"), "--device", "cpu", "--network",
-                        "builtin", "--frames", "3", "--warmup", "1"],
-                       capture_output=True, text=True, timeout=600, cwd=ROOT)
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "bench_gpu.py"),
+            "--device",
+            "cpu",
+            "--network",
+            "builtin",
+            "--frames",
+            "3",
+            "--warmup",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("CPU: ") and "ISA: " in r.stdout.splitlines()[0], r.stdout  # which machine, first
     row = re.compile(r"^\s+(render only|render eager|read-back)\s+([\d.]+) FPS", re.M)
@@ -30,8 +46,13 @@ def test_bench_gpu_refuses_cuda_without_a_gpu():
 
     if torch.cuda.is_available():
         pytest.skip("a CUDA device is present: there the benchmark itself runs")
-    r = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_gpu.py"), "--frames", "1"],
-                       capture_output=True, text=True, timeout=120, cwd=ROOT)
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "bench_gpu.py"), "--frames", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert r.returncode == 2 and "no CUDA device" in r.stderr
 
 
@@ -39,12 +60,12 @@ def test_replay_check_on_a_taped_graph(monkeypatch):
     """bench_gpu's replay check (its GPU-only branch) with the taped stand-in graph on a CPU: it passes when the
     graph holds what it read, and a replay of the evicted table is caught when it does not."""
     import pytest
+    from graph_tape import FreedMemoryRead, taped_capture
+    from tiny_model import tiny_generator
 
     import renderer.engine.cuda_graphs as cg
-    from graph_tape import FreedMemoryRead, taped_capture
     from renderer.engine import RenderEngine
     from renderer.engine.cuda_graphs import FrameGraphs
-    from tiny_model import tiny_generator
 
     monkeypatch.syspath_prepend(str(ROOT / "bench"))
     import bench_gpu
@@ -64,15 +85,20 @@ def test_replay_check_on_a_taped_graph(monkeypatch):
                 bench_gpu.replay_check(orbit, reference)
 
 
-
 def test_gpu_check_script_dry_run(xvfb_display, tmp_path):
     """bench/gpu_check.sh --dry-run on a CPU: every step runs (the gpu-marked tests skip, the bench runs on the
     CPU) and the summary names each step's exit status."""
     import os
 
     env = dict(os.environ, OUT=str(tmp_path))
-    r = subprocess.run(["bash", str(ROOT / "bench" / "gpu_check.sh"), "--dry-run"], capture_output=True, text=True,
-                       timeout=900, cwd=ROOT, env=env)
+    r = subprocess.run(
+        ["bash", str(ROOT / "bench" / "gpu_check.sh"), "--dry-run"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=ROOT,
+        env=env,
+    )
     summary = (tmp_path / "summary.txt").read_text()
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     assert re.search(r"^gpu tests: exit 0 ", summary, re.M) and re.search(r"^bench_gpu: exit 0 ", summary, re.M)

@@ -1,4 +1,5 @@
 """`python visualizer.py` with no argument: the window opens on the built-in model and shows a head."""
+
 from __future__ import annotations
 
 import subprocess
@@ -44,12 +45,14 @@ def test_no_argument_opens_the_builtin_model(xvfb_display, config_dir):
         expect = view_pixels(app.state.view.view, ref.image, ref.raw, ref.depth, ref.alpha)
         alpha = ref.alpha[0].numpy()
         h, w = alpha.shape
-        assert alpha[h // 4: h // 2, w // 3: 2 * w // 3].mean() > 0.9  # a head in the middle ...
-        assert alpha[:, : w // 10].mean() < 0.02 and alpha[:, -w // 10:].mean() < 0.02  # ... on empty sides
+        assert alpha[h // 4 : h // 2, w // 3 : 2 * w // 3].mean() > 0.9  # a head in the middle ...
+        assert alpha[:, : w // 10].mean() < 0.02 and alpha[:, -w // 10 :].mean() < 0.02  # ... on empty sides
         # the render area shows that frame, scaled to fit: compare at the frame's resolution
         side = min(shown.shape[:2])
         top, left = (shown.shape[0] - side) // 2, (shown.shape[1] - side) // 2
-        square = Image.fromarray(shown[top:top + side, left:left + side]).resize(expect.shape[1::-1], Image.BILINEAR)
+        square = Image.fromarray(shown[top : top + side, left : left + side]).resize(
+            expect.shape[1::-1], Image.BILINEAR
+        )
         err = np.abs(np.asarray(square, np.float32) - expect.astype(np.float32)).mean()
         assert err < 12, err
     finally:
@@ -58,11 +61,16 @@ def test_no_argument_opens_the_builtin_model(xvfb_display, config_dir):
 
 def test_screenshot_from_the_command_line(xvfb_display, config_dir):
     shot = config_dir / "window.png"
-    r = subprocess.run([sys.executable, str(ROOT / "visualizer.py"), "--screenshot", str(shot),
-                        "--width", "800", "--height", "600"], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "visualizer.py"), "--screenshot", str(shot), "--width", "800", "--height", "600"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
     assert r.returncode == 0, r.stderr
     img = np.asarray(Image.open(shot).convert("RGB"), np.float32)
     assert img.shape[:2] == (600, 800)
-    right = img[:, img.shape[1] // 2:]  # the render area is right of the control pane
+    right = img[:, img.shape[1] // 2 :]  # the render area is right of the control pane
     bright = right.mean(-1) > 60
     assert 0.05 < bright.mean() < 0.8  # an object, not an empty or blown-out frame

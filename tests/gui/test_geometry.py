@@ -3,6 +3,7 @@
 The golden small network's density fills much of its box, so its preview mesh covers most of the
 view; previews use a 48^3 grid to stay quick on 2 cores. Pixels come from the render area as drawn.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,19 +18,21 @@ pytest.importorskip("glfw")
 pytest.importorskip("OpenGL")
 
 from PIL import Image  # noqa: E402
+from test_app import click_item, differs, drag, golden_window, hover, render_centre, settle  # noqa: E402
+from xdo import XDo  # noqa: E402
 
 from renderer.camera import default_camera  # noqa: E402
 from renderer.cli import main as cli_main  # noqa: E402
 from renderer.export.screenshot import read_metadata  # noqa: E402
 from renderer.export.video import read_video_info  # noqa: E402
-from test_app import click_item, differs, drag, golden_window, hover, render_centre, settle  # noqa: E402
-from viz.app import App  # noqa: E402
 from viz import results  # noqa: E402
+from viz.app import App  # noqa: E402
 from viz.gfx.mesh_view import project_ndc, square_fit  # noqa: E402
-from xdo import XDo  # noqa: E402
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(shutil.which("xdotool") is None, reason="xdotool missing: apt-get install xdotool")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("xdotool") is None, reason="xdotool missing: apt-get install xdotool"),
+]
 
 TITLE = "triplane-viz geometry test"
 BACKGROUND = np.array([0.1, 0.1, 0.12]) * 255
@@ -61,8 +64,15 @@ def start(app: App) -> None:
 
 def mesh_ready(app: App, timeout: float = 60.0) -> None:
     """Frames until the preview mesh of the shown latent is in the mesh view."""
-    ok = app.run_until(lambda: app.idle() and not app.mesher.busy and app.mesh_view.mesh is not None
-                       and app.mesh_key == results.geometry_key(app, app.shown), timeout)
+    ok = app.run_until(
+        lambda: (
+            app.idle()
+            and not app.mesher.busy
+            and app.mesh_view.mesh is not None
+            and app.mesh_key == results.geometry_key(app, app.shown)
+        ),
+        timeout,
+    )
     assert ok, (app.status_text(), app.ui.geometry_error)
     app.run_frames(2)
 
@@ -99,7 +109,7 @@ def test_geometry_view_draws_and_orbits_without_neural_renders(app, xdo):
     mesh_ready(app)
     first = app.read_render_area()
     sx, sy, side, _ = square_fit(0, 0, first.shape[1], first.shape[0])
-    square = first[sy:sy + side, sx:sx + side]
+    square = first[sy : sy + side, sx : sx + side]
     covered = (np.abs(square.astype(float) - BACKGROUND).max(-1) > 3).mean()
     assert covered > 0.2, covered  # the mesh is drawn
     stats, stamp = app.engine.stats, app.session.stamp

@@ -1,6 +1,7 @@
 """The live loop as a user feels it, through the real window and real X input (xdotool) on the golden network:
 an idle window sleeps, a drag that pauses and resumes gets its preview while a slow full frame is cut short,
 zoom keeps the object, exports equal the screen, messages expire, Tab and Ctrl+Q work."""
+
 from __future__ import annotations
 
 import shutil
@@ -14,20 +15,24 @@ import pytest
 pytest.importorskip("imgui_bundle")
 
 import glfw  # noqa: E402
+from test_app import baseline, golden_window, hover, render_centre, settle  # noqa: E402
+from xdo import XDo  # noqa: E402
 
 import viz.layout as layout  # noqa: E402
 import viz.ui_state as ui_state  # noqa: E402
-from viz import canvas  # noqa: E402
-from viz.exports import latent_name, start_video, video_spec  # noqa: E402
 from renderer.export.video import frame_pixels, frame_requests, orbit_camera_at, read_video_info  # noqa: E402
-from test_app import baseline, golden_window, hover, render_centre, settle  # noqa: E402
-from viz import orbit  # noqa: E402
+from viz import (
+    canvas,  # noqa: E402
+    orbit,  # noqa: E402
+)
 from viz.app import App  # noqa: E402
+from viz.exports import latent_name, start_video, video_spec  # noqa: E402
 from viz.session import render_pixels  # noqa: E402
-from xdo import XDo  # noqa: E402
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(shutil.which("xdotool") is None, reason="xdotool missing: apt-get install xdotool")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("xdotool") is None, reason="xdotool missing: apt-get install xdotool"),
+]
 
 TITLE = "triplane-viz live test"
 
@@ -99,7 +104,9 @@ def test_a_pause_in_a_drag_starts_a_full_frame_that_the_resumed_drag_cuts_short(
             xdo.move(cx + 8 * i, cy)
             app.run_frames(2)
         t0 = time.perf_counter()  # the pause: the loop runs, the mouse rests, until the full frame renders
-        while time.perf_counter() - t0 < 0.5 or (app.worker.running_stamp != app.session.stamp and time.perf_counter() - t0 < 10):
+        while time.perf_counter() - t0 < 0.5 or (
+            app.worker.running_stamp != app.session.stamp and time.perf_counter() - t0 < 10
+        ):
             app.step()
         assert app.worker.running_stamp == app.session.stamp and app.quality.full == app.session.last_quality
         full_stamp = app.session.stamp
@@ -158,8 +165,7 @@ def test_info_messages_expire_and_errors_wait_to_be_dismissed(app, xdo, monkeypa
     app.run(max_seconds=1.0)  # the loop wakes for the expiry by itself
     assert "a passing note" not in app.status_text()
     assert "a failure to read" in app.status_text()
-    x, y, w, h = 10, app.render_rect()[3] + 8, 0, 0
-    hover(app, xdo, x, y)
+    hover(app, xdo, 10, app.render_rect()[3] + 8)  # on the status line
     xdo.click(1)
     app.run_frames(3)
     assert app.ui.export_error is None and "a failure to read" not in app.status_text()
@@ -265,6 +271,7 @@ def test_depth_view_has_a_colour_bar_with_near_and_far(app):
     glfw.make_context_current(app.window)
     canvas.draw_render_area(app)
     from imgui_bundle import imgui
+
     imgui.backends.opengl3_render_draw_data(imgui.get_draw_data())  # the overlay over the render, as drawn
     bar = canvas.read_back(app.window, int(x0) + 2, int((y0 + y1) / 2), int(x1 - x0) - 4, 1)[0].astype(int)
     assert bar[0, 0] > 200 and bar[0, 1] > 180 and bar[0, 2] < 80  # near: viridis' yellow

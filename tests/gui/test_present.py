@@ -1,4 +1,5 @@
 """Real-GL tests of the presenter and its shaders: read-back pixels, letterboxing, depth, normals, fallbacks."""
+
 from __future__ import annotations
 
 import json
@@ -12,20 +13,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from viz.gfx.window import DisplayError, create_window, gl_info  # first: imports imgui_bundle before glfw
 from glutil import read_pixels
 from OpenGL import GL
+
 from renderer.engine.frames import DisplayFrame, pack_frame
 from viz.gfx.gl import ShaderError, compile_program, load_shader_source
 from viz.gfx.present import Presenter, frame_ready, interop_available
+from viz.gfx.window import DisplayError, create_window, gl_info  # first: imports imgui_bundle before glfw
 
-SIZE = 256                                  # the gl_context window is SIZE x SIZE
-BG = (51 / 255, 102 / 255, 153 / 255)       # exact in 8 bits
+SIZE = 256  # the gl_context window is SIZE x SIZE
+BG = (51 / 255, 102 / 255, 153 / 255)  # exact in 8 bits
 BG8 = np.array([51, 102, 153])
 CLEAR8 = np.array([255, 0, 255])
 FOCAL = 4.2647
-VIRIDIS_NEAR, VIRIDIS_FAR = np.array([0xfd, 0xe7, 0x25]), np.array([0x44, 0x01, 0x54])
+VIRIDIS_NEAR, VIRIDIS_FAR = np.array([0xFD, 0xE7, 0x25]), np.array([0x44, 0x01, 0x54])
 cuda_only = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 cpu_only = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only fallback")
 
@@ -40,9 +41,9 @@ def quadrants(h: int, w: int) -> np.ndarray:
     """Top-left red, top-right green, bottom-left blue, bottom-right white."""
     img = np.zeros((h, w, 3), np.uint8)
     img[: h // 2, : w // 2] = (255, 0, 0)
-    img[: h // 2, w // 2:] = (0, 255, 0)
-    img[h // 2:, : w // 2] = (0, 0, 255)
-    img[h // 2:, w // 2:] = (255, 255, 255)
+    img[: h // 2, w // 2 :] = (0, 255, 0)
+    img[h // 2 :, : w // 2] = (0, 0, 255)
+    img[h // 2 :, w // 2 :] = (255, 255, 255)
     return img
 
 
@@ -129,16 +130,16 @@ def test_rgb_exact_and_right_way_up(presenter):
 def test_rgb_odd_width_rows_not_skewed(presenter):
     img = np.random.default_rng(3).integers(0, 256, (21, 37, 3), dtype=np.uint8)  # 148-byte rows
     presenter.upload(rgb_frame(img))
-    out = render(presenter, rect=(5, 7, 37, 21))                     # 1:1 in a rect of the image's size
+    out = render(presenter, rect=(5, 7, 37, 21))  # 1:1 in a rect of the image's size
     assert np.abs(out[7:28, 5:42] - img).max() <= 1
 
 
 def test_rgb_quadrants_magnified(presenter):
     presenter.upload(rgb_frame(quadrants(64, 64)))
     out = render(presenter, "raw")
-    assert (out[64, 64] == (255, 0, 0)).all()       # top-left
-    assert (out[64, 192] == (0, 255, 0)).all()      # top-right
-    assert (out[192, 64] == (0, 0, 255)).all()      # bottom-left
+    assert (out[64, 64] == (255, 0, 0)).all()  # top-left
+    assert (out[64, 192] == (0, 255, 0)).all()  # top-right
+    assert (out[192, 64] == (0, 0, 255)).all()  # bottom-left
     assert (out[192, 192] == (255, 255, 255)).all()  # bottom-right
 
 
@@ -155,13 +156,13 @@ def test_letterbox_and_pillarbox(presenter):
 
 def test_draw_into_rect_from_top_left(presenter):
     presenter.upload(rgb_frame(quadrants(64, 64)))
-    out = render(presenter, rect=(32, 16, 128, 64))      # 64x64 image fitted in a 128x64 rect
+    out = render(presenter, rect=(32, 16, 128, 64))  # 64x64 image fitted in a 128x64 rect
     assert presenter.fit_rect(32, 16, 128, 64) == (64, 16, 64, 64)
     inside = np.zeros((SIZE, SIZE), bool)
     inside[16:80, 32:160] = True
-    assert (out[~inside] == CLEAR8).all()                 # nothing drawn outside the rect
+    assert (out[~inside] == CLEAR8).all()  # nothing drawn outside the rect
     assert (out[16:80, 32:64] == BG8).all() and (out[16:80, 128:160] == BG8).all()
-    assert (out[16:80, 64:128][:32, :32] == (255, 0, 0)).all()      # red at the rect's top-left
+    assert (out[16:80, 64:128][:32, :32] == (255, 0, 0)).all()  # red at the rect's top-left
     assert (out[16:80, 64:128][32:, 32:] == (255, 255, 255)).all()
 
 
@@ -181,9 +182,9 @@ def test_upload_rejects_wrong_shape(presenter):
 
 
 def test_depth_colour_map_monotonic_and_transparent_is_background(presenter):
-    depth = np.tile(np.linspace(1.0, 2.0, SIZE), (SIZE, 1))           # near on the left
+    depth = np.tile(np.linspace(1.0, 2.0, SIZE), (SIZE, 1))  # near on the left
     alpha = np.ones((SIZE, SIZE))
-    alpha[192:] = 0.0                                                 # bottom quarter transparent
+    alpha[192:] = 0.0  # bottom quarter transparent
     presenter.upload(depth_frame(depth, alpha))
     out = render(presenter, "depth")
     row = luma(out[64].astype(float))
@@ -195,10 +196,10 @@ def test_depth_colour_map_monotonic_and_transparent_is_background(presenter):
 
 
 def test_depth_decodes_both_bytes(presenter):
-    q = np.array([0, 255, 256, 257, 32767, 32768, 65279, 65535])      # high/low byte boundaries
+    q = np.array([0, 255, 256, 257, 32767, 32768, 65279, 65535])  # high/low byte boundaries
     rgba = np.stack([q >> 8, q & 255, np.full_like(q, 255), np.full_like(q, 255)], -1).astype(np.uint8)
     presenter.upload(DisplayFrame(torch.from_numpy(np.repeat(rgba[None], 8, 0)), "depth", 1.0, 2.0))
-    out = render(presenter, "depth")[128, 16::32]                     # one pixel per column of 8
+    out = render(presenter, "depth")[128, 16::32]  # one pixel per column of 8
     assert np.abs(out[1] - out[2]).max() <= 1 and np.abs(out[4] - out[5]).max() <= 1
     assert np.abs(out[6] - out[7]).max() <= 1
     lum = luma(out.astype(float))
@@ -223,7 +224,7 @@ def test_normals_of_planes(presenter, n_cv):
 
 
 def test_normals_of_magnified_plane(presenter):
-    depth, n = plane((-0.4, -0.4, -1.0), -2.0, size=64)               # 64x64 texels on 256x256 pixels
+    depth, n = plane((-0.4, -0.4, -1.0), -2.0, size=64)  # 64x64 texels on 256x256 pixels
     presenter.upload(depth_frame(depth, np.ones_like(depth)))
     out = render(presenter, "normals")
     assert np.abs(out - normal_colour(n)).max() <= 3
@@ -234,13 +235,13 @@ def test_normals_of_sphere(presenter):
     presenter.upload(depth_frame(depth, alpha))
     out = render(presenter, "normals")
     c = SIZE // 2
-    assert out[c, c - 60, 0] < 90 and out[c, c + 60, 0] > 165          # x flips sign left/right
-    assert out[c - 60, c, 1] > 165 and out[c + 60, c, 1] < 90          # y up at the top
+    assert out[c, c - 60, 0] < 90 and out[c, c + 60, 0] > 165  # x flips sign left/right
+    assert out[c - 60, c, 1] > 165 and out[c + 60, c, 1] < 90  # y up at the top
     assert np.abs(out[c, c] - (128, 128, 255)).max() <= 3
     assert (out[alpha < 0.5] == BG8).all()
     inner = np.zeros_like(alpha, bool)
     inner[alpha > 0.5] = True
-    for axis in (0, 1):                                                # erode twice: skip the rim
+    for axis in (0, 1):  # erode twice: skip the rim
         inner &= np.roll(inner, 2, axis) & np.roll(inner, -2, axis)
     err = np.abs(out[inner] - normal_colour(normals[inner]))
     assert err.mean() < 1.5 and np.percentile(err, 99) <= 6, (err.mean(), err.max())
@@ -324,8 +325,10 @@ def test_cpu_upload_timing_512(presenter, capsys):
         presenter.upload(frame)
     GL.glFinish()
     with capsys.disabled():
-        print(f"\n[present] 512x512 CPU upload: median {np.median(times):.3f} ms (upload_ms), "
-              f"{(time.perf_counter() - start) / 30 * 1000:.3f} ms/frame incl. glFinish; {gl_info()['GL_RENDERER']}")
+        print(
+            f"\n[present] 512x512 CPU upload: median {np.median(times):.3f} ms (upload_ms), "
+            f"{(time.perf_counter() - start) / 30 * 1000:.3f} ms/frame incl. glFinish; {gl_info()['GL_RENDERER']}"
+        )
 
 
 def test_no_display_error_is_actionable(monkeypatch):
@@ -356,8 +359,14 @@ print(json.dumps({'top_left': px[63, 0].tolist(), 'bottom_right': px[0, 63].toli
 
 def test_headless_egl_window_without_x():
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    proc = subprocess.run([sys.executable, "-c", HEADLESS_SCRIPT], capture_output=True, text=True, env=env,
-                          cwd=Path(__file__).resolve().parents[2], timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", HEADLESS_SCRIPT],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["top_left"] == [255, 0, 0] and result["bottom_right"] == [0, 0, 255], result
@@ -631,8 +640,14 @@ def test_gpu_interop_texture_equals_tensor_at_odd_sizes_and_after_resizes(gl_con
     gen = torch.Generator(device="cuda").manual_seed(3)
     with Presenter(interop=kind, log=lambda line: None) as p:
         interop_or_skip(p, kind)
-        for h, w, frame_kind in ((256, 256, "rgb"), (21, 37, "rgb"), (512, 384, "depth"), (37, 21, "rgb"),
-                                 (128, 128, "rgb"), (128, 128, "depth")):
+        for h, w, frame_kind in (
+            (256, 256, "rgb"),
+            (21, 37, "rgb"),
+            (512, 384, "depth"),
+            (37, 21, "rgb"),
+            (128, 128, "rgb"),
+            (128, 128, "depth"),
+        ):
             img = torch.randint(0, 256, (h, w, 4), dtype=torch.uint8, device="cuda", generator=gen)
             p.upload(DisplayFrame(img, frame_kind))
             assert p.path == kind, p.fallback_reason
@@ -654,7 +669,7 @@ def test_gpu_frame_made_on_another_threads_stream_arrives_complete(gl_context, k
         for attempt in range(3):
             box = {}
 
-            def produce():
+            def produce(box=box):
                 side = torch.cuda.Stream()
                 with torch.cuda.stream(side):
                     y = torch.randn(4096, 4096, device="cuda")

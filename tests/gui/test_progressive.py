@@ -1,5 +1,6 @@
 """Progressive refinement at rest: a latent or truncation change shows a cheap preview first, then
 the full-quality frame, both rendered from the same tri-planes (the backbone runs once)."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -22,8 +23,17 @@ def app(xvfb_display, golden_native_checkpoint, tmp_path_factory):
     bf16 previews on."""
     state = VizState()
     state.view.view = "raw"
-    a = App(AppConfig(checkpoint=str(golden_native_checkpoint), width=640, height=480, title="progressive test",
-                      out_dir=str(tmp_path_factory.mktemp("shots")), bf16_previews=True), state=state)
+    a = App(
+        AppConfig(
+            checkpoint=str(golden_native_checkpoint),
+            width=640,
+            height=480,
+            title="progressive test",
+            out_dir=str(tmp_path_factory.mktemp("shots")),
+            bf16_previews=True,
+        ),
+        state=state,
+    )
     try:
         assert a.run_until(lambda: a.model is not None and a.idle(), 120), a.status_text()
         yield a

@@ -1,6 +1,7 @@
 """A short soak in CI: a few hundred frames of seeded random input through real X events (xdotool) on
 Xvfb, with GL errors checked every frame. The full 10,000-frame run, with its RSS bound, is
 `python bench/soak.py`."""
+
 from __future__ import annotations
 
 import shutil
@@ -9,13 +10,16 @@ import pytest
 
 pytest.importorskip("imgui_bundle")
 
+from xdo import XDo  # noqa: E402
+
 from viz.app import App, AppConfig  # noqa: E402
 from viz.soak import Soak, SoakConfig  # noqa: E402
 from viz.state import VizState  # noqa: E402
-from xdo import XDo  # noqa: E402
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(shutil.which("xdotool") is None, reason="xdotool missing: apt-get install xdotool")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("xdotool") is None, reason="xdotool missing: apt-get install xdotool"),
+]
 
 TITLE = "triplane-viz soak"
 FRAMES = 250
@@ -55,11 +59,22 @@ def test_short_soak_with_real_input(xvfb_display, golden_native_checkpoint, tmp_
     state = VizState()
     state.view.view, state.view.neural_rendering_resolution = "raw", 32
     logs: list[str] = []
-    config = SoakConfig(frames=FRAMES, seed=7, warmup=FRAMES // 4, checkpoint=str(golden_native_checkpoint),
-                        sample_every=20)
-    with App(AppConfig(checkpoint=str(golden_native_checkpoint), width=config.base_size[0],
-                       height=config.base_size[1], title=TITLE, debug_gl=True, torch_threads=1,
-                       out_dir=str(tmp_path / "out"), log=logs.append), state=state) as app:
+    config = SoakConfig(
+        frames=FRAMES, seed=7, warmup=FRAMES // 4, checkpoint=str(golden_native_checkpoint), sample_every=20
+    )
+    with App(
+        AppConfig(
+            checkpoint=str(golden_native_checkpoint),
+            width=config.base_size[0],
+            height=config.base_size[1],
+            title=TITLE,
+            debug_gl=True,
+            torch_threads=1,
+            out_dir=str(tmp_path / "out"),
+            log=logs.append,
+        ),
+        state=state,
+    ) as app:
         assert app.run_until(lambda: app.model is not None and app.idle(), 60), app.status_text()
         soak = Soak(app, config, XdoInput(XDo(TITLE)))
         soak.actions = [a for a in soak.actions if a[1] != "idle"] + [(10, "idle", soak.idle)]  # busier walk

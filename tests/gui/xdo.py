@@ -1,4 +1,5 @@
 """Test helper: real X input events through xdotool (XTEST), for driving the viewer on Xvfb."""
+
 from __future__ import annotations
 
 import shutil

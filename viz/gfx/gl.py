@@ -1,5 +1,6 @@
 """Small OpenGL helpers: shader files, program compilation that fails loudly, GL error checks, and
 saving/restoring the GL state our passes touch (so imgui's renderer finds it as it left it)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -59,8 +60,9 @@ def _compile(kind: int, source: str, name: str) -> int:
     return shader
 
 
-def compile_program(vert_src: str, frag_src: str, vert_name: str = "<vertex shader>",
-                    frag_name: str = "<fragment shader>") -> int:
+def compile_program(
+    vert_src: str, frag_src: str, vert_name: str = "<vertex shader>", frag_name: str = "<fragment shader>"
+) -> int:
     """Compile and link a program (needs a current context); raises ShaderError naming the file and its log."""
     vs = _compile(GL.GL_VERTEX_SHADER, vert_src, vert_name)
     try:
@@ -102,17 +104,21 @@ DRAW_ENABLES = (GL.GL_BLEND, GL.GL_DEPTH_TEST, GL.GL_SCISSOR_TEST, GL.GL_CULL_FA
 def save_state() -> dict:
     """The GL state a present or mesh pass changes: viewport, program, VAO, draw framebuffer, texture
     unit 0's texture and sampler, blending, depth function/mask, clear colour and DRAW_ENABLES."""
-    state = {"viewport": [int(v) for v in GL.glGetIntegerv(GL.GL_VIEWPORT)],
-             "program": int(GL.glGetIntegerv(GL.GL_CURRENT_PROGRAM)),
-             "vao": int(GL.glGetIntegerv(GL.GL_VERTEX_ARRAY_BINDING)),
-             "fbo": int(GL.glGetIntegerv(GL.GL_DRAW_FRAMEBUFFER_BINDING)),
-             "active": int(GL.glGetIntegerv(GL.GL_ACTIVE_TEXTURE)),
-             "blend": [int(GL.glGetIntegerv(e)) for e in (GL.GL_BLEND_SRC_RGB, GL.GL_BLEND_DST_RGB,
-                                                           GL.GL_BLEND_SRC_ALPHA, GL.GL_BLEND_DST_ALPHA)],
-             "depth_func": int(GL.glGetIntegerv(GL.GL_DEPTH_FUNC)),
-             "depth_mask": bool(GL.glGetBooleanv(GL.GL_DEPTH_WRITEMASK)),
-             "clear_color": [float(v) for v in GL.glGetFloatv(GL.GL_COLOR_CLEAR_VALUE)],
-             "enabled": {cap: bool(GL.glIsEnabled(cap)) for cap in DRAW_ENABLES}}
+    state = {
+        "viewport": [int(v) for v in GL.glGetIntegerv(GL.GL_VIEWPORT)],
+        "program": int(GL.glGetIntegerv(GL.GL_CURRENT_PROGRAM)),
+        "vao": int(GL.glGetIntegerv(GL.GL_VERTEX_ARRAY_BINDING)),
+        "fbo": int(GL.glGetIntegerv(GL.GL_DRAW_FRAMEBUFFER_BINDING)),
+        "active": int(GL.glGetIntegerv(GL.GL_ACTIVE_TEXTURE)),
+        "blend": [
+            int(GL.glGetIntegerv(e))
+            for e in (GL.GL_BLEND_SRC_RGB, GL.GL_BLEND_DST_RGB, GL.GL_BLEND_SRC_ALPHA, GL.GL_BLEND_DST_ALPHA)
+        ],
+        "depth_func": int(GL.glGetIntegerv(GL.GL_DEPTH_FUNC)),
+        "depth_mask": bool(GL.glGetBooleanv(GL.GL_DEPTH_WRITEMASK)),
+        "clear_color": [float(v) for v in GL.glGetFloatv(GL.GL_COLOR_CLEAR_VALUE)],
+        "enabled": {cap: bool(GL.glIsEnabled(cap)) for cap in DRAW_ENABLES},
+    }
     GL.glActiveTexture(GL.GL_TEXTURE0)
     state["texture0"] = int(GL.glGetIntegerv(GL.GL_TEXTURE_BINDING_2D))
     state["sampler0"] = int(GL.glGetIntegerv(GL.GL_SAMPLER_BINDING))

@@ -1,11 +1,12 @@
 """imgui on the window: its context, the C++ GLFW/OpenGL3 backends (chaining to the input handler's callbacks,
 installed before them), the style, and the GL parts created with it (presenter, mesh view); torn down newest
 first, whatever got made."""
+
 from __future__ import annotations
 
 import ctypes
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import glfw
 import imgui_bundle
@@ -37,8 +38,10 @@ class Gui:
         io.set_ini_filename(None)
         imgui.style_colors_dark()
         style = imgui.get_style()
-        for col, rgba in ((imgui.Col_.slider_grab, (0.26, 0.59, 0.98, 0.45)),  # see-through: the value shows
-                          (imgui.Col_.slider_grab_active, (0.26, 0.59, 0.98, 0.65))):
+        for col, rgba in (
+            (imgui.Col_.slider_grab, (0.26, 0.59, 0.98, 0.45)),  # see-through: the value shows
+            (imgui.Col_.slider_grab_active, (0.26, 0.59, 0.98, 0.65)),
+        ):
             style.set_color_(col, imgui.ImVec4(*rgba))
         style.grab_min_size = 6.0
         font = Path(imgui_bundle.__file__).parent / "assets" / "fonts" / "Roboto" / "Roboto-Regular.ttf"

@@ -8,6 +8,7 @@ blended over the neural render as an overlay. The projection is the EG3D camera'
 axes, normalised intrinsics), so a mesh drawn with a render's camera lies on that render, and
 orbiting redraws at display rate without any neural rendering.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -30,6 +31,8 @@ GEOMETRY_MODES = ("colours", "normals", "clay")
 """Mesh shading: vertex colours (lit), camera-space normals, plain clay (lit)."""
 PREVIEW_RESOLUTIONS = (48, 64, 96, 128, 192, 256)
 NEAR, FAR = 0.01, 200.0
+
+
 @dataclass
 class GeometrySettings:
     """UI state of the geometry view (not part of a render request)."""
@@ -64,10 +67,15 @@ def projection(camera, near: float = NEAR, far: float = FAR) -> np.ndarray:
     c = np.asarray(camera, dtype=np.float64).reshape(25)
     k = c[16:].reshape(3, 3)
     fx, fy, cx, cy, sk = k[0, 0], k[1, 1], k[0, 2], k[1, 2], k[0, 1]
-    return np.array([[2 * fx, 2 * sk, 2 * cx - 1, 0],
-                     [0, -2 * fy, 1 - 2 * cy, 0],
-                     [0, 0, (far + near) / (far - near), -2 * far * near / (far - near)],
-                     [0, 0, 1, 0]], dtype=np.float64)
+    return np.array(
+        [
+            [2 * fx, 2 * sk, 2 * cx - 1, 0],
+            [0, -2 * fy, 1 - 2 * cy, 0],
+            [0, 0, (far + near) / (far - near), -2 * far * near / (far - near)],
+            [0, 0, 1, 0],
+        ],
+        dtype=np.float64,
+    )
 
 
 def project_ndc(camera, points: np.ndarray) -> np.ndarray:
@@ -163,10 +171,15 @@ class MeshView:
     """GL resources for drawing one mesh; needs a current GL 3.3 core context."""
 
     def __init__(self):
-        self._program = compile_program(load_shader_source("mesh.vert"), load_shader_source("mesh.frag"),
-                                        "mesh.vert", "mesh.frag")
-        self._composite = compile_program(load_shader_source("composite.vert"), load_shader_source("composite.frag"),
-                                          "composite.vert", "composite.frag")
+        self._program = compile_program(
+            load_shader_source("mesh.vert"), load_shader_source("mesh.frag"), "mesh.vert", "mesh.frag"
+        )
+        self._composite = compile_program(
+            load_shader_source("composite.vert"),
+            load_shader_source("composite.frag"),
+            "composite.vert",
+            "composite.frag",
+        )
         self._loc = {n: GL.glGetUniformLocation(self._program, n) for n in ("u_world_to_cam", "u_projection", "u_mode")}
         self._cloc = {n: GL.glGetUniformLocation(self._composite, n) for n in ("u_tex", "u_opacity")}
         self._vao = int(GL.glGenVertexArrays(1))
@@ -224,8 +237,12 @@ class MeshView:
         self._color = int(GL.glGenTextures(1))
         GL.glBindTexture(GL.GL_TEXTURE_2D, self._color)
         GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, GL.GL_RGBA8, w, h, 0, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE, None)
-        for name, value in ((GL.GL_TEXTURE_MIN_FILTER, GL.GL_NEAREST), (GL.GL_TEXTURE_MAG_FILTER, GL.GL_NEAREST),
-                            (GL.GL_TEXTURE_WRAP_S, GL.GL_CLAMP_TO_EDGE), (GL.GL_TEXTURE_WRAP_T, GL.GL_CLAMP_TO_EDGE)):
+        for name, value in (
+            (GL.GL_TEXTURE_MIN_FILTER, GL.GL_NEAREST),
+            (GL.GL_TEXTURE_MAG_FILTER, GL.GL_NEAREST),
+            (GL.GL_TEXTURE_WRAP_S, GL.GL_CLAMP_TO_EDGE),
+            (GL.GL_TEXTURE_WRAP_T, GL.GL_CLAMP_TO_EDGE),
+        ):
             GL.glTexParameteri(GL.GL_TEXTURE_2D, name, value)
         self._depth = int(GL.glGenRenderbuffers(1))
         GL.glBindRenderbuffer(GL.GL_RENDERBUFFER, self._depth)
@@ -254,8 +271,9 @@ class MeshView:
         self._fbo_size = None
 
     # ------------------------------------------------------------- draw
-    def draw(self, x: int, y: int, w: int, h: int, fb_height: int, camera, mode: str = "colours",
-             opacity: float = 1.0) -> bool:
+    def draw(
+        self, x: int, y: int, w: int, h: int, fb_height: int, camera, mode: str = "colours", opacity: float = 1.0
+    ) -> bool:
         """Draw the mesh seen by `camera` (25 values) into the framebuffer rect (top-left origin),
         blended with `opacity` over what is there. False when there is nothing to draw."""
         if mode not in GEOMETRY_MODES:
@@ -278,8 +296,9 @@ class MeshView:
             GL.glEnable(GL.GL_DEPTH_TEST)
             GL.glDepthFunc(GL.GL_LESS)
             GL.glUseProgram(self._program)
-            GL.glUniformMatrix4fv(self._loc["u_world_to_cam"], 1, GL.GL_TRUE,
-                                  world_to_camera(camera).astype(np.float32))
+            GL.glUniformMatrix4fv(
+                self._loc["u_world_to_cam"], 1, GL.GL_TRUE, world_to_camera(camera).astype(np.float32)
+            )
             GL.glUniformMatrix4fv(self._loc["u_projection"], 1, GL.GL_TRUE, projection(camera).astype(np.float32))
             GL.glUniform1i(self._loc["u_mode"], GEOMETRY_MODES.index(mode))
             GL.glBindVertexArray(self._vao)

@@ -12,11 +12,13 @@ presenting thread's stream (the legacy default stream on both threads, as in the
 pycuda's context stack is left as it was after every call, whichever way the call ends (R6): pycuda
 aborts the process at exit if its stack is not empty.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
-from typing import Callable, Literal
+from typing import Literal
 
 import torch
 from OpenGL import GL
@@ -61,10 +63,14 @@ def interop_available(kind: str) -> tuple[bool, str]:
     if kind == "cuda-bindings":
         try:
             from cuda.bindings import runtime
+
             err, count = runtime.cudaGetDeviceCount()
         except Exception as e:  # ImportError, or the pathfinder's RuntimeError without a driver
-            return False, f"cuda-bindings unusable ({type(e).__name__}: {e}); pip install cuda-bindings " \
-                          "with the major version of the driver's CUDA"
+            return (
+                False,
+                f"cuda-bindings unusable ({type(e).__name__}: {e}); pip install cuda-bindings "
+                "with the major version of the driver's CUDA",
+            )
         if err != runtime.cudaError_t.cudaSuccess or not count:
             return False, f"cuda-bindings sees no CUDA device ({getattr(err, 'name', err)})"
         return True, "cuda-bindings"
@@ -91,13 +97,15 @@ class _CudaBindings:
 
     def __init__(self):
         from cuda.bindings import runtime
+
         self.rt = runtime
         self.device = torch.cuda.current_device()
         torch.cuda.init()
         _cuda_ok(runtime, runtime.cudaSetDevice(self.device), "cudaSetDevice")
         try:
-            count, devices = _cuda_ok(runtime, runtime.cudaGLGetDevices(
-                8, runtime.cudaGLDeviceList.cudaGLDeviceListAll), "cudaGLGetDevices")
+            count, devices = _cuda_ok(
+                runtime, runtime.cudaGLGetDevices(8, runtime.cudaGLDeviceList.cudaGLDeviceListAll), "cudaGLGetDevices"
+            )
         except RuntimeError as e:
             raise RuntimeError(f"the GL context is not on a CUDA device ({e})") from None
         if self.device not in list(devices)[:count]:
@@ -105,8 +113,11 @@ class _CudaBindings:
 
     def register(self, texture: int):
         flags = int(self.rt.cudaGraphicsRegisterFlags.cudaGraphicsRegisterFlagsWriteDiscard)
-        return _cuda_ok(self.rt, self.rt.cudaGraphicsGLRegisterImage(int(texture), GL.GL_TEXTURE_2D, flags),
-                        "cudaGraphicsGLRegisterImage")
+        return _cuda_ok(
+            self.rt,
+            self.rt.cudaGraphicsGLRegisterImage(int(texture), GL.GL_TEXTURE_2D, flags),
+            "cudaGraphicsGLRegisterImage",
+        )
 
     def accepts(self, rgba: torch.Tensor) -> bool:
         return rgba.is_cuda and rgba.device.index == self.device
@@ -117,11 +128,16 @@ class _CudaBindings:
         stream = stream.cuda_stream
         _cuda_ok(rt, rt.cudaGraphicsMapResources(1, resource, stream), "cudaGraphicsMapResources")
         try:
-            array = _cuda_ok(rt, rt.cudaGraphicsSubResourceGetMappedArray(resource, 0, 0),
-                             "cudaGraphicsSubResourceGetMappedArray")
-            _cuda_ok(rt, rt.cudaMemcpy2DToArrayAsync(array, 0, 0, rgba.data_ptr(), w * 4, w * 4, h,
-                                                     rt.cudaMemcpyKind.cudaMemcpyDeviceToDevice, stream),
-                     "cudaMemcpy2DToArrayAsync")
+            array = _cuda_ok(
+                rt, rt.cudaGraphicsSubResourceGetMappedArray(resource, 0, 0), "cudaGraphicsSubResourceGetMappedArray"
+            )
+            _cuda_ok(
+                rt,
+                rt.cudaMemcpy2DToArrayAsync(
+                    array, 0, 0, rgba.data_ptr(), w * 4, w * 4, h, rt.cudaMemcpyKind.cudaMemcpyDeviceToDevice, stream
+                ),
+                "cudaMemcpy2DToArrayAsync",
+            )
         finally:
             _cuda_ok(rt, rt.cudaGraphicsUnmapResources(1, resource, stream), "cudaGraphicsUnmapResources")
 
@@ -144,6 +160,7 @@ class _PyCuda:
     def __init__(self):
         import pycuda.driver as cuda
         import pycuda.gl as cudagl
+
         self.cuda, self.cudagl = cuda, cudagl
         torch.cuda.init()
         cuda.init()
@@ -163,8 +180,9 @@ class _PyCuda:
 
     def register(self, texture: int):
         with self._current():
-            return self.cudagl.RegisteredImage(int(texture), GL.GL_TEXTURE_2D,
-                                               self.cudagl.graphics_map_flags.WRITE_DISCARD)
+            return self.cudagl.RegisteredImage(
+                int(texture), GL.GL_TEXTURE_2D, self.cudagl.graphics_map_flags.WRITE_DISCARD
+            )
 
     def copy(self, resource, rgba: torch.Tensor, stream) -> None:
         stream.synchronize()  # pycuda cannot join torch's stream: wait for it (and what it waits for) here
@@ -208,8 +226,9 @@ class Presenter:
         self._kind, self._near, self._far = "rgb", 0.0, 1.0
         self._backend = None
         self._resource = None
-        self._program = compile_program(load_shader_source("display.vert"), load_shader_source("display.frag"),
-                                        "display.vert", "display.frag")
+        self._program = compile_program(
+            load_shader_source("display.vert"), load_shader_source("display.frag"), "display.vert", "display.frag"
+        )
         self._vao = int(GL.glGenVertexArrays(1))
         self._loc = {name: GL.glGetUniformLocation(self._program, name) for name in _UNIFORMS}
         self._log(f"present: {self._start_interop()}")
@@ -260,8 +279,11 @@ class Presenter:
         stream = torch.cuda.current_stream(rgba.device) if rgba.is_cuda else None
         if ready is not None:
             ready.wait(stream)  # GPU-side: this stream's copy starts after the producer's work (R2)
-        if not (self._backend is not None and self._backend.accepts(rgba)
-                and self._upload_interop(rgba.detach().contiguous(), stream)):
+        if not (
+            self._backend is not None
+            and self._backend.accepts(rgba)
+            and self._upload_interop(rgba.detach().contiguous(), stream)
+        ):
             self._upload_cpu(rgba)
         self._kind, self._near, self._far = frame.kind, float(frame.near), float(frame.far)
         self.upload_ms = (time.perf_counter() - start) * 1000
@@ -301,8 +323,12 @@ class Presenter:
     def _upload_cpu(self, rgba: torch.Tensor) -> None:
         pixels = rgba.detach().cpu().contiguous().numpy()
         h, w = pixels.shape[:2]
-        saved = (GL.glGetIntegerv(GL.GL_UNPACK_ALIGNMENT), GL.glGetIntegerv(GL.GL_UNPACK_ROW_LENGTH),
-                 GL.glGetIntegerv(GL.GL_PIXEL_UNPACK_BUFFER_BINDING), GL.glGetIntegerv(GL.GL_TEXTURE_BINDING_2D))
+        saved = (
+            GL.glGetIntegerv(GL.GL_UNPACK_ALIGNMENT),
+            GL.glGetIntegerv(GL.GL_UNPACK_ROW_LENGTH),
+            GL.glGetIntegerv(GL.GL_PIXEL_UNPACK_BUFFER_BINDING),
+            GL.glGetIntegerv(GL.GL_TEXTURE_BINDING_2D),
+        )
         GL.glPixelStorei(GL.GL_UNPACK_ALIGNMENT, 1)
         GL.glPixelStorei(GL.GL_UNPACK_ROW_LENGTH, 0)
         GL.glBindBuffer(GL.GL_PIXEL_UNPACK_BUFFER, 0)
@@ -321,8 +347,12 @@ class Presenter:
         previous = GL.glGetIntegerv(GL.GL_TEXTURE_BINDING_2D)
         texture = int(GL.glGenTextures(1))
         GL.glBindTexture(GL.GL_TEXTURE_2D, texture)
-        for name, value in ((GL.GL_TEXTURE_MIN_FILTER, GL.GL_LINEAR), (GL.GL_TEXTURE_MAG_FILTER, GL.GL_LINEAR),
-                            (GL.GL_TEXTURE_WRAP_S, GL.GL_CLAMP_TO_EDGE), (GL.GL_TEXTURE_WRAP_T, GL.GL_CLAMP_TO_EDGE)):
+        for name, value in (
+            (GL.GL_TEXTURE_MIN_FILTER, GL.GL_LINEAR),
+            (GL.GL_TEXTURE_MAG_FILTER, GL.GL_LINEAR),
+            (GL.GL_TEXTURE_WRAP_S, GL.GL_CLAMP_TO_EDGE),
+            (GL.GL_TEXTURE_WRAP_T, GL.GL_CLAMP_TO_EDGE),
+        ):
             GL.glTexParameteri(GL.GL_TEXTURE_2D, name, value)
         GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, GL.GL_RGBA8, w, h, 0, GL.GL_RGBA, GL.GL_UNSIGNED_BYTE, None)
         GL.glBindTexture(GL.GL_TEXTURE_2D, int(previous))
@@ -349,8 +379,17 @@ class Presenter:
         dw, dh = max(1, round(tw * scale)), max(1, round(th * scale))
         return x + (w - dw) // 2, y + (h - dh) // 2, dw, dh
 
-    def draw(self, x: int, y: int, w: int, h: int, fb_height: int, mode: str, focal: float = 4.26,
-             background: tuple[float, float, float] = (0.1, 0.1, 0.12)) -> None:
+    def draw(
+        self,
+        x: int,
+        y: int,
+        w: int,
+        h: int,
+        fb_height: int,
+        mode: str,
+        focal: float = 4.26,
+        background: tuple[float, float, float] = (0.1, 0.1, 0.12),
+    ) -> None:
         """Draw the texture aspect-fitted into the framebuffer rect (top-left origin), background elsewhere.
 
         mode: 'image'/'raw' (rgb), 'depth' (colour map) or 'normals' (from depth, using focal); a frame
@@ -362,8 +401,11 @@ class Presenter:
         if w <= 0 or h <= 0:
             return
         fit = self.fit_rect(x, y, w, h)
-        image = (float(fit[0]), float(fb_height - fit[1] - fit[3]), float(fit[2]), float(fit[3])) if fit \
-            else (-2.0, -2.0, 1.0, 1.0)  # off to the bottom-left: everything is background
+        image = (
+            (float(fit[0]), float(fb_height - fit[1] - fit[3]), float(fit[2]), float(fit[3]))
+            if fit
+            else (-2.0, -2.0, 1.0, 1.0)
+        )  # off to the bottom-left: everything is background
         shader_mode = 0 if self._kind != "depth" else (2 if MODES[mode] == 2 else 1)
         saved = save_state()
         try:

@@ -3,6 +3,7 @@
 imgui_bundle is imported before glfw so that pyGLFW loads imgui-bundle's GLFW library rather
 than a second copy (imgui's callbacks would otherwise talk to an uninitialised GLFW).
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -12,18 +13,25 @@ import sys
 
 if "glfw" in sys.modules and "imgui_bundle" not in sys.modules:  # pragma: no cover - import-order guard
     import warnings
-    warnings.warn("glfw was imported before imgui_bundle: two GLFW copies will be loaded; "
-                  "import viz.gfx.window (or imgui_bundle) first", RuntimeWarning, stacklevel=2)
 
-import imgui_bundle  # noqa: E402,F401  (must precede glfw, see module docstring)
+    warnings.warn(
+        "glfw was imported before imgui_bundle: two GLFW copies will be loaded; "
+        "import viz.gfx.window (or imgui_bundle) first",
+        RuntimeWarning,
+        stacklevel=2,
+    )
 
 import glfw  # noqa: E402
+import imgui_bundle  # noqa: E402,F401  (must precede glfw, see module docstring)
 from OpenGL import GL  # noqa: E402
 
-NO_DISPLAY = ("no display: run the headless CLI (`triplane-render images ...`) or start the viewer "
-              "under `xvfb-run -a python visualizer.py`")
-SOFTWARE_HINT = ("update the GPU driver, or use Mesa's software renderer with LIBGL_ALWAYS_SOFTWARE=1 "
-                 "(llvmpipe gives GL 4.5)")
+NO_DISPLAY = (
+    "no display: run the headless CLI (`triplane-render images ...`) or start the viewer "
+    "under `xvfb-run -a python visualizer.py`"
+)
+SOFTWARE_HINT = (
+    "update the GPU driver, or use Mesa's software renderer with LIBGL_ALWAYS_SOFTWARE=1 (llvmpipe gives GL 4.5)"
+)
 
 _initialised_platform: str | None = None
 
@@ -37,8 +45,11 @@ class _Errors:
 
     def __enter__(self):
         self.messages: list[str] = []
-        self._previous = glfw.set_error_callback(lambda code, text: self.messages.append(
-            f"{text.decode('utf-8', 'replace') if isinstance(text, bytes) else text} (0x{code:x})"))
+        self._previous = glfw.set_error_callback(
+            lambda code, text: self.messages.append(
+                f"{text.decode('utf-8', 'replace') if isinstance(text, bytes) else text} (0x{code:x})"
+            )
+        )
         return self
 
     def __exit__(self, *exc):
@@ -63,8 +74,10 @@ def _init(headless: bool) -> None:
         ok = glfw.init()
     if not ok:
         if headless:
-            raise DisplayError(f"headless GLFW (NULL platform + EGL) failed to start: {errors.text()}; "
-                               "install libegl1 and libegl-mesa0 (or the GPU driver's EGL)")
+            raise DisplayError(
+                f"headless GLFW (NULL platform + EGL) failed to start: {errors.text()}; "
+                "install libegl1 and libegl-mesa0 (or the GPU driver's EGL)"
+            )
         raise DisplayError(f"{NO_DISPLAY} (GLFW: {errors.text()})")
     _initialised_platform = want
 
@@ -105,14 +118,14 @@ def create_window(title: str, width: int, height: int, visible: bool = True, hea
     glfw.window_hint(glfw.OPENGL_PROFILE, glfw.OPENGL_CORE_PROFILE)
     glfw.window_hint(glfw.OPENGL_FORWARD_COMPAT, glfw.TRUE)
     glfw.window_hint(glfw.VISIBLE, glfw.TRUE if visible and not headless else glfw.FALSE)
-    glfw.window_hint(glfw.CONTEXT_CREATION_API,
-                     glfw.EGL_CONTEXT_API if headless else glfw.NATIVE_CONTEXT_API)
+    glfw.window_hint(glfw.CONTEXT_CREATION_API, glfw.EGL_CONTEXT_API if headless else glfw.NATIVE_CONTEXT_API)
     with _Errors() as errors:
         window = glfw.create_window(int(width), int(height), title, None, None)
     if not window:
         found = _probe_default_context(headless)
-        raise DisplayError(f"could not create an OpenGL 3.3 core context ({errors.text()}); found {found}: "
-                           f"{SOFTWARE_HINT}")
+        raise DisplayError(
+            f"could not create an OpenGL 3.3 core context ({errors.text()}); found {found}: {SOFTWARE_HINT}"
+        )
     glfw.make_context_current(window)
     version = gl_info()["GL_VERSION"]
     if _gl_version(version) < (3, 3):  # drivers should refuse a 3.3 request instead; belt and braces
@@ -134,8 +147,14 @@ def destroy_window(window) -> None:
 
 def gl_info() -> dict[str, str]:
     """GL_VERSION, GL_RENDERER, GL_VENDOR and GL_SHADING_LANGUAGE_VERSION of the current context."""
+
     def get(name: int) -> str:
         value = GL.glGetString(name)
         return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value or "")
-    return {"GL_VERSION": get(GL.GL_VERSION), "GL_RENDERER": get(GL.GL_RENDERER),
-            "GL_VENDOR": get(GL.GL_VENDOR), "GL_SHADING_LANGUAGE_VERSION": get(GL.GL_SHADING_LANGUAGE_VERSION)}
+
+    return {
+        "GL_VERSION": get(GL.GL_VERSION),
+        "GL_RENDERER": get(GL.GL_RENDERER),
+        "GL_VENDOR": get(GL.GL_VENDOR),
+        "GL_SHADING_LANGUAGE_VERSION": get(GL.GL_SHADING_LANGUAGE_VERSION),
+    }

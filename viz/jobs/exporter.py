@@ -6,13 +6,14 @@ panel every frame; Cancel sets its token, and the renderer's exporters then stop
 or frame and remove their temp file, so a cancelled or failed export never leaves a file. Every
 outcome is one line in the panel and the status bar; the window keeps running whatever happens.
 """
+
 from __future__ import annotations
 
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from renderer.errors import Cancelled, ExportError
 from renderer.export.mesh_files import FORMATS

@@ -4,6 +4,7 @@ The UI calls `start(path)` and `poll()` once per frame. A failed load yields an 
 leaves whatever model the app already has untouched; a newer `start` supersedes a pending one
 (its outcome is dropped), so the last file the user asked for wins.
 """
+
 from __future__ import annotations
 
 import os

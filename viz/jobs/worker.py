@@ -6,13 +6,15 @@ returns a result older than one already returned. An interruptible worker also h
 job a `should_stop()` that turns True once a newer job waits, so a long job can stop early; `on_done`
 is called (from the worker thread) after each job, e.g. to wake a UI loop that sleeps in its event wait.
 """
+
 from __future__ import annotations
 
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 Job = TypeVar("Job")
 
@@ -31,9 +33,14 @@ class WorkerResult:
 class LatestWinsWorker(Generic[Job]):
     """One daemon thread running `fn(job)` for the newest submitted job; `job.stamp` orders jobs."""
 
-    def __init__(self, fn: Callable[..., Any], name: str = "render", interruptible: bool = False,
-                 cancelled_by: type[BaseException] | tuple[type[BaseException], ...] = (),
-                 on_done: Callable[[], None] | None = None):
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        name: str = "render",
+        interruptible: bool = False,
+        cancelled_by: type[BaseException] | tuple[type[BaseException], ...] = (),
+        on_done: Callable[[], None] | None = None,
+    ):
         """fn(job), or fn(job, should_stop) when `interruptible`; a `cancelled_by` exception from fn
         means the job stopped because a newer one waits: counted in `cancelled`, no result."""
         self._fn = fn

@@ -1,7 +1,9 @@
 """Small helpers shared by the widgets (item rectangles for tests, fixed label width)."""
+
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence, TypeVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 from imgui_bundle import imgui
 

@@ -1,4 +1,5 @@
 """Camera widget: yaw, pitch, radius, FOV and pivot fields, presets, reset, and the conditioning pose."""
+
 from __future__ import annotations
 
 import math
@@ -39,8 +40,9 @@ def draw(app: WidgetHost) -> None:
     if changed:
         cam = replace(cam, radius=clamp_input(ui, "radius", radius, *radii, cam.radius))
     imgui.set_next_item_width(-LABEL_WIDTH)
-    changed, fov = imgui.slider_float("FOV (deg)", cam.fov_deg, *orbit.FOV_RANGE, "%.2f",
-                                      imgui.SliderFlags_.logarithmic.value)
+    changed, fov = imgui.slider_float(
+        "FOV (deg)", cam.fov_deg, *orbit.FOV_RANGE, "%.2f", imgui.SliderFlags_.logarithmic.value
+    )
     if changed:
         cam = replace(cam, fov_deg=clamp_input(ui, "FOV", fov, *orbit.FOV_RANGE, cam.fov_deg))
     imgui.set_next_item_width(-LABEL_WIDTH)
@@ -52,8 +54,9 @@ def draw(app: WidgetHost) -> None:
             note = note or ui.input_error
         pivot, ui.input_error = checked, note
         delta = [p - q for p, q in zip(pivot, cam.pivot)]  # move the orbit centre with the pivot (a pan)
-        cam = replace(cam, pivot=tuple(float(v) for v in pivot),
-                      center=tuple(float(c + d) for c, d in zip(cam.center, delta)))
+        cam = replace(
+            cam, pivot=tuple(float(v) for v in pivot), center=tuple(float(c + d) for c, d in zip(cam.center, delta))
+        )
     s.camera = cam
 
     d = s.defaults
@@ -75,8 +78,10 @@ def draw(app: WidgetHost) -> None:
             imgui.same_line()
         if imgui.radio_button(label, cond.mode == mode):
             cond.mode = mode
-    help_marker("The pose given to the mapping network. Frontal (default) keeps the identity fixed "
-                "while you orbit; following the camera re-runs mapping and the backbone on every move.")
+    help_marker(
+        "The pose given to the mapping network. Frontal (default) keeps the identity fixed "
+        "while you orbit; following the camera re-runs mapping and the backbone on every move."
+    )
     if cond.mode == "custom":
         imgui.set_next_item_width(-LABEL_WIDTH)
         changed, y = imgui.slider_float("cond yaw (deg)", math.degrees(cond.yaw), -90.0, 90.0, "%.1f")

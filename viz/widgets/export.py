@@ -1,5 +1,6 @@
 """Export widget: output folder; save render (PNG + metadata + .json), save window, save depth; the mesh
 and video exports (viz/widgets/export_jobs.py) with progress and cancel."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -22,10 +23,12 @@ def draw(app: WidgetHost) -> None:
     if imgui.button("save render (S)"):
         app.save_render()
     mark(app, "save_render")
-    help_marker("The current render at its native resolution: image/raw as RGB, depth and normals as the "
-                "CLI's 8-bit grey depth (near = white). The PNG carries model, seeds, interpolation, psi, "
-                "cutoff, cameras and sampling settings in text chunks, with a .json sidecar; "
-                "`triplane-render images --from-png` re-renders it.")
+    help_marker(
+        "The current render at its native resolution: image/raw as RGB, depth and normals as the "
+        "CLI's 8-bit grey depth (near = white). The PNG carries model, seeds, interpolation, psi, "
+        "cutoff, cameras and sampling settings in text chunks, with a .json sidecar; "
+        "`triplane-render images --from-png` re-renders it."
+    )
     imgui.same_line()
     if imgui.button("save window"):
         app.save_window()
@@ -37,8 +40,10 @@ def draw(app: WidgetHost) -> None:
         save_depth_now(app)
     imgui.end_disabled()
     mark(app, "save_depth")
-    help_marker("Ray distance of the shown render: float32 .npy and a 16-bit PNG (0 = background, 65535 = "
-                "nearest; the range is in the PNG's text chunks)." + (" Not in the geometry view." if geometry else ""))
+    help_marker(
+        "Ray distance of the shown render: float32 .npy and a 16-bit PNG (0 = background, 65535 = "
+        "nearest; the range is in the PNG's text chunks)." + (" Not in the geometry view." if geometry else "")
+    )
     imgui.separator()
     export_jobs.draw(app)
     imgui.separator()

@@ -1,4 +1,5 @@
 """Mesh and video exports in the export panel: settings, start buttons, progress bar and cancel."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -32,8 +33,10 @@ def draw(app: WidgetHost) -> None:
         if changed:
             s.mesh_level = clamp_input(app.ui, "mesh level", level, -LEVEL_LIMIT, LEVEL_LIMIT, s.mesh_level)
     s.mesh_format = choice("format", s.mesh_format, MESH_FORMATS)
-    help_marker(".ply binary with colours and normals, .obj, .glb, or .mrc: the raw density volume "
-                "(ChimeraX: surface level 10).")
+    help_marker(
+        ".ply binary with colours and normals, .obj, .glb, or .mrc: the raw density volume "
+        "(ChimeraX: surface level 10)."
+    )
     imgui.set_next_item_width(-LABEL_WIDTH)
     _, s.mesh_path = imgui.input_text("mesh file", s.mesh_path)
     mark(app, "mesh_path")
@@ -48,9 +51,11 @@ def draw(app: WidgetHost) -> None:
 
     imgui.text("video")
     s.video_kind = choice("kind", s.video_kind, VIDEO_KINDS)
-    help_marker("orbit: the camera circles the current seed (the reference's yaw/pitch path). interp: the "
-                "latent goes seed A -> seed B (Latent section) and back while the camera orbits. Uses the "
-                "current view, truncation and sampling settings.")
+    help_marker(
+        "orbit: the camera circles the current seed (the reference's yaw/pitch path). interp: the "
+        "latent goes seed A -> seed B (Latent section) and back while the camera orbits. Uses the "
+        "current view, truncation and sampling settings."
+    )
     imgui.set_next_item_width(-LABEL_WIDTH)
     changed, frames = imgui.input_int("frames", s.video_frames, 10, 60)
     if changed:

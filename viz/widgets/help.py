@@ -1,4 +1,5 @@
 """Help overlay (F1 or ?): every mouse and key binding, from the one table in viz.bindings."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -18,8 +19,12 @@ def draw(app: WidgetHost) -> None:
     x, y, w, h = app.render_rect()
     imgui.set_next_window_pos(imgui.ImVec2(x + w / 2, y + h / 2), imgui.Cond_.always.value, imgui.ImVec2(0.5, 0.5))
     imgui.set_next_window_bg_alpha(0.92)
-    flags = (imgui.WindowFlags_.no_collapse | imgui.WindowFlags_.always_auto_resize
-             | imgui.WindowFlags_.no_saved_settings | imgui.WindowFlags_.no_move)
+    flags = (
+        imgui.WindowFlags_.no_collapse
+        | imgui.WindowFlags_.always_auto_resize
+        | imgui.WindowFlags_.no_saved_settings
+        | imgui.WindowFlags_.no_move
+    )
     _, still_open = imgui.begin("Mouse and keys", True, flags.value)
     if imgui.begin_table("bindings", 2, (imgui.TableFlags_.row_bg | imgui.TableFlags_.borders_inner_v).value):
         imgui.table_setup_column("input")

@@ -1,4 +1,5 @@
 """Latent widget: seed (−/+, random, fractional drag), A->B interpolation with playback, style mixing."""
+
 from __future__ import annotations
 
 import math
@@ -38,8 +39,10 @@ def draw(app: WidgetHost) -> None:
         lat.seed = clamp_input(app.ui, "seed", base + round(v, 4), 0.0, float(SEED_MAX), lat.seed)
         if lat.seed > SEED_MAX - 1:  # a fraction blends with the next seed, and there is none past the last
             lat.seed = float(math.floor(lat.seed))
-    help_marker("Drag sideways to move through seed space; fractional seeds blend the w of the two "
-                f"neighbouring seeds. Seeds are whole numbers 0…{SEED_MAX}, as on the command line.")
+    help_marker(
+        "Drag sideways to move through seed space; fractional seeds blend the w of the two "
+        f"neighbouring seeds. Seeds are whole numbers 0…{SEED_MAX}, as on the command line."
+    )
 
     _, lat.interp = imgui.checkbox("interpolate A -> B", lat.interp)
     mark(app, "interp")
@@ -57,8 +60,9 @@ def draw(app: WidgetHost) -> None:
         imgui.same_line()
         _, lat.pingpong = imgui.checkbox("ping-pong", lat.pingpong)
         imgui.set_next_item_width(-LABEL_WIDTH)
-        changed, speed = imgui.slider_float("speed (t/s)", lat.speed, 0.01, 2.0, "%.2f",
-                                            imgui.SliderFlags_.logarithmic.value)
+        changed, speed = imgui.slider_float(
+            "speed (t/s)", lat.speed, 0.01, 2.0, "%.2f", imgui.SliderFlags_.logarithmic.value
+        )
         if changed:
             lat.speed = clamp_input(app.ui, "speed", speed, 0.01, 2.0, lat.speed)
         if imgui.radio_button("W (lerp)", lat.space == "w"):

@@ -1,4 +1,5 @@
 """Model widget: checkpoint path + Load, the recent list, the drag-and-drop hint, loading status."""
+
 from __future__ import annotations
 
 import os
@@ -17,8 +18,9 @@ def draw(app: WidgetHost) -> None:
     """Path field with Load, the model in use, recent files (click to load)."""
     ui = app.ui
     imgui.set_next_item_width(-60)
-    entered, ui.model_path = imgui.input_text("##model_path", ui.model_path,
-                                              imgui.InputTextFlags_.enter_returns_true.value)
+    entered, ui.model_path = imgui.input_text(
+        "##model_path", ui.model_path, imgui.InputTextFlags_.enter_returns_true.value
+    )
     mark(app, "model_path")
     imgui.same_line()
     clicked = imgui.button("Load")
@@ -33,8 +35,10 @@ def draw(app: WidgetHost) -> None:
     if app.model is not None:
         imgui.text_wrapped(f"model: {display_name(app.model.path)}")
         G = app.model.engine.G
-        imgui.text_disabled(f"{G.img_resolution}px, neural {G.neural_rendering_resolution}px, "
-                            f"{G.num_ws} ws, loaded in {app.model.seconds:.1f} s")
+        imgui.text_disabled(
+            f"{G.img_resolution}px, neural {G.neural_rendering_resolution}px, "
+            f"{G.num_ws} ws, loaded in {app.model.seconds:.1f} s"
+        )
     else:
         imgui.text_disabled("no model loaded")
     if ui.load_error:

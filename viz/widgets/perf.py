@@ -1,4 +1,5 @@
 """Performance widget: UI frame rate, render time split by stage plus present (upload), device, interop."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

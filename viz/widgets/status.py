@@ -1,5 +1,6 @@
 """Status line along the bottom: model, what is running (with a live timer), the newest messages; at rest
 a summary of the frame on screen (seed(s), psi, view, resolution, frame time). Click it to dismiss messages."""
+
 from __future__ import annotations
 
 import time
@@ -13,8 +14,13 @@ from ..layout import STATUS_HEIGHT
 if TYPE_CHECKING:
     from viz.host import WidgetHost
 
-COLOURS = {"info": (0.85, 0.85, 0.85, 1.0), "busy": (1.0, 0.8, 0.3, 1.0), "warn": (1.0, 0.65, 0.2, 1.0),
-           "error": (1.0, 0.45, 0.4, 1.0), "summary": (0.6, 0.75, 0.9, 1.0)}
+COLOURS = {
+    "info": (0.85, 0.85, 0.85, 1.0),
+    "busy": (1.0, 0.8, 0.3, 1.0),
+    "warn": (1.0, 0.65, 0.2, 1.0),
+    "error": (1.0, 0.45, 0.4, 1.0),
+    "summary": (0.6, 0.75, 0.9, 1.0),
+}
 MAX_MESSAGES = 2
 """Messages shown at once (newest first); older ones are counted, never piled up."""
 
@@ -61,8 +67,11 @@ def parts(app: WidgetHost) -> list[tuple[str, str]]:
     if job is not None and not job.done:
         out.append(("busy", f"exporting {job.kind} {100 * job.progress:.0f}%"))
     geometry_shown = app.state.view.view == "geometry" or app.geometry.overlay
-    messages = [(kind, {"load_error": f"load failed: {text}", "last_saved": f"saved {text}"}.get(name, text))
-                for name, kind, text in ui.messages() if name != "geometry_error" or geometry_shown]
+    messages = [
+        (kind, {"load_error": f"load failed: {text}", "last_saved": f"saved {text}"}.get(name, text))
+        for name, kind, text in ui.messages()
+        if name != "geometry_error" or geometry_shown
+    ]
     out.extend(messages[:MAX_MESSAGES])
     if len(messages) > MAX_MESSAGES:
         out.append(("info", f"+{len(messages) - MAX_MESSAGES} older (click to clear)"))
@@ -78,8 +87,13 @@ def draw(app: WidgetHost, width: int, height: int) -> None:
 
     imgui.set_next_window_pos(imgui.ImVec2(0, max(height - STATUS_HEIGHT, 0)))
     imgui.set_next_window_size(imgui.ImVec2(max(width, 1), STATUS_HEIGHT))
-    flags = (imgui.WindowFlags_.no_decoration | imgui.WindowFlags_.no_move | imgui.WindowFlags_.no_saved_settings
-             | imgui.WindowFlags_.no_bring_to_front_on_focus | imgui.WindowFlags_.no_nav)
+    flags = (
+        imgui.WindowFlags_.no_decoration
+        | imgui.WindowFlags_.no_move
+        | imgui.WindowFlags_.no_saved_settings
+        | imgui.WindowFlags_.no_bring_to_front_on_focus
+        | imgui.WindowFlags_.no_nav
+    )
     imgui.begin("status", None, flags.value)
     for i, (kind, text) in enumerate(parts(app)):
         if i:

@@ -1,4 +1,5 @@
 """Truncation widget: psi (−1…2), cutoff (0…num_ws or all), backbone noise mode."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -23,8 +24,9 @@ def draw(app: WidgetHost) -> None:
     mark(app, "psi", label="psi")
     if changed:
         tr.psi = clamp_input(app.ui, "psi", psi, *PSI_RANGE, tr.psi)
-    help_marker("Truncation: 1 = no truncation, 0 = the average face, below 0 = the opposite side. "
-                "Ctrl+click to type a value.")
+    help_marker(
+        "Truncation: 1 = no truncation, 0 = the average face, below 0 = the opposite side. Ctrl+click to type a value."
+    )
     num_ws = app.state.defaults.num_ws
     changed, all_ws = imgui.checkbox("all ws", tr.cutoff is None)
     if changed:

@@ -1,4 +1,5 @@
 """View widget: image / raw / depth / normals / geometry; depth range auto or locked; samples; resolution; sampling."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -40,12 +41,15 @@ def draw(app: WidgetHost) -> None:
             shown = app.shown
             if locked and shown is not None and shown.frame.kind == "depth":
                 v.depth_range = (shown.frame.near, shown.frame.far)  # lock what is on screen now
-        help_marker("Auto: each frame maps its own nearest..farthest opaque depth to the colour map. "
-                    "Locked: a fixed range, so colours are comparable between frames.")
+        help_marker(
+            "Auto: each frame maps its own nearest..farthest opaque depth to the colour map. "
+            "Locked: a fixed range, so colours are comparable between frames."
+        )
         if v.depth_locked:
             imgui.set_next_item_width(-LABEL_WIDTH)
-            changed, near, far = imgui.drag_float_range2("near / far", v.depth_range[0], v.depth_range[1],
-                                                         0.005, 0.0, DEPTH_LIMIT, "%.3f")
+            changed, near, far = imgui.drag_float_range2(
+                "near / far", v.depth_range[0], v.depth_range[1], 0.005, 0.0, DEPTH_LIMIT, "%.3f"
+            )
             if changed:
                 near = clamp_input(app.ui, "near", near, 0.0, DEPTH_LIMIT, v.depth_range[0])
                 far = clamp_input(app.ui, "far", far, 0.0, DEPTH_LIMIT, v.depth_range[1])
@@ -60,33 +64,41 @@ def draw(app: WidgetHost) -> None:
     if changed:
         app.quality.lock_full = lock
     mark(app, "lock_full_quality")
-    help_marker("Off: while you drag, scroll or play an interpolation, cheaper previews (lower neural "
-                "resolution, fewer samples, no super-resolution) keep the frame rate near the target; "
-                "0.2 s after the view rests the full-quality frame follows. On: always full quality.")
+    help_marker(
+        "Off: while you drag, scroll or play an interpolation, cheaper previews (lower neural "
+        "resolution, fewer samples, no super-resolution) keep the frame rate near the target; "
+        "0.2 s after the view rests the full-quality frame follows. On: always full quality."
+    )
 
     model_nrr = app.model.engine.G.neural_rendering_resolution if app.model is not None else None
     choices = [r for r in RESOLUTIONS if r != model_nrr]  # the model's own is the first entry, once
     labels = [f"model's ({model_nrr})" if model_nrr else "model's"] + [str(r) for r in choices]
-    current = 0 if v.neural_rendering_resolution is None else (
-        choices.index(v.neural_rendering_resolution) + 1 if v.neural_rendering_resolution in choices else 0)
+    current = (
+        0
+        if v.neural_rendering_resolution is None
+        else (choices.index(v.neural_rendering_resolution) + 1 if v.neural_rendering_resolution in choices else 0)
+    )
     imgui.set_next_item_width(-LABEL_WIDTH)
     changed, i = imgui.combo("neural res", current, labels)
     mark(app, "nrr")
     if changed:
         v.neural_rendering_resolution = None if i == 0 else choices[i - 1]
-    help_marker("Rays per side of the volume render (the super-resolution output keeps its size). "
-                "Lower is faster.")
+    help_marker("Rays per side of the volume render (the super-resolution output keeps its size). Lower is faster.")
     imgui.set_next_item_width(-LABEL_WIDTH)
-    changed, m = imgui.slider_float("depth samples x", v.depth_multiplier, *SAMPLE_RANGE, "%.2f",
-                                    imgui.SliderFlags_.logarithmic.value)
+    changed, m = imgui.slider_float(
+        "depth samples x", v.depth_multiplier, *SAMPLE_RANGE, "%.2f", imgui.SliderFlags_.logarithmic.value
+    )
     if changed:
         v.depth_multiplier = clamp_input(app.ui, "depth samples x", m, *SAMPLE_RANGE, v.depth_multiplier)
     imgui.set_next_item_width(-LABEL_WIDTH)
-    changed, m = imgui.slider_float("importance x", v.importance_multiplier, *SAMPLE_RANGE, "%.2f",
-                                    imgui.SliderFlags_.logarithmic.value)
+    changed, m = imgui.slider_float(
+        "importance x", v.importance_multiplier, *SAMPLE_RANGE, "%.2f", imgui.SliderFlags_.logarithmic.value
+    )
     if changed:
         v.importance_multiplier = clamp_input(app.ui, "importance x", m, *SAMPLE_RANGE, v.importance_multiplier)
     help_marker("Multipliers of the stratified and importance sample counts per ray.")
     v.sampling = choice("sampling", v.sampling, SAMPLING)
-    help_marker("Deterministic places the depth samples without random jitter: no flicker. "
-                "Stochastic is the reference's random sampling.")
+    help_marker(
+        "Deterministic places the depth samples without random jitter: no flicker. "
+        "Stochastic is the reference's random sampling."
+    )

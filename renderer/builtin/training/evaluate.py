@@ -16,6 +16,7 @@ exact (sphere-traced). Metrics (see `BARS` for the pass thresholds):
 * symmetric Chamfer distance between model and true surface points (back-projected pixels);
 * seeds differ, interpolation smoothness, and multi-view colour consistency.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,9 +39,16 @@ VIEWS = ((0.0, 0.0), (1.05, -0.25), (2.1, 0.2), (math.pi, 0.0), (-2.1, -0.2), (-
 """(yaw, pitch) of the evaluation views: six stops round the orbit, alternately above and below."""
 PART_TOLERANCE = 0.02
 """Depth tolerance (box units) for part coverage: below the least protrusion of every small part."""
-BARS = {"iou_mean": (">=", 0.95), "iou_worst": (">=", 0.90), "depth_mae_frac": ("<=", 0.01),
-        "psnr": (">=", 25.0), "chamfer": ("<=", 0.01), "part_coverage_min": (">=", 0.9),
-        "seed_vs_family": (">=", 0.9), "interp_max_over_median": ("<=", 3.0)}
+BARS = {
+    "iou_mean": (">=", 0.95),
+    "iou_worst": (">=", 0.90),
+    "depth_mae_frac": ("<=", 0.01),
+    "psnr": (">=", 25.0),
+    "chamfer": ("<=", 0.01),
+    "part_coverage_min": (">=", 0.9),
+    "seed_vs_family": (">=", 0.9),
+    "interp_max_over_median": ("<=", 3.0),
+}
 """seed_vs_family: the seed/view difference ratio over the family's own (ground truth) ratio. Two views 0.35
 rad apart differ by 0.6x what two seeds do in the family itself, so a fixed ratio bar would measure the
 family; the model must keep >= 90% of the family's variety between seeds."""
@@ -64,8 +72,7 @@ def model_render(G: TriPlaneGenerator, z: torch.Tensor, cams: torch.Tensor, res:
     grid = occ.build(G, planes) if occ.declared(G) else None  # the viewer's default path
     out = {"rgb": [], "depth": [], "alpha": []}
     for c in cams:
-        r = G.render_planes(planes, ws, c[None], superresolution=False, neural_rendering_resolution=res,
-                            occupancy=grid)
+        r = G.render_planes(planes, ws, c[None], superresolution=False, neural_rendering_resolution=res, occupancy=grid)
         out["rgb"].append(r["image_raw"])
         out["depth"].append(r["image_depth"])
         out["alpha"].append(r["image_alpha"])
@@ -86,7 +93,7 @@ def nn_dist(a: torch.Tensor, b: torch.Tensor, chunk: int = 4096) -> torch.Tensor
     """Distance from each point of a (K,3) to its nearest point of b (L,3)."""
     if len(b) == 0:
         return torch.full((len(a),), float("inf"))
-    return torch.cat([torch.cdist(a[i:i + chunk], b).amin(1) for i in range(0, len(a), chunk)])
+    return torch.cat([torch.cdist(a[i : i + chunk], b).amin(1) for i in range(0, len(a), chunk)])
 
 
 def project(cam: torch.Tensor, pts: torch.Tensor, res: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -116,12 +123,18 @@ def colour_consistency(cams, gt, rgb, res) -> float:
             continue
         a = rgb[i].reshape(3, -1)[:, src[seen]]
         b = rgb[j][:, row[seen], col[seen]]
-        diffs.append(((a - b).abs().mean(0) / 2))
+        diffs.append((a - b).abs().mean(0) / 2)
     return float(torch.cat(diffs).mean()) if diffs else float("nan")
 
 
-def evaluate(G: TriPlaneGenerator, n_latents: int = 30, res: int = 128, views=VIEWS, interp_steps: int = 30,
-             progress: bool = False) -> dict:
+def evaluate(
+    G: TriPlaneGenerator,
+    n_latents: int = 30,
+    res: int = 128,
+    views=VIEWS,
+    interp_steps: int = 30,
+    progress: bool = False,
+) -> dict:
     """All metrics over n_latents held-out latents x len(views) views at res x res."""
     cams = cameras(views)
     rng = RAY_END - RAY_START
@@ -158,16 +171,28 @@ def evaluate(G: TriPlaneGenerator, n_latents: int = 30, res: int = 128, views=VI
         consist_model.append(colour_consistency(cams, gt, pr["rgb"], res))
         consist_gt.append(colour_consistency(cams, gt, gt["rgb"], res))
         if progress:
-            print(f"  latent {n + 1}/{n_latents}: IoU {np.mean(ious[-len(cams):]):.3f} "
-                  f"PSNR {np.mean(psnr_views[-len(cams):]):.1f}", file=sys.stderr)
+            print(
+                f"  latent {n + 1}/{n_latents}: IoU {np.mean(ious[-len(cams) :]):.3f} "
+                f"PSNR {np.mean(psnr_views[-len(cams) :]):.1f}",
+                file=sys.stderr,
+            )
     depth_all = torch.cat(depth_err)
-    out = {"latents": n_latents, "views": len(cams), "res": res,
-           "iou_mean": float(np.mean(ious)), "iou_worst": float(np.min(ious)),
-           "depth_mae_frac": float(depth_all.mean() / rng), "depth_mae": float(depth_all.mean()),
-           "psnr": float(-10 * math.log10(np.mean(mse))), "psnr_view_mean": float(np.mean(psnr_views)),
-           "psnr_worst": float(np.min(psnr_views)), "chamfer": float(np.mean(chamfer)),
-           "chamfer_worst": float(np.max(chamfer)),
-           "colour_consistency": float(np.nanmean(consist_model)), "colour_consistency_gt": float(np.nanmean(consist_gt))}
+    out = {
+        "latents": n_latents,
+        "views": len(cams),
+        "res": res,
+        "iou_mean": float(np.mean(ious)),
+        "iou_worst": float(np.min(ious)),
+        "depth_mae_frac": float(depth_all.mean() / rng),
+        "depth_mae": float(depth_all.mean()),
+        "psnr": float(-10 * math.log10(np.mean(mse))),
+        "psnr_view_mean": float(np.mean(psnr_views)),
+        "psnr_worst": float(np.min(psnr_views)),
+        "chamfer": float(np.mean(chamfer)),
+        "chamfer_worst": float(np.max(chamfer)),
+        "colour_consistency": float(np.nanmean(consist_model)),
+        "colour_consistency_gt": float(np.nanmean(consist_gt)),
+    }
     for name in fam.SMALL_PARTS:
         hits, total = part_hits[name]
         out[f"part_coverage_{name}"] = hits / max(total, 1)
@@ -196,13 +221,15 @@ def evaluate(G: TriPlaneGenerator, n_latents: int = 30, res: int = 128, views=VI
 
 
 @torch.no_grad()
-def interpolation(G: TriPlaneGenerator, steps: int = 30, seeds=(HELD_OUT_SEED, HELD_OUT_SEED + 1),
-                  res: int = 64) -> dict:
+def interpolation(
+    G: TriPlaneGenerator, steps: int = 30, seeds=(HELD_OUT_SEED, HELD_OUT_SEED + 1), res: int = 64
+) -> dict:
     """Frame-to-frame mean |difference| along a slerp path in z: largest step over the median step."""
     a, b = seed_z(seeds[0], fam.Z_DIM), seed_z(seeds[1], fam.Z_DIM)
     cam = cameras([(0.5, -0.1)])
-    frames = [model_render(G, torch.from_numpy(slerp(a, b, t)), cam, res)["rgb"][0]
-              for t in np.linspace(0, 1, steps + 1)]
+    frames = [
+        model_render(G, torch.from_numpy(slerp(a, b, t)), cam, res)["rgb"][0] for t in np.linspace(0, 1, steps + 1)
+    ]
     d = np.array([(frames[i + 1] - frames[i]).abs().mean().item() / 2 for i in range(steps)])
     return {"interp_max_over_median": float(d.max() / np.median(d)), "interp_median_step": float(np.median(d))}
 
@@ -218,7 +245,9 @@ def passes(metrics: dict) -> dict[str, bool]:
 def format_table(m: dict) -> str:
     """The metrics as an aligned text table, with the bars where there is one."""
     ok = passes(m)
-    lines = [f"{m['latents']} held-out latents x {m['views']} views at {m['res']}x{m['res']} (deterministic raw renders)"]
+    lines = [
+        f"{m['latents']} held-out latents x {m['views']} views at {m['res']}x{m['res']} (deterministic raw renders)"
+    ]
     for k, v in m.items():
         if k in ("latents", "views", "res"):
             continue

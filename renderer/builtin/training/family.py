@@ -8,6 +8,7 @@ batched: points (N, M, 3) for N heads. Renders are exact (sphere tracing, one ra
 centre, like the volume renderer), so density, colour, depth, silhouettes and part masks are
 known for any latent and camera.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,13 +26,22 @@ LIGHT = (0.35, 0.55, 0.76)
 """Fixed light direction (object frame) of the baked, view-independent shading."""
 
 _RANGES = {  # parameter -> (low, high); values are box units unless noted
-    "head_w": (0.175, 0.215), "head_h": (0.215, 0.255), "head_d": (0.215, 0.25),
-    "jaw_w": (0.125, 0.165), "jaw_len": (0.12, 0.16),
-    "nose_len": (0.055, 0.09), "nose_w": (0.028, 0.042),
-    "ear_size": (0.055, 0.075), "ear_angle": (0.15, 0.55),  # radians the ear turns outwards
-    "eye_r": (0.034, 0.045), "eye_sep": (0.065, 0.085),
-    "hair_thick": (0.02, 0.045), "hair_back": (0.55, 1.2),  # slope of the back hairline
-    "skin": (0.0, 1.0), "hair_hue": (0.0, 1.0), "iris": (0.0, 1.0),  # palette positions
+    "head_w": (0.175, 0.215),
+    "head_h": (0.215, 0.255),
+    "head_d": (0.215, 0.25),
+    "jaw_w": (0.125, 0.165),
+    "jaw_len": (0.12, 0.16),
+    "nose_len": (0.055, 0.09),
+    "nose_w": (0.028, 0.042),
+    "ear_size": (0.055, 0.075),
+    "ear_angle": (0.15, 0.55),  # radians the ear turns outwards
+    "eye_r": (0.034, 0.045),
+    "eye_sep": (0.065, 0.085),
+    "hair_thick": (0.02, 0.045),
+    "hair_back": (0.55, 1.2),  # slope of the back hairline
+    "skin": (0.0, 1.0),
+    "hair_hue": (0.0, 1.0),
+    "iris": (0.0, 1.0),  # palette positions
 }
 
 
@@ -158,20 +168,23 @@ def layout(p: HeadParams) -> _Layout:
     jaw_c = _vec(zero, -0.02 - p.jaw_len * 0.6, 0.035)
     jaw_r = torch.stack([p.jaw_w, p.jaw_len, p.head_d * 0.72], -1)[:, None]
     nose_y = torch.full((n,), -0.035)
-    face_z = torch.maximum(_front_z(skull_c[:, 0], skull_r[:, 0], zero, nose_y),
-                           _front_z(jaw_c[:, 0], jaw_r[:, 0], zero, nose_y))
+    face_z = torch.maximum(
+        _front_z(skull_c[:, 0], skull_r[:, 0], zero, nose_y), _front_z(jaw_c[:, 0], jaw_r[:, 0], zero, nose_y)
+    )
     nose_c = _vec(zero, nose_y, face_z - 0.02 + p.nose_len * 0.45)
     nose_r = torch.stack([p.nose_w, 0.05 + 0.3 * p.nose_len, p.nose_len * 0.55 + 0.01], -1)[:, None]
     ear_c = _vec(p.head_w * 0.97, -0.02, -0.03)
     ear_r = torch.stack([torch.full((n,), 0.014), p.ear_size, p.ear_size * 0.62], -1)[:, None]
     eye_y = torch.full((n,), 0.06)
-    eye_front = torch.maximum(_front_z(skull_c[:, 0], skull_r[:, 0], p.eye_sep, eye_y),
-                              _front_z(jaw_c[:, 0], jaw_r[:, 0], p.eye_sep, eye_y))
+    eye_front = torch.maximum(
+        _front_z(skull_c[:, 0], skull_r[:, 0], p.eye_sep, eye_y), _front_z(jaw_c[:, 0], jaw_r[:, 0], p.eye_sep, eye_y)
+    )
     eye_c = _vec(p.eye_sep, eye_y, eye_front - 0.15 * p.eye_r)
     hair_c = _vec(zero, 0.085, -0.03)
-    hair_r = (skull_r + p.hair_thick[:, None, None])
-    return _Layout(skull_c, skull_r, jaw_c, jaw_r, nose_c, nose_r, ear_c, ear_r, eye_c, p.eye_r[:, None],
-                   hair_c, hair_r)
+    hair_r = skull_r + p.hair_thick[:, None, None]
+    return _Layout(
+        skull_c, skull_r, jaw_c, jaw_r, nose_c, nose_r, ear_c, ear_r, eye_c, p.eye_r[:, None], hair_c, hair_r
+    )
 
 
 def _ear(q: torch.Tensor, angle: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
@@ -193,7 +206,8 @@ def part_sdfs(points: torch.Tensor, p: HeadParams) -> torch.Tensor:
     radial = torch.stack([q[..., 0], q[..., 2]], -1).norm(dim=-1) - 0.085
     vertical = q[..., 1].abs() - 0.14
     neck = torch.maximum(radial, vertical).clamp_max(0) + torch.stack(
-        [radial.clamp_min(0), vertical.clamp_min(0)], -1).norm(dim=-1)
+        [radial.clamp_min(0), vertical.clamp_min(0)], -1
+    ).norm(dim=-1)
     nose = _ellipsoid(x - L.nose_c, L.nose_r)
     mirror = torch.tensor([-1.0, 1.0, 1.0])
     ear_l = _ear((x * mirror - L.ear_c) * mirror, -_col(p.ear_angle)[..., 0], L.ear_r)
@@ -236,8 +250,9 @@ def _palette(t: torch.Tensor, colours: list[tuple[float, float, float]]) -> torc
 def palettes(p: HeadParams) -> dict[str, torch.Tensor]:
     """Per-head base colours (N, 3) in [0, 1]: skin, hair, iris, lips."""
     skin = _palette(p.skin, [(0.98, 0.84, 0.72), (0.90, 0.70, 0.55), (0.72, 0.50, 0.36), (0.48, 0.32, 0.22)])
-    hair = _palette(p.hair_hue, [(0.08, 0.06, 0.05), (0.30, 0.18, 0.09), (0.62, 0.28, 0.10), (0.85, 0.68, 0.35),
-                                 (0.55, 0.55, 0.58)])
+    hair = _palette(
+        p.hair_hue, [(0.08, 0.06, 0.05), (0.30, 0.18, 0.09), (0.62, 0.28, 0.10), (0.85, 0.68, 0.35), (0.55, 0.55, 0.58)]
+    )
     iris = _palette(p.iris, [(0.35, 0.20, 0.08), (0.20, 0.45, 0.25), (0.20, 0.40, 0.75)])
     lips = skin * torch.tensor([0.85, 0.45, 0.45])
     return {"skin": skin, "hair": hair, "iris": iris, "lips": lips}
@@ -260,9 +275,9 @@ def albedo(points: torch.Tensor, p: HeadParams, parts: torch.Tensor) -> torch.Te
     # painted skin details: lips and eyebrows (front of the face only)
     front = torch.sigmoid((x[..., 2] - 0.05) / 0.01)
     mouth_y = L.jaw_c[..., 1] + 0.35 * L.jaw_r[..., 1] + 0.0
-    lip = ((x[..., 0] / 0.055) ** 2 + ((x[..., 1] - mouth_y) / 0.016) ** 2)
+    lip = (x[..., 0] / 0.055) ** 2 + ((x[..., 1] - mouth_y) / 0.016) ** 2
     lip_w = torch.sigmoid((1 - lip) / 0.15) * front
-    brow = (((x[..., 0].abs() - L.eye_c[..., 0]) / 0.042) ** 2 + ((x[..., 1] - 0.06 - 1.6 * L.eye_r) / 0.011) ** 2)
+    brow = ((x[..., 0].abs() - L.eye_c[..., 0]) / 0.042) ** 2 + ((x[..., 1] - 0.06 - 1.6 * L.eye_r) / 0.011) ** 2
     brow_w = torch.sigmoid((1 - brow) / 0.15) * front
     skin_c = skin * (1 - lip_w[..., None]) + pal["lips"][:, None] * lip_w[..., None]
     skin_c = skin_c * (1 - brow_w[..., None]) + hair * brow_w[..., None]
@@ -300,8 +315,15 @@ def query(points: torch.Tensor, p: HeadParams) -> dict[str, torch.Tensor]:
 
 
 # ----------------------------------------------------------------- exact rendering
-def trace(origins: torch.Tensor, dirs: torch.Tensor, p: HeadParams, t_start: float, t_end: float,
-          iters: int = 80, eps: float = 2e-4) -> tuple[torch.Tensor, torch.Tensor]:
+def trace(
+    origins: torch.Tensor,
+    dirs: torch.Tensor,
+    p: HeadParams,
+    t_start: float,
+    t_end: float,
+    iters: int = 80,
+    eps: float = 2e-4,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Sphere-trace rays (N, M, 3) -> distance to the first hit (N, M) and hit mask (N, M)."""
     t = torch.full(origins.shape[:2], float(t_start))
     done = torch.zeros_like(t, dtype=torch.bool)
@@ -316,8 +338,9 @@ def trace(origins: torch.Tensor, dirs: torch.Tensor, p: HeadParams, t_start: flo
     return t, hit & (t <= t_end)
 
 
-def render(p: HeadParams, origins: torch.Tensor, dirs: torch.Tensor, t_start: float,
-           t_end: float) -> dict[str, torch.Tensor]:
+def render(
+    p: HeadParams, origins: torch.Tensor, dirs: torch.Tensor, t_start: float, t_end: float
+) -> dict[str, torch.Tensor]:
     """Exact render of rays (N, M, 3): 'rgb' (N, M, 3) on [-1, 1] over black, 'depth' (N, M) (t_end on
     misses), 'alpha' (N, M) silhouette 0/1, 'part' (N, M) part id or -1, 'points' (N, M, 3) hit points."""
     t, hit = trace(origins, dirs, p, t_start, t_end)
@@ -329,14 +352,19 @@ def render(p: HeadParams, origins: torch.Tensor, dirs: torch.Tensor, t_start: fl
     return {"rgb": rgb, "depth": t, "alpha": hit.float(), "part": part, "points": pts}
 
 
-def render_cameras(p: HeadParams, cams: torch.Tensor, resolution: int, t_start: float,
-                   t_end: float) -> dict[str, torch.Tensor]:
+def render_cameras(
+    p: HeadParams, cams: torch.Tensor, resolution: int, t_start: float, t_end: float
+) -> dict[str, torch.Tensor]:
     """Exact images for cameras (N, 25): 'rgb' (N,3,R,R), 'depth'/'alpha'/'part' (N,1,R,R), as the renderer lays out."""
     from renderer.model.volume import sample_rays
 
     origins, dirs = sample_rays(cams[:, :16].view(-1, 4, 4), cams[:, 16:25].view(-1, 3, 3), resolution)
     out = render(p, origins, dirs, t_start, t_end)
     n, r = cams.shape[0], resolution
-    return {"rgb": out["rgb"].permute(0, 2, 1).reshape(n, 3, r, r), "depth": out["depth"].reshape(n, 1, r, r),
-            "alpha": out["alpha"].reshape(n, 1, r, r), "part": out["part"].reshape(n, 1, r, r),
-            "points": out["points"].reshape(n, r, r, 3)}
+    return {
+        "rgb": out["rgb"].permute(0, 2, 1).reshape(n, 3, r, r),
+        "depth": out["depth"].reshape(n, 1, r, r),
+        "alpha": out["alpha"].reshape(n, 1, r, r),
+        "part": out["part"].reshape(n, 1, r, r),
+        "points": out["points"].reshape(n, r, r, 3),
+    }

@@ -13,6 +13,7 @@ The mapping's first layer starts with the family's own parameter directions in i
 A final phase fits the 2X super-resolution module to the exact 128x128 renders. Checkpoints
 (model + optimiser + RNG state) are written every few minutes; --resume continues one.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,18 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from renderer.builtin.config import (CAMERA_PIVOT, CAMERA_RADIUS, DENSITY_SHARPEN, FOCAL, IMAGE_RESOLUTION, PITCH_RANGE,
-                                     RAY_END, RAY_START, YAW_RANGE, builtin_spec)
+from renderer.builtin.config import (
+    CAMERA_PIVOT,
+    CAMERA_RADIUS,
+    DENSITY_SHARPEN,
+    FOCAL,
+    IMAGE_RESOLUTION,
+    PITCH_RANGE,
+    RAY_END,
+    RAY_START,
+    YAW_RANGE,
+    builtin_spec,
+)
 from renderer.builtin.training import family as fam
 from renderer.camera import orbit_camera
 from renderer.checkpoint import write_native
@@ -65,7 +76,8 @@ class TrainConfig:
     density_slope: float = 10000.0
     density_offset: float = 0.012
     density_max: float = 100.0
-    """Target raw sigma = clamp(slope * (offset - sdf), -10, max): the expected ray termination lands near the surface."""
+    """Target raw sigma = clamp(slope * (offset - sdf), -10, max): the expected ray termination lands near the
+    surface."""
     w_alpha: float = 1.0
     w_depth: float = 10.0
     w_rgb: float = 1.0
@@ -97,8 +109,9 @@ def random_cameras(n: int, g: torch.Generator) -> torch.Tensor:
     u = torch.rand(n, 2, generator=g)
     yaw = YAW_RANGE[0] + (YAW_RANGE[1] - YAW_RANGE[0]) * u[:, 0]
     pitch = PITCH_RANGE[0] + (PITCH_RANGE[1] - PITCH_RANGE[0]) * u[:, 1]
-    return torch.stack([orbit_camera(float(a), float(b), CAMERA_RADIUS, CAMERA_PIVOT, focal=FOCAL)
-                        for a, b in zip(yaw, pitch)])
+    return torch.stack(
+        [orbit_camera(float(a), float(b), CAMERA_RADIUS, CAMERA_PIVOT, focal=FOCAL) for a, b in zip(yaw, pitch)]
+    )
 
 
 def part_centres(p: fam.HeadParams) -> torch.Tensor:
@@ -200,12 +213,19 @@ def losses(G: TriPlaneGenerator, z: torch.Tensor, cfg: TrainConfig, g: torch.Gen
     near = (q["sdf"].abs() < 0.03).float()
     weight = 1 + 4 * torch.exp(-q["sdf"].abs() / 0.01)
     out["density"] = ((sigma[:, 0] - density_target(q["sdf"], cfg)).abs() * weight).mean() / cfg.density_max
-    out["point_rgb"] = ((rgb[:, :3].transpose(1, 2) - q["rgb"]).abs().sum(-1) * near).sum() / near.sum().clamp_min(1) / 3
+    out["point_rgb"] = (
+        ((rgb[:, :3].transpose(1, 2) - q["rgb"]).abs().sum(-1) * near).sum() / near.sum().clamp_min(1) / 3
+    )
     with torch.no_grad():
         inside = (q["sdf"] < -0.02).float()
         out["sigma_in"] = (sigma[:, 0] * inside).sum() / inside.sum().clamp_min(1)
-    out["total"] = (cfg.w_alpha * out["alpha"] + cfg.w_depth * out["depth"] + cfg.w_rgb * out["rgb"]
-                    + cfg.w_density * out["density"] + cfg.w_point_rgb * out["point_rgb"])
+    out["total"] = (
+        cfg.w_alpha * out["alpha"]
+        + cfg.w_depth * out["depth"]
+        + cfg.w_rgb * out["rgb"]
+        + cfg.w_density * out["density"]
+        + cfg.w_point_rgb * out["point_rgb"]
+    )
     return out
 
 
@@ -221,9 +241,19 @@ def lr_at(step: int, cfg: TrainConfig, time_fraction: float = 0.0) -> float:
 def save_state(path: str, G, opt, step: int, elapsed: float, g: torch.Generator, cfg: TrainConfig, phase: str) -> None:
     """Resumable training state (written atomically)."""
     tmp = path + ".tmp"
-    torch.save({"G": G.state_dict(), "opt": opt.state_dict(), "step": step, "elapsed": elapsed,
-                "rng": g.get_state(), "torch_rng": torch.get_rng_state(), "cfg": dataclasses.asdict(cfg),
-                "phase": phase}, tmp)
+    torch.save(
+        {
+            "G": G.state_dict(),
+            "opt": opt.state_dict(),
+            "step": step,
+            "elapsed": elapsed,
+            "rng": g.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "cfg": dataclasses.asdict(cfg),
+            "phase": phase,
+        },
+        tmp,
+    )
     os.replace(tmp, path)
 
 
@@ -244,8 +274,13 @@ def sharpen_density(G: TriPlaneGenerator, scale: float = DENSITY_SHARPEN[0], shi
 
 def export(G: TriPlaneGenerator, cfg: TrainConfig, path: str, info: dict) -> None:
     """Write the generator as a native .safetensors checkpoint with the training settings in its metadata."""
-    spec = builtin_spec(cfg.plane_resolution, cfg.channel_base, cfg.channel_max, cfg.w_dim,
-                        extra={"model": "triplane-viz builtin heads", "train_config": dataclasses.asdict(cfg), **info})
+    spec = builtin_spec(
+        cfg.plane_resolution,
+        cfg.channel_base,
+        cfg.channel_max,
+        cfg.w_dim,
+        extra={"model": "triplane-viz builtin heads", "train_config": dataclasses.asdict(cfg), **info},
+    )
     write_native(path, spec, {k: v.detach().clone() for k, v in G.state_dict().items()})
 
 
@@ -285,8 +320,12 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     defaults = TrainConfig()
     for f in dataclasses.fields(TrainConfig):
-        ap.add_argument("--" + f.name.replace("_", "-"), type=type(getattr(defaults, f.name)),
-                        default=getattr(defaults, f.name), help=f"(default {getattr(defaults, f.name)})")
+        ap.add_argument(
+            "--" + f.name.replace("_", "-"),
+            type=type(getattr(defaults, f.name)),
+            default=getattr(defaults, f.name),
+            help=f"(default {getattr(defaults, f.name)})",
+        )
     ap.add_argument("--resume", action="store_true", help="continue from OUT/state.pt")
     ap.add_argument("--export", default=None, help="also copy the final weights here (.safetensors)")
     args = ap.parse_args(argv)
@@ -304,8 +343,9 @@ def main(argv=None) -> int:
     G.requires_grad_(True)
     dec = list(G.decoder.parameters())
     rest = [q for q in G.parameters() if all(q is not d for d in dec)]
-    opt = torch.optim.Adam([{"params": rest, "mult": 1.0}, {"params": dec, "mult": cfg.decoder_lr_mult}],
-                           lr=cfg.lr, betas=(0.9, 0.99))
+    opt = torch.optim.Adam(
+        [{"params": rest, "mult": 1.0}, {"params": dec, "mult": cfg.decoder_lr_mult}], lr=cfg.lr, betas=(0.9, 0.99)
+    )
     g = torch.Generator().manual_seed(cfg.seed)
     step, elapsed, phase = 0, 0.0, "main"
     if args.resume and os.path.exists(state_path):
@@ -339,8 +379,10 @@ def main(argv=None) -> int:
         show = {k: f"{v.item():.4f}" for k, v in terms.items()}
         bar.set_postfix(show)
         if step % 10 == 0:
-            log(f"step {step} t {(time.time() - t_start) / 60:.1f}m lr {opt.param_groups[0]['lr']:.2e} " +
-                " ".join(f"{k} {v}" for k, v in show.items()))
+            log(
+                f"step {step} t {(time.time() - t_start) / 60:.1f}m lr {opt.param_groups[0]['lr']:.2e} "
+                + " ".join(f"{k} {v}" for k, v in show.items())
+            )
         if time.time() - last_ckpt > cfg.checkpoint_minutes * 60:
             save_state(state_path, G, opt, step, time.time() - t_start, g, cfg, "main")
             last_ckpt = time.time()
