@@ -53,7 +53,7 @@ def intrinsics(focal: float, cx: float = 0.5, cy: float = 0.5) -> np.ndarray:
     return np.array([[focal, 0, cx], [0, focal, cy], [0, 0, 1]], dtype=np.float64)
 
 
-def look_at(origin: Sequence[float], target: Sequence[float]) -> np.ndarray:
+def look_at(origin: Sequence[float] | np.ndarray, target: Sequence[float] | np.ndarray) -> np.ndarray:
     """4x4 OpenCV cam2world at `origin` looking at `target`, world up +y (columns right, down, forward)."""
     o = np.asarray(origin, dtype=np.float64)
     f = np.asarray(target, dtype=np.float64) - o
@@ -108,7 +108,11 @@ def orbit_camera(
         raise ValueError("give exactly one of fov_deg and focal")
     if not radius > 0:
         raise ValueError(f"radius must be > 0, got {radius}")
-    f = fov_to_focal(fov_deg) if focal is None else float(focal)
+    if focal is None:
+        assert fov_deg is not None  # exactly one of the two was given
+        f = fov_to_focal(fov_deg)
+    else:
+        f = float(focal)
     if not (f > 0 and math.isfinite(f)):
         raise ValueError(f"focal length must be a finite number > 0, got {focal}")
     return make_camera(look_at(orbit_position(yaw, pitch, radius, center), pivot), f)

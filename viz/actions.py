@@ -23,7 +23,7 @@ from .session import render_pixels
 if TYPE_CHECKING:
     from .host import ViewerHost
 
-ACTIONS: dict[str, Callable[[ViewerHost], None]] = {
+ACTIONS: dict[str, Callable[[ViewerHost], object]] = {
     "reset": lambda app: app.reset_camera(),
     "screenshot": lambda app: app.save_render(),
     "help": lambda app: app.toggle_help(),

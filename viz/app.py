@@ -40,6 +40,7 @@ from .jobs.loader import LoadedModel, ModelLoader  # noqa: E402
 from .layout import PANE_WIDTH, STATUS_HEIGHT  # noqa: E402
 from .pacing import Pacer  # noqa: E402
 from .recent import RecentFiles  # noqa: E402
+from .resolution import ResolutionPolicy  # noqa: E402
 from .session import FrameOut, RenderSession  # noqa: E402
 from .state import VizState  # noqa: E402
 from .ui_state import PerfStats, UiState  # noqa: E402
@@ -129,7 +130,7 @@ class App:
         return self.model.engine if self.model is not None else None
 
     @property
-    def quality(self):
+    def quality(self) -> ResolutionPolicy:
         """The adaptive-quality policy of the current model."""
         return self.session.quality
 
@@ -156,7 +157,14 @@ class App:
     # ----------------------------------------------------------------- named actions (keys, buttons, widgets)
     def actions(self) -> dict[str, Callable[[], None]]:
         """Key action ids (viz.bindings) -> this app's actions (see viz.actions.ACTIONS)."""
-        return {name: (lambda f=f: f(self)) for name, f in actions.ACTIONS.items()}
+
+        def bound(f: Callable[[App], object]) -> Callable[[], None]:
+            def call() -> None:
+                f(self)
+
+            return call
+
+        return {name: bound(f) for name, f in actions.ACTIONS.items()}
 
     def load_model(self, path: str) -> None:
         """Start loading a checkpoint in the background (the current model stays until it succeeds)."""

@@ -5,6 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .gfx.present import Interop
 
 DEFAULT_OUT_DIR = str(Path("~") / "Pictures" / "triplane-viz")
 """Where saved renders, meshes and videos go unless told otherwise: per user, never the working folder."""
@@ -16,7 +20,7 @@ class AppConfig:
 
     checkpoint: str | None = None
     device: str = "cpu"
-    interop: str = "auto"
+    interop: Interop = "auto"
     width: int = 1280
     height: int = 800
     headless: bool = False

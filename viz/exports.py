@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from renderer.engine import LatentSpec, RenderEngine
 from renderer.errors import ExportError
@@ -19,11 +19,11 @@ from renderer.seeds import seed_label
 from .jobs.exporter import ExportJob, window_words
 
 if TYPE_CHECKING:
-    from .host import ViewerHost
+    from .host import WidgetHost
     from .session import FrameOut
 
 
-def _folder(app: ViewerHost) -> Path:
+def _folder(app: WidgetHost) -> Path:
     return Path(os.path.expanduser(app.ui.out_dir or "."))
 
 
@@ -42,7 +42,7 @@ def latent_name(lat: LatentSpec) -> str:
     return name
 
 
-def _target(app: ViewerHost, typed: str, stem: str, suffix: str) -> Path:
+def _target(app: WidgetHost, typed: str, stem: str, suffix: str) -> Path:
     """The typed path (relative ones inside the output folder), or the next free automatic name."""
     if typed.strip():
         p = Path(os.path.expanduser(typed.strip()))
@@ -50,20 +50,21 @@ def _target(app: ViewerHost, typed: str, stem: str, suffix: str) -> Path:
     return next_free(_folder(app), stem, suffix)
 
 
-def _shown(app: ViewerHost) -> FrameOut:
+def _shown(app: WidgetHost) -> FrameOut:
     out = app.shown
     if out is None or app.model is None:
         raise ExportError("nothing to export yet: no render on screen")
     return out
 
 
-def start_mesh(app: ViewerHost) -> ExportJob | None:
+def start_mesh(app: WidgetHost) -> ExportJob | None:
     """Export the shown latent's mesh with the panel's resolution, level, format and path."""
     s = app.export_settings
     try:
         out = _shown(app)
         if out.result.planes is None:
             raise ExportError("the shown frame has no tri-planes to mesh")
+        assert app.model is not None  # _shown checked it
         G, planes = app.model.engine.G, out.result.planes
         level = default_level(G) if s.mesh_level is None else s.mesh_level
         path = _target(app, s.mesh_path, f"mesh-{_seed_name(out)}-{s.mesh_resolution}", "." + s.mesh_format)
@@ -82,7 +83,7 @@ def start_mesh(app: ViewerHost) -> ExportJob | None:
         return None
 
 
-def video_spec(app: ViewerHost, out: FrameOut) -> VideoSpec:
+def video_spec(app: WidgetHost, out: FrameOut) -> VideoSpec:
     """The panel's video of exactly the latent on screen: an orbit of it (fractional seed, A/B blend at its t,
     style mixing as shown), or its A -> B interpolation (a loop); sampler settings as on screen."""
     s, st = app.export_settings, app.state
@@ -98,7 +99,7 @@ def video_spec(app: ViewerHost, out: FrameOut) -> VideoSpec:
     seeds = [lat.seed] if s.video_kind == "orbit" else [lat.seed, lat.seed_b]
     view = st.view.view if st.view.view in ("image", "raw", "depth") else "image"
     return VideoSpec(
-        seeds=seeds,
+        seeds=cast("list[float]", seeds),  # seed_b is set for 'interp' (above); check() rejects other kinds
         kind=s.video_kind,
         frames=int(s.video_frames),
         fps=float(s.video_fps),
@@ -115,19 +116,21 @@ def video_spec(app: ViewerHost, out: FrameOut) -> VideoSpec:
     )
 
 
-def start_video(app: ViewerHost) -> ExportJob | None:
+def start_video(app: WidgetHost) -> ExportJob | None:
     """Record the panel's video on the export thread (its own engine: the render thread keeps its own)."""
     s = app.export_settings
     try:
         out = _shown(app)
         spec = video_spec(app, out)
         spec.check()
+        assert spec.latent is not None  # video_spec sets it
         name = (
             latent_name(spec.latent)
             if s.video_kind == "orbit"
             else f"seed{seed_label(spec.seeds[0])}-to-{seed_label(spec.seeds[1])}"
         )
         path = _target(app, s.video_path, f"video-{s.video_kind}-{name}", ".mp4")
+        assert app.model is not None  # _shown checked it
         engine = RenderEngine(app.model.engine.G, timed=False, cuda_graphs=False)  # no captures on this thread (D3)
 
         def work(job: ExportJob) -> str:
@@ -142,16 +145,17 @@ def start_video(app: ViewerHost) -> ExportJob | None:
         return None
 
 
-def _finish(app: ViewerHost, line: str | None, error: str | None) -> None:
+def _finish(app: WidgetHost, line: str | None, error: str | None) -> None:
     if error:
         error = app.ui.export_error = window_words(error)
         app.log(error)
     else:
+        assert line is not None  # callers give the line when there is no error
         app.ui.export_error, app.ui.last_saved = None, line
         app.log(line)
 
 
-def save_depth_now(app: ViewerHost) -> tuple[Path, Path] | None:
+def save_depth_now(app: WidgetHost) -> tuple[Path, Path] | None:
     """Write the shown frame's depth as float32 .npy + 16-bit PNG (with the camera metadata)."""
     try:
         out = _shown(app)
@@ -160,6 +164,7 @@ def save_depth_now(app: ViewerHost) -> tuple[Path, Path] | None:
         r = out.result
         folder = _folder(app)
         stem = next_free(folder, f"depth-{_seed_name(out)}", ".npy").with_suffix("")
+        assert app.model is not None  # _shown checked it
         meta = screenshot_metadata(out.job.request, "depth", app.model.path)
         paths = save_depth(r.depth, r.alpha, stem, meta=meta, overwrite=False)
     except (ExportError, OSError) as e:
@@ -169,7 +174,8 @@ def save_depth_now(app: ViewerHost) -> tuple[Path, Path] | None:
     return paths
 
 
-def save_screenshot_now(app: ViewerHost, pixels, out: FrameOut, view: str, path: Path) -> Path:
+def save_screenshot_now(app: WidgetHost, pixels, out: FrameOut, view: str, path: Path) -> Path:
     """The shown render as PNG with metadata chunks and a .json sidecar (raises ExportError)."""
+    assert app.model is not None  # a frame on screen is the current model's
     meta = screenshot_metadata(out.job.request, view, app.model.path, saved_as=out.job.pack_view)
     return save_screenshot(pixels, path, meta)

@@ -39,7 +39,6 @@ class WidgetHost(Protocol):
     model: LoadedModel | None
     shown: FrameOut | None
     """The frame on screen (read only)."""
-    quality: ResolutionPolicy
     loader: ModelLoader
     worker: LatestWinsWorker[Any]
     mesher: PreviewMesher
@@ -54,6 +53,11 @@ class WidgetHost(Protocol):
 
     @property
     def engine(self) -> RenderEngine | None: ...
+    @property
+    def quality(self) -> ResolutionPolicy:
+        """The adaptive-quality policy of the current model (read only; its fields are edited in place)."""
+        ...
+
     def log(self, message: str) -> None: ...
     def load_model(self, path: str) -> None: ...
     def reset_camera(self) -> None: ...

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import cast
 
 import numpy as np
 
 from renderer.camera import camera_to_orbit, fov_to_focal, look_at, orbit_camera, orbit_position
+
+Vec3 = tuple[float, float, float]
+"""A point or direction in world space (pivot, orbit centre)."""
 
 PITCH_LIMIT = math.pi / 2 - 0.05
 ORBIT_SPEED = math.pi
@@ -74,8 +78,8 @@ def pan(cam: OrbitCamera, dx: float, dy: float, viewport_h: float) -> OrbitCamer
     delta = -(right * dx + down * dy) * scale
     return replace(
         cam,
-        pivot=tuple(float(v) for v in np.asarray(cam.pivot) + delta),
-        center=tuple(float(v) for v in np.asarray(cam.center) + delta),
+        pivot=cast(Vec3, tuple(float(v) for v in np.asarray(cam.pivot) + delta)),
+        center=cast(Vec3, tuple(float(v) for v in np.asarray(cam.center) + delta)),
     )
 
 

@@ -21,6 +21,7 @@ def take_loaded_model(app: ViewerHost) -> None:
             app.log(out.details)
         return
     m = out.model
+    assert m is not None  # a load without an error has a model
     app.model, app.model_id = m, app.model_id + 1
     app.shown = None  # never the old model's frame under the new name
     app.session.adopt_model(m)
@@ -59,6 +60,7 @@ def update_geometry(app: ViewerHost) -> None:
         return
     key = geometry_key(app, out)
     if key != app.mesher.requested_key:
+        assert app.model is not None  # the frame on screen is the current model's (model_id checked)
         app.mesher.request(key, app.model.engine.G, out.result.planes, app.geometry.resolution, app.geometry.level)
 
 
@@ -73,4 +75,5 @@ def take_exports(app: ViewerHost) -> None:
         app.ui.export_error, app.ui.info = None, job.message
     else:
         app.ui.export_error = job.message
+    assert job.message is not None  # a finished job has its outcome line (Exporter._run)
     app.log(job.message)

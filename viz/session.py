@@ -8,21 +8,21 @@ import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
 from renderer.camera import camera_tuple
 from renderer.engine import RenderEngine, RenderRequest, RenderResult
 from renderer.engine.cpu import cpu_bf16_units
-from renderer.engine.frames import DisplayFrame, pack_frame, view_pixels
+from renderer.engine.frames import DisplayFrame, View, pack_frame, view_pixels
 from renderer.errors import RenderCancelled
 
 from .config import AppConfig
 from .gfx.present import frame_ready
 from .jobs.worker import LatestWinsWorker
 from .resolution import Quality, ResolutionPolicy
-from .state import VizState
+from .state import ViewName, VizState
 from .ui_state import UiState
 
 if TYPE_CHECKING:
@@ -35,8 +35,9 @@ class RenderJob:
 
     stamp: int
     request: RenderRequest
-    pack_view: str
-    """'image', 'raw' or 'depth' (normals travel as depth; the shader derives them)."""
+    pack_view: ViewName
+    """'image', 'raw' or 'depth' (normals travel as depth; the shader derives them); 'geometry' only in the copy
+    of a job that a saved geometry view's metadata describes (never rendered)."""
     locked_range: tuple[float, float] | None
     engine: RenderEngine
     model_id: int
@@ -50,7 +51,7 @@ class RenderJob:
         """The request camera's normalised focal length (its intrinsics' first entry): what the normals shader needs."""
         return float(self.request.camera[16])
 
-    def display_mode(self, view: str) -> str:
+    def display_mode(self, view: ViewName) -> str:
         """How the presenter shows this frame in `view`: the view itself when the frame was packed for it, else
         the frame's own packing (a depth-packed frame shows as depth until the new view's frame arrives)."""
         if pack_view_of(view) == self.pack_view:
@@ -73,12 +74,13 @@ class FrameOut:
 def render_job(job: RenderJob, should_stop: Callable[[], bool]) -> FrameOut:
     """Run on the render thread: one engine call (interrupted for a newer request when the job is
     cancellable), then packing for the display texture."""
+    assert job.pack_view != "geometry"  # submitted jobs pack geometry as 'raw' (pack_view_of)
     res = job.engine.render(job.request, should_stop=should_stop if job.cancellable else None)
     frame = pack_frame(res.image, res.raw, res.depth, res.alpha, job.pack_view, job.locked_range)
     return FrameOut(job.stamp, job, res, frame, frame_ready(frame))
 
 
-def pack_view_of(view: str) -> str:
+def pack_view_of(view: ViewName) -> View:
     """The packing a view needs: depth and normals share the depth packing; geometry needs only planes."""
     return "depth" if view in ("depth", "normals") else "raw" if view == "geometry" else view
 
@@ -175,7 +177,7 @@ class RenderSession:
         elif quality is not None:  # a cheaper preview while moving (unchanged at full quality)
             req = self.quality.request_for(req, quality)
         pack = pack_view_of(v.view)
-        locked = tuple(v.depth_range) if (pack == "depth" and v.depth_locked) else None
+        locked = cast("tuple[float, float]", tuple(v.depth_range)) if (pack == "depth" and v.depth_locked) else None
         key = (model_id, req, pack, locked)
         if key == self._request_key:
             return

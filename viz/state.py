@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Literal, cast
 
 from renderer.camera import DEFAULT_FOV_DEG, camera_tuple, default_focal, focal_to_fov
 from renderer.engine import LatentSpec, RenderRequest
 from renderer.engine.frames import View
 
-from .orbit import OrbitCamera
+from .orbit import OrbitCamera, Vec3
 
 CondMode = Literal["front", "camera", "custom"]
+ViewName = View | Literal["geometry"]
+"""What the View section shows: a rendered view, or the preview mesh ('geometry')."""
 
 
 @dataclass
@@ -83,7 +85,7 @@ class TruncState:
 class ViewState:
     """What to show and how to render it."""
 
-    view: View = "image"
+    view: ViewName = "image"
     depth_locked: bool = False
     depth_range: tuple[float, float] = (2.25, 3.3)
     depth_multiplier: float = 1.0
@@ -117,7 +119,7 @@ class ModelDefaults:
         near = 1.5 * (radius - float(start)) if not isinstance(start, str) and float(start) < radius else 0.5 * radius
         return cls(
             radius=radius,
-            pivot=tuple(float(v) for v in rk.get("avg_camera_pivot", (0, 0, 0.2))),
+            pivot=cast(Vec3, tuple(float(v) for v in rk.get("avg_camera_pivot", (0, 0, 0.2)))),
             fov_deg=focal_to_fov(default_focal(rk)),
             num_ws=num_ws,
             ray_range=rng,

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 View = Literal["image", "raw", "depth", "normals"]
-VIEWS: tuple[str, ...] = ("image", "raw", "depth", "normals")
+VIEWS: tuple[View, ...] = ("image", "raw", "depth", "normals")
 
 OPAQUE = 0.5
 """Accumulated opacity above which a pixel is opaque (depth ranges, the 8-bit and 16-bit depth maps);

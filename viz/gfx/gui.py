@@ -14,14 +14,14 @@ from imgui_bundle import imgui
 
 from ..layout import FONT_SIZE
 from .mesh_view import MeshView
-from .present import Presenter
+from .present import Interop, Presenter
 from .window import DisplayError
 
 
 class Gui:
     """imgui + presenter + mesh view of one window (its GL context current while calling)."""
 
-    def __init__(self, window, interop: str, headless: bool, log: Callable[[str], None]):
+    def __init__(self, window, interop: Interop, headless: bool, log: Callable[[str], None]):
         self.window = window
         self._parts: list[str] = []
         try:
@@ -30,7 +30,7 @@ class Gui:
             self.release()
             raise
 
-    def _create(self, interop: str, headless: bool, log: Callable[[str], None]) -> None:
+    def _create(self, interop: Interop, headless: bool, log: Callable[[str], None]) -> None:
         self.context = imgui.create_context()
         imgui.set_current_context(self.context)  # create_context keeps an existing context current
         self._parts.append("imgui")
@@ -48,6 +48,7 @@ class Gui:
         if font.is_file():  # a readable UI font with the glyphs we use (…, −); imgui's default lacks them
             io.fonts.add_font_from_file_ttf(str(font), FONT_SIZE)
         addr = ctypes.cast(self.window, ctypes.c_void_p).value
+        assert addr is not None  # create_window returns a window or raises DisplayError
         if not imgui.backends.glfw_init_for_opengl(addr, True):
             raise DisplayError("imgui could not attach to the GLFW window")
         self._parts.append("glfw")

@@ -15,6 +15,7 @@ import ctypes
 import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from OpenGL import GL
@@ -26,6 +27,9 @@ from renderer.export.mesh_files import Mesh
 
 from ..jobs.worker import LatestWinsWorker
 from .gl import DRAW_ENABLES, compile_program, load_shader_source, restore_state, save_state
+
+if TYPE_CHECKING:
+    import torch
 
 GEOMETRY_MODES = ("colours", "normals", "clay")
 """Mesh shading: vertex colours (lit), camera-space normals, plain clay (lit)."""
@@ -96,7 +100,7 @@ class PreviewJob:
     stamp: int
     key: tuple
     G: object
-    planes: object
+    planes: torch.Tensor
     resolution: int
     level: float | None
     cancel: threading.Event
@@ -106,7 +110,7 @@ class PreviewJob:
 class PreviewMesh:
     """A finished preview: the mesh (None on failure), the job's key, seconds, and an error line."""
 
-    key: tuple
+    key: tuple | None
     mesh: Mesh | None
     seconds: float
     error: str | None = None

@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 import torch
 from OpenGL import GL
@@ -80,6 +80,18 @@ def interop_available(kind: str) -> tuple[bool, str]:
     except Exception as e:
         return False, f"pycuda with GL support unusable ({type(e).__name__}: {e})"
     return True, "pycuda"
+
+
+class _InteropBackend(Protocol):
+    """What the presenter uses of an interop path (_CudaBindings, _PyCuda)."""
+
+    device: int
+
+    def register(self, texture: int) -> Any: ...
+    def accepts(self, rgba: torch.Tensor) -> bool: ...
+    def copy(self, resource: Any, rgba: torch.Tensor, stream: Any) -> None: ...
+    def unregister(self, resource: Any) -> None: ...
+    def close(self) -> None: ...
 
 
 def _cuda_ok(runtime, result, what: str):
@@ -207,7 +219,7 @@ class _PyCuda:
         pass  # nothing stays pushed between calls
 
 
-_BACKENDS = {"cuda-bindings": _CudaBindings, "pycuda": _PyCuda}
+_BACKENDS: dict[str, Callable[[], _InteropBackend]] = {"cuda-bindings": _CudaBindings, "pycuda": _PyCuda}
 
 
 class Presenter:
@@ -224,8 +236,8 @@ class Presenter:
         self._texture = 0
         self._size: tuple[int, int] | None = None
         self._kind, self._near, self._far = "rgb", 0.0, 1.0
-        self._backend = None
-        self._resource = None
+        self._backend: _InteropBackend | None = None
+        self._resource: Any = None
         self._program = compile_program(
             load_shader_source("display.vert"), load_shader_source("display.frag"), "display.vert", "display.frag"
         )
@@ -290,6 +302,7 @@ class Presenter:
 
     def _upload_interop(self, rgba: torch.Tensor, stream) -> bool:
         try:
+            assert self._backend is not None  # upload() calls this only with a backend
             if self._resource is None:
                 self._resource = self._backend.register(self._texture)
             self._backend.copy(self._resource, rgba, stream)
@@ -361,6 +374,7 @@ class Presenter:
     def _recreate(self, w: int, h: int) -> None:
         if self._resource is not None:
             try:
+                assert self._backend is not None  # a registered resource belongs to the backend
                 self._backend.unregister(self._resource)
             except Exception as e:
                 self._drop_interop(f"{self.path} failed to unregister: {e}")

@@ -141,7 +141,7 @@ def _address(window) -> int | None:
 def destroy_window(window) -> None:
     """Destroy a window made by create_window (GLFW itself stays initialised for the next one)."""
     if _address(glfw.get_current_context()) == _address(window):
-        glfw.make_context_current(None)
+        glfw.make_context_current(None)  # type: ignore[arg-type]  # glfw's stubs omit None (releases the context)
     glfw.destroy_window(window)
 
 

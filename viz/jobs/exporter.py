@@ -74,6 +74,7 @@ class Exporter:
     def start(self, kind: str, target: str, work: Callable[[ExportJob], str]) -> ExportJob:
         """Run work(job) in the background; it returns the success line and may raise ExportError/Cancelled."""
         if self.busy:
+            assert self.job is not None  # busy means a job is set
             raise ExportError(f"an export is already running ({self.job.kind}); wait or cancel it")
         job = ExportJob(kind, target)
         self.job = job

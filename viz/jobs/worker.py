@@ -14,9 +14,17 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
-Job = TypeVar("Job")
+
+class _Stamped(Protocol):
+    """What the worker reads of a job: its stamp (newer jobs have larger stamps)."""
+
+    @property
+    def stamp(self) -> int: ...
+
+
+Job = TypeVar("Job", bound=_Stamped)
 
 
 @dataclass
@@ -125,6 +133,7 @@ class LatestWinsWorker(Generic[Job]):
                 if self._stop:
                     return
                 job, self._pending = self._pending, None
+                assert job is not None  # the wait above ends on a pending job or on stop
                 self._busy_stamp = job.stamp
                 self.busy_since = time.perf_counter()
             t0 = time.perf_counter()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from imgui_bundle import imgui
 
@@ -14,6 +14,7 @@ from ._ui import LABEL_WIDTH, help_marker, mark
 
 if TYPE_CHECKING:
     from viz.host import WidgetHost
+    from viz.state import CondMode
 
 PRESET_ORDER = ("default", "left", "right", "top", "bottom", "three-quarter")
 PIVOT_LIMIT = 10.0
@@ -55,7 +56,9 @@ def draw(app: WidgetHost) -> None:
         pivot, ui.input_error = checked, note
         delta = [p - q for p, q in zip(pivot, cam.pivot)]  # move the orbit centre with the pivot (a pan)
         cam = replace(
-            cam, pivot=tuple(float(v) for v in pivot), center=tuple(float(c + d) for c, d in zip(cam.center, delta))
+            cam,
+            pivot=cast(orbit.Vec3, tuple(float(v) for v in pivot)),
+            center=cast(orbit.Vec3, tuple(float(c + d) for c, d in zip(cam.center, delta))),
         )
     s.camera = cam
 
@@ -73,7 +76,8 @@ def draw(app: WidgetHost) -> None:
 
     imgui.separator_text("conditioning pose")
     cond = s.cond
-    for i, (mode, label) in enumerate((("front", "frontal"), ("camera", "follow camera"), ("custom", "custom"))):
+    modes: tuple[tuple[CondMode, str], ...] = (("front", "frontal"), ("camera", "follow camera"), ("custom", "custom"))
+    for i, (mode, label) in enumerate(modes):
         if i:
             imgui.same_line()
         if imgui.radio_button(label, cond.mode == mode):

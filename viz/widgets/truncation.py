@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from imgui_bundle import imgui
 
@@ -12,7 +12,7 @@ from ._ui import LABEL_WIDTH, choice, help_marker, mark
 if TYPE_CHECKING:
     from viz.host import WidgetHost
 
-NOISE_MODES = ("const", "random", "none")
+NOISE_MODES: tuple[Literal["const", "random", "none"], ...] = ("const", "random", "none")
 PSI_RANGE = (-1.0, 2.0)
 
 

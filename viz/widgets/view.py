@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from imgui_bundle import imgui
 
@@ -13,10 +13,11 @@ from ._ui import LABEL_WIDTH, choice, help_marker, mark
 
 if TYPE_CHECKING:
     from viz.host import WidgetHost
+    from viz.state import ViewName
 
 RESOLUTIONS = (32, 64, 128, 256, 512)
 """Neural rendering resolutions offered besides the model's own."""
-SAMPLING = ("deterministic", "stochastic")
+SAMPLING: tuple[Literal["deterministic", "stochastic"], ...] = ("deterministic", "stochastic")
 SAMPLE_RANGE = (0.25, 4.0)
 """Range of the depth and importance sample multipliers (more would exhaust memory at high resolution)."""
 DEPTH_LIMIT = 100.0
@@ -25,7 +26,8 @@ DEPTH_LIMIT = 100.0
 def draw(app: WidgetHost) -> None:
     """View switch, depth range, sampling controls."""
     v = app.state.view
-    for i, name in enumerate(VIEWS + ("geometry",)):
+    names: tuple[ViewName, ...] = VIEWS + ("geometry",)
+    for i, name in enumerate(names):
         if i:
             imgui.same_line()
         if imgui.radio_button(name, v.view == name):
