@@ -16,7 +16,7 @@ Every problem raises :class:`CheckpointError` with a message that does NOT yet n
 from __future__ import annotations
 
 import pickle
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -52,7 +52,7 @@ class NumpyDtypeRef(Inert):
         )
         if not ok:
             raise CheckpointError('numpy dtype state is not that of a plain numeric dtype')
-        self.byteorder = _BYTEORDERS[state[1]]
+        self.byteorder = _BYTEORDERS[cast(tuple, state)[1]]  # a tuple: checked above
 
     def numpy(self) -> np.dtype:
         return np.dtype(self.byteorder + self.code)
@@ -117,6 +117,7 @@ class ModuleStub(Inert):
     BUILD stores the state dict, once.  Subclasses only name the class they replace."""
 
     __slots__ = ('state',)
+    state: dict | None
     class_path = ''
 
     def __new__(cls, *args: object, **kwargs: object) -> ModuleStub:
@@ -184,7 +185,7 @@ ALLOWED_GLOBALS: dict[tuple[str, str], object] = {
     ('numpy', 'dtype'): numpy_dtype,
     ('numpy._core.multiarray', 'scalar'): numpy_scalar,
     ('numpy.core.multiarray', 'scalar'): numpy_scalar,
-    **{tuple(path.rsplit('.', 1)): stub for path, stub in _STUBS.items()},
+    **{cast('tuple[str, str]', tuple(path.rsplit('.', 1))): stub for path, stub in _STUBS.items()},
 }
 """(module, name) -> our stand-in.  Anything else in a file is refused."""
 

@@ -99,7 +99,7 @@ def _spec_from_json(text: object) -> ModelSpec:
     }
     if not isinstance(data, dict) or not required <= data.keys() or not data.keys() <= fields.keys():
         raise CheckpointError('triplane-viz spec does not have the fields of a ModelSpec')
-    kinds = {
+    kinds: dict[str, type | tuple[type, ...]] = {
         'init_kwargs': dict,
         'rendering_kwargs': dict,
         'extra': dict,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import encodings.raw_unicode_escape  # noqa: F401 - pickletools decodes 'V' opcodes with it; import it now, not mid-read
 import pickletools
-from typing import Any
+from typing import IO, Any, cast
 
 from ..errors import CheckpointError
 
@@ -60,7 +60,7 @@ def check_memo_indices(f: Any) -> None:
     start = f.tell()
     count = 0
     try:
-        for op, arg, _ in pickletools.genops(_ReadOnly(f)):
+        for op, arg, _ in pickletools.genops(cast(IO[bytes], _ReadOnly(f))):  # genops only reads
             if op.name == 'MEMOIZE':
                 count += 1
             elif op.name in ('PUT', 'BINPUT', 'LONG_BINPUT'):
@@ -90,9 +90,9 @@ class MemoChecked:
     """Mixin for the unpicklers: `check_memo_indices` on the stream before `load`."""
 
     def __init__(self, file: Any, *args: Any, **kwargs: Any) -> None:
-        super().__init__(file, *args, **kwargs)
+        super().__init__(file, *args, **kwargs)  # type: ignore[call-arg]  # a mixin: the unpickler is next in the MRO
         self._stream = file
 
     def load(self) -> Any:
         check_memo_indices(self._stream)
-        return super().load()
+        return super().load()  # type: ignore[misc]  # the unpickler's load (next in the MRO)

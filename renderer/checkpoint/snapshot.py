@@ -9,7 +9,7 @@ neural rendering resolution and plane axes become the ModelSpec.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from ..errors import CheckpointError
 from .eg3d_pickle import ModuleStub, PersistentNode, SnapshotUnpickler
@@ -142,7 +142,7 @@ def _plain(value: object, what: str) -> Any:
                 raise CheckpointError(f'{what} has a non-string key')
             return {k: conv(x, depth + 1) for k, x in items}
         if type(v) in (list, tuple):
-            return [conv(x, depth + 1) for x in v]
+            return [conv(x, depth + 1) for x in cast('list[object] | tuple[object, ...]', v)]
         raise CheckpointError(f'{what} holds an unexpected {_kind(v)} value')
 
     return conv(value, 0)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 import pickle
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -192,12 +192,13 @@ def load_storage_blob(*args: object) -> StorageRef:
 
 
 def _check_index_tuple(value: object, what: str) -> tuple[int, ...]:
-    if type(value) not in (tuple, list) or len(value) > MAX_NDIM:
+    items = cast('tuple[int, ...] | list[int]', value)  # what the checks below let through
+    if type(value) not in (tuple, list) or len(items) > MAX_NDIM:
         raise CheckpointError(f'tensor {what} must be a tuple of at most {MAX_NDIM} integers')
-    for v in value:
+    for v in items:
         if type(v) is not int or v < 0:
             raise CheckpointError(f'tensor {what} must hold non-negative integers')
-    return tuple(value)
+    return tuple(items)
 
 
 def rebuild_tensor_v2(*args: object) -> TensorRef:

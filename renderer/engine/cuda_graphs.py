@@ -151,11 +151,11 @@ def _precision_key() -> tuple:
         torch.get_float32_matmul_precision,
         lambda: b.cuda.matmul.allow_tf32,
         lambda: b.cudnn.allow_tf32,
-        lambda: b.fp32_precision,
+        lambda: b.fp32_precision,  # type: ignore[attr-defined]  # torch >= 2.9, not in stubs
         lambda: b.cuda.matmul.fp32_precision,
-        lambda: b.cudnn.conv.fp32_precision,
-        lambda: b.mkldnn.matmul.fp32_precision,
-        lambda: b.mkldnn.conv.fp32_precision,
+        lambda: b.cudnn.conv.fp32_precision,  # type: ignore[attr-defined]  # torch >= 2.9, not in stubs
+        lambda: b.mkldnn.matmul.fp32_precision,  # type: ignore[attr-defined]  # torch >= 2.9, not in stubs
+        lambda: b.mkldnn.conv.fp32_precision,  # type: ignore[attr-defined]  # torch >= 2.9, not in stubs
         lambda: b.cuda.matmul.allow_fp16_reduced_precision_reduction,
         lambda: b.cuda.matmul.allow_bf16_reduced_precision_reduction,
     )

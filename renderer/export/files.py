@@ -78,7 +78,7 @@ def temp_path(path: Path) -> Path:
     return path.with_name(f".{path.stem}.{os.getpid()}.{secrets.token_hex(4)}.tmp{path.suffix}")
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[Path], None], overwrite: bool = False) -> Path:
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], object], overwrite: bool = False) -> Path:
     """Run write(temp_path) and move the finished temp file to `path`; on any failure remove it.
 
     Without `overwrite`, an existing file is never replaced (a hard link claims the name atomically;

@@ -99,7 +99,8 @@ def marching_cubes(
     faces = np.ascontiguousarray(faces[:, ::-1], dtype=np.int32)  # skimage winds them inwards for this field
     normals = normals.astype(np.float32)
     lengths = np.linalg.norm(normals, axis=1, keepdims=True)
-    normals = np.where(lengths > 0, normals / np.maximum(lengths, 1e-12), np.float32([0, 0, 1])).astype(np.float32)
+    up = np.array([0, 0, 1], dtype=np.float32)  # where a normal has no length
+    normals = np.where(lengths > 0, normals / np.maximum(lengths, 1e-12), up).astype(np.float32)
     return Mesh(verts, faces, normals, None, level, {"marching_cubes": time.perf_counter() - t0})
 
 

@@ -69,7 +69,7 @@ def _ply_bytes(mesh: Mesh) -> tuple[bytes, np.ndarray, np.ndarray]:
     v = np.empty(mesh.n_vertices, dtype=vdt)
     v["x"], v["y"], v["z"] = mesh.vertices.T
     v["nx"], v["ny"], v["nz"] = mesh.normals.T
-    if has_c:
+    if mesh.colors is not None:  # has_c
         v["red"], v["green"], v["blue"] = mesh.colors.T
     f = np.empty(mesh.n_faces, dtype=[("n", "u1"), ("i", "<i4", (3,))])
     f["n"], f["i"] = 3, mesh.faces

@@ -298,7 +298,7 @@ def is_depth_record(meta: dict[str, Any]) -> bool:
 def read_depth_png(path: str | os.PathLike) -> np.ndarray:
     """The float32 depth (NaN = background) decoded from a 16-bit depth PNG written by save_depth."""
     with Image.open(path) as im:
-        near, far = float(im.text["depth_near"]), float(im.text["depth_far"])
+        near, far = float(im.text["depth_near"]), float(im.text["depth_far"])  # type: ignore[attr-defined]  # a PNG
         v = np.asarray(im)
     return uint16_to_depth(v, near, far)
 

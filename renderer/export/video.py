@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -60,7 +61,7 @@ class VideoSpec:
     view: str = "image"
     neural_rendering_resolution: int | None = None
     depth_multiplier: float = 1.0
-    noise_mode: str = "const"
+    noise_mode: Literal["const", "random", "none"] = "const"
     cond: str = "front"
     """Conditioning camera: 'front' (the reference scripts) or 'render' (follows the orbit)."""
     latent: LatentSpec | None = None
@@ -68,7 +69,7 @@ class VideoSpec:
     blend at its t): orbit frames render it; interp frames keep its mixing and space and move between
     `seeds`. None: plain seeds, as the reference scripts."""
     importance_multiplier: float | None = None
-    sampling: str = "deterministic"
+    sampling: Literal["deterministic", "stochastic"] = "deterministic"
     rng_seed: int = 0
     """Stochastic sampling draws frame i with seed rng_seed + i, so two renders of a video are identical."""
     extra: dict = field(default_factory=dict)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -51,7 +53,7 @@ class SynthesisNetwork(nn.Module):
             cur = ws.narrow(1, w_idx, block.num_conv + block.num_torgb)
             w_idx += block.num_conv
             x, img = block(x, img, cur, noise_mode, generator)
-        return img
+        return cast(torch.Tensor, img)  # set by the first block (b4)
 
 
 class Backbone(nn.Module):

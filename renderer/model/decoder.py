@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -120,13 +121,13 @@ def fp32_matmul_settings(device_type: str) -> dict[str, object]:
     b = torch.backends
     readers = {
         "float32_matmul_precision": torch.get_float32_matmul_precision,
-        "fp32_precision": lambda: b.fp32_precision,
+        "fp32_precision": lambda: b.fp32_precision,  # type: ignore[attr-defined]  # torch >= 2.9, not in stubs
     }
     if device_type == "cuda":
         readers["cuda.matmul.allow_tf32"] = lambda: b.cuda.matmul.allow_tf32
         readers["cuda.matmul.fp32_precision"] = lambda: b.cuda.matmul.fp32_precision
     else:
-        readers["mkldnn.matmul.fp32_precision"] = lambda: b.mkldnn.matmul.fp32_precision
+        readers["mkldnn.matmul.fp32_precision"] = lambda: b.mkldnn.matmul.fp32_precision  # type: ignore[attr-defined]
     settings: dict[str, object] = {}
     for name, read in readers.items():
         try:
@@ -210,9 +211,9 @@ class OSGDecoder(nn.Module):
         are the same equalized-lr maths as `FullyConnected`, applied as W @ x.
         """
         x = sampled_features.mean(1)
-        x = _fc_points_last(self.net[0], x)
+        x = _fc_points_last(cast(FullyConnected, self.net[0]), x)
         x = torch.logaddexp(x, torch.zeros((), dtype=x.dtype, device=x.device))  # softplus, 2.5x faster on CPU
-        x = _fc_points_last(self.net[2], x)
+        x = _fc_points_last(cast(FullyConnected, self.net[2]), x)
         rgb = torch.sigmoid(x[:, 1:])
         if torch.is_grad_enabled() and rgb.requires_grad:  # training: keep sigmoid's output for backward
             rgb = rgb * (1 + 2 * 0.001) - 0.001
@@ -228,7 +229,8 @@ class OSGDecoder(nn.Module):
         float rounding. Where a chunk has pre-activations past FUSED_SOFTPLUS_LIMIT (sigmoid(-z) near
         underflow), RowDecoder takes softplus(z) = z there from one extra matmul.
         """
-        fc0, fc1 = self.net[0], self.net[2]
+        fc0, fc1 = cast(FullyConnected, self.net[0]), cast(FullyConnected, self.net[2])
+        assert fc0.bias is not None and fc1.bias is not None  # the decoder's layers have biases
         b0, w0 = fc0.bias * fc0.bias_gain, fc0.weight * fc0.weight_gain
         b1, w1 = fc1.bias * fc1.bias_gain, fc1.weight * fc1.weight_gain
         dev = device or w0.device
@@ -284,6 +286,7 @@ class RowDecoder:
 def _fc_points_last(fc: FullyConnected, x: torch.Tensor) -> torch.Tensor:
     """Linear equalized-lr layer on (N, in, M) -> (N, out, M)."""
     w = fc.weight.to(x.dtype) * fc.weight_gain
+    assert fc.bias is not None  # the decoder's layers have biases
     b = fc.bias.to(x.dtype)
     if fc.bias_gain != 1:
         b = b * fc.bias_gain

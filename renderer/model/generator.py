@@ -97,6 +97,9 @@ def _split_init_kwargs(init_kwargs: dict[str, Any]) -> tuple[dict, dict]:
 class TriPlaneGenerator(nn.Module):
     """EG3D generator built from a ModelSpec; parameter names match the reference's state dict."""
 
+    dataset_label_std: torch.Tensor  # buffers (registered in __init__)
+    plane_axes: torch.Tensor
+
     def __init__(self, spec: ModelSpec):
         super().__init__()
         ik = spec.init_kwargs

@@ -70,7 +70,7 @@ class FullyConnected(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = self.weight.to(x.dtype) * self.weight_gain
-        b = self.bias
+        b: torch.Tensor | None = self.bias
         if b is not None:
             b = b.to(x.dtype)
             if self.bias_gain != 1:
@@ -191,6 +191,9 @@ def modulated_conv2d(
 
 class SynthesisLayer(nn.Module):
     """Style-modulated 3x3 conv (optionally x2 up) + noise + lrelu, with an optional clamp."""
+
+    noise_const: torch.Tensor  # buffers (registered in __init__)
+    resample_filter: torch.Tensor
 
     def __init__(
         self,
@@ -337,6 +340,8 @@ class SynthesisBlock(nn.Module):
     and the incoming image is not upsampled but added to in place, as the reference does.
     """
 
+    resample_filter: torch.Tensor  # a buffer (registered in __init__)
+
     def __init__(
         self,
         in_channels: int,
@@ -378,6 +383,7 @@ class SynthesisBlock(nn.Module):
         if self.in_channels == 0:
             x = self.const.to(dtype).unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
         else:
+            assert x is not None  # every block after the first gets the previous block's features
             x = x.to(dtype)
             x = self.conv0(x, next(w_iter), noise_mode, generator)
         x = self.conv1(x, next(w_iter), noise_mode, generator)

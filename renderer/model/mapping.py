@@ -11,6 +11,8 @@ from .layers import FullyConnected, normalize_2nd_moment
 class MappingNetwork(nn.Module):
     """z (and embedded camera c) -> w, broadcast to num_ws copies; truncation towards w_avg."""
 
+    w_avg: torch.Tensor  # a buffer (registered in __init__)
+
     def __init__(
         self,
         z_dim: int,

@@ -70,7 +70,7 @@ def model_render(G: TriPlaneGenerator, z: torch.Tensor, cams: torch.Tensor, res:
     ws = G.mapping(z, cams[:1])
     planes = G.planes(ws)
     grid = occ.build(G, planes) if occ.declared(G) else None  # the viewer's default path
-    out = {"rgb": [], "depth": [], "alpha": []}
+    out: dict[str, list[torch.Tensor]] = {"rgb": [], "depth": [], "alpha": []}
     for c in cams:
         r = G.render_planes(planes, ws, c[None], superresolution=False, neural_rendering_resolution=res, occupancy=grid)
         out["rgb"].append(r["image_raw"])
@@ -141,7 +141,7 @@ def evaluate(
     ious, depth_err, mse, chamfer, psnr_views = [], [], [], [], []
     consist_model, consist_gt = [], []
     part_hits = {p: [0, 0] for p in fam.SMALL_PARTS}
-    part_dist = {p: [] for p in fam.SMALL_PARTS}
+    part_dist: dict[str, list[torch.Tensor]] = {p: [] for p in fam.SMALL_PARTS}
     renders, gt_fronts = [], []
     for n in range(n_latents):
         z = latent(HELD_OUT_SEED + n)
@@ -208,8 +208,8 @@ def evaluate(
         z = latent(HELD_OUT_SEED + n)
         pr = model_render(G, z, near, res)
         within.append((pr["rgb"][0] - pr["rgb"][1]).abs().mean().item() / 2)
-        gt = fam.render_cameras(fam.params_from_z(z).index([0, 0]), near, res, RAY_START, RAY_END)["rgb"]
-        within_gt.append((gt[0] - gt[1]).abs().mean().item() / 2)
+        gt_rgb = fam.render_cameras(fam.params_from_z(z).index([0, 0]), near, res, RAY_START, RAY_END)["rgb"]
+        within_gt.append((gt_rgb[0] - gt_rgb[1]).abs().mean().item() / 2)
     out["seed_diff"], out["view_diff"] = between, float(np.mean(within))
     out["seed_ratio"] = between / max(out["view_diff"], 1e-9)
     gt_front = torch.stack(gt_fronts)

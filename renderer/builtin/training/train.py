@@ -23,6 +23,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -45,6 +46,7 @@ from renderer.camera import orbit_camera
 from renderer.checkpoint import write_native
 from renderer.model.decoder import channels_last_planes
 from renderer.model.generator import PLANE_CHANNELS, TriPlaneGenerator
+from renderer.model.layers import FullyConnected
 from renderer.model.volume import importance_depths, merge_samples, ray_march, sample_rays, stratified_depths
 
 SMALL_PART_IDS = [fam.PART_NAMES.index(n) for n in fam.SMALL_PARTS]
@@ -97,7 +99,8 @@ def build_generator(cfg: TrainConfig) -> TriPlaneGenerator:
             blk.torgb.weight.zero_()
             blk.torgb.bias.zero_()
         # informed init: the first mapping units read the family's parameter directions off z
-        fc0 = G.backbone.mapping.fc0
+        fc0 = cast(FullyConnected, G.backbone.mapping.fc0)
+        assert fc0.bias is not None  # the mapping layers have biases
         proj = fam.projection().to(fc0.weight)
         fc0.weight[: len(proj)] = proj / fc0.weight_gain
         fc0.bias[: len(proj)] = 0
@@ -267,7 +270,8 @@ def update_w_avg(G: TriPlaneGenerator, seed: int, n: int = 4096) -> None:
 @torch.no_grad()
 def sharpen_density(G: TriPlaneGenerator, scale: float = DENSITY_SHARPEN[0], shift: float = DENSITY_SHARPEN[1]) -> None:
     """Bake raw' = scale * raw - shift into the decoder's density output (see config.DENSITY_SHARPEN)."""
-    fc = G.decoder.net[2]
+    fc = cast(FullyConnected, G.decoder.net[2])
+    assert fc.bias is not None  # the decoder's layers have biases
     fc.weight[0] *= scale
     fc.bias[0] = (scale * fc.bias[0] * fc.bias_gain - shift) / fc.bias_gain
 
