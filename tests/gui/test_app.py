@@ -4,6 +4,8 @@ One window serves the module (opening one costs ~1 s, the first render of a late
 2 cores). Renders use the raw view at neural resolution 32 unless a check needs the image
 view. Pixels are read back from the render area (`App.read_render_area`, a glReadPixels of the
 back buffer after re-drawing the shown frame).
+One file of 700+ lines on purpose: its tests share that one window (module fixture), which a split would
+open again per file.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Real-GL tests of the presenter and its shaders: read-back pixels, letterboxing, depth, normals, fallbacks."""
+"""Real-GL tests of the presenter and its shaders: read-back pixels, letterboxing, depth, normals, fallbacks.
+
+One file on purpose: the CPU tests and their GPU-marked twins (interop per backend) share the GL helpers and
+the expected-pixel builders; apart, they would drift."""
 
 from __future__ import annotations
 

@@ -34,8 +34,8 @@ def summary(app: WidgetHost) -> str | None:
     seeds = f"seed {seed_text(lat.seed)}"
     if lat.seed_b is not None:
         seeds += f" → {seed_text(lat.seed_b)} t {lat.t:.2f}"
-    res = out.result.raw.shape[-1]
-    sr = " +SR" if out.result.image is not None else ""
+    res = out.result.raw.shape[-1]  # the neural render; with SR, also the size it was lifted to
+    sr = f" -> {out.result.image.shape[-1]}px" if out.result.image is not None else ""
     view = app.state.view.view
     return f"{seeds} · psi {req.psi:.2f} · {view} {res}px{sr} · {app.session.last_frame_ms:.0f} ms"
 
