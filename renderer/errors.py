@@ -17,6 +17,13 @@ class RenderCancelled(Exception):
     """A render stopped at a chunk or stage boundary because its caller's `should_stop()` said so
     (a newer request exists); its partial work is discarded."""
 
+    @staticmethod
+    def check(should_stop) -> None:
+        """Raise RenderCancelled when `should_stop` (a callable or None) says so: the one cancellation point
+        the engine's stages and the generator's ray chunks and SR blocks share."""
+        if should_stop is not None and should_stop():
+            raise RenderCancelled("a newer request replaced this render")
+
 
 class ExportError(Exception):
     """An expected export failure (bad path, existing file, full disk, bad value); one readable line."""

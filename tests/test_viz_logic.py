@@ -140,13 +140,19 @@ def _slow(job: Job):
     return job.stamp * 10
 
 
+def wait_running(w: LatestWinsWorker, timeout: float = 5.0) -> None:
+    """Until the worker's current job has started (not a fixed sleep: a loaded machine starts it late)."""
+    deadline = time.monotonic() + timeout
+    while w.busy_since is None and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert w.busy_since is not None, "the job never started"
+
+
 def test_worker_latest_wins_and_never_stale():
     w = LatestWinsWorker(_slow)
     try:
         w.submit(Job(1, delay=0.3))
-        deadline = time.monotonic() + 5
-        while w.busy_since is None and time.monotonic() < deadline:  # until job 1 runs (not a fixed sleep)
-            time.sleep(0.001)
+        wait_running(w)
         for s in range(2, 6):
             w.submit(Job(s))  # 2..4 are replaced before they start
         assert w.busy
@@ -207,9 +213,7 @@ def test_interruptible_worker_stops_a_running_job_for_a_newer_one():
     w = LatestWinsWorker(_interruptible, interruptible=True, cancelled_by=Stopped, on_done=lambda: done.append(1))
     try:
         w.submit(Job(1, delay=30.0))
-        deadline = time.monotonic() + 5
-        while w.busy_since is None and time.monotonic() < deadline:  # job 1 runs
-            time.sleep(0.001)
+        wait_running(w)
         assert not w.superseded()
         t0 = time.monotonic()
         w.submit(Job(2))
@@ -226,9 +230,7 @@ def test_plain_worker_never_cancels():
     w = LatestWinsWorker(_slow, cancelled_by=RuntimeError)
     try:
         w.submit(Job(1, delay=0.2))
-        deadline = time.monotonic() + 5
-        while w.busy_since is None and time.monotonic() < deadline:
-            time.sleep(0.001)
+        wait_running(w)
         w.submit(Job(2))
         assert w.wait_idle(5)
         assert w.poll().stamp == 2 and w.cancelled == 0

@@ -17,7 +17,7 @@ from renderer.export.files import next_free, write_png_atomic
 from renderer.seeds import SEED_MAX, seed_label
 
 from .canvas import geometry_pixels, read_back
-from .exports import save_screenshot_now
+from .exports import out_folder, save_screenshot_now
 from .session import render_pixels
 
 if TYPE_CHECKING:
@@ -59,7 +59,8 @@ def random_seed(app: ViewerHost) -> None:
 
 
 def _out_folder(app: ViewerHost) -> Path:
-    folder = Path(os.path.expanduser(app.ui.out_dir or "."))
+    """The output folder, created if missing (saving writes into it at once)."""
+    folder = out_folder(app)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 

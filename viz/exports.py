@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from .session import FrameOut
 
 
-def _folder(app: WidgetHost) -> Path:
+def out_folder(app: WidgetHost) -> Path:
+    """The output folder the Export panel names (~ expanded; not created here)."""
     return Path(os.path.expanduser(app.ui.out_dir or "."))
 
 
@@ -46,8 +47,8 @@ def _target(app: WidgetHost, typed: str, stem: str, suffix: str) -> Path:
     """The typed path (relative ones inside the output folder), or the next free automatic name."""
     if typed.strip():
         p = Path(os.path.expanduser(typed.strip()))
-        return p if p.is_absolute() else _folder(app) / p
-    return next_free(_folder(app), stem, suffix)
+        return p if p.is_absolute() else out_folder(app) / p
+    return next_free(out_folder(app), stem, suffix)
 
 
 def _shown(app: WidgetHost) -> FrameOut:
@@ -162,7 +163,7 @@ def save_depth_now(app: WidgetHost) -> tuple[Path, Path] | None:
         if app.state.view.view == "geometry":
             raise ExportError("the geometry view has no depth map; switch to a neural view (image, raw, depth)")
         r = out.result
-        folder = _folder(app)
+        folder = out_folder(app)
         stem = next_free(folder, f"depth-{_seed_name(out)}", ".npy").with_suffix("")
         assert app.model is not None  # _shown checked it
         meta = screenshot_metadata(out.job.request, "depth", app.model.path)

@@ -91,7 +91,7 @@ class Pacer:
         ):
             fps = BUSY_UI_FPS if app.worker.busy else (app.config.max_fps or 60.0)
             return max(1.0 / fps - (now - self.drawn_at), 0.0)  # animating, dragging, typing: paced
-        waits = [IDLE_WAKE_S, app.ui.next_expiry(now) - now]
+        waits = [IDLE_WAKE_S, app.ui.next_expiry() - now]
         if app.worker.busy or app.mesher.busy or (app.exporter.job is not None and not app.exporter.job.done):
             waits.append(PROGRESS_TICK_S)  # the status line's live timer and the export progress
         if not self._trimmed:

@@ -49,14 +49,14 @@ class UiState:
     input_error: str | None = None
     """The last typed value that was clamped or refused (viz/validate.py)."""
     set_at: dict[str, float] = field(default_factory=dict, repr=False, compare=False)
-    """When each message field got its current text (time.monotonic)."""
+    """When each message field got its current text (time.perf_counter, the frame loop's clock)."""
 
     def __setattr__(self, name: str, value) -> None:
         if name in MESSAGE_KINDS and "set_at" in self.__dict__:
             if value is None:
                 self.set_at.pop(name, None)
             else:
-                self.set_at[name] = time.monotonic()
+                self.set_at[name] = time.perf_counter()
         object.__setattr__(self, name, value)
 
     def messages(self) -> list[tuple[str, str, str]]:
@@ -64,21 +64,23 @@ class UiState:
         shown = [(f, MESSAGE_KINDS[f], getattr(self, f)) for f in self.set_at if getattr(self, f)]
         return sorted(shown, key=lambda m: -self.set_at[m[0]])
 
-    def next_expiry(self, now_perf: float) -> float:
-        """perf_counter time at which the next timed message expires (inf when none)."""
-        now = time.monotonic()
-        left = [
-            self.set_at[f] + MESSAGE_TTL_S[k] - now
+    def _expiries(self) -> dict[str, float]:
+        """perf_counter time at which each timed message (a note or a warning that is not STICKY) expires."""
+        return {
+            f: self.set_at[f] + MESSAGE_TTL_S[k]
             for f, k, _ in self.messages()
             if k in MESSAGE_TTL_S and f not in STICKY
-        ]
-        return now_perf + max(min(left), 0.0) if left else math.inf
+        }
+
+    def next_expiry(self) -> float:
+        """perf_counter time at which the next timed message expires (inf when none)."""
+        return min(self._expiries().values(), default=math.inf)
 
     def expire(self) -> None:
         """Clear the info and warning messages whose time is up."""
-        now = time.monotonic()
-        for f, k, _ in self.messages():
-            if k in MESSAGE_TTL_S and f not in STICKY and now - self.set_at[f] >= MESSAGE_TTL_S[k]:
+        now = time.perf_counter()
+        for f, at in self._expiries().items():
+            if now >= at:
                 setattr(self, f, None)
 
     def dismiss(self) -> None:

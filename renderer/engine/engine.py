@@ -143,18 +143,14 @@ class RenderEngine:
         `should_stop()` is asked between stages and between ray chunks: when it says True the render
         raises RenderCancelled (what finished stays cached: ws, planes)."""
 
-        def check() -> None:
-            if should_stop is not None and should_stop():
-                raise RenderCancelled("a newer request replaced this render")
-
         clock = time.perf_counter
         t0 = clock()
         ws = self.ws_for(req)
-        check()
+        RenderCancelled.check(should_stop)
         self._sync()
         t1 = clock()
         planes, ran = self.planes_for(req, ws)
-        check()
+        RenderCancelled.check(should_stop)
         grid = self.occupancy_for(req, planes)
         self._sync()
         t2 = clock()
@@ -201,7 +197,7 @@ class RenderEngine:
                 t3 = clock()  # render and super-resolution are one replay: all of it counts as render
             else:
                 out = render(cam, grid)
-                check()
+                RenderCancelled.check(should_stop)
                 self._sync()
                 t3 = clock()
                 image = self.G.superresolve(out, ws, should_stop=should_stop)[0] if req.superresolution else None

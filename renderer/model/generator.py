@@ -342,7 +342,7 @@ class TriPlaneGenerator(nn.Module):
             ws,
             noise_mode=self.rendering_kwargs.get("superresolution_noise_mode", "none"),
             generator=generator,
-            between_blocks=None if should_stop is None else lambda: _stop_if(should_stop),
+            between_blocks=None if should_stop is None else lambda: RenderCancelled.check(should_stop),
         )
 
     def _render_occupied(
@@ -424,7 +424,7 @@ class TriPlaneGenerator(nn.Module):
         for i in range(n):
             field = (self._plane_table(planes, i), decode)
             for a in range(0, m, rays):
-                _stop_if(should_stop)
+                RenderCancelled.check(should_stop)
                 b = min(m, a + rays)
                 r, d, al, samples = self._render_chunk(
                     field, origins[i, a:b], dirs[i, a:b], depths_c[i, 0, a:b], n_fine, None if u is None else u[i, a:b]
@@ -520,12 +520,6 @@ class TriPlaneGenerator(nn.Module):
         """Mapping (conditioned on the render camera) followed by synthesis."""
         ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
         return self.synthesis(ws, c, **synthesis_kwargs)
-
-
-def _stop_if(should_stop: Callable[[], bool] | None) -> None:
-    """Raise RenderCancelled when the caller's should_stop() says so."""
-    if should_stop is not None and should_stop():
-        raise RenderCancelled("a newer request replaced this render")
 
 
 def _chunk_points(device: torch.device) -> int:

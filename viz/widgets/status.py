@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 from imgui_bundle import imgui
 
+from renderer.seeds import seed_label
+
 from ..jobs.loader import display_name
 from ..layout import STATUS_HEIGHT
 
@@ -31,18 +33,13 @@ def summary(app: WidgetHost) -> str | None:
     if out is None:
         return None
     req, lat = out.job.request, out.job.request.latent
-    seeds = f"seed {seed_text(lat.seed)}"
+    seeds = f"seed {seed_label(lat.seed)}"
     if lat.seed_b is not None:
-        seeds += f" → {seed_text(lat.seed_b)} t {lat.t:.2f}"
+        seeds += f" → {seed_label(lat.seed_b)} t {lat.t:.2f}"
     res = out.result.raw.shape[-1]  # the neural render; with SR, also the size it was lifted to
     sr = f" -> {out.result.image.shape[-1]}px" if out.result.image is not None else ""
     view = app.state.view.view
     return f"{seeds} · psi {req.psi:.2f} · {view} {res}px{sr} · {app.session.last_frame_ms:.0f} ms"
-
-
-def seed_text(seed: float) -> str:
-    """A seed as the user sees it: '5' or '5.80'."""
-    return str(int(seed)) if float(seed).is_integer() else f"{seed:.2f}"
 
 
 def parts(app: WidgetHost) -> list[tuple[str, str]]:
