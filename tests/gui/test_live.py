@@ -180,6 +180,10 @@ def test_status_line_at_rest_says_what_is_on_screen(app):
     baseline(app)
     text = app.status_text()
     assert "seed 0 · psi 0.70 · raw 32px" in text and " ms" in text
+    app.state.latent.seed_b, app.state.latent.interp, app.state.latent.t = 7, True, 0.37
+    settle(app)
+    assert "seed 0 -> 7 t 0.37 · psi 0.70 · raw 32px" in app.status_text()
+    app.state.latent.interp = False
 
 
 def test_tab_hides_the_pane_and_ctrl_q_quits(app, xdo):

@@ -28,14 +28,15 @@ MAX_MESSAGES = 2
 
 
 def summary(app: WidgetHost) -> str | None:
-    """What is on screen, e.g. 'seed 5.80 → 7 t 0.37 · psi 0.70 · image 128px +SR · 84 ms'."""
+    """What is on screen, e.g. 'seed 5.80 -> 7 t 0.37 · psi 0.70 · image 64px -> 128px · 84 ms' (ASCII arrows:
+    the UI font has no arrow glyph)."""
     out = app.shown
     if out is None:
         return None
     req, lat = out.job.request, out.job.request.latent
     seeds = f"seed {seed_label(lat.seed)}"
     if lat.seed_b is not None:
-        seeds += f" → {seed_label(lat.seed_b)} t {lat.t:.2f}"
+        seeds += f" -> {seed_label(lat.seed_b)} t {lat.t:.2f}"
     res = out.result.raw.shape[-1]  # the neural render; with SR, also the size it was lifted to
     sr = f" -> {out.result.image.shape[-1]}px" if out.result.image is not None else ""
     view = app.state.view.view
