@@ -1,0 +1,278 @@
+"""The inspector's model side (renderer.inspect, issue 16): captured layers, their statistics and images,
+tri-plane labels / PCA / channels / texels, density slices, the pixel probe and training-run folders.
+
+Runs on the built-in model (planes and a frame in well under a second on 2 cores)."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from renderer import load_generator
+from renderer.camera import default_camera
+from renderer.inspect import layers as L
+from renderer.inspect import planes as PL
+from renderer.model.decoder import project_onto_planes, reference_plane_axes, sample_from_planes
+
+
+@pytest.fixture(scope="module")
+def G():
+    return load_generator("builtin")
+
+
+@pytest.fixture(scope="module")
+def camera(G):
+    return default_camera(G.rendering_kwargs)
+
+
+@pytest.fixture(scope="module")
+def ws(G, camera):
+    z = torch.from_numpy(np.random.RandomState(3).randn(1, G.z_dim).astype(np.float32))
+    return G.mapping(z, camera[None])
+
+
+@pytest.fixture(scope="module")
+def captured(G, ws):
+    return L.capture_backbone(G, ws)
+
+
+@pytest.fixture(scope="module")
+def planes(captured):
+    return captured[1]
+
+
+def hook_count(G) -> int:
+    return sum(len(m._forward_hooks) for m in G.modules())
+
+
+# ----------------------------------------------------------------- layers
+def test_capture_backbone_layers_and_planes(G, ws, captured):
+    layers, planes = captured
+    assert torch.equal(planes, G.planes(ws))
+    names = [layer.name for layer in layers]
+    blocks = [f"b{r}" for r in G.backbone.synthesis.block_resolutions]
+    expected = ["mapping.ws"] + [f"backbone.{b}.{k}" for b in blocks for k in ("x", "img")] + ["planes"]
+    assert names == expected
+    assert [layer.stage for layer in layers] == ["mapping"] + ["backbone"] * 2 * len(blocks) + ["planes"]
+    P = G.plane_resolution
+    by_name = {layer.name: layer for layer in layers}
+    assert by_name["mapping.ws"].shape == (G.num_ws, G.w_dim)
+    assert torch.equal(by_name["mapping.ws"].tensor, ws[0])
+    assert by_name["planes"].shape == (96, P, P)
+    assert torch.equal(by_name["planes"].tensor, planes[0].reshape(96, P, P))
+    # the last block's running RGB sum is the backbone's output: the planes
+    assert torch.equal(by_name[f"backbone.b{P}.img"].tensor, by_name["planes"].tensor)
+    for layer in layers:
+        t = layer.tensor
+        assert t.dtype == torch.float32 and t.device.type == "cpu" and not t.requires_grad
+        assert layer.shape == tuple(t.shape)
+    for b in blocks:
+        r = int(b[1:])
+        assert by_name[f"backbone.{b}.img"].shape == (96, r, r)
+        assert by_name[f"backbone.{b}.x"].shape[1:] == (r, r)
+    assert hook_count(G) == 0
+
+
+def test_capture_render_matches_render_planes_and_superresolve(G, ws, planes, camera):
+    layers = L.capture_render(G, planes, ws, camera.numpy())
+    by_name = {layer.name: layer for layer in layers}
+    assert [layer.name for layer in layers] == [
+        "decoder.hidden",
+        "render.features",
+        "render.image_raw",
+        "render.depth",
+        "render.alpha",
+        "superres.block0.x",
+        "superres.block0.img",
+        "superres.block1.x",
+        "superres.block1.img",
+        "image",
+    ]
+    ref = G.render_planes(planes, ws, camera[None], sampling="deterministic")
+    r, R = G.neural_rendering_resolution, G.img_resolution
+    for key, name in (
+        ("features", "render.features"),
+        ("image_raw", "render.image_raw"),
+        ("image_depth", "render.depth"),
+        ("image_alpha", "render.alpha"),
+        ("image", "image"),
+    ):
+        assert (by_name[name].tensor - ref[key][0]).abs().max() <= 1e-6, name
+    assert by_name["decoder.hidden"].shape == (G.decoder.hidden_dim, r, r)
+    assert by_name["render.features"].shape == (32, r, r)
+    assert by_name["image"].shape == (3, R, R)
+    assert torch.equal(by_name["superres.block1.img"].tensor, by_name["image"].tensor)
+    assert hook_count(G) == 0
+
+
+def test_decoder_hidden_is_the_mlp_at_the_expected_termination_point(G, ws, planes, camera):
+    res = 16
+    layers = L.capture_render(G, planes, ws, camera, neural_rendering_resolution=res, superresolution=False)
+    by_name = {layer.name: layer for layer in layers}
+    assert "image" not in by_name
+    from renderer.model.volume import sample_rays
+
+    o, d = sample_rays(camera[None, :16].view(1, 4, 4), camera[None, 16:].view(1, 3, 3), res)
+    y, x = 9, 7
+    depth = by_name["render.depth"].tensor[0, y, x]
+    point = (o[0, y * res + x] + depth * d[0, y * res + x])[None, None]
+    feats = sample_from_planes(G.plane_axes, planes, point, G.rendering_kwargs["box_warp"]).mean(1)  # (1, 32, 1)
+    fc0 = G.decoder.net[0]
+    hidden = torch.nn.functional.softplus(fc0.weight * fc0.weight_gain @ feats[0, :, 0] + fc0.bias * fc0.bias_gain)
+    assert torch.allclose(by_name["decoder.hidden"].tensor[:, y, x], hidden, rtol=1e-4, atol=1e-4)
+
+
+def test_hooks_record_only_on_the_capturing_thread(G, ws):
+    b4 = G.backbone.synthesis.b4
+    recorder = L.HookRecorder({"b4": b4})
+    with recorder.record() as outputs:
+        assert hook_count(G) == 1
+        other = threading.Thread(target=lambda: G.planes(ws))
+        other.start()
+        other.join()
+        assert outputs == {}  # the other thread ran b4 with the hook installed: nothing recorded
+        G.planes(ws)
+        assert set(outputs) == {"b4"}
+    assert hook_count(G) == 0
+
+
+def test_capture_while_another_thread_renders(G, ws, captured, camera):
+    """A render thread running the same modules during a capture changes nothing in it."""
+    stop = threading.Event()
+    ws2 = ws.flip(1).contiguous()  # another latent, so foreign outputs would show
+
+    def render_loop():
+        while not stop.is_set():
+            G.planes(ws2)
+
+    t = threading.Thread(target=render_loop)
+    t.start()
+    try:
+        for _ in range(3):
+            layers, planes = L.capture_backbone(G, ws)
+            for a, b in zip(layers, captured[0]):
+                assert torch.equal(a.tensor, b.tensor), a.name
+    finally:
+        stop.set()
+        t.join()
+    assert hook_count(G) == 0
+
+
+def test_hooks_removed_when_capture_fails(G, ws):
+    with pytest.raises(RuntimeError):
+        L.capture_backbone(G, ws[:, :1])  # too few ws: the backbone raises
+    assert hook_count(G) == 0
+
+
+def test_layer_stats_match_numpy(captured):
+    for layer in captured[0]:
+        x = layer.tensor.numpy().astype(np.float64)
+        s = L.layer_stats(layer.tensor)
+        expected = {"mean": x.mean(), "std": x.std(), "min": x.min(), "max": x.max()}
+        for k, v in expected.items():
+            assert abs(s[k] - v) <= 1e-5 * max(1.0, abs(v)), (layer.name, k)
+
+
+def test_layer_image_channels_normalisation_scale_and_fft():
+    t = torch.zeros(5, 4, 6)
+    t[0] = 1.0
+    t[0, 0, 0] = -1.0
+    t[4] = torch.arange(24.0).reshape(4, 6)
+    assert L.channels(t) == 5 and L.channels(torch.zeros(12, 256)) == 1
+    raw = L.layer_image(t, L.LayerView(channel=0, normalize=False))
+    assert raw.shape == (4, 6, 3) and raw.dtype == np.uint8
+    assert (raw[0, 0] == 0).all() and (raw[1, 1] == 255).all()  # -1 -> black, 1 -> white
+    assert (L.layer_image(t, L.LayerView(channel=1, normalize=False)) == 128).all()  # 0 -> mid-grey
+    half = L.layer_image(t, L.LayerView(channel=0, normalize=False, scale_db=-20 * np.log10(2)))
+    assert half[1, 1, 0] == round(1.5 * 127.5)  # 1/2 -> 191
+    x = t[0].double()
+    norm = L.layer_image(t, L.LayerView(channel=0))
+    assert norm[0, 0, 0] == np.uint8(np.clip(round((-1 / float(x.std(correction=0)) + 1) * 127.5), 0, 255))
+    rgb = L.layer_image(t, L.LayerView(channel=4, rgb=True, normalize=False))  # start clamped to 2
+    assert rgb.shape == (4, 6, 3)
+    assert (rgb[..., 0] == 128).all() and (rgb[..., 2].ravel()[1:] == 255).all() and rgb[0, 0, 2] == 128
+    spec = L.layer_image(t, L.LayerView(channel=4, fft=True))
+    mag = np.log1p(np.abs(np.fft.fftshift(np.fft.fft2(t[4].double().numpy()))))
+    assert spec[..., 0].argmax() == mag.argmax()  # the DC term, at the centre after fftshift
+    assert np.unravel_index(spec[..., 0].argmax(), (4, 6)) == (2, 3)
+    assert spec.max() == 255 and spec.min() == 0
+    ws_img = L.layer_image(torch.randn(12, 256), L.LayerView())
+    assert ws_img.shape == (12, 256, 3)
+
+
+# ----------------------------------------------------------------- planes
+def test_reference_plane_labels_and_permuted_axes():
+    ref = reference_plane_axes()
+    assert PL.plane_axes_labels(ref) == [("x", "y"), ("x", "z"), ("z", "x")]
+    assert PL.plane_label(ref, 2) == "plane 2: (z, x)"
+    permuted = ref[[2, 0, 1]]
+    assert PL.plane_axes_labels(permuted) == [("z", "x"), ("x", "y"), ("x", "z")]
+    zy = torch.tensor([[[0.0, 0, 1], [0, 1, 0], [1, 0, 0]]] * 3)  # reads (z, y)
+    assert PL.plane_axes_labels(zy)[0] == ("z", "y")
+    # the labels are what project_onto_planes really reads
+    p = torch.tensor([[[0.1, 0.2, 0.3]]])
+    coords = project_onto_planes(ref, p)[:, 0]
+    value = {"x": 0.1, "y": 0.2, "z": 0.3}
+    for k, (u, v) in enumerate(PL.plane_axes_labels(ref)):
+        assert coords[k].tolist() == pytest.approx([value[u], value[v]])
+
+
+def test_pca_deterministic_ranked_and_shared(planes):
+    a, b = PL.fit_pca(planes), PL.fit_pca(planes.clone())
+    for f in ("mean", "components", "explained", "lo", "hi"):
+        assert np.array_equal(getattr(a, f), getattr(b, f))
+    assert ((a.explained >= 0) & (a.explained <= 1)).all()
+    assert a.explained[0] >= a.explained[1] >= a.explained[2]
+    assert 0 < a.total <= 1 and a.total == pytest.approx(a.explained.sum())
+    assert np.allclose(a.components @ a.components.T, np.eye(3), atol=1e-9)
+    for comp in a.components:
+        assert comp[np.argmax(np.abs(comp))] > 0
+    imgs = PL.pca_images(planes, a)
+    P = planes.shape[-1]
+    assert imgs.shape == (3, P, P, 3) and imgs.dtype == np.uint8
+    edited = planes.clone()
+    edited[0, 1, :, 5, 7] = planes[0, 0, :, 40, 50]  # a texel of plane 0 copied into plane 1
+    shown = PL.pca_images(edited, a)
+    assert np.array_equal(shown[1, 5, 7], imgs[0, 40, 50])
+    # the explained ratios are those of the texels' covariance
+    x = planes[0].double().permute(0, 2, 3, 1).reshape(-1, 32).numpy()
+    ev = np.linalg.eigvalsh(np.cov(x.T))[::-1]
+    assert np.allclose(a.explained, ev[:3] / ev.sum(), atol=1e-9)
+    strided = PL.fit_pca(planes, stride=4)
+    assert np.array_equal(strided.components, PL.fit_pca(planes, stride=4).components)
+
+
+def test_channel_images_share_one_range_and_grid_layout(planes):
+    edited = planes.clone()
+    edited[0, 2, 3, 10, 11] = planes[0, 0, 3, 20, 21]
+    imgs = PL.channel_images(edited, 3)
+    P = planes.shape[-1]
+    assert imgs.shape == (3, P, P) and imgs.dtype == np.uint8
+    assert imgs[2, 10, 11] == imgs[0, 20, 21]
+    grid = PL.channel_grid(planes, 1, columns=8)
+    assert grid.shape == (4 * P + 3, 8 * P + 7)
+    assert (grid[P, :] == 0).all() and (grid[:, P] == 0).all()  # separators
+    one = planes[0, 1, 9].double().numpy()  # channel 9: row 1, column 1
+    lo, hi = np.percentile(one, PL.PCA_PERCENTILES)
+    expected = (np.clip((one - lo) / (hi - lo), 0, 1) * 255).round().astype(np.uint8)
+    assert np.array_equal(grid[P + 1 : 2 * P + 1, P + 1 : 2 * P + 1], expected)
+
+
+def test_texel_info_world_coordinates(G, planes):
+    P = planes.shape[-1]
+    box = G.rendering_kwargs["box_warp"]
+    info = PL.texel_info(planes, 2, row=0, col=P - 1, plane_axes=G.plane_axes, box_warp=box)
+    assert info.axes == ("z", "x")
+    assert info.u_world == pytest.approx((1 - 1 / P) * box / 2)
+    assert info.v_world == pytest.approx(-(1 - 1 / P) * box / 2)
+    assert info.point.tolist() == pytest.approx([info.v_world, 0.0, info.u_world])  # (z, x) plane
+    assert np.array_equal(info.values, planes[0, 2, :, 0, P - 1].double().numpy())
+    # bilinear sampling exactly at the texel centre reads that texel alone
+    pt = torch.tensor(info.point, dtype=torch.float32)[None, None]
+    feats = sample_from_planes(G.plane_axes, planes, pt, box)[0, 2, :, 0]
+    assert torch.allclose(feats, planes[0, 2, :, 0, P - 1], atol=1e-6)
+    with pytest.raises(ValueError):
+        PL.texel_info(planes, 3, 0, 0, G.plane_axes, box)
