@@ -12,10 +12,14 @@ import pytest
 import torch
 
 from renderer import load_generator
-from renderer.camera import default_camera
+from renderer.camera import default_camera, orbit_camera
+from renderer.export.mesh import default_level
 from renderer.inspect import layers as L
 from renderer.inspect import planes as PL
+from renderer.inspect import slices as SL
+from renderer.inspect.probe import probe_pixel
 from renderer.model.decoder import project_onto_planes, reference_plane_axes, sample_from_planes
+from renderer.model.volume import sample_rays
 
 
 @pytest.fixture(scope="module")
@@ -113,8 +117,6 @@ def test_decoder_hidden_is_the_mlp_at_the_expected_termination_point(G, ws, plan
     layers = L.capture_render(G, planes, ws, camera, neural_rendering_resolution=res, superresolution=False)
     by_name = {layer.name: layer for layer in layers}
     assert "image" not in by_name
-    from renderer.model.volume import sample_rays
-
     o, d = sample_rays(camera[None, :16].view(1, 4, 4), camera[None, 16:].view(1, 3, 3), res)
     y, x = 9, 7
     depth = by_name["render.depth"].tensor[0, y, x]
@@ -276,3 +278,91 @@ def test_texel_info_world_coordinates(G, planes):
     assert torch.allclose(feats, planes[0, 2, :, 0, P - 1], atol=1e-6)
     with pytest.raises(ValueError):
         PL.texel_info(planes, 3, 0, 0, G.plane_axes, box)
+
+
+# ----------------------------------------------------------------- slices
+@pytest.mark.parametrize("axis", ["x", "y", "z"])
+def test_axis_slice_points_are_upright_and_span_the_box(G, axis):
+    spec = SL.SliceSpec(axis=axis, position=0.1, resolution=8)
+    pts, corners = SL.slice_points(G, spec)
+    half = G.rendering_kwargs["box_warp"] / 2
+    i = "xyz".index(axis)
+    assert pts.shape == (8, 8, 3) and pts.dtype == np.float32
+    assert np.allclose(pts[..., i], 0.1)
+    assert np.allclose(corners[:, i], 0.1)
+    others = [j for j in range(3) if j != i]
+    assert np.allclose(np.abs(corners[:, others]), half)
+    assert np.abs(pts[..., others]).max() == pytest.approx(half * (1 - 1 / 8))
+    right, up = corners[1] - corners[0], corners[0] - corners[3]  # TL->TR, BL->TL
+    assert np.allclose(pts[0, -1] - pts[0, 0], right * 7 / 8) and np.allclose(pts[0, 0] - pts[-1, 0], up * 7 / 8)
+    if axis in ("x", "z"):
+        assert up[1] > 0  # y goes up
+    # seen from the positive side: right x up points at the viewer, along +axis
+    assert np.cross(right, up)[i] > 0
+
+
+def test_camera_slice_faces_the_camera(G, camera):
+    spec = SL.SliceSpec(axis="camera", position=0.05, resolution=4)
+    pivot = G.rendering_kwargs["avg_camera_pivot"]
+    pts, corners = SL.slice_points(G, spec, camera=camera, pivot=pivot)
+    c2w = camera[:16].view(4, 4).double().numpy()
+    forward = c2w[:3, 2]
+    centre = corners.mean(0)
+    assert np.allclose(centre, np.asarray(pivot) + 0.05 * forward)
+    assert np.allclose((pts.reshape(-1, 3) - centre) @ forward, 0, atol=1e-6)
+    assert np.dot(corners[1] - corners[0], c2w[:3, 0]) > 0  # image right = camera right
+    assert np.dot(corners[0] - corners[3], c2w[:3, 1]) < 0  # image up = -camera y (OpenCV y is down)
+    assert np.linalg.norm(corners[1] - corners[0]) == pytest.approx(G.rendering_kwargs["box_warp"])
+
+
+def test_density_slice_equals_sample_at_the_same_points(G, planes):
+    s = SL.density_slice(G, planes, SL.SliceSpec(axis="x", position=0.02, resolution=32))
+    ref = G.sample(torch.from_numpy(s.points.reshape(1, -1, 3)), planes)
+    assert np.array_equal(s.sigma, ref["sigma"][0, :, 0].numpy().reshape(32, 32))
+    assert np.array_equal(s.rgb, np.clip(ref["rgb"][0, :, :3].numpy().reshape(32, 32, 3), 0, 1))
+    assert s.corners.shape == (4, 3)
+
+
+def test_slice_image_contour_lies_where_sigma_crosses_the_level(G, planes):
+    s = SL.density_slice(G, planes, SL.SliceSpec(axis="z", position=0.0, resolution=64))
+    level = default_level(G)
+    assert (s.sigma > level).any() and (s.sigma < level).any()  # the head crosses the slice
+    img = SL.slice_image(s, level)
+    assert img.shape == (64, 64, 3) and img.dtype == np.uint8
+    red = (img == np.array(SL.CONTOUR_COLOUR, np.uint8)).all(-1)
+    assert red.any()
+    assert np.array_equal(red, SL.contour_mask(s.sigma, level))
+    pad = np.pad(s.sigma, 1, constant_values=np.inf)
+    for r, c in zip(*np.nonzero(red)):
+        assert s.sigma[r, c] >= level
+        neighbours = [pad[r, c + 1], pad[r + 2, c + 1], pad[r + 1, c], pad[r + 1, c + 2]]
+        assert min(neighbours) < level
+    colour = SL.slice_colour_image(s)
+    assert colour.shape == (64, 64, 3) and np.array_equal(colour, (s.rgb * 255).round().astype(np.uint8))
+
+
+def test_colour_map_ends():
+    assert SL.colour_map(np.array([0.0, 1.0])).tolist() == [list(SL.VIRIDIS[0]), list(SL.VIRIDIS[-1])]
+
+
+# ----------------------------------------------------------------- probe
+def test_probe_ray_depth_and_density(G, ws, planes):
+    cam = orbit_camera(
+        0.3, -0.1, 2.7, G.rendering_kwargs["avg_camera_pivot"], focal=G.rendering_kwargs["default_focal"]
+    )
+    res = 32
+    out = G.render_planes(planes, ws, cam[None], neural_rendering_resolution=res, superresolution=False)
+    depth, alpha = out["image_depth"][0], out["image_alpha"][0]
+    _, dirs = sample_rays(cam[None, :16].view(1, 4, 4), cam[None, 16:].view(1, 3, 3), res)
+    ys, xs = np.nonzero(alpha[0].numpy() > 0.5)
+    y, x = int(ys[len(ys) // 2]), int(xs[len(xs) // 2])
+    p = probe_pixel(G, planes, cam.numpy(), depth, alpha, x, y)
+    assert np.array_equal(p.direction, dirs[0, y * res + x].double().numpy())
+    assert p.depth == float(depth[0, y, x]) and p.opacity == float(alpha[0, y, x])
+    assert np.allclose(p.point, p.origin + p.depth * p.direction, atol=1e-6)
+    ref = G.sample(torch.tensor(p.point, dtype=torch.float32).view(1, 1, 3), planes)
+    assert p.sigma == pytest.approx(float(ref["sigma"][0, 0, 0]), rel=1e-5, abs=1e-4)
+    assert p.density == pytest.approx(float(torch.nn.functional.softplus(torch.tensor(p.sigma - 1.0))), rel=1e-6)
+    assert p.sigma > default_level(G) - 50  # an opaque pixel's ray stops near the surface
+    with pytest.raises(ValueError):
+        probe_pixel(G, planes, cam, depth[0], alpha[0], res, 0)
