@@ -5,6 +5,7 @@ Runs on the built-in model (planes and a frame in well under a second on 2 cores
 
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
@@ -16,6 +17,7 @@ from renderer.camera import default_camera, orbit_camera
 from renderer.export.mesh import default_level
 from renderer.inspect import layers as L
 from renderer.inspect import planes as PL
+from renderer.inspect import runs as RU
 from renderer.inspect import slices as SL
 from renderer.inspect.probe import probe_pixel
 from renderer.model.decoder import project_onto_planes, reference_plane_axes, sample_from_planes
@@ -366,3 +368,73 @@ def test_probe_ray_depth_and_density(G, ws, planes):
     assert p.sigma > default_level(G) - 50  # an opaque pixel's ray stops near the surface
     with pytest.raises(ValueError):
         probe_pixel(G, planes, cam, depth[0], alpha[0], res, 0)
+
+
+# ----------------------------------------------------------------- training runs
+def write_snapshot(folder, kimg: int, data: bytes = b"x", mtime: float | None = None):
+    p = folder / f"network-snapshot-{kimg:06d}.pkl"
+    p.write_bytes(data)
+    if mtime is not None:
+        os.utime(p, (mtime, mtime))
+    return p
+
+
+def test_list_snapshots_sorted_by_kimg(tmp_path):
+    for k in (200, 4, 1000, 40):
+        write_snapshot(tmp_path, k)
+    (tmp_path / "network-snapshot-000008.pkl.tmp").write_bytes(b"x")
+    (tmp_path / "log.txt").write_text("x")
+    (tmp_path / "fakes000200.png").write_bytes(b"x")
+    (tmp_path / "network-snapshot-000300.pkl").mkdir()
+    snaps = RU.list_snapshots(tmp_path)
+    assert [s.kimg for s in snaps] == [4, 40, 200, 1000]
+    assert snaps[0] == RU.Snapshot(4, str(tmp_path / "network-snapshot-000004.pkl"))
+    assert RU.SNAPSHOT_PATTERN.fullmatch("network-snapshot-001234.pkl").group(1) == "001234"
+    with pytest.raises(OSError, match="missing-run"):
+        RU.list_snapshots(tmp_path / "missing-run")
+    with pytest.raises(OSError, match="log.txt"):
+        RU.list_snapshots(tmp_path / "log.txt")
+
+
+def test_run_follower_waits_for_a_settled_file_and_returns_each_newer_one_once(tmp_path):
+    f = RU.RunFollower(tmp_path, settle_s=1.0)
+    assert f.poll(0.0) is None and f.seen == []
+    write_snapshot(tmp_path, 0, b"a" * 10, mtime=1000)
+    assert f.poll(10.0) is None  # first seen now
+    assert f.poll(10.5) is None
+    got = f.poll(11.0)
+    assert got is not None and got.kimg == 0
+    assert f.poll(12.0) is None  # returned once
+    # a snapshot still being written: it grows, so it is not settled
+    p = write_snapshot(tmp_path, 4, b"b" * 5, mtime=1001)
+    assert f.poll(20.0) is None
+    p.write_bytes(b"b" * 50)
+    os.utime(p, (1002, 1002))
+    assert f.poll(20.9) is None
+    assert f.poll(21.5) is None  # changed at 20.9: settles at 21.9
+    os.utime(p, (1003, 1003))  # touched: mtime changes, the clock starts again
+    assert f.poll(22.0) is None
+    assert f.poll(22.9) is None
+    got = f.poll(23.0)
+    assert got is not None and got.kimg == 4
+    assert [s.kimg for s in f.seen] == [0, 4]
+    # two new ones at once: only the newest is returned
+    write_snapshot(tmp_path, 8, mtime=1004)
+    write_snapshot(tmp_path, 12, mtime=1004)
+    assert f.poll(30.0) is None
+    assert f.poll(31.0).kimg == 12
+    assert f.last.kimg == 12
+    # an older file appearing later is not newer than the last returned
+    write_snapshot(tmp_path, 2, mtime=1005)
+    assert f.poll(40.0) is None and f.poll(50.0) is None
+
+
+def test_run_follower_skips_what_the_caller_has_and_empty_files(tmp_path):
+    write_snapshot(tmp_path, 40)
+    f = RU.RunFollower(tmp_path, settle_s=0.5, after=40)
+    assert f.poll(0.0) is None and f.poll(5.0) is None
+    write_snapshot(tmp_path, 80, b"")
+    assert f.poll(6.0) is None and f.poll(9.0) is None  # empty: not written yet
+    write_snapshot(tmp_path, 80, b"data", mtime=2000)
+    assert f.poll(10.0) is None
+    assert f.poll(10.5).kimg == 80
