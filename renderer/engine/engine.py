@@ -22,7 +22,7 @@ from ..model.generator import TriPlaneGenerator
 from ..model.occupancy import OccupancyGrid
 from .cuda_graphs import FrameGraphs, capturable
 from .latents import seed_z, slerp
-from .request import RenderRequest, RenderResult
+from .request import LatentSpec, RenderRequest, RenderResult
 
 
 @dataclass
@@ -77,6 +77,19 @@ class RenderEngine:
         z = seed_z(lo, self.G.z_dim)
         return slerp(z, seed_z(lo + 1, self.G.z_dim), frac) if frac > 0 else z
 
+    def _blend_ws(self, lat: LatentSpec, req: RenderRequest) -> torch.Tensor:
+        """ws of one latent's seed / seed_b / t (its blend_to aside), in its space."""
+        if lat.seed_b is None or lat.t == 0:
+            return self._seed_ws(lat.seed, req)
+        if lat.space == "z":
+            return self._map(slerp(self._seed_z(lat.seed), self._seed_z(lat.seed_b), lat.t), req)
+        return torch.lerp(self._seed_ws(lat.seed, req), self._seed_ws(lat.seed_b, req), float(lat.t))
+
+    def _blend_z(self, lat: LatentSpec) -> np.ndarray:
+        """z of one latent's seed / seed_b / t (its blend_to aside), blended along the great circle."""
+        z = self._seed_z(lat.seed)
+        return z if lat.seed_b is None or lat.t == 0 else slerp(z, self._seed_z(lat.seed_b), lat.t)
+
     def ws_for(self, req: RenderRequest) -> torch.Tensor:
         """ws (1, num_ws, w_dim) of a request's latent, truncation and conditioning (cached)."""
         key = (req.latent, req.psi, req.cutoff, req.cond_camera)
@@ -84,14 +97,15 @@ class RenderEngine:
             self._ws.move_to_end(key)
             return self._ws[key]
         lat = req.latent
-        if lat.seed_b is None or lat.t == 0:
-            ws = self._seed_ws(lat.seed, req)
-        elif lat.space == "z":
-            ws = self._map(slerp(self._seed_z(lat.seed), self._seed_z(lat.seed_b), lat.t), req)
-        elif lat.space == "w":
-            ws = torch.lerp(self._seed_ws(lat.seed, req), self._seed_ws(lat.seed_b, req), float(lat.t))
-        else:
+        blends = (lat.seed_b is not None and lat.t != 0) or (lat.blend_to is not None and lat.blend_t != 0)
+        if blends and lat.space not in ("w", "z"):
             raise ValueError(f"interpolation space must be 'w' or 'z', not {lat.space!r}")
+        if lat.blend_to is None or lat.blend_t == 0:
+            ws = self._blend_ws(lat, req)
+        elif lat.space == "z":
+            ws = self._map(slerp(self._blend_z(lat), self._blend_z(lat.blend_to), lat.blend_t), req)
+        else:
+            ws = torch.lerp(self._blend_ws(lat, req), self._blend_ws(lat.blend_to, req), float(lat.blend_t))
         if lat.mix_seed is not None:
             mix = self._seed_ws(lat.mix_seed, req)
             end = self.G.num_ws if lat.mix_end is None else lat.mix_end

@@ -23,6 +23,9 @@ class LatentSpec:
     visualizer does when dragging the seed). With `seed_b`, the latent moves from `seed` (t=0)
     to `seed_b` (t=1): linearly in W, or along the great circle in Z (slerp, then mapping).
     `mix_seed` replaces ws[mix_start:mix_end] with that seed's (style mixing).
+    With `blend_to`, the latent above (seed, seed_b, t) moves on to that second latent (blend_t=0: this
+    one, 1: `blend_to`'s seed/seed_b/t), again in `space` (W lerp or Z slerp); camera paths use it between
+    keyframes that are themselves A/B blends. Mixing is this spec's; `blend_to`'s own mixing is ignored.
     """
 
     seed: float = 0.0
@@ -32,6 +35,12 @@ class LatentSpec:
     mix_seed: int | None = None
     mix_start: int = 7
     mix_end: int | None = None
+    blend_to: LatentSpec | None = None
+    blend_t: float = 0.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.blend_to, dict):  # read back from JSON (asdict nests it)
+            object.__setattr__(self, "blend_to", LatentSpec(**self.blend_to))
 
 
 @dataclass(frozen=True)
