@@ -1,6 +1,11 @@
 """`triplane-render video`: an orbit or a latent-interpolation video (MP4), rendered through the engine.
 
     triplane-render video --network N --seeds 0,1,2 --kind orbit|interp --frames 120 --out v.mp4
+    triplane-render video --path shot.json [--fps F] [--duration S] [--png-dir DIR] --out v.mp4
+
+`--path` takes a triplane-viz camera path or a nerfstudio camera_path.json (told apart by content;
+renderer.paths.files); a nerfstudio path carries no latent, so --seeds (one seed; default 0) and
+--trunc / --trunc-cutoff supply it. Our paths carry their latent, psi and cutoff per keyframe.
 
 The output is checked before the network loads and written atomically (complete or absent).
 """
@@ -12,7 +17,7 @@ import argparse
 from ..export.files import check_target
 from ..export.video import KINDS, MAX_FRAMES, VideoSpec, write_video
 from .args import MAX_DEPTH_MULT, MAX_NRR, arg, bounded, count, parse_seeds, path
-from .common import ProgressBar, add_export_options, load_engine
+from .common import ProgressBar, add_export_options, load_engine, usage_error
 
 
 def register(sub) -> None:
@@ -26,7 +31,33 @@ def register(sub) -> None:
         "the camera orbits once. Deterministic sampling.",
     )
     add_export_options(v)
-    v.add_argument("--seeds", required=True, type=arg(parse_seeds), metavar="LIST", help="seeds, e.g. 0,1,2")
+    v.add_argument(
+        "--seeds",
+        type=arg(parse_seeds),
+        metavar="LIST",
+        help="seeds, e.g. 0,1,2 (required without --path; with a nerfstudio --path: its one seed, default 0)",
+    )
+    v.add_argument(
+        "--path",
+        dest="camera_path",
+        metavar="FILE",
+        type=arg(path),
+        help="render a camera path: a triplane-viz path JSON or a nerfstudio camera_path.json",
+    )
+    v.add_argument(
+        "--duration",
+        type=arg(bounded(0.0, 3600.0)),
+        default=None,
+        metavar="S",
+        help="with --path: seconds of video (default: the path's)",
+    )
+    v.add_argument(
+        "--png-dir",
+        type=arg(path),
+        default=None,
+        metavar="DIR",
+        help="with --path: also write PNG frames, depth maps (.npy + 16-bit .png) and cameras.json to DIR",
+    )
     v.add_argument("--kind", choices=KINDS, default="orbit", help="orbit or interp (default orbit)")
     v.add_argument(
         "--frames",
@@ -36,9 +67,17 @@ def register(sub) -> None:
         help="frames per seed (orbit) or per interpolation step (interp) (default 120)",
     )
     v.add_argument(
-        "--fps", type=arg(bounded(0.0, 240.0)), default=30.0, help="frames per second, in (0, 240] (default 30)"
+        "--fps",
+        type=arg(bounded(0.0, 240.0)),
+        default=None,
+        help="frames per second, in (0, 240] (default 30; with --path: the path's)",
     )
-    v.add_argument("--view", choices=("image", "raw", "depth"), default="image", help="what to show (default image)")
+    v.add_argument(
+        "--view",
+        choices=("image", "raw", "depth"),
+        default=None,
+        help="what to show (default image; with --path: the first keyframe's view)",
+    )
     v.add_argument(
         "--nrr",
         type=arg(count(1, MAX_NRR)),
@@ -59,14 +98,21 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Render an orbit or an interpolation video to MP4."""
+    if args.camera_path is not None:
+        return run_path(args)
+    if args.seeds is None:
+        usage_error("video needs --seeds (or --path)")
+    for flag, value in (("--duration", args.duration), ("--png-dir", args.png_dir)):
+        if value is not None:
+            usage_error(f"{flag} goes with --path")
     spec = VideoSpec(
         seeds=list(args.seeds),
         kind=args.kind,
         frames=args.frames,
-        fps=args.fps,
+        fps=30.0 if args.fps is None else args.fps,
         psi=args.trunc,
         cutoff=args.trunc_cutoff,
-        view=args.view,
+        view=args.view or "image",
         neural_rendering_resolution=args.nrr,
         depth_multiplier=args.depth_mult,
     )
@@ -76,6 +122,44 @@ def run(args: argparse.Namespace) -> int:
     bar = ProgressBar(f"video {spec.total_frames()} frames", disable=args.quiet)
     try:
         summary = write_video(engine, spec, out, overwrite=args.force, progress=bar)
+    finally:
+        bar.close()
+    print(summary.line())
+    return 0
+
+
+def run_path(args: argparse.Namespace) -> int:
+    """Render a camera path file (ours or nerfstudio's) to MP4 (+ the PNG sequence)."""
+    from dataclasses import replace
+
+    from ..paths.files import load_any
+    from ..paths.render import PathRenderOptions, write_path_video
+
+    seeds = list(args.seeds) if args.seeds is not None else [0]
+    if len(seeds) != 1:
+        usage_error("with --path, --seeds takes one seed (the latent of a nerfstudio path's frames)")
+    camera_path, kind = load_any(args.camera_path, seed=float(seeds[0]), psi=args.trunc, cutoff=args.trunc_cutoff)
+    if kind != "nerfstudio" and args.seeds is not None:
+        usage_error(f"{args.camera_path} carries its own latent; --seeds applies only to nerfstudio paths")
+    changes = {}
+    if args.fps is not None:
+        changes["fps"] = args.fps
+    if args.duration is not None:
+        changes["duration"] = args.duration
+    if changes:
+        try:
+            camera_path = replace(camera_path, **changes)
+        except ValueError as e:
+            usage_error(str(e))
+    options = PathRenderOptions(view=args.view, neural_rendering_resolution=args.nrr, depth_multiplier=args.depth_mult)
+    options.video_view(camera_path)
+    out = check_target(args.out, args.force, (".mp4",), "video")
+    engine = load_engine(args.network, args.device)
+    bar = ProgressBar(f"video {camera_path.frame_count} frames", disable=args.quiet)
+    try:
+        summary = write_path_video(
+            engine, camera_path, out, options, overwrite=args.force, progress=bar, png_dir=args.png_dir
+        )
     finally:
         bar.close()
     print(summary.line())

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -23,7 +23,7 @@ from typing import Literal
 import numpy as np
 
 from ..camera import Camera, camera_tuple, default_camera
-from ..engine import LatentSpec, RenderEngine, RenderRequest
+from ..engine import LatentSpec, RenderEngine, RenderRequest, RenderResult
 from ..engine.frames import view_pixels
 from ..errors import ExportError
 from ..progress import CancelToken, ProgressFn, check_cancel, report
@@ -136,7 +136,11 @@ def frame_requests(spec: VideoSpec, rendering_kwargs: dict) -> Iterator[RenderRe
 
 def frame_pixels(engine: RenderEngine, req: RenderRequest, view: str) -> np.ndarray:
     """(H, W, 3) uint8 of one frame (depth as grey RGB), padded by edge copies to even sizes (yuv420p)."""
-    res = engine.render(req)
+    return result_pixels(engine.render(req), view)
+
+
+def result_pixels(res: RenderResult, view: str) -> np.ndarray:
+    """frame_pixels of a render's result."""
     px = view_pixels(view, res.image, res.raw, res.depth, res.alpha)
     px = np.repeat(px[..., None], 3, axis=2) if px.ndim == 2 else px
     h, w = px.shape[:2]
@@ -169,28 +173,47 @@ def write_video(
     bitrate: str | None = "10M",
 ) -> VideoSummary:
     """Render every frame of `spec` and encode an MP4 at `path` (checked first; atomic; cancellable)."""
-    import imageio_ffmpeg
-
     t0 = time.perf_counter()
     spec.check()
     p = check_target(path, overwrite, (".mp4",), "video")
     total = spec.total_frames()
     requests = frame_requests(spec, engine.G.rendering_kwargs)
+    pixels = (frame_pixels(engine, req, spec.view) for req in requests)
+    size = encode_mp4(p, pixels, total, spec.fps, overwrite, progress, cancel, quality, bitrate)
+    return VideoSummary(p, total, size, spec.fps, time.perf_counter() - t0)
+
+
+def encode_mp4(
+    p: Path,
+    frames: Iterable[np.ndarray],
+    total: int,
+    fps: float,
+    overwrite: bool = False,
+    progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
+    quality: float | None = None,
+    bitrate: str | None = "10M",
+) -> tuple[int, int]:
+    """Encode (H, W, 3) uint8 frames (even sizes) into the MP4 `p` atomically (cancel or failure leaves
+    nothing); the cancel token is checked before each frame is made. Returns the size (w, h)."""
+    import imageio_ffmpeg
+
     state: dict = {}
+    it = iter(frames)
 
     def encode(tmp: Path) -> None:
         writer = None
         try:
-            for i, req in enumerate(requests):
+            for i in range(total):
                 check_cancel(cancel)
-                px = frame_pixels(engine, req, spec.view)
+                px = next(it)
                 if writer is None:
                     h, w = px.shape[:2]
                     state["size"] = (w, h)
                     writer = imageio_ffmpeg.write_frames(
                         str(tmp),
                         (w, h),
-                        fps=spec.fps,
+                        fps=fps,
                         codec="libx264",
                         pix_fmt_out="yuv420p",
                         quality=quality,
@@ -213,7 +236,7 @@ def write_video(
         atomic_write(p, encode, overwrite)
     except (RuntimeError, BrokenPipeError) as e:  # ffmpeg died (e.g. odd frame size, disk full in ffmpeg)
         raise ExportError(f"could not encode {p}: {e}; nothing was written") from None
-    return VideoSummary(p, total, state.get("size", (0, 0)), spec.fps, time.perf_counter() - t0)
+    return state.get("size", (0, 0))
 
 
 def read_video_info(path: str | os.PathLike) -> dict:
