@@ -10,10 +10,12 @@ import pytest
 imgui = pytest.importorskip("imgui_bundle").imgui
 
 from viz.gfx.mesh_view import GeometrySettings  # noqa: E402
+from viz.inspector import InspectorState  # noqa: E402
 from viz.jobs.exporter import ExportSettings  # noqa: E402
 from viz.pane import SECTIONS  # noqa: E402
 from viz.resolution import ResolutionPolicy  # noqa: E402
 from viz.state import VizState  # noqa: E402
+from viz.training_run import TrainingRun  # noqa: E402
 from viz.ui_state import PerfStats, UiState  # noqa: E402
 from viz.widgets import status  # noqa: E402
 
@@ -42,14 +44,16 @@ class FakeHost(SimpleNamespace):
             perf=PerfStats(),
             session=SimpleNamespace(discarded=0, last_frame_ms=0.0),
             device_name="cpu",
+            inspector=SimpleNamespace(state=InspectorState()),
+            training=TrainingRun(),
             calls=[],
         )
 
     def log(self, message: str) -> None:
         self.calls.append(("log", message))
 
-    def load_model(self, path: str) -> None:
-        self.calls.append(("load_model", path))
+    def load_model(self, path: str, keep_view: bool = False) -> None:
+        self.calls.append(("load_model", path, keep_view))
 
     def reset_camera(self) -> None:
         self.calls.append(("reset_camera",))

@@ -32,6 +32,7 @@ ACTIONS: dict[str, Callable[[ViewerHost], object]] = {
     "seed_prev": lambda app: step_seed(app, -1),
     "seed_next": lambda app: step_seed(app, 1),
     "toggle_pane": lambda app: app.toggle_pane(),
+    "inspector": lambda app: app.toggle_inspector(),
     "quit": lambda app: app.quit(),
 }
 """What each key action id of viz.bindings does to the app."""

@@ -35,6 +35,7 @@ from .gfx.gui import Gui  # noqa: E402
 from .gfx.mesh_view import GeometrySettings, PreviewMesher  # noqa: E402
 from .gfx.window import DisplayError, create_window, destroy_window, gl_info  # first: imgui_bundle before glfw
 from .input import InputHandler  # noqa: E402
+from .inspector import Inspector  # noqa: E402
 from .jobs.exporter import Exporter, ExportSettings  # noqa: E402
 from .jobs.loader import LoadedModel, ModelLoader  # noqa: E402
 from .layout import PANE_WIDTH, STATUS_HEIGHT  # noqa: E402
@@ -43,6 +44,7 @@ from .recent import RecentFiles  # noqa: E402
 from .resolution import ResolutionPolicy  # noqa: E402
 from .session import FrameOut, RenderSession  # noqa: E402
 from .state import VizState  # noqa: E402
+from .training_run import TrainingRun  # noqa: E402
 from .ui_state import PerfStats, UiState  # noqa: E402
 
 __all__ = ["App", "AppConfig", "DisplayError"]
@@ -89,7 +91,7 @@ class App:
         except BaseException:
             destroy_window(self.window)
             raise
-        self.presenter, self.mesh_view = self.gui.presenter, self.gui.mesh_view
+        self.presenter, self.mesh_view, self.textures = self.gui.presenter, self.gui.mesh_view, self.gui.textures
         self.recent = RecentFiles.load()
         if self.recent.warning:
             self.log(f"warning: {self.recent.warning}")
@@ -102,6 +104,8 @@ class App:
         """Key of the mesh in the mesh view (see viz.results.geometry_key)."""
         self.export_settings = ExportSettings()
         self.exporter = Exporter(log=self.log)
+        self.inspector = Inspector(on_done=glfw.post_empty_event)
+        self.training = TrainingRun()
         if config.checkpoint:
             self.load_model(config.checkpoint)
 
@@ -111,6 +115,7 @@ class App:
             return
         self._closed = True
         self.worker.stop()
+        self.inspector.stop()
         self.exporter.stop()
         self.mesher.stop()
         self.loader.stop()
@@ -166,10 +171,11 @@ class App:
 
         return {name: bound(f) for name, f in actions.ACTIONS.items()}
 
-    def load_model(self, path: str) -> None:
-        """Start loading a checkpoint in the background (the current model stays until it succeeds)."""
+    def load_model(self, path: str, keep_view: bool = False) -> None:
+        """Start loading a checkpoint in the background (the current model stays until it succeeds); `keep_view`
+        keeps the latent and camera (another snapshot of a training run)."""
         self.ui.model_path, self.ui.load_error = str(path), None
-        self.loader.start(path)
+        self.loader.start(path, keep_view=keep_view)
 
     def reset_camera(self) -> None:
         self.state.reset_camera()
@@ -179,6 +185,9 @@ class App:
 
     def close_help(self) -> None:
         self.ui.show_help = False
+
+    def toggle_inspector(self) -> None:
+        self.inspector.state.open = not self.inspector.state.open
 
     def toggle_pane(self) -> None:
         self.ui.show_pane = not self.ui.show_pane
@@ -261,6 +270,7 @@ class App:
         self.gui.make_current()
         glfw.poll_events()
         results.take_loaded_model(self)
+        results.follow_training_run(self, now)
         minimized = self.minimized()
         if not minimized:
             self.state.latent.advance(min(dt, 0.1))
@@ -276,10 +286,12 @@ class App:
         imgui.backends.opengl3_new_frame()
         imgui.backends.glfw_new_frame()
         imgui.new_frame()
+        self.inspector.seen()
         pane.draw_ui(self)
         imgui.render()
         self.session.submit(self.state, self.model, self.model_id, self.ui)
         self._upload_pending()
+        self.inspector.update(self.shown, self.engine.G if self.engine else None, self.model_id, self.quality.full)
         results.update_geometry(self)
         canvas.draw_render_area(self)
         imgui.backends.opengl3_render_draw_data(imgui.get_draw_data())

@@ -42,6 +42,13 @@ BINDINGS: tuple[Binding, ...] = (
     Binding(
         "toggle_pane", "Tab", "hide / show the control pane (the render takes the window)", "key", where="anywhere"
     ),
+    Binding(
+        "inspector",
+        "I",
+        "show / hide the inspector (layers, tri-planes, density slices, pixel probe)",
+        "key",
+        where="anywhere",
+    ),
     Binding("quit", "Ctrl+Q", "quit the viewer", "key", where="anywhere, even while typing"),
 )
 """Every mouse and key binding of the window, in the order the help shows them."""

@@ -14,7 +14,9 @@ from renderer.engine import RenderEngine
 from .config import AppConfig
 from .gfx.mesh_view import GeometrySettings, MeshView, PreviewMesher
 from .gfx.present import Presenter
+from .gfx.textures import ImageTextures
 from .input import InputHandler
+from .inspector import Inspector
 from .jobs.exporter import Exporter, ExportSettings
 from .jobs.loader import LoadedModel, ModelLoader
 from .jobs.worker import LatestWinsWorker
@@ -22,6 +24,7 @@ from .recent import RecentFiles
 from .resolution import ResolutionPolicy
 from .session import FrameOut, RenderSession
 from .state import VizState
+from .training_run import TrainingRun
 from .ui_state import PerfStats, UiState
 
 
@@ -50,6 +53,12 @@ class WidgetHost(Protocol):
     session: RenderSession
     """The render session (read only: stamps, the frame in flight, timings)."""
     device_name: str
+    inspector: Inspector
+    """The inspector's choices and cached captures (layers, plane PCA, slices, probe)."""
+    training: TrainingRun
+    """The training-run folder the model panel shows."""
+    textures: ImageTextures
+    """Named GL textures for the images widgets show."""
 
     @property
     def engine(self) -> RenderEngine | None: ...
@@ -59,7 +68,7 @@ class WidgetHost(Protocol):
         ...
 
     def log(self, message: str) -> None: ...
-    def load_model(self, path: str) -> None: ...
+    def load_model(self, path: str, keep_view: bool = False) -> None: ...
     def reset_camera(self) -> None: ...
     def random_seed(self) -> None: ...
     def save_render(self) -> Path | None: ...
@@ -80,4 +89,5 @@ class ViewerHost(WidgetHost, Protocol):
     def toggle_help(self) -> None: ...
     def close_help(self) -> None: ...
     def toggle_pane(self) -> None: ...
+    def toggle_inspector(self) -> None: ...
     def quit(self) -> None: ...

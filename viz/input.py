@@ -32,6 +32,7 @@ KEY_ACTIONS: dict[int, str] = {
     glfw.KEY_LEFT: "seed_prev",
     glfw.KEY_RIGHT: "seed_next",
     glfw.KEY_TAB: "toggle_pane",
+    glfw.KEY_I: "inspector",
 }
 """Plain key (no Ctrl/Alt/Super) -> action id of viz.bindings."""
 CTRL_KEY_ACTIONS: dict[int, str] = {glfw.KEY_Q: "quit"}

@@ -1,5 +1,6 @@
 """The window's imgui layer: the control pane (a jump row, then one collapsing section per widget), the
-overlay text on an empty render area, the depth legend, the status line and the help overlay."""
+overlay text on an empty render area, the depth legend, the inspector window with its slice outline and pixel
+probe, the status line and the help overlay."""
 
 from __future__ import annotations
 
@@ -10,7 +11,22 @@ import glfw
 from imgui_bundle import imgui
 
 from .layout import PANE_WIDTH, STATUS_HEIGHT
-from .widgets import camera, depth_legend, export, geometry, help, latent, model, perf, status, truncation, view
+from .widgets import (
+    camera,
+    depth_legend,
+    export,
+    geometry,
+    help,
+    inspector,
+    latent,
+    model,
+    perf,
+    probe,
+    slice_outline,
+    status,
+    truncation,
+    view,
+)
 from .widgets._ui import mark
 
 if TYPE_CHECKING:
@@ -37,7 +53,10 @@ def draw_ui(app: ViewerHost) -> None:
         _draw_pane(app, h)
     _draw_overlay_text(app)
     depth_legend.draw(app)
+    slice_outline.draw(app)
+    inspector.draw(app)
     status.draw(app, w, h)
+    probe.draw(app)
     help.draw(app)
 
 

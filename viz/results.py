@@ -1,4 +1,5 @@
-"""Adopting what background jobs finished, on the UI thread: a loaded model, a preview mesh, an export."""
+"""Adopting what background jobs finished, on the UI thread: a loaded model, a preview mesh, an export, a new
+snapshot of a followed training run."""
 
 from __future__ import annotations
 
@@ -27,13 +28,22 @@ def take_loaded_model(app: ViewerHost) -> None:
     app.session.adopt_model(m)
     app.mesh_view.set_mesh(None)  # the old model's mesh; a new preview follows the first frame
     app.mesh_key = None
-    app.state.apply_model(m.defaults)
+    app.state.apply_model(m.defaults, keep_view=out.keep_view)
     app.ui.load_error = app.ui.render_error = None
     app.recent.add(m.path)
     if app.recent.warning:
         app.log(f"warning: {app.recent.warning}")
         app.recent.warning = None
     app.log(f"loaded {m.path} in {m.seconds:.1f} s")
+
+
+def follow_training_run(app: ViewerHost, now: float) -> None:
+    """Load the newest snapshot of a followed training run once it is complete (latent and camera kept)."""
+    snap = app.training.update(now)
+    if snap is not None and app.loader.loading is None:
+        app.training.loaded = snap.path
+        app.load_model(snap.path, keep_view=True)
+        app.log(f"following the run: kimg {snap.kimg} appeared, loading it")
 
 
 def geometry_key(app: ViewerHost, out: FrameOut) -> tuple:

@@ -147,11 +147,13 @@ class VizState:
         """Back to the model's default camera."""
         self.camera = self.defaults.camera()
 
-    def apply_model(self, defaults: ModelDefaults) -> None:
-        """Adopt a newly loaded model's defaults; the camera resets, the depth range follows the rays."""
+    def apply_model(self, defaults: ModelDefaults, keep_view: bool = False) -> None:
+        """Adopt a newly loaded model's defaults; the camera resets and the depth range follows the rays, unless
+        `keep_view` (another snapshot of the same training run: the same camera and latent, compared)."""
         self.defaults = defaults
-        self.camera = defaults.camera()
-        self.view.depth_range = defaults.ray_range
+        if not keep_view:
+            self.camera = defaults.camera()
+            self.view.depth_range = defaults.ray_range
         if self.trunc.cutoff is not None:
             self.trunc.cutoff = min(self.trunc.cutoff, defaults.num_ws)
 

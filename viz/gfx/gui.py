@@ -15,11 +15,12 @@ from imgui_bundle import imgui
 from ..layout import FONT_SIZE
 from .mesh_view import MeshView
 from .present import Interop, Presenter
+from .textures import ImageTextures
 from .window import DisplayError
 
 
 class Gui:
-    """imgui + presenter + mesh view of one window (its GL context current while calling)."""
+    """imgui + presenter + mesh view + widget textures of one window (its GL context current while calling)."""
 
     def __init__(self, window, interop: Interop, headless: bool, log: Callable[[str], None]):
         self.window = window
@@ -61,6 +62,8 @@ class Gui:
         self._parts.append("presenter")
         self.mesh_view = MeshView()
         self._parts.append("mesh_view")
+        self.textures = ImageTextures()
+        self._parts.append("textures")
 
     def make_current(self) -> None:
         glfw.make_context_current(self.window)
@@ -76,6 +79,8 @@ class Gui:
                 self.presenter.close()
             elif part == "mesh_view":
                 self.mesh_view.close()
+            elif part == "textures":
+                self.textures.close()
             elif part == "opengl3":
                 imgui.backends.opengl3_shutdown()
             elif part == "glfw":

@@ -39,6 +39,8 @@ class LoadOutcome:
     model: LoadedModel | None = None
     error: str | None = None
     details: str | None = None
+    keep_view: bool = False
+    """Keep the latent and camera when adopting the model (stepping through a training run's snapshots)."""
 
 
 def load_model(path: str, device: str = "cpu") -> LoadedModel:
@@ -73,15 +75,15 @@ class ModelLoader:
         with self._lock:
             return self._loading
 
-    def start(self, path: str | os.PathLike) -> None:
-        """Begin loading `path` in the background; supersedes a load still running."""
+    def start(self, path: str | os.PathLike, keep_view: bool = False) -> None:
+        """Begin loading `path` in the background; supersedes a load still running (`keep_view`: see LoadOutcome)."""
         path = os.fspath(path)
         with self._lock:
             self._generation += 1
             gen = self._generation
             self._loading = path
             self._outcome = None
-        thread = threading.Thread(target=self._run, args=(path, gen), name="model-loader", daemon=True)
+        thread = threading.Thread(target=self._run, args=(path, gen, keep_view), name="model-loader", daemon=True)
         self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         thread.start()
 
@@ -108,9 +110,9 @@ class ModelLoader:
             time.sleep(0.01)
         return False
 
-    def _run(self, path: str, gen: int) -> None:
+    def _run(self, path: str, gen: int, keep_view: bool) -> None:
         try:
-            out = LoadOutcome(path, model=load_model(path, self.device))
+            out = LoadOutcome(path, model=load_model(path, self.device), keep_view=keep_view)
         except CheckpointError as e:
             out = LoadOutcome(path, error=error_line(e))
         except Exception as e:  # a bug or an odd file: shown in the window, the old model stays

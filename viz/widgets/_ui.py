@@ -1,4 +1,4 @@
-"""Small helpers shared by the widgets (item rectangles for tests, fixed label width)."""
+"""Small helpers shared by the widgets (item rectangles for tests, fixed label width, images and their cells)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, TypeVar
 from imgui_bundle import imgui
 
 if TYPE_CHECKING:
+    from viz.gfx.textures import ImageTexture
     from viz.host import WidgetHost
 
 T = TypeVar("T")
@@ -43,3 +44,22 @@ def choice(label: str, value: T, options: Sequence[T], labels: Sequence[str] | N
     current = options.index(value) if value in options else 0
     changed, i = imgui.combo(label, current, [str(o) for o in options] if labels is None else list(labels))
     return options[i] if changed else value
+
+
+def show_image(app: WidgetHost, name: str, tex: ImageTexture, width: float) -> tuple[float, float, float, float]:
+    """Draw a widget texture `width` wide (aspect kept); remember and return its rectangle (window coordinates)."""
+    height = width * tex.height / max(tex.width, 1)
+    imgui.image(imgui.ImTextureRef(tex.texture), imgui.ImVec2(width, height))
+    mark(app, name)
+    return app.item_rects[name]
+
+
+def hovered_cell(rect: tuple[float, float, float, float], rows: int, cols: int) -> tuple[int, int] | None:
+    """(row, col) of the grid cell under the mouse in an image drawn at `rect` with rows x cols cells, if over it."""
+    pos = imgui.get_io().mouse_pos
+    x0, y0, x1, y1 = rect
+    if not (x0 <= pos.x < x1 and y0 <= pos.y < y1):
+        return None
+    col = min(int((pos.x - x0) / max(x1 - x0, 1e-6) * cols), cols - 1)
+    row = min(int((pos.y - y0) / max(y1 - y0, 1e-6) * rows), rows - 1)
+    return row, col

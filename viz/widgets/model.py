@@ -1,4 +1,4 @@
-"""Model widget: checkpoint path + Load, the recent list, the drag-and-drop hint, loading status."""
+"""Model widget: checkpoint path + Load, the recent list, the drag-and-drop hint, loading status, a training run."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from imgui_bundle import imgui
 
 from ..jobs.loader import display_name
+from . import training_run
 from ._ui import mark
 
 if TYPE_CHECKING:
@@ -54,3 +55,6 @@ def draw(app: WidgetHost) -> None:
             if imgui.is_item_hovered():
                 imgui.set_tooltip(path)
         imgui.tree_pop()
+
+    imgui.separator()
+    training_run.draw(app)

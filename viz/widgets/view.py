@@ -35,6 +35,11 @@ def draw(app: WidgetHost) -> None:
         mark(app, f"view_{name}")
     if v.view == "geometry":
         imgui.text_disabled("the preview mesh under the live camera")
+    changed, on = imgui.checkbox("inspector window (I)", app.inspector.state.open)
+    mark(app, "inspector_open")
+    if changed:
+        app.inspector.state.open = on
+    help_marker("Layers, tri-planes, density slices and the pixel probe of the frame on screen.")
 
     if v.view in ("depth", "normals"):
         changed, locked = imgui.checkbox("lock depth range", v.depth_locked)
