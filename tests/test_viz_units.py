@@ -98,6 +98,9 @@ def test_key_table_matches_the_binding_gestures():
         glfw.KEY_RIGHT: "Right arrow",
         glfw.KEY_TAB: "Tab",
         glfw.KEY_I: "I",
+        glfw.KEY_K: "K",
+        glfw.KEY_PERIOD: ".",
+        glfw.KEY_COMMA: ",",
     }
     keys = {(b.action, b.gesture) for b in bindings.BINDINGS if b.device == "key"}
     for key, action in viz_input.KEY_ACTIONS.items():

@@ -13,6 +13,7 @@ from viz.gfx.mesh_view import GeometrySettings  # noqa: E402
 from viz.inspector import InspectorState  # noqa: E402
 from viz.jobs.exporter import ExportSettings  # noqa: E402
 from viz.pane import SECTIONS  # noqa: E402
+from viz.path_editor import PathEditor  # noqa: E402
 from viz.resolution import ResolutionPolicy  # noqa: E402
 from viz.state import VizState  # noqa: E402
 from viz.training_run import TrainingRun  # noqa: E402
@@ -46,6 +47,7 @@ class FakeHost(SimpleNamespace):
             device_name="cpu",
             inspector=SimpleNamespace(state=InspectorState()),
             training=TrainingRun(),
+            paths=PathEditor(),
             calls=[],
         )
 

@@ -33,6 +33,9 @@ ACTIONS: dict[str, Callable[[ViewerHost], object]] = {
     "seed_next": lambda app: step_seed(app, 1),
     "toggle_pane": lambda app: app.toggle_pane(),
     "inspector": lambda app: app.toggle_inspector(),
+    "keyframe_add": lambda app: add_keyframe(app),
+    "keyframe_next": lambda app: app.paths.step_keyframe(app.state, 1),
+    "keyframe_prev": lambda app: app.paths.step_keyframe(app.state, -1),
     "quit": lambda app: app.quit(),
 }
 """What each key action id of viz.bindings does to the app."""
@@ -45,6 +48,16 @@ def toggle_play(app: ViewerHost) -> None:
         lat.interp, lat.playing = True, True
     else:
         lat.playing = not lat.playing
+
+
+def add_keyframe(app: ViewerHost) -> None:
+    """Add a keyframe of the current view to the camera path (a refusal is the Path panel's note)."""
+    try:
+        i = app.paths.add(app.state)
+        app.paths.error = None
+        app.notify(f"keyframe {i + 1} added at {app.paths.time:.2f} s")
+    except ValueError as e:
+        app.paths.error = str(e)
 
 
 def step_seed(app: ViewerHost, delta: int) -> None:

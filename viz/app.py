@@ -40,6 +40,7 @@ from .jobs.exporter import Exporter, ExportSettings  # noqa: E402
 from .jobs.loader import LoadedModel, ModelLoader  # noqa: E402
 from .layout import PANE_WIDTH, STATUS_HEIGHT  # noqa: E402
 from .pacing import Pacer  # noqa: E402
+from .path_editor import PathEditor  # noqa: E402
 from .recent import RecentFiles  # noqa: E402
 from .resolution import ResolutionPolicy  # noqa: E402
 from .session import FrameOut, RenderSession  # noqa: E402
@@ -106,6 +107,7 @@ class App:
         self.exporter = Exporter(log=self.log)
         self.inspector = Inspector(on_done=glfw.post_empty_event)
         self.training = TrainingRun()
+        self.paths = PathEditor()
         if config.checkpoint:
             self.load_model(config.checkpoint)
 
@@ -274,6 +276,7 @@ class App:
         minimized = self.minimized()
         if not minimized:
             self.state.latent.advance(min(dt, 0.1))
+            self.paths.advance(self.state, min(dt, 0.1))
         self.session.take_result(self.model_id, self.ui, self.log)
         results.take_exports(self)
         self.ui.expire()

@@ -49,6 +49,11 @@ BINDINGS: tuple[Binding, ...] = (
         "key",
         where="anywhere",
     ),
+    Binding(
+        "keyframe_add", "K", "add a camera-path keyframe of the current view (Path panel)", "key", where="anywhere"
+    ),
+    Binding("keyframe_next", ".", "jump to the next keyframe of the camera path", "key", where="anywhere"),
+    Binding("keyframe_prev", ",", "jump to the previous keyframe of the camera path", "key", where="anywhere"),
     Binding("quit", "Ctrl+Q", "quit the viewer", "key", where="anywhere, even while typing"),
 )
 """Every mouse and key binding of the window, in the order the help shows them."""

@@ -1,5 +1,6 @@
 """Exports started from the viewer, of exactly what is on screen: meshes and videos (on the export thread,
-viz/jobs/exporter.py), depth maps and screenshots with metadata (written at once). File names say which latent
+viz/jobs/exporter.py), depth maps and screenshots with metadata (written at once), and the Path panel's camera
+path files and path videos. File names say which latent
 they hold; errors go to the status line in the window's words."""
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from renderer.export.files import next_free
 from renderer.export.mesh import default_level, export_mesh
 from renderer.export.screenshot import save_depth, save_screenshot, screenshot_metadata
 from renderer.export.video import VideoSpec, write_video
+from renderer.paths.files import load_any, save_nerfstudio, save_path
+from renderer.paths.render import PathRenderOptions, write_path_video
 from renderer.seeds import seed_label
 
 from .jobs.exporter import ExportJob, window_words
@@ -180,3 +183,108 @@ def save_screenshot_now(app: WidgetHost, pixels, out: FrameOut, view: str, path:
     assert app.model is not None  # a frame on screen is the current model's
     meta = screenshot_metadata(out.job.request, view, app.model.path, saved_as=out.job.pack_view)
     return save_screenshot(pixels, path, meta)
+
+
+# ----------------------------------------------------------------- camera paths (the Path panel)
+def _path_file(app: WidgetHost) -> Path:
+    """The Path panel's file field (relative paths inside the output folder; empty: camera_path.json there)."""
+    typed = app.paths.file.strip() or "camera_path.json"
+    p = Path(os.path.expanduser(typed))
+    return p if p.is_absolute() else out_folder(app) / p
+
+
+def _path_note(app: WidgetHost, line: str | None, error: str | None) -> None:
+    """A path file's outcome: the panel's note and the status line."""
+    app.paths.error = window_words(error) if error else None
+    _finish(app, line, error)
+
+
+def save_camera_path(app: WidgetHost) -> Path | None:
+    """Write the path as our JSON (atomic; an existing file only with 'overwrite' ticked in the Export panel)."""
+    if app.paths.path is None:
+        return None
+    target = _path_file(app)
+    try:
+        out_folder(app).mkdir(parents=True, exist_ok=True)
+        p = save_path(app.paths.path, target, overwrite=app.export_settings.overwrite)
+    except (ExportError, OSError) as e:
+        _path_note(app, None, f"could not save the camera path: {e}")
+        return None
+    _path_note(app, f"saved camera path {p}", None)
+    return p
+
+
+def load_camera_path(app: WidgetHost) -> bool:
+    """Read a path (ours, or nerfstudio's with the Latent panel's seed and psi); the old path stays on failure."""
+    st = app.state
+    target = _path_file(app)
+    try:
+        path, kind = load_any(target, seed=float(st.latent.seed), psi=float(st.trunc.psi), cutoff=st.trunc.cutoff)
+    except (ExportError, OSError) as e:
+        _path_note(app, None, f"could not load the camera path: {e}")
+        return False
+    ed = app.paths
+    ed.path, ed.selected, ed.playing = path, 0, False
+    ed.scrub(st, 0.0)
+    _path_note(app, f"loaded {kind} camera path {target} ({len(path.keyframes)} keyframes)", None)
+    return True
+
+
+def export_nerfstudio_path(app: WidgetHost) -> Path | None:
+    """Write nerfstudio's camera_path.json of the path, beside the path file (NAME.nerfstudio.json)."""
+    if app.paths.path is None or app.model is None:
+        return None
+    res = app.model.engine.G.img_resolution
+    target = _path_file(app).with_suffix(".nerfstudio.json")
+    try:
+        out_folder(app).mkdir(parents=True, exist_ok=True)
+        p = save_nerfstudio(app.paths.path, target, res, res, overwrite=app.export_settings.overwrite)
+    except (ExportError, OSError) as e:
+        _path_note(app, None, f"could not export the nerfstudio path: {e}")
+        return None
+    _path_note(app, f"saved nerfstudio camera path {p}", None)
+    return p
+
+
+def start_path_video(app: WidgetHost) -> ExportJob | None:
+    """Render the path at full quality on the export thread: MP4 (+ PNG frames, depth maps and cameras.json),
+    deterministic sampling, the View panel's resolution and sample counts; progress and Cancel in the panel."""
+    ed, st = app.paths, app.state
+    try:
+        if ed.path is None:
+            raise ExportError("no camera path: add keyframes first")
+        if app.model is None:
+            raise ExportError("no model loaded")
+        path = ed.path
+        target = _target(app, ed.video_path, f"path-{len(path.keyframes)}kf-{path.frame_count}f", ".mp4")
+        png_dir = target.with_suffix("") if ed.png_sequence else None
+        options = PathRenderOptions(
+            view=ed.video_view,
+            neural_rendering_resolution=st.view.neural_rendering_resolution,
+            depth_multiplier=st.view.depth_multiplier,
+            importance_multiplier=st.view.importance_multiplier,
+            cond="render" if st.cond.mode == "camera" else "front",
+            noise_mode=st.trunc.noise_mode,
+        )
+        engine = RenderEngine(app.model.engine.G, timed=False, cuda_graphs=False)  # the export thread's own
+        overwrite = app.export_settings.overwrite
+
+        def work(job: ExportJob) -> str:
+            def progress(f, stage):
+                job.progress, job.stage = f, stage
+
+            return write_path_video(
+                engine,
+                path,
+                target,
+                options,
+                overwrite=overwrite,
+                progress=progress,
+                cancel=job.cancel,
+                png_dir=png_dir,
+            ).line()
+
+        return app.exporter.start("path video", str(target), work)
+    except ExportError as e:
+        app.ui.export_error = ed.error = window_words(str(e))
+        return None

@@ -20,6 +20,7 @@ from .inspector import Inspector
 from .jobs.exporter import Exporter, ExportSettings
 from .jobs.loader import LoadedModel, ModelLoader
 from .jobs.worker import LatestWinsWorker
+from .path_editor import PathEditor
 from .recent import RecentFiles
 from .resolution import ResolutionPolicy
 from .session import FrameOut, RenderSession
@@ -58,6 +59,8 @@ class WidgetHost(Protocol):
     training: TrainingRun
     """The training-run folder the model panel shows."""
     textures: ImageTextures
+    paths: PathEditor
+    """The camera path being composed (keyframes, timeline, files)."""
     """Named GL textures for the images widgets show."""
 
     @property
@@ -90,4 +93,5 @@ class ViewerHost(WidgetHost, Protocol):
     def close_help(self) -> None: ...
     def toggle_pane(self) -> None: ...
     def toggle_inspector(self) -> None: ...
+    def notify(self, text: str) -> None: ...
     def quit(self) -> None: ...

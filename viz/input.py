@@ -33,6 +33,9 @@ KEY_ACTIONS: dict[int, str] = {
     glfw.KEY_RIGHT: "seed_next",
     glfw.KEY_TAB: "toggle_pane",
     glfw.KEY_I: "inspector",
+    glfw.KEY_K: "keyframe_add",
+    glfw.KEY_PERIOD: "keyframe_next",
+    glfw.KEY_COMMA: "keyframe_prev",
 }
 """Plain key (no Ctrl/Alt/Super) -> action id of viz.bindings."""
 CTRL_KEY_ACTIONS: dict[int, str] = {glfw.KEY_Q: "quit"}

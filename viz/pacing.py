@@ -85,6 +85,7 @@ class Pacer:
             self.input_pending
             or self.settle_frames > 0
             or (lat.interp and lat.playing)
+            or app.paths.playing
             or app.input.drag is not None
             or app.quality.moving(now)
             or app.loader.loading is not None

@@ -20,6 +20,8 @@ from .widgets import (
     inspector,
     latent,
     model,
+    path,
+    path_overlay,
     perf,
     probe,
     slice_outline,
@@ -36,6 +38,7 @@ SECTIONS = (
     ("Model", "Model", model.draw),
     ("Latent", "Latent", latent.draw),
     ("Camera", "Camera", camera.draw),
+    ("Path", "Path", path.draw),
     ("Truncation", "Trunc", truncation.draw),
     ("View", "View", view.draw),
     ("Geometry", "Geometry", geometry.draw),
@@ -54,6 +57,7 @@ def draw_ui(app: ViewerHost) -> None:
     _draw_overlay_text(app)
     depth_legend.draw(app)
     slice_outline.draw(app)
+    path_overlay.draw(app)
     inspector.draw(app)
     status.draw(app, w, h)
     probe.draw(app)

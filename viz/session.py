@@ -145,7 +145,7 @@ class RenderSession:
             return
         s = state
         now = time.perf_counter()
-        moved = (model_id, s.camera, s.latent.spec(), dataclasses.replace(s.cond), dataclasses.replace(s.trunc))
+        moved = (model_id, s.camera, s.latent_spec(), dataclasses.replace(s.cond), dataclasses.replace(s.trunc))
         if self._moved_key is not None and moved[0] == self._moved_key[0] and moved != self._moved_key:
             self.quality.note_input(now)  # the view or latent is changing: dragging, scrolling or playing
         self._moved_key = moved
@@ -154,7 +154,7 @@ class RenderSession:
             model_id,
             s.camera,
             dataclasses.replace(s.cond),
-            s.latent.spec(),
+            s.latent_spec(),
             dataclasses.replace(s.trunc),
             dataclasses.replace(s.view),
             s.defaults,

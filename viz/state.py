@@ -142,6 +142,12 @@ class VizState:
     trunc: TruncState = field(default_factory=TruncState)
     view: ViewState = field(default_factory=ViewState)
     defaults: ModelDefaults = field(default_factory=ModelDefaults)
+    latent_override: LatentSpec | None = None
+    """The latent a camera path's preview shows (a blend between keyframes), instead of `latent`'s."""
+
+    def latent_spec(self) -> LatentSpec:
+        """The latent to render: the path preview's while it plays or is scrubbed, else the Latent panel's."""
+        return self.latent_override if self.latent_override is not None else self.latent.spec()
 
     def reset_camera(self) -> None:
         """Back to the model's default camera."""
@@ -174,7 +180,7 @@ class VizState:
             if not math.isfinite(value):
                 raise ValueError(f"{name} must be a finite number")
         return RenderRequest(
-            latent=self.latent.spec(),
+            latent=self.latent_spec(),
             camera=camera_tuple(self.camera.to_camera()),
             cond_camera=camera_tuple(self.cond_camera().to_camera()),
             psi=float(self.trunc.psi),
