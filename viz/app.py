@@ -292,7 +292,7 @@ class App:
         self.inspector.seen()
         pane.draw_ui(self)
         imgui.render()
-        self.session.submit(self.state, self.model, self.model_id, self.ui)
+        self.session.submit(self.state, self.model, self.model_id, self.ui, capture=self.inspector.wants_frame_layers)
         self._upload_pending()
         self.inspector.update(self.shown, self.engine.G if self.engine else None, self.model_id, self.quality.full)
         results.update_geometry(self)

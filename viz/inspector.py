@@ -1,9 +1,11 @@
 """The inspector without GL: what it shows (InspectorState) and the work behind it (Inspector).
 
-Layer captures, the planes' PCA and density slices run on a background thread from the tri-planes and ws of the
-frame on screen, and are cached by what they depend on: the backbone re-runs (with capture hooks) only when the
-latent changes, never for a camera move; render-side layers follow the camera, captured once the view rests at full
-quality; a slice move samples the cached planes. The pixel probe (one point) runs on the UI thread.
+Backbone layer captures, the planes' PCA and density slices run on a background thread from the tri-planes and ws
+of the frame on screen, and are cached by what they depend on: the backbone re-runs (with capture hooks) only when
+the latent changes, never for a camera move; a slice move samples the cached planes. Render-side layers (decoder,
+raw render, super-resolution) are recorded by the render thread during the full-quality frame itself while the
+layers tab shows (RenderJob.capture), so a camera move costs no second render; only their statistics are computed
+here. The pixel probe (one point) runs on the UI thread.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import torch
 
-from renderer.inspect.layers import Layer, LayerView, capture_backbone, capture_render, layer_stats
+from renderer.inspect.layers import Layer, LayerView, capture_backbone, layer_stats
 from renderer.inspect.planes import PlanePCA, fit_pca, pca_images
 from renderer.inspect.probe import Probe, probe_pixel
 from renderer.inspect.slices import DensitySlice, SliceSpec, density_slice
@@ -69,6 +71,9 @@ class Source:
     """(model id, latent, psi, cutoff, conditioning camera, noise): what the planes depend on."""
     at_rest: bool
     """The frame is a full-quality one (not a preview while the view moves)."""
+    layers: list[Layer] | None
+    """The frame's render-side layers, recorded by the render thread during the frame (None: not asked for)."""
+    stamp: int
 
 
 def source_of(out: FrameOut | None, G: TriPlaneGenerator | None, model_id: int, full: Quality) -> Source | None:
@@ -88,6 +93,8 @@ def source_of(out: FrameOut | None, G: TriPlaneGenerator | None, model_id: int, 
         req.neural_rendering_resolution,
         latent_key,
         at_rest=out.job.pack_view != "geometry" and quality in (None, full),
+        layers=out.layers,
+        stamp=out.stamp,
     )
 
 
@@ -166,7 +173,7 @@ class Inspector:
         slice_key = (s.slice, src.camera) if s.slice.axis == "camera" else (s.slice,)
         return {
             "backbone": src.latent_key,
-            "render": src.latent_key + (src.camera, src.neural_rendering_resolution),
+            "render": src.latent_key + (src.stamp,),
             "pca": src.latent_key,
             "slice": src.latent_key + slice_key,
         }
@@ -187,7 +194,7 @@ class Inspector:
         """The kinds of work the open tab needs."""
         s = self.state
         if s.tab == "layers":
-            return ["backbone", "render"] if src.at_rest else ["backbone"]
+            return ["backbone", "render"] if src.layers is not None else ["backbone"]
         if s.tab == "planes":
             return ["pca"] if s.plane_mode == "pca" else []
         return ["slice"]
@@ -205,6 +212,11 @@ class Inspector:
         self._submitted = missing
         self._stamp += 1
         self.worker.submit(InspectJob(self._stamp, missing, src, self.state.slice))
+
+    @property
+    def wants_frame_layers(self) -> bool:
+        """Whether full-quality frames should keep their render-side layers (the layers tab is showing)."""
+        return self.state.open and self.state.tab == "layers"
 
     @property
     def busy(self) -> bool:
@@ -241,12 +253,9 @@ class Inspector:
         if kind == "backbone":
             layers, _ = capture_backbone(G, src.ws, noise_mode=src.noise_mode)
             return _captured(layers)
-        if kind == "render":
-            return _captured(
-                capture_render(
-                    G, src.planes, src.ws, src.camera, neural_rendering_resolution=src.neural_rendering_resolution
-                )
-            )
+        if kind == "render":  # the frame's own layers (recorded while it rendered): only their statistics here
+            assert src.layers is not None  # wanted() asks for 'render' only then
+            return _captured(src.layers)
         if kind == "pca":
             pca = fit_pca(src.planes)
             return PlaneProjection(pca, pca_images(src.planes, pca))

@@ -17,6 +17,7 @@ from renderer.engine import RenderEngine, RenderRequest, RenderResult
 from renderer.engine.cpu import cpu_bf16_units
 from renderer.engine.frames import DisplayFrame, View, pack_frame, view_pixels
 from renderer.errors import RenderCancelled
+from renderer.inspect.layers import Layer, frame_layers, superres_recorder
 
 from .config import AppConfig
 from .gfx.present import frame_ready
@@ -45,6 +46,8 @@ class RenderJob:
     """The adaptive-quality level this job was rendered at (None: the request as the user set it)."""
     cancellable: bool = False
     """A full-quality refinement of a view that moved: it stops at the next chunk once a newer request waits."""
+    capture: bool = False
+    """Keep the frame's render-side layers for the inspector (recorded during the render itself)."""
 
     @property
     def focal(self) -> float:
@@ -69,15 +72,43 @@ class FrameOut:
     frame: DisplayFrame
     ready: object = None
     """present.frame_ready(frame): the producing stream's event the presenter's copy waits for (None on a CPU)."""
+    layers: list[Layer] | None = None
+    """The render-side layers (decoder, render, super-resolution, image) when the job asked for them."""
 
 
 def render_job(job: RenderJob, should_stop: Callable[[], bool]) -> FrameOut:
     """Run on the render thread: one engine call (interrupted for a newer request when the job is
     cancellable), then packing for the display texture."""
     assert job.pack_view != "geometry"  # submitted jobs pack geometry as 'raw' (pack_view_of)
-    res = job.engine.render(job.request, should_stop=should_stop if job.cancellable else None)
+    stop = should_stop if job.cancellable else None
+    layers = None
+    if job.capture:  # the inspector's render-side layers, recorded during this very render
+        res, layers = _render_with_layers(job, stop)
+    else:
+        res = job.engine.render(job.request, should_stop=stop)
     frame = pack_frame(res.image, res.raw, res.depth, res.alpha, job.pack_view, job.locked_range)
-    return FrameOut(job.stamp, job, res, frame, frame_ready(frame))
+    return FrameOut(job.stamp, job, res, frame, frame_ready(frame), layers)
+
+
+def _render_with_layers(job: RenderJob, stop: Callable[[], bool] | None) -> tuple[RenderResult, list[Layer]]:
+    """One engine render with the super-resolution blocks' outputs recorded (thread-local hooks), then its layers."""
+    G = job.engine.G
+    recorder = superres_recorder(G) if job.request.superresolution else None
+    if recorder is None:
+        res, sr = job.engine.render(job.request, should_stop=stop), None
+    else:
+        with recorder.record() as sr:
+            res = job.engine.render(job.request, should_stop=stop)
+    assert res.planes is not None and res.features is not None  # the engine always returns both
+    rendered = {
+        "features": res.features[None],
+        "image_raw": res.raw[None],
+        "image_depth": res.depth[None],
+        "image_alpha": res.alpha[None],
+    }
+    if res.image is not None:
+        rendered["image"] = res.image[None]
+    return res, frame_layers(G, res.planes, job.request.camera, rendered, sr)
 
 
 def pack_view_of(view: ViewName) -> View:
@@ -139,8 +170,11 @@ class RenderSession:
             return self.config.bf16_previews
         return engine.device.type == "cpu" and bool(cpu_bf16_units())
 
-    def submit(self, state: VizState, model: LoadedModel | None, model_id: int, ui: UiState) -> None:
-        """Send the state to the render thread if it changed since the last submission."""
+    def submit(
+        self, state: VizState, model: LoadedModel | None, model_id: int, ui: UiState, capture: bool = False
+    ) -> None:
+        """Send the state to the render thread if it changed since the last submission; `capture`: full-quality
+        frames also keep their render-side layers for the inspector."""
         if model is None:
             return
         s = state
@@ -159,6 +193,7 @@ class RenderSession:
             dataclasses.replace(s.view),
             s.defaults,
             quality,
+            capture,
         )
         if pre == self._state_key:  # cheap check first: snapshot() builds camera tensors
             return
@@ -178,7 +213,8 @@ class RenderSession:
             req = self.quality.request_for(req, quality)
         pack = pack_view_of(v.view)
         locked = cast("tuple[float, float]", tuple(v.depth_range)) if (pack == "depth" and v.depth_locked) else None
-        key = (model_id, req, pack, locked)
+        capture = capture and v.view != "geometry" and quality in (None, self.quality.full)  # never for previews
+        key = (model_id, req, pack, locked, capture)
         if key == self._request_key:
             return
         self._request_key = key
@@ -194,6 +230,7 @@ class RenderSession:
                 model_id,
                 quality,
                 cancellable=refine,
+                capture=capture,
             )
         )
 

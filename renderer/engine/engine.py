@@ -233,6 +233,7 @@ class RenderEngine:
             backbone_ran=ran,
             nonfinite=nonfinite,
             planes=planes,
+            features=out["features"][0],
             timings={
                 "mapping": ms(t0, t1),
                 "backbone": ms(t1, t2),

@@ -86,3 +86,5 @@ class RenderResult:
     """True if any output held NaN or inf."""
     planes: torch.Tensor | None = None
     """(1, 3, 32, P, P) tri-planes the frame was rendered from (for mesh extraction without the backbone)."""
+    features: torch.Tensor | None = None
+    """(32, r, r) the volume-rendered feature image super-resolution starts from (raw RGB is its first three)."""

@@ -115,30 +115,34 @@ def decoder_hidden(G, planes: torch.Tensor, points: torch.Tensor) -> torch.Tenso
     return torch.nn.functional.softplus(h)
 
 
-def capture_render(
+def superres_recorder(G) -> HookRecorder | None:
+    """A recorder of the super-resolution blocks' outputs (None for a model without super-resolution): open it
+    around a render on the render thread to capture 'superres.*' at no extra cost."""
+    sr = getattr(G, "superresolution", None)
+    return None if sr is None else HookRecorder({"block0": sr.block0, "block1": sr.block1})
+
+
+def frame_layers(
     G,
     planes: torch.Tensor,
-    ws: torch.Tensor,
     camera: Sequence[float] | np.ndarray | torch.Tensor,
-    neural_rendering_resolution: int | None = None,
-    superresolution: bool = True,
+    rendered: dict[str, torch.Tensor],
+    sr_outputs: dict[str, object] | None = None,
 ) -> list[Layer]:
-    """Render cached planes from one camera (deterministic sampling, no backbone run) and return its layers.
+    """The render-side layers of a frame already rendered: `rendered` holds its 'features' (N, 32, r, r),
+    'image_raw', 'image_depth', 'image_alpha' and optionally 'image' (the super-resolved output); `sr_outputs`
+    what superres_recorder recorded during it. Only 'decoder.hidden' costs work: one decoder layer at one
+    point per ray.
 
     'decoder.hidden' (64, r, r) is the decoder MLP's hidden (post-softplus) features at each ray's
     expected termination point, origin + depth * direction with the rendered depth (the MLP runs at
     many samples per ray; this is the one point that stands for the pixel). Then 'render.features'
-    (32, r, r), 'render.image_raw', 'render.depth', 'render.alpha' (the values `G.render_planes`
-    returns), and with super-resolution 'superres.block{0,1}.{x,img}' and 'image' (3, R, R), the value
-    `G.superresolve` returns."""
-    device = planes.device
-    c = _camera_tensor(camera, device)
-    res = int(neural_rendering_resolution or G.neural_rendering_resolution)
-    out = G.render_planes(
-        planes, ws, c, sampling="deterministic", neural_rendering_resolution=res, superresolution=False
-    )
+    (32, r, r), 'render.image_raw', 'render.depth', 'render.alpha', and with super-resolution
+    'superres.block{0,1}.{x,img}' and 'image' (3, R, R)."""
+    c = _camera_tensor(camera, planes.device)
+    res = int(rendered["image_depth"].shape[-1])
     origins, dirs = sample_rays(c[:, :16].view(-1, 4, 4), c[:, 16:25].view(-1, 3, 3), res)
-    depth = out["image_depth"][0].reshape(-1, 1)
+    depth = rendered["image_depth"][0].reshape(-1, 1).to(origins.dtype)
     with torch.no_grad():
         hidden = decoder_hidden(G, planes, origins[0] + depth * dirs[0])
     layers = [Layer("decoder.hidden", "render", _host(hidden.t().reshape(1, -1, res, res)))]
@@ -148,18 +152,38 @@ def capture_render(
         ("image_depth", "render.depth"),
         ("image_alpha", "render.alpha"),
     ):
-        layers.append(Layer(name, "render", _host(out[key])))
-    if superresolution and getattr(G, "superresolution", None) is not None:
-        sr = G.superresolution
-        recorder = HookRecorder({"block0": sr.block0, "block1": sr.block1})
-        with recorder.record() as outputs:
-            image = G.superresolve(out, ws)
-        for name in ("block0", "block1"):
-            x, img = _block_output(outputs, name)
-            layers.append(Layer(f"superres.{name}.x", "superres", _host(x)))
-            layers.append(Layer(f"superres.{name}.img", "superres", _host(img)))
-        layers.append(Layer("image", "output", _host(image)))
+        layers.append(Layer(name, "render", _host(rendered[key])))
+    if rendered.get("image") is not None:
+        if sr_outputs is not None and {"block0", "block1"} <= set(sr_outputs):  # (a CUDA graph replay records none)
+            for name in ("block0", "block1"):
+                x, img = _block_output(sr_outputs, name)
+                layers.append(Layer(f"superres.{name}.x", "superres", _host(x)))
+                layers.append(Layer(f"superres.{name}.img", "superres", _host(img)))
+        layers.append(Layer("image", "output", _host(rendered["image"])))
     return layers
+
+
+def capture_render(
+    G,
+    planes: torch.Tensor,
+    ws: torch.Tensor,
+    camera: Sequence[float] | np.ndarray | torch.Tensor,
+    neural_rendering_resolution: int | None = None,
+    superresolution: bool = True,
+) -> list[Layer]:
+    """Render cached planes from one camera (deterministic sampling, no backbone run) and return its layers
+    (frame_layers): the values `G.render_planes` and `G.superresolve` return, and what lies between."""
+    c = _camera_tensor(camera, planes.device)
+    res = int(neural_rendering_resolution or G.neural_rendering_resolution)
+    out = dict(
+        G.render_planes(planes, ws, c, sampling="deterministic", neural_rendering_resolution=res, superresolution=False)
+    )
+    recorder = superres_recorder(G) if superresolution else None
+    if recorder is None:
+        return frame_layers(G, planes, c, out)
+    with recorder.record() as outputs:
+        out["image"] = G.superresolve(out, ws)
+    return frame_layers(G, planes, c, out, outputs)
 
 
 def layer_stats(t: torch.Tensor) -> dict[str, float]:
