@@ -47,7 +47,7 @@ def draw(app: WidgetHost) -> None:
     imgui.text(f"pixel ({p.pixel[0]}, {p.pixel[1]}) of the {r} x {r} render")
     imgui.text(f"depth {p.depth:.4f}   opacity {p.opacity:.3f}")
     imgui.text("ray stops at ({:+.4f}, {:+.4f}, {:+.4f})".format(*(float(v) for v in p.point)))
-    imgui.text(f"density there: raw {p.sigma:+.3f}, softplus {p.density:.3f}")
+    imgui.text(f"density there: raw {p.sigma:+.3f}, activated {p.density:.3f} (softplus(raw - 1))")
     imgui.text_disabled(
         f"conditioning camera: {app.state.cond.mode}, yaw {math.degrees(cond.yaw):+.1f} deg, "
         f"pitch {math.degrees(cond.pitch):+.1f} deg, fov {cond.fov_deg:.1f} deg"
