@@ -46,6 +46,8 @@ SECTIONS = (
     ("Performance", "Perf", perf.draw),
 )
 """(title, jump-row label, draw) of the control pane's sections, top to bottom."""
+CLOSED_AT_START = frozenset({"Path"})
+"""Sections that start folded (one line), so the ones below stay in view; the jump row opens them."""
 
 
 def draw_ui(app: ViewerHost) -> None:
@@ -110,7 +112,8 @@ def _draw_pane(app: ViewerHost, h: int) -> None:
         jump = app.ui.jump_to == title
         if jump:
             imgui.set_next_item_open(True)
-        if imgui.collapsing_header(title, imgui.TreeNodeFlags_.default_open.value):
+        flags = 0 if title in CLOSED_AT_START else imgui.TreeNodeFlags_.default_open.value
+        if imgui.collapsing_header(title, flags):
             if jump:
                 imgui.set_scroll_here_y(0.0)
             imgui.push_id(title)
