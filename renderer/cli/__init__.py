@@ -1,7 +1,7 @@
 """Headless command line (`triplane-render`): inspect, render, convert and export without a window.
 
 One module per command, each with `register(subparsers)` and `run(args)`: info, images (with
-`--from-png`), convert, mesh, inspect, video. args.py holds the argument types every command shares;
+`--from-png`), convert, mesh, inspect, video, dataset. args.py holds the argument types every command shares;
 common.py the one-line error path, the checks made before slow work and the export options.
 
 Expected failures (unreadable checkpoint, bad arguments, unwritable output folder, bad
@@ -17,10 +17,10 @@ from collections.abc import Sequence
 
 from ..engine import memory
 from ..errors import CheckpointError, CliError, ExportError
-from . import convert, images, info, inspect, mesh, video
+from . import convert, dataset, images, info, inspect, mesh, video
 from .common import PROG, Parser, fail
 
-COMMANDS = (info, images, convert, mesh, inspect, video)
+COMMANDS = (info, images, convert, mesh, inspect, video, dataset)
 """The subcommands, in the order --help lists them."""
 
 
