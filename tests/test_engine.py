@@ -207,3 +207,23 @@ def test_ray_range_follows_the_camera_distance():
         seen = (follows["image_alpha"] > 0.5).float().mean()
         assert follows["image_alpha"][0, 0, 14:18, 14:18].min() > 0.9 and seen > 0.05, radius  # the head, centred
         assert (fixed["image_alpha"] > 0.5).float().mean() < 0.5 * seen, radius
+
+
+def test_custom_latent_renders_its_ws_as_they_are_and_a_new_value_drops_the_cache(engine):
+    G = engine.G
+    rng = np.random.default_rng(5)
+    w = G.backbone.mapping.w_avg[None, None].repeat(1, G.num_ws, 1) + torch.from_numpy(
+        rng.normal(0, 0.5, (1, G.num_ws, G.w_dim)).astype(np.float32)
+    )
+    engine.set_custom_latent("fit-a", w[0].numpy())
+    req = request(G, latent=LatentSpec(custom="fit-a"), psi=0.5)  # psi does not apply to a custom latent
+    res = engine.render(req)
+    out = G.synthesis(w, torch.tensor(req.camera, dtype=torch.float32)[None])
+    assert torch.equal(res.image, out["image"][0]) and torch.equal(res.ws, w)
+    engine.set_custom_latent("fit-a", (w * 0.5)[0].numpy())  # the same name, new values: nothing stale
+    again = engine.render(req)
+    assert again.backbone_ran and torch.equal(again.ws, w * 0.5)
+    with pytest.raises(ValueError, match="no custom latent"):
+        engine.render(request(G, latent=LatentSpec(custom="missing")))
+    with pytest.raises(ValueError, match="finite values"):
+        engine.set_custom_latent("bad", np.full((G.num_ws, G.w_dim), np.nan))

@@ -112,8 +112,8 @@ def _draw_pane(app: ViewerHost, h: int) -> None:
         jump = app.ui.jump_to == title
         if jump:
             imgui.set_next_item_open(True)
-        flags = 0 if title in CLOSED_AT_START else imgui.TreeNodeFlags_.default_open.value
-        if imgui.collapsing_header(title, flags):
+        folded = 0 if title in CLOSED_AT_START else imgui.TreeNodeFlags_.default_open.value
+        if imgui.collapsing_header(title, folded):
             if jump:
                 imgui.set_scroll_here_y(0.0)
             imgui.push_id(title)

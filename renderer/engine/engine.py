@@ -50,6 +50,8 @@ class RenderEngine:
         self.stats = EngineStats()
         self.graphs = FrameGraphs() if cuda_graphs and self.device.type == "cuda" else None
         """Camera-only frames replayed from CUDA graphs (GPU only; see renderer/engine/cuda_graphs.py)."""
+        self.custom_latents: dict[str, torch.Tensor] = {}
+        """Named ws (1, num_ws, w_dim) that LatentSpec.custom refers to (fitted latents)."""
         self._ws: OrderedDict = OrderedDict()
         self._planes: OrderedDict = OrderedDict()
         self._grids: OrderedDict = OrderedDict()
@@ -90,6 +92,17 @@ class RenderEngine:
         z = self._seed_z(lat.seed)
         return z if lat.seed_b is None or lat.t == 0 else slerp(z, self._seed_z(lat.seed_b), lat.t)
 
+    def set_custom_latent(self, name: str, ws) -> None:
+        """Register ws (num_ws, w_dim) or (1, num_ws, w_dim) under `name` for LatentSpec(custom=name); a name
+        given again replaces its ws and drops what was cached for it."""
+        t = torch.as_tensor(np.asarray(ws, dtype=np.float32), device=self.device).reshape(1, -1, self.G.w_dim)
+        if t.shape[1] != self.G.num_ws or not bool(torch.isfinite(t).all()):
+            raise ValueError(f"custom latent {name!r}: needs {self.G.num_ws} x {self.G.w_dim} finite values")
+        self.custom_latents[name] = t
+        for cache in (self._ws, self._planes, self._grids):
+            for key in [k for k in cache if k[0].custom == name]:
+                del cache[key]
+
     def ws_for(self, req: RenderRequest) -> torch.Tensor:
         """ws (1, num_ws, w_dim) of a request's latent, truncation and conditioning (cached)."""
         key = (req.latent, req.psi, req.cutoff, req.cond_camera)
@@ -97,6 +110,10 @@ class RenderEngine:
             self._ws.move_to_end(key)
             return self._ws[key]
         lat = req.latent
+        if lat.custom is not None:
+            if lat.custom not in self.custom_latents:
+                raise ValueError(f"no custom latent named {lat.custom!r} (RenderEngine.set_custom_latent)")
+            return self._remember(self._ws, key, self.custom_latents[lat.custom])
         blends = (lat.seed_b is not None and lat.t != 0) or (lat.blend_to is not None and lat.blend_t != 0)
         if blends and lat.space not in ("w", "z"):
             raise ValueError(f"interpolation space must be 'w' or 'z', not {lat.space!r}")

@@ -26,6 +26,8 @@ class LatentSpec:
     With `blend_to`, the latent above (seed, seed_b, t) moves on to that second latent (blend_t=0: this
     one, 1: `blend_to`'s seed/seed_b/t), again in `space` (W lerp or Z slerp); camera paths use it between
     keyframes that are themselves A/B blends. Mixing is this spec's; `blend_to`'s own mixing is ignored.
+    `custom` names ws registered with the engine (`RenderEngine.set_custom_latent`, e.g. a photo's fitted
+    latent): they are rendered as they are (no mapping, no truncation); the seed fields are then unused.
     """
 
     seed: float = 0.0
@@ -37,6 +39,7 @@ class LatentSpec:
     mix_end: int | None = None
     blend_to: LatentSpec | None = None
     blend_t: float = 0.0
+    custom: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.blend_to, dict):  # read back from JSON (asdict nests it)
