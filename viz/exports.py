@@ -205,7 +205,7 @@ def save_camera_path(app: WidgetHost) -> Path | None:
         return None
     target = _path_file(app)
     try:
-        out_folder(app).mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
         p = save_path(app.paths.path, target, overwrite=app.export_settings.overwrite)
     except (ExportError, OSError) as e:
         _path_note(app, None, f"could not save the camera path: {e}")
@@ -237,7 +237,7 @@ def export_nerfstudio_path(app: WidgetHost) -> Path | None:
     res = app.model.engine.G.img_resolution
     target = _path_file(app).with_suffix(".nerfstudio.json")
     try:
-        out_folder(app).mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
         p = save_nerfstudio(app.paths.path, target, res, res, overwrite=app.export_settings.overwrite)
     except (ExportError, OSError) as e:
         _path_note(app, None, f"could not export the nerfstudio path: {e}")

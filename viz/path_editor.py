@@ -205,6 +205,7 @@ class PathEditor:
             return
         s = sample(self.path, self.time)
         state.camera = camera_of(s)
+        state.camera_override = tuple(float(v) for v in s.camera)  # exactly the frame the video renders
         state.latent_override = s.latent
         state.trunc.psi, state.trunc.cutoff = s.psi, s.cutoff
         self._applied = self._applied_key(state)
@@ -216,4 +217,4 @@ class PathEditor:
         """Stop following: the view is the user's (the Latent panel's latent shows again)."""
         self.following = self.playing = False
         self._applied = None
-        state.latent_override = None
+        state.latent_override = state.camera_override = None

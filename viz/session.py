@@ -187,6 +187,7 @@ class RenderSession:
         pre = (
             model_id,
             s.camera,
+            s.camera_override,
             dataclasses.replace(s.cond),
             s.latent_spec(),
             dataclasses.replace(s.trunc),

@@ -144,6 +144,9 @@ class VizState:
     defaults: ModelDefaults = field(default_factory=ModelDefaults)
     latent_override: LatentSpec | None = None
     """The latent a camera path's preview shows (a blend between keyframes), instead of `latent`'s."""
+    camera_override: tuple[float, ...] | None = None
+    """The 25-value camera a camera path's preview renders (its orientation blended by quaternions, which an orbit
+    camera looking at the pivot cannot hold), instead of `camera`'s; `camera` holds its orbit approximation."""
 
     def latent_spec(self) -> LatentSpec:
         """The latent to render: the path preview's while it plays or is scrubbed, else the Latent panel's."""
@@ -181,7 +184,7 @@ class VizState:
                 raise ValueError(f"{name} must be a finite number")
         return RenderRequest(
             latent=self.latent_spec(),
-            camera=camera_tuple(self.camera.to_camera()),
+            camera=self.camera_override or camera_tuple(self.camera.to_camera()),
             cond_camera=camera_tuple(self.cond_camera().to_camera()),
             psi=float(self.trunc.psi),
             cutoff=self.trunc.cutoff,

@@ -11,7 +11,6 @@ from imgui_bundle import imgui
 
 from renderer.paths.interpolate import sample
 
-from ..path_editor import camera_of
 from ..projection import project, to_window
 
 if TYPE_CHECKING:
@@ -64,8 +63,10 @@ def draw(app: WidgetHost) -> None:
         for j in range(4):
             dl.add_line(apex, corners[j], c, 1.5)
             dl.add_line(corners[j], corners[(j + 1) % 4], c, 1.5)
-        dl.add_text(imgui.ImVec2(apex.x + 4, apex.y - 16), c, str(i + 1))
+        ahead = np.mean(pts[1:], axis=0) - pts[0]  # where the frustum opens: the label goes the other way
+        back = -ahead / max(float(np.linalg.norm(ahead)), 1e-6) * 14.0
+        dl.add_text(imgui.ImVec2(apex.x + back[0] - 4, apex.y + back[1] - 8), c, str(i + 1))
     if ed.following:
-        now = to_window(rect, project(camera, camera_of(sample(path, ed.time)).cam2world()[None, :3, 3]))[0]
+        now = to_window(rect, project(camera, sample(path, ed.time).cam2world[None, :3, 3]))[0]
         if np.isfinite(now).all():
             dl.add_circle_filled(imgui.ImVec2(*now), 5.0, imgui.get_color_u32(imgui.ImVec4(*SELECTED)))
