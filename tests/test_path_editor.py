@@ -79,6 +79,7 @@ def test_playing_follows_the_path_and_stops_or_wraps_at_the_end():
     ed.advance(st, 0.7)
     s = sample(ed.path, 0.7)
     assert st.camera == camera_of(s) and st.latent_override == s.latent and st.trunc.psi == s.psi
+    assert st.snapshot(0).camera == tuple(float(v) for v in s.camera)  # the frame rendered is the path's own
     for _ in range(20):
         ed.advance(st, 0.5)
     assert not ed.playing and ed.time == pytest.approx(ed.duration - 1 / ed.path.fps)
@@ -95,7 +96,7 @@ def test_moving_the_camera_or_the_latent_by_hand_ends_following():
     assert ed.following and st.latent_override is not None
     st.camera = replace(st.camera, yaw=st.camera.yaw + 0.1)  # a drag on the render
     ed.advance(st, 0.0)
-    assert not ed.following and st.latent_override is None
+    assert not ed.following and st.latent_override is None and st.camera_override is None
     ed.toggle_play(st)
     st.latent.seed = 42.0  # the Latent panel
     ed.advance(st, 0.1)
