@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
+from renderer.dataset import DatasetSettings, ViewSpec, export_seed
 from renderer.engine import LatentSpec, RenderEngine
 from renderer.errors import ExportError
 from renderer.export.files import next_free
@@ -287,4 +288,57 @@ def start_path_video(app: WidgetHost) -> ExportJob | None:
         return app.exporter.start("path video", str(target), work)
     except ExportError as e:
         app.ui.export_error = ed.error = window_words(str(e))
+        return None
+
+
+# ----------------------------------------------------------------- views of the latent on screen (a small dataset)
+def start_views(app: WidgetHost) -> ExportJob | None:
+    """Write views of exactly the latent on screen as a transforms.json dataset (images, depth, masks, z/w,
+    cameras; renderer.dataset.export_seed) with the View panel's render settings, on the export thread."""
+    s, st = app.export_settings, app.state
+    try:
+        _shown(app)
+        assert app.model is not None  # _shown checked it
+        req = st.snapshot(0)
+        lat = req.latent
+        draw_seed = int(lat.seed) if lat.custom is None else 0  # the seed whose view draws are used
+        settings = DatasetSettings(
+            network=app.model.path,
+            views=ViewSpec(sampler=s.views_sampler, views=int(s.views_count)),
+            psi=req.psi,
+            cutoff=req.cutoff,
+            neural_rendering_resolution=req.neural_rendering_resolution,
+            depth_multiplier=req.depth_multiplier,
+            sampling=req.sampling,
+            raw=s.views_raw,
+            normals=s.views_normals,
+        )
+        try:
+            settings.check()
+        except ValueError as e:
+            raise ExportError(f"bad view settings: {e}") from None
+        folder = _target(app, s.views_path, f"views-{latent_name(lat)}", "")
+        engine = RenderEngine(app.model.engine.G, timed=False, cuda_graphs=False)  # the export thread's own
+        engine.custom_latents.update(app.model.engine.custom_latents)  # a fitted latent renders there too
+        overwrite = s.overwrite
+
+        def work(job: ExportJob) -> str:
+            def progress(f, stage):
+                job.progress, job.stage = f, stage
+
+            out = export_seed(
+                engine,
+                settings,
+                draw_seed,
+                folder,
+                latent=lat,
+                progress=progress,
+                cancel=job.cancel,
+                overwrite=overwrite,
+            )
+            return f"wrote {settings.views.views} views of {latent_name(lat)} to {out} (transforms.json)"
+
+        return app.exporter.start("views", str(folder), work)
+    except ExportError as e:
+        app.ui.export_error = window_words(str(e))
         return None

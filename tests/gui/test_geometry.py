@@ -233,3 +233,39 @@ def test_depth_and_video_from_the_panel(app, xdo):
     wait_export(app)
     info = read_video_info(os.path.join(app.ui.out_dir, "panel.mp4"))
     assert info["frames"] == 3 and info["size"] == (32, 32) and info["fps"] == pytest.approx(10)
+
+
+def test_views_of_this_latent_from_the_panel(app, xdo):
+    """'export views of this latent' writes a transforms.json folder of exactly the latent on screen, from the
+    cameras its sampler draws; cancelling leaves nothing."""
+    import json
+
+    from renderer.dataset import camera_from_transforms
+
+    start(app)
+    app.state.latent.seed = 5.0
+    settle(app)
+    s = app.export_settings
+    s.views_count, s.views_sampler, s.views_path = 3, "orbit", "views-five"
+    click(app, xdo, "export_views")
+    assert app.exporter.job is not None and app.exporter.job.kind == "views"
+    wait_export(app)
+    folder = os.path.join(app.ui.out_dir, "views-five")
+    assert app.ui.export_error is None, app.ui.export_error
+    doc = json.load(open(os.path.join(folder, "transforms.json")))
+    assert len(doc["frames"]) == 3
+    first = np.asarray(Image.open(os.path.join(folder, doc["frames"][0]["file_path"])).convert("RGB"))
+    cam = camera_from_transforms(doc["frames"][0], doc)  # the frame's camera, converted back to EG3D's
+    engine_req = replace(app.shown.job.request, camera=cam, superresolution=True)
+    res = app.engine.render(engine_req)  # the same latent and settings from that camera
+    from renderer.engine.frames import to_uint8
+
+    assert np.abs(first.astype(int) - to_uint8(res.image).numpy().astype(int)).max() <= 1
+    # the same folder again with a cancel midway: refused or cancelled, never a partial folder
+    s.views_count, s.views_path = 200, "views-cancelled"
+    click(app, xdo, "export_views")
+    assert app.run_until(lambda: app.exporter.job.progress > 0.0, 60)
+    click(app, xdo, "export_cancel")
+    wait_export(app)
+    assert not os.path.exists(os.path.join(app.ui.out_dir, "views-cancelled"))
+    assert not [n for n in os.listdir(app.ui.out_dir) if n.startswith(".")]  # no partial folders

@@ -38,6 +38,12 @@ class ExportSettings:
     video_frames: int = 60
     video_fps: float = 30.0
     video_path: str = ""
+    views_count: int = 24
+    """Views of the latent on screen that 'export views' writes (a transforms.json dataset)."""
+    views_sampler: str = "training"
+    views_raw: bool = False
+    views_normals: bool = False
+    views_path: str = ""
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """Export widget: output folder; save render (PNG + metadata + .json), save window, save depth; the mesh
-and video exports (viz/widgets/export_jobs.py) with progress and cancel."""
+and video exports (viz/widgets/export_jobs.py) with progress and cancel, views of the latent (export_views.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from imgui_bundle import imgui
 
 from ..exports import save_depth_now
-from . import export_jobs
+from . import export_jobs, export_views
 from ._ui import LABEL_WIDTH, help_marker, mark
 
 if TYPE_CHECKING:
@@ -46,6 +46,8 @@ def draw(app: WidgetHost) -> None:
     )
     imgui.separator()
     export_jobs.draw(app)
+    imgui.separator()
+    export_views.draw(app)
     imgui.separator()
     if ui.export_error:
         imgui.push_text_wrap_pos(0.0)
