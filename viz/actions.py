@@ -61,15 +61,15 @@ def add_keyframe(app: ViewerHost) -> None:
 
 
 def step_seed(app: ViewerHost, delta: int) -> None:
-    """Previous/next integer seed."""
+    """Previous/next integer seed (from a fitted latent: back to seeds, at the next/previous one)."""
     lat = app.state.latent
     base = math.floor(lat.seed) if delta > 0 else math.ceil(lat.seed)  # from 3.4: next 4, previous 3
-    lat.seed = float(min(max(base + delta, 0), SEED_MAX))
+    lat.seed, lat.custom = float(min(max(base + delta, 0), SEED_MAX)), None
 
 
 def random_seed(app: ViewerHost) -> None:
     """Jump to a random seed."""
-    app.state.latent.seed = float(np.random.randint(0, 100000))
+    app.state.latent.seed, app.state.latent.custom = float(np.random.randint(0, 100000)), None
 
 
 def _out_folder(app: ViewerHost) -> Path:

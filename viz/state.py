@@ -34,9 +34,15 @@ class LatentState:
     mix: bool = False
     mix_seed: int = 1
     mix_start: int = 7
+    custom: str | None = None
+    """A fitted photo latent's name (RenderEngine.custom_latents) shown instead of the seeds; None: seeds."""
+    custom_label: str = ""
+    """What the Latent panel calls the custom latent (the photo's file name)."""
 
     def spec(self) -> LatentSpec:
         """The frozen latent description for the engine."""
+        if self.custom is not None:
+            return LatentSpec(custom=self.custom)
         return LatentSpec(
             seed=self.seed,
             seed_b=float(self.seed_b) if self.interp else None,

@@ -22,6 +22,14 @@ SEED_FIELD_WIDTH = 110
 def draw(app: WidgetHost) -> None:
     """Seed controls, then interpolation and style mixing sections."""
     lat = app.state.latent
+    if lat.custom is not None:
+        imgui.text_colored(imgui.ImVec4(0.55, 0.85, 1.0, 1.0), f"fitted latent: {lat.custom_label or lat.custom}")
+        imgui.same_line()
+        if imgui.small_button("back to seeds"):
+            lat.custom = None
+        mark(app, "latent_back_to_seeds")
+        help_marker("The latent a photo fit found (Photo panel). Any seed control below goes back to seeds.")
+    before = (lat.seed, lat.interp, lat.mix)
     seed = _seed_field(app, "seed", int(math.floor(lat.seed)), buttons=True)
     if seed != int(math.floor(lat.seed)):
         lat.seed = float(seed)
@@ -83,6 +91,8 @@ def draw(app: WidgetHost) -> None:
             lat.mix_start = clamp_int(app.ui, "from layer", start, 0, max(num_ws - 1, 0), lat.mix_start)
         help_marker("ws from this layer on come from the mix seed (coarse layers first).")
         imgui.unindent()
+    if lat.custom is not None and (lat.seed, lat.interp, lat.mix) != before:
+        lat.custom = None  # a seed control was used: back to seeds
 
 
 def _seed_field(app: WidgetHost, label: str, seed: int, buttons: bool = False) -> int:
