@@ -421,3 +421,36 @@ def test_camera_list_from_an_eg3d_dataset_json(tmp_path, engine):
     labels_b = json.loads((b / "eg3d" / "dataset.json").read_text())["labels"]
     assert [x[1] for x in labels_a] == [x[1] for x in labels_b]
     assert os.path.samefile(b / "seed00009" / "rgb" / "0001.png", b / "eg3d" / "seed00009" / "0001.png")
+
+
+# ----------------------------------------------------------------- normals and the depth PNG
+def test_normals_of_a_sphere():
+    """Normals from a ray-distance depth map of an analytic sphere match the sphere's (central pixels)."""
+    from renderer.dataset.formats import normals_from_depth, pixel_rays
+
+    cam = camera_tuple(orbit_camera(0.3, -0.2, 2.7, [0, 0, 0], focal=2.5))
+    r = 96
+    o, d, _ = pixel_rays(cam, r)
+    b = d @ o
+    disc = b**2 - (o @ o - 0.5**2)
+    hit = disc > 0
+    t = np.where(hit, -b - np.sqrt(np.where(hit, disc, 0)), 0.0)
+    n = normals_from_depth(t, hit.astype(np.float32), cam)
+    p = o + d * t[..., None]
+    inner = hit & (np.sqrt(np.where(hit, disc, 0)) > 0.15)  # away from the silhouette
+    cos = np.sum(n[inner] * p[inner] / 0.5, -1)
+    assert inner.sum() > 500 and cos.min() > 0.995, cos.min()
+    assert not n[~hit].any()
+
+
+def test_depth_png_decodes_to_the_float_depth(two_views):
+    from renderer.export.screenshot import read_depth_png
+
+    record = json.loads((two_views / "seed.json").read_text())
+    view = record["views"][1]
+    depth = np.load(two_views / view["depth"])
+    decoded = read_depth_png(two_views / view["depth_png"])
+    opaque = np.asarray(Image.open(two_views / view["mask"])) > 127
+    assert np.array_equal(np.isfinite(decoded), opaque)
+    span = np.nanmax(decoded) - np.nanmin(decoded)
+    np.testing.assert_allclose(decoded[opaque], depth[opaque], atol=span / 65534 + 1e-6)
