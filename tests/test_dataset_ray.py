@@ -56,3 +56,25 @@ def test_two_local_worker_processes_are_byte_identical(one_shard, tmp_path):
     procs = run_dataset(SETTINGS, SEEDS, tmp_path / "procs", shard_size=1, workers=2)
     assert procs.samples == 8
     assert_same(one_shard, tmp_path / "procs")
+
+
+@pytest.mark.slow
+def test_cli_ray_starts_a_local_instance(tmp_path):
+    """`--ray` without an address: a new local Ray instance, the same files as in this process."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("ray", reason="the Ray engine needs the cluster extra (pip install -e '.[cluster]')")
+    args = ["--seeds", "3,1", "--views", "1", "--nrr", "32", "--shard-size", "1", "--quiet"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "renderer", "dataset", *args, "--out", str(tmp_path / "ray"), "--ray"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "wrote 2 seed(s), 2 sample(s)" in proc.stdout
+    engine = RenderEngine(load_generator("builtin"), timed=False)
+    settings = DatasetSettings(views=ViewSpec(views=1), neural_rendering_resolution=32)
+    run_dataset(settings, [3, 1], tmp_path / "here", engine=engine)
+    assert tree(tmp_path / "ray") == tree(tmp_path / "here")

@@ -15,6 +15,7 @@ import os
 import socket
 import sys
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -204,15 +205,40 @@ def start_ray(address: str | None) -> bool:
     if ray.is_initialized():
         return False
     try:
-        ray.init(
-            address=None if address in (None, "local") else address,
-            include_dashboard=False,
-            log_to_driver=False,
-            logging_level=logging.WARNING,
-        )
+        with _native_stderr_held():  # Ray's core logs each failed connection attempt to fd 2 while it retries
+            ray.init(
+                address=None if address in (None, "local") else address,
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level=logging.WARNING,
+            )
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise CliError(f"could not connect to the Ray cluster at {address or 'a new local cluster'}: {exc}") from None
     return True
+
+
+@contextmanager
+def _native_stderr_held():
+    """Send what native code writes to fd 2 into a temp file while inside; replay it after a success (a failure
+    is reported by the caller's one line instead)."""
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        ok = False
+        try:
+            yield
+            ok = True
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            if ok:
+                held.seek(0)
+                text = held.read()
+                if text:
+                    sys.stderr.write(text.decode("utf-8", "replace"))
 
 
 def run_ray(
