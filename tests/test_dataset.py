@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from test_cli import assert_one_line_error, run_cli
 
 from renderer import load_generator
 from renderer.camera import camera_tuple, default_camera, orbit_camera
@@ -39,21 +40,6 @@ SMALL = dict(neural_rendering_resolution=32)
 @pytest.fixture(scope="module")
 def engine() -> RenderEngine:
     return RenderEngine(load_generator("builtin"), timed=False)
-
-
-def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "renderer", *map(str, args)], capture_output=True, text=True, timeout=timeout
-    )
-
-
-def assert_one_line_error(proc: subprocess.CompletedProcess, *fragments: str) -> None:
-    lines = proc.stderr.strip().splitlines()
-    assert proc.returncode == 2, proc.stderr
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("triplane-render: error: "), lines[0]
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def tree(root: Path) -> dict[str, bytes]:
@@ -371,7 +357,7 @@ def test_export_seed_cancel_leaves_nothing(tmp_path, engine):
 # ----------------------------------------------------------------- bad input
 def test_seed_range_too_large_for_the_disk(tmp_path):
     out = tmp_path / "out"
-    proc = run_cli("dataset", "--seeds", "0-999999", "--views", "10000", "--out", out, timeout=120)
+    proc = run_cli("dataset", "--seeds", "0-999999", "--views", "10000", "--out", out)
     assert_one_line_error(proc, "need up to", "free")
     assert not any(p.name.startswith("seed") or p.name == "settings.json" for p in out.iterdir())
 
@@ -386,7 +372,7 @@ def test_ray_address_that_does_not_answer(tmp_path):
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = run_cli("dataset", "--seeds", "0", "--out", tmp_path / "o", "--ray", f"127.0.0.1:{port}", timeout=60)
+    proc = run_cli("dataset", "--seeds", "0", "--out", tmp_path / "o", "--ray", f"127.0.0.1:{port}")
     assert_one_line_error(proc, f"127.0.0.1:{port}", "no Ray cluster answers")
 
 

@@ -16,7 +16,7 @@ Files of a seed folder (VVVV: the view index, 4 digits):
 | `rgb/VVVV.png` | final image (img_resolution), RGB uint8 as the reference scripts convert |
 | `raw/VVVV.png` | (with `raw`) the volume-rendered RGB at the neural rendering resolution |
 | `depth/VVVV.npy` | float32 ray distance (the renderer's depth), neural rendering resolution |
-| `depth/VVVV.png` | the same as a 16-bit PNG (renderer.export.screenshot's: near 65535 .. far 1, background 0) |
+| `depth/VVVV.png` | the same as the viewer's 16-bit depth PNG (renderer.export.screenshot.save_depth_png) |
 | `depth_mm/VVVV.png` | nerfstudio's depth: z-depth in 1/1000 world units, uint16, 0 = background |
 | `mask/VVVV.png` | accumulated opacity, round(255 * alpha), uint8 |
 | `normals/VVVV.png` | (with `normals`) world-space normals from the depth map, (n + 1) / 2 * 255, background 0 |
@@ -36,19 +36,19 @@ import secrets
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
-from PIL.PngImagePlugin import PngInfo
 
 from ..camera import camera_tuple, default_camera
 from ..engine import LatentSpec, RenderEngine, RenderRequest
 from ..engine.frames import to_uint8
 from ..engine.latents import seed_z
 from ..errors import ExportError
-from ..export.screenshot import DEPTH_FORMULA, depth_to_uint16
+from ..export.screenshot import depth_to_uint16, save_depth_png
 from ..progress import CancelToken, ProgressFn, check_cancel, report
 from .formats import depth_mm, eg3d_label, normals_from_depth, normals_to_uint8, transforms_json
 from .settings import FORMAT, VERSION, DatasetSettings, canonical_json, code_version, seed_dir_name
@@ -59,7 +59,6 @@ PARTIAL = ".partial"
 EG3D = "eg3d"
 """Folder under OUT holding dataset.json and links to the final RGB images (EG3D's dataset root)."""
 MANIFEST = "manifest.json"
-SoftwareText = "triplane-viz"
 
 
 @dataclass
@@ -80,9 +79,9 @@ def resolve_settings(settings: DatasetSettings, rendering_kwargs: dict) -> Datas
     return replace(settings, views=settings.views.resolved(settings.network, rendering_kwargs))
 
 
-def _png_bytes(pixels: np.ndarray, info: PngInfo | None = None) -> bytes:
+def _png_bytes(pixels: np.ndarray) -> bytes:
     buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(pixels)).save(buf, format="PNG", pnginfo=info)
+    Image.fromarray(np.ascontiguousarray(pixels)).save(buf, format="PNG")
     return buf.getvalue()
 
 
@@ -90,21 +89,6 @@ def _npy_bytes(a: np.ndarray) -> bytes:
     buf = io.BytesIO()
     np.save(buf, np.ascontiguousarray(a), allow_pickle=False)
     return buf.getvalue()
-
-
-def _depth_png_bytes(depth: np.ndarray, alpha: np.ndarray, seed: int, view: int) -> bytes:
-    v, near, far = depth_to_uint16(depth, alpha)
-    info = PngInfo()
-    for key, value in (
-        ("Software", SoftwareText),
-        ("depth_near", repr(near)),
-        ("depth_far", repr(far)),
-        ("depth_encoding", DEPTH_FORMULA),
-        ("seed", str(seed)),
-        ("view", str(view)),
-    ):
-        info.add_text(key, value)
-    return _png_bytes(v.astype(np.uint16), info)
 
 
 class _Files:
@@ -124,6 +108,19 @@ class _Files:
         p.parent.mkdir(parents=True, exist_ok=True)
         with open(p, "xb") as f:
             f.write(data)
+        self.records[rel] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+        self.io_seconds += time.perf_counter() - t0
+
+    def write_with(self, rel: str, write: Callable[[Path], object]) -> None:
+        """write(path) makes the file itself; its bytes are read back for the manifest."""
+        import hashlib
+        import time
+
+        t0 = time.perf_counter()
+        p = self.root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        write(p)
+        data = p.read_bytes()
         self.records[rel] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
         self.io_seconds += time.perf_counter() - t0
 
@@ -188,7 +185,10 @@ def render_seed_files(
         record["depth"] = f"depth/{name}.npy"
         files.put(record["depth"], _npy_bytes(depth.astype(np.float32)))
         record["depth_png"] = f"depth/{name}.png"
-        files.put(record["depth_png"], _depth_png_bytes(depth, alpha, seed, view.index))
+        v16, near, far = depth_to_uint16(depth, alpha)
+        files.write_with(
+            record["depth_png"], partial(save_depth_png, v16, near, far, meta={"seed": seed, "view": view.index})
+        )
         record["depth_mm"] = f"depth_mm/{name}.png"
         files.put(record["depth_mm"], _png_bytes(depth_mm(depth, alpha, view.camera)))
         record["mask"] = f"mask/{name}.png"
