@@ -12,6 +12,7 @@ imgui = pytest.importorskip("imgui_bundle").imgui
 from viz.gfx.mesh_view import GeometrySettings  # noqa: E402
 from viz.inspector import InspectorState  # noqa: E402
 from viz.jobs.exporter import ExportSettings  # noqa: E402
+from viz.jobs.photo_fit import PhotoFit, PhotoSettings  # noqa: E402
 from viz.pane import SECTIONS  # noqa: E402
 from viz.path_editor import PathEditor  # noqa: E402
 from viz.resolution import ResolutionPolicy  # noqa: E402
@@ -48,6 +49,8 @@ class FakeHost(SimpleNamespace):
             inspector=SimpleNamespace(state=InspectorState()),
             training=TrainingRun(),
             paths=PathEditor(),
+            photo=PhotoFit(),
+            photo_settings=PhotoSettings(),
             calls=[],
         )
 
@@ -56,6 +59,12 @@ class FakeHost(SimpleNamespace):
 
     def load_model(self, path: str, keep_view: bool = False) -> None:
         self.calls.append(("load_model", path, keep_view))
+
+    def open_photo(self, path: str) -> None:
+        self.calls.append(("open_photo", path))
+
+    def start_fit(self) -> None:
+        self.calls.append(("start_fit",))
 
     def reset_camera(self) -> None:
         self.calls.append(("reset_camera",))

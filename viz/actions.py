@@ -14,6 +14,7 @@ import glfw
 import numpy as np
 
 from renderer.export.files import next_free, write_png_atomic
+from renderer.fit.fit import FitSettings
 from renderer.seeds import SEED_MAX, seed_label
 
 from .canvas import geometry_pixels, read_back
@@ -48,6 +49,26 @@ def toggle_play(app: ViewerHost) -> None:
         lat.interp, lat.playing = True, True
     else:
         lat.playing = not lat.playing
+
+
+def open_photo(app: ViewerHost, path: str) -> None:
+    """Start preparing a picture for a fit (needs a model); the Photo panel opens to show it."""
+    app.photo_settings.path = str(path)
+    app.ui.jump_to = "Photo"
+    if app.model is None:
+        app.ui.load_error = "load a model before fitting a photo"
+        return
+    app.photo.open(app.model.engine.G, str(path))
+
+
+def start_fit(app: ViewerHost) -> None:
+    """Fit the prepared picture from the panel's (possibly adjusted) camera estimate."""
+    s, v = app.photo_settings, app.photo.view
+    if app.model is None or v.guess is None:
+        return
+    guess = dataclasses.replace(v.guess, yaw=math.radians(s.yaw_deg), pitch=math.radians(s.pitch_deg))
+    settings = FitSettings(steps=int(s.steps), tune_steps=int(s.tune_steps) if s.tune else 0)
+    app.photo.fit(app.model.engine.G, app.model_id, settings, guess)
 
 
 def add_keyframe(app: ViewerHost) -> None:

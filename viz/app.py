@@ -38,6 +38,7 @@ from .input import InputHandler  # noqa: E402
 from .inspector import Inspector  # noqa: E402
 from .jobs.exporter import Exporter, ExportSettings  # noqa: E402
 from .jobs.loader import LoadedModel, ModelLoader  # noqa: E402
+from .jobs.photo_fit import PhotoFit, PhotoSettings  # noqa: E402
 from .layout import PANE_WIDTH, STATUS_HEIGHT  # noqa: E402
 from .pacing import Pacer  # noqa: E402
 from .path_editor import PathEditor  # noqa: E402
@@ -108,6 +109,12 @@ class App:
         self.inspector = Inspector(on_done=glfw.post_empty_event)
         self.training = TrainingRun()
         self.paths = PathEditor()
+        self.photo = PhotoFit(on_change=glfw.post_empty_event)
+        self.photo_settings = PhotoSettings()
+        self.fits = 0
+        """Photo fits adopted so far (names their custom latents)."""
+        self.pending_fit: tuple[str, object, str] | None = None
+        """(name, ws, label) of a tuned fit whose model is loading: registered on its engine once loaded."""
         if config.checkpoint:
             self.load_model(config.checkpoint)
 
@@ -117,6 +124,7 @@ class App:
             return
         self._closed = True
         self.worker.stop()
+        self.photo.stop()
         self.inspector.stop()
         self.exporter.stop()
         self.mesher.stop()
@@ -178,6 +186,14 @@ class App:
         keeps the latent and camera (another snapshot of a training run)."""
         self.ui.model_path, self.ui.load_error = str(path), None
         self.loader.start(path, keep_view=keep_view)
+
+    def open_photo(self, path: str) -> None:
+        """Prepare a picture for a fit (crop and camera estimate, in the background); the Photo panel opens."""
+        actions.open_photo(self, path)
+
+    def start_fit(self) -> None:
+        """Fit the prepared picture with the Photo panel's camera and settings (background, cancellable)."""
+        actions.start_fit(self)
 
     def reset_camera(self) -> None:
         self.state.reset_camera()
@@ -279,6 +295,7 @@ class App:
             self.paths.advance(self.state, min(dt, 0.1))
         self.session.take_result(self.model_id, self.ui, self.log)
         results.take_exports(self)
+        results.take_fit(self)
         self.ui.expire()
         self.pacer.trim_when_idle(self, now)
         self.frame_counter += 1

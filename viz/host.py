@@ -19,6 +19,7 @@ from .input import InputHandler
 from .inspector import Inspector
 from .jobs.exporter import Exporter, ExportSettings
 from .jobs.loader import LoadedModel, ModelLoader
+from .jobs.photo_fit import PhotoFit, PhotoSettings
 from .jobs.worker import LatestWinsWorker
 from .path_editor import PathEditor
 from .recent import RecentFiles
@@ -60,6 +61,9 @@ class WidgetHost(Protocol):
     """The training-run folder the model panel shows."""
     textures: ImageTextures
     paths: PathEditor
+    photo: PhotoFit
+    """The photo being prepared or fitted (Photo panel)."""
+    photo_settings: PhotoSettings
     """The camera path being composed (keyframes, timeline, files)."""
     """Named GL textures for the images widgets show."""
 
@@ -77,6 +81,8 @@ class WidgetHost(Protocol):
     def save_render(self) -> Path | None: ...
     def save_window(self, path: str | PathLike | None = None) -> None: ...
     def render_rect(self) -> tuple[float, float, float, float]: ...
+    def open_photo(self, path: str) -> None: ...
+    def start_fit(self) -> None: ...
 
 
 class ViewerHost(WidgetHost, Protocol):
@@ -87,6 +93,8 @@ class ViewerHost(WidgetHost, Protocol):
     input: InputHandler
     model_id: int
     mesh_key: tuple | None
+    fits: int
+    pending_fit: tuple[str, object, str] | None
 
     def render_rect_fb(self) -> tuple[int, int, int, int]: ...
     def toggle_help(self) -> None: ...

@@ -12,6 +12,7 @@ import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import glfw
@@ -47,6 +48,8 @@ REPEATING = {"seed_prev", "seed_next"}
 MOUSE_ACTIONS = ("orbit", "zoom", "zoom_fov", "pan", "reset", "load")
 """Action ids produced by mouse gestures (see `InputHandler`)."""
 _MODS_BLOCKING = glfw.MOD_CONTROL | glfw.MOD_ALT | glfw.MOD_SUPER
+PICTURE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
+"""Dropped files with these suffixes are pictures to fit, not checkpoints."""
 
 
 def handled_actions() -> set[str]:
@@ -64,6 +67,8 @@ class InputTarget(Protocol):
 
     def actions(self) -> dict[str, Callable[[], None]]:
         """Action id -> callable for the key actions (reset, screenshot, help, ...)."""
+
+    def open_photo(self, path: str) -> None: ...
 
     def load_model(self, path: str) -> None:
         """Start loading a checkpoint."""
@@ -209,6 +214,11 @@ class InputHandler:
             self.target.actions()[name]()
 
     def on_drop(self, window, paths: list[str]) -> None:
-        """A file dropped on the window is loaded (the first one, if several)."""
-        if paths:
+        """A file dropped on the window: a picture goes to the photo fit, anything else is loaded as a model (the
+        first one, if several)."""
+        if not paths:
+            return
+        if Path(paths[0]).suffix.lower() in PICTURE_SUFFIXES:
+            self.target.open_photo(paths[0])
+        else:
             self.target.load_model(paths[0])

@@ -92,13 +92,13 @@ class Pacer:
         ):
             fps = BUSY_UI_FPS if app.worker.busy else (app.config.max_fps or 60.0)
             return max(1.0 / fps - (now - self.drawn_at), 0.0)  # animating, dragging, typing: paced
-        if app.inspector.has_news():
-            return 0.0  # an inspector capture finished: show it
+        if app.inspector.has_news() or app.photo.has_outcome():
+            return 0.0  # an inspector capture or a photo fit finished: show it
         waits = [IDLE_WAKE_S, app.ui.next_expiry() - now]
         follow = app.training.wake_in(now)
         if follow is not None:
             waits.append(follow)  # a followed training run is listed again
-        busy = app.worker.busy or app.mesher.busy or app.inspector.busy
+        busy = app.worker.busy or app.mesher.busy or app.inspector.busy or app.photo.busy
         if busy or (app.exporter.job is not None and not app.exporter.job.done):
             waits.append(PROGRESS_TICK_S)  # the status line's live timer and the export progress
         if not self._trimmed:

@@ -23,6 +23,7 @@ from .widgets import (
     path,
     path_overlay,
     perf,
+    photo,
     probe,
     slice_outline,
     status,
@@ -39,6 +40,7 @@ SECTIONS = (
     ("Latent", "Latent", latent.draw),
     ("Camera", "Camera", camera.draw),
     ("Path", "Path", path.draw),
+    ("Photo", "Photo", photo.draw),
     ("Truncation", "Trunc", truncation.draw),
     ("View", "View", view.draw),
     ("Geometry", "Geometry", geometry.draw),
@@ -46,7 +48,7 @@ SECTIONS = (
     ("Performance", "Perf", perf.draw),
 )
 """(title, jump-row label, draw) of the control pane's sections, top to bottom."""
-CLOSED_AT_START = frozenset({"Path"})
+CLOSED_AT_START = frozenset({"Path", "Photo"})
 """Sections that start folded (one line), so the ones below stay in view; the jump row opens them."""
 
 
@@ -102,7 +104,7 @@ def _draw_pane(app: ViewerHost, h: int) -> None:
     imgui.same_line()
     imgui.text_disabled("F1 / ? keys · Tab hides this pane")
     for i, (title, short, _) in enumerate(SECTIONS):
-        if i and i != 5:
+        if i and i != 5:  # two rows: Model .. Photo, then Trunc .. Perf
             imgui.same_line(spacing=3)
         if imgui.small_button(short):
             app.ui.jump_to = title

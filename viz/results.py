@@ -3,7 +3,17 @@ snapshot of a followed training run."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
+
+from renderer.camera import focal_to_fov
+from renderer.checkpoint import write_native
+from renderer.errors import CheckpointError, ExportError
+from renderer.export.files import next_free
+
+from .exports import out_folder
+from .jobs.photo_fit import label_of
+from .orbit import OrbitCamera, Vec3
 
 if TYPE_CHECKING:
     from .host import ViewerHost
@@ -35,6 +45,47 @@ def take_loaded_model(app: ViewerHost) -> None:
         app.log(f"warning: {app.recent.warning}")
         app.recent.warning = None
     app.log(f"loaded {m.path} in {m.seconds:.1f} s")
+    if app.pending_fit is not None:  # a tuned fit's model: its latent goes with it
+        name, ws, label = app.pending_fit
+        app.pending_fit = None
+        m.engine.set_custom_latent(name, ws)
+        app.state.latent.custom, app.state.latent.custom_label = name, label
+
+
+def take_fit(app: ViewerHost) -> None:
+    """Adopt a finished photo fit: its ws become the current latent (a custom latent of the engine) at the fitted
+    camera; a tuned fit's generator is saved as a native checkpoint in the output folder and opened, its latent
+    registered once it is loaded. A fit of a model that has since been replaced is dropped."""
+    out = app.photo.poll()
+    if out is None:
+        return
+    if out.model_id != app.model_id or app.model is None:
+        app.log("a photo fit finished for a model that is no longer loaded: dropped")
+        return
+    r = out.result
+    app.fits += 1
+    name, label = f"fit-{app.fits}", label_of(out.path)
+    pivot = tuple(float(p) for p in app.model.engine.G.rendering_kwargs.get("avg_camera_pivot", (0, 0, 0)))
+    app.state.camera = OrbitCamera(r.yaw, r.pitch, r.radius, cast(Vec3, pivot), (0.0, 0.0, 0.0), focal_to_fov(r.focal))
+    line = f"fitted {label}: PSNR {r.psnr:.1f} dB in the input view, {r.steps} steps in {r.seconds:.0f} s"
+    if r.tuned is not None:
+        folder = out_folder(app)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            target = next_free(folder, f"tuned-{Path(out.path).stem}", ".safetensors")
+            write_native(target, r.tuned.spec, r.tuned.state_dict())
+        except (OSError, CheckpointError, ExportError) as e:
+            app.ui.export_error = f"could not save the tuned model: {e}"
+            app.log(app.ui.export_error)
+            return
+        app.pending_fit = (name, r.ws, label)
+        app.load_model(str(target), keep_view=True)
+        line += f"; tuned model saved as {target}, opening it"
+    else:
+        app.model.engine.set_custom_latent(name, r.ws)
+        app.state.latent.custom, app.state.latent.custom_label = name, label
+    app.notify(line)
+    app.log(line)
 
 
 def follow_training_run(app: ViewerHost, now: float) -> None:
