@@ -1,0 +1,146 @@
+"""Photo to 3D in the real window on Xvfb: a picture dropped on the window is prepared (crop, camera estimate), the
+fit runs with real clicks and typed settings, becomes the current latent at its camera, can be orbited; a cancel
+keeps the view as it was; a broken picture is a clear message and the viewer keeps running.
+
+The built-in model (an object model: segmentation and a rendered pose search) keeps the fit quick on 2 cores."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from contextlib import contextmanager
+
+import numpy as np
+import pytest
+
+pytest.importorskip("imgui_bundle")
+pytest.importorskip("glfw")
+pytest.importorskip("OpenGL")
+
+from PIL import Image  # noqa: E402
+from test_app import click_item, drag, hover, settle, type_into  # noqa: E402
+from xdo import XDo  # noqa: E402
+
+from renderer.camera import camera_tuple, default_camera  # noqa: E402
+from renderer.engine import LatentSpec, RenderRequest  # noqa: E402
+from renderer.engine.frames import to_uint8  # noqa: E402
+from viz.app import App, AppConfig  # noqa: E402
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("xdotool") is None, reason="xdotool missing: apt-get install xdotool"),
+]
+
+TITLE = "triplane-viz photo test"
+
+
+@contextmanager
+def builtin_window(tmp_path_factory):
+    old = os.environ.get("TRIPLANE_VIZ_CONFIG_DIR")
+    os.environ["TRIPLANE_VIZ_CONFIG_DIR"] = str(tmp_path_factory.mktemp("config"))
+    a = App(
+        AppConfig(
+            checkpoint="builtin",
+            width=1000,
+            height=1000,
+            title=TITLE,
+            debug_gl=True,
+            out_dir=str(tmp_path_factory.mktemp("shots")),
+            log=lambda msg: None,
+        )
+    )
+    try:
+        assert a.run_until(lambda: a.model is not None and a.idle(), 60), a.status_text()
+        yield a
+        assert a.gl_errors == 0, a.ui.gl_error
+    finally:
+        a.close()
+        if old is None:
+            os.environ.pop("TRIPLANE_VIZ_CONFIG_DIR", None)
+        else:
+            os.environ["TRIPLANE_VIZ_CONFIG_DIR"] = old
+
+
+@pytest.fixture(scope="module")
+def app(xvfb_display, tmp_path_factory):
+    with builtin_window(tmp_path_factory) as a:
+        yield a
+
+
+@pytest.fixture(scope="module")
+def xdo(app):
+    return XDo(TITLE)
+
+
+@pytest.fixture(scope="module")
+def photo(app, tmp_path_factory) -> str:
+    """A picture of seed 7 from a side view, rendered by the model itself."""
+    G = app.engine.G
+    cam = camera_tuple(default_camera(G.rendering_kwargs, yaw=0.35, pitch=0.1))
+    front = camera_tuple(default_camera(G.rendering_kwargs))
+    res = app.engine.render(RenderRequest(LatentSpec(seed=7), cam, front, psi=0.7))
+    path = tmp_path_factory.mktemp("photos") / "seed7.png"
+    Image.fromarray(to_uint8(res.image).numpy()).save(path)
+    return str(path)
+
+
+def prepared(app: App, timeout: float = 120.0) -> None:
+    ok = app.run_until(lambda: app.photo.view.stage in ("ready", "failed"), timeout)
+    assert ok and app.photo.view.stage == "ready", app.photo.view.error
+    app.run_frames(3)
+
+
+def test_drop_confirm_fit_and_orbit(app, xdo, photo):
+    settle(app)
+    before = app.read_render_area()
+    app.input.on_drop(app.window, [photo])  # X drag-and-drop can't be faked: the GLFW drop callback itself
+    app.run_frames(3)
+    assert app.photo.view.stage == "preparing" and app.photo_settings.path == photo
+    prepared(app)
+    v = app.photo.view
+    assert v.crop is not None and v.crop.shape == (128, 128, 3) and "photo_crop" in app.item_rects
+    assert app.state.latent.custom is None  # nothing changes before Fit
+    type_into(app, xdo, "photo_steps", "4", ctrl_click=False)
+    assert app.photo_settings.steps == 4
+    click_item(app, xdo, "photo_fit_button", 0.5)
+    assert app.photo.view.stage == "fitting"
+    assert app.run_until(lambda: app.photo.view.stage in ("done", "failed"), 300), app.photo.view
+    assert app.photo.view.stage == "done", app.photo.view.error
+    assert len(app.photo.view.losses) == 4 and app.photo.view.preview is not None
+    settle(app)
+    lat = app.shown.job.request.latent
+    assert lat.custom is not None and lat.custom == app.state.latent.custom  # the fit is the current latent
+    assert app.state.latent.custom_label == "seed7.png"
+    assert (app.read_render_area() != before).any(axis=-1).mean() > 0.02
+    yaw = app.state.camera.yaw
+    x, y, w, h = app.render_rect()
+    drag(app, xdo, x + w / 2, y + h / 2, 80, 0)  # orbit the fitted head
+    assert app.state.camera.yaw != yaw
+    settle(app)
+    assert app.shown.job.request.latent.custom == lat.custom
+
+
+def test_cancel_keeps_the_view(app, xdo, photo):
+    app.input.on_drop(app.window, [photo])
+    prepared(app)
+    latent, fits = app.state.latent.custom, app.fits
+    type_into(app, xdo, "photo_steps", "300", ctrl_click=False)
+    click_item(app, xdo, "photo_fit_button", 0.5)
+    assert app.run_until(lambda: app.photo.view.step >= 1, 120), app.photo.view
+    click_item(app, xdo, "photo_cancel", 0.5)
+    assert app.photo.view.stage == "cancelled"
+    app.run_frames(5)
+    assert app.state.latent.custom == latent and app.fits == fits  # nothing adopted
+    assert app.photo.poll() is None
+
+
+def test_a_broken_picture_is_a_clear_message(app, xdo, tmp_path):
+    bad = tmp_path / "not-a-picture.png"
+    bad.write_bytes(b"this is text, not a PNG")
+    app.input.on_drop(app.window, [str(bad)])
+    assert app.run_until(lambda: app.photo.view.stage in ("failed", "ready"), 60)
+    v = app.photo.view
+    assert v.stage == "failed" and "not-a-picture.png" in v.error and "\n" not in v.error
+    hover(app, xdo, 200, 300)
+    settle(app)  # the viewer renders on
+    assert app.ui.render_error is None and np.isfinite(app.state.camera.yaw)
