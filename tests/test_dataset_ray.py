@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from test_dataset import tree_across_processes
 
 from renderer import load_generator
 from renderer.dataset import DatasetSettings, ViewSpec, run_dataset
@@ -77,4 +78,4 @@ def test_cli_ray_starts_a_local_instance(tmp_path):
     engine = RenderEngine(load_generator("builtin"), timed=False)
     settings = DatasetSettings(views=ViewSpec(views=1), neural_rendering_resolution=32)
     run_dataset(settings, [3, 1], tmp_path / "here", engine=engine)
-    assert tree(tmp_path / "ray") == tree(tmp_path / "here")
+    assert tree_across_processes(tmp_path / "ray") == tree_across_processes(tmp_path / "here")

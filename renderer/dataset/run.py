@@ -50,7 +50,7 @@ from .plan import (
     write_json_atomic,
 )
 from .settings import DatasetSettings, code_version, with_network
-from .writer import PARTIAL, resolve_settings
+from .writer import EG3D, PARTIAL, resolve_settings
 
 
 @dataclass
@@ -169,9 +169,13 @@ def _run(
     had_settings = check_settings_file(out_path, settings)
     if had_settings:
         remove_partial(out_path)
-        for stale in stale_seed_folders(out_path, seeds, sha):  # in the way but not committed: redo
-            os.rename(stale, out_path / PARTIAL / f"stale.{stale.name}.{os.getpid()}")
-            shutil.rmtree(out_path / PARTIAL / f"stale.{stale.name}.{os.getpid()}", ignore_errors=True)
+        for stale in stale_seed_folders(out_path, seeds, sha):  # in the way but not committed: out of sight, redone
+            for folder in (stale, out_path / EG3D / stale.name):  # its image links too: they share its files
+                if folder.exists():
+                    aside = out_path / PARTIAL / f"stale.{folder.parent.name}.{folder.name}.{os.getpid()}"
+                    aside.parent.mkdir(exist_ok=True)
+                    os.rename(folder, aside)
+                    shutil.rmtree(aside, ignore_errors=True)
         done = finished_seeds(out_path, sha, seeds)
     else:
         done = set()

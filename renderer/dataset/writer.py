@@ -29,13 +29,15 @@ Files of a seed folder (VVVV: the view index, 4 digits):
 from __future__ import annotations
 
 import errno
+import hashlib
 import io
 import json
 import os
 import secrets
 import shutil
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -74,8 +76,6 @@ class SeedResult:
 
 def resolve_settings(settings: DatasetSettings, rendering_kwargs: dict) -> DatasetSettings:
     """Settings with the 'training' sampler replaced by the model's distribution (what gets recorded)."""
-    from dataclasses import replace
-
     return replace(settings, views=settings.views.resolved(settings.network, rendering_kwargs))
 
 
@@ -100,9 +100,6 @@ class _Files:
         self.io_seconds = 0.0
 
     def put(self, rel: str, data: bytes) -> None:
-        import hashlib
-        import time
-
         t0 = time.perf_counter()
         p = self.root / rel
         p.parent.mkdir(parents=True, exist_ok=True)
@@ -113,9 +110,6 @@ class _Files:
 
     def write_with(self, rel: str, write: Callable[[Path], object]) -> None:
         """write(path) makes the file itself; its bytes are read back for the manifest."""
-        import hashlib
-        import time
-
         t0 = time.perf_counter()
         p = self.root / rel
         p.parent.mkdir(parents=True, exist_ok=True)
@@ -139,8 +133,6 @@ def render_seed_files(
     """Render a seed's views into an empty `folder` (settings resolved: resolve_settings), manifest last;
     returns the bytes written. on_sample(view_index) after each view; Cancelled between views.
     `latent` replaces the seed's own latent (the viewer's current one); the views are still drawn from `seed`."""
-    import time
-
     started = time.perf_counter()
     G = engine.G
     rk = G.rendering_kwargs
@@ -219,7 +211,7 @@ def render_seed_files(
         "format": f"{FORMAT} seed",
         "version": VERSION,
         "seed": seed,
-        "latent": None if latent is None else _latent_dict(latent),
+        "latent": None if latent is None else asdict(latent),
         "settings": settings.to_dict(),
         "image_resolution": res_hw,
         "neural_rendering_resolution": settings.neural_rendering_resolution or G.neural_rendering_resolution,
@@ -243,12 +235,6 @@ def render_seed_files(
         timing["write_s"] = timing.get("write_s", 0.0) + files.io_seconds
         timing["output_s"] = timing.get("output_s", 0.0) + (time.perf_counter() - started) - render_s
     return sum(r["bytes"] for r in files.records.values())
-
-
-def _latent_dict(latent: LatentSpec) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    return asdict(latent)
 
 
 def read_manifest(folder: Path) -> dict[str, Any] | None:
