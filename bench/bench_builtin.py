@@ -6,9 +6,10 @@ Times, as the viewer experiences them,
 * a full latent-change frame: new seed (mapping + backbone + occupancy grid + render + super-resolution),
 * the camera-only and latent-change frames again with every ray sampled over the whole ray range
   (no empty-space skipping: the straightforward path),
-and prints the median over round-robin repeats with the per-stage split.
+and prints the median over round-robin repeats with the per-stage split, then the second edition's bars
+(issue 18, image view at 256^2 on 2 cores): camera-only frame <= 60 ms, latent change <= 150 ms.
 
-    python bench/bench_builtin.py [--threads 2] [--repeats 15]
+    python bench/bench_builtin.py [--threads 2] [--repeats 15] [--network builtin|PATH]
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ from renderer import load_generator  # noqa: E402
 from renderer.camera import camera_tuple, default_camera  # noqa: E402
 from renderer.engine import LatentSpec, RenderEngine, RenderRequest, memory  # noqa: E402
 from renderer.engine.cpu import cpu_description  # noqa: E402
+
+BARS = {"camera-only (image)": 60.0, "latent change (image)": 150.0}
+"""Issue 18's frame-time bars (ms) for the image view on 2 cores."""
 
 
 def main() -> None:
@@ -91,6 +95,10 @@ def main() -> None:
     for what in ("camera-only", "latent change"):
         ratio = statistics.median(times[f"{what}, no skipping"]) / statistics.median(times[f"{what} (image)"])
         print(f"  {what}: empty-space skipping is {ratio:.2f}x faster than sampling the whole ray range")
+    for name, bar in BARS.items():
+        t = statistics.median(times[name])
+        verdict = "PASS" if t <= bar else "FAIL"
+        print(f"  bar: {name} at {G.img_resolution}^2 {t:.1f} ms <= {bar:.0f} ms {verdict} ({args.threads} threads)")
 
 
 if __name__ == "__main__":

@@ -484,10 +484,11 @@ needs_builtin = pytest.mark.skipif(
 def builtin_case():
     """The built-in model, a held-out latent, its planes, the true head, its 256^3 mesh."""
     from renderer import load_generator
-    from renderer.builtin.training import family as fam
+    from renderer.builtin.training import family
     from renderer.engine import seed_z
 
     G = load_generator("builtin")
+    fam = family.for_model(G)  # the family it was trained on
     seed = 100000
     z = torch.from_numpy(seed_z(seed, G.z_dim))
     c = default_camera(G.rendering_kwargs)[None]
@@ -504,9 +505,10 @@ def builtin_case():
 def test_builtin_mesh_chamfer_to_the_procedural_surface(builtin_case, capsys):
     from renderer.builtin.config import RAY_END, RAY_START
     from renderer.builtin.training import evaluate as ev
-    from renderer.builtin.training import family as fam
+    from renderer.builtin.training import family
 
     G, planes, params, mesh, level = builtin_case
+    fam = family.for_model(G)
     verts = torch.from_numpy(mesh.vertices)[None]
     to_true = fam.sdf(verts, params).abs().mean().item()  # vertex -> true surface (SDF bound)
     cams = ev.cameras()

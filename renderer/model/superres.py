@@ -87,9 +87,25 @@ class SuperresolutionHybrid2X(_Superresolution):
         super().__init__((channels, 128, 64, False), (128, 64, 128, True), w_dim, use_fp16, sr_antialias, True)
 
 
+class SuperresolutionLite4X(_Superresolution):
+    """64 -> 256 for CPU-sized models (the built-in heads; a project extension): two upsampling blocks, 48 then
+    24 channels, about 1 GFLOP a frame (SuperresolutionHybrid4X from 64: about 10, SuperresolutionHybrid2X: 2.6)."""
+
+    input_resolution = 64
+
+    def __init__(self, channels: int, w_dim: int, use_fp16: bool, sr_antialias: bool = True):
+        super().__init__((channels, 48, 128, True), (48, 24, 256, True), w_dim, use_fp16, sr_antialias, True)
+
+
 SR_MODULES = {
     cls.__name__: cls
-    for cls in (SuperresolutionHybrid8XDC, SuperresolutionHybrid8X, SuperresolutionHybrid4X, SuperresolutionHybrid2X)
+    for cls in (
+        SuperresolutionHybrid8XDC,
+        SuperresolutionHybrid8X,
+        SuperresolutionHybrid4X,
+        SuperresolutionHybrid2X,
+        SuperresolutionLite4X,
+    )
 }
 
 

@@ -1,6 +1,8 @@
-"""Train the built-in tri-plane generator on the procedural head family (CPU, minutes, resumable).
+"""Train the built-in tri-plane generator on the procedural head family (CPU or CUDA, resumable).
 
-    python -m renderer.builtin.training.train --out runs/builtin --export renderer/builtin/builtin.safetensors
+    python -m renderer.builtin.training.train --out runs/builtin18 --export renderer/builtin/builtin.safetensors
+    python -m renderer.builtin.training.train --out runs/builtin18 --resume [--session-minutes 60]
+
 
 Each step draws fresh latents (a seeded torch.Generator, so a run is reproducible from --seed),
 renders their ground truth exactly, and fits the generator with
@@ -10,8 +12,11 @@ renders their ground truth exactly, and fits the generator with
   trains) against the exact render, half the rays aimed at the nose, ears and eyes.
 The mapping's first layer starts with the family's own parameter directions in its first rows
 (the rest is random), so the generator sees the latent's proportions and colours from step one.
-A final phase fits the 2X super-resolution module to the exact 128x128 renders. Checkpoints
-(model + optimiser + RNG state) are written every few minutes; --resume continues one.
+A final phase fits the super-resolution module (64 -> 256) to exact 256x256 renders, at random pixels
+of each image. Checkpoints (model + optimisers + RNG state + elapsed time, both phases) are written every
+few minutes and when a session's --session-minutes run out; --resume continues one with the settings it
+was started with. The run is reproducible when neither the time cap nor a session cap binds (then the
+learning-rate schedule follows the steps, not the wall clock).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from renderer.builtin.config import (
     DENSITY_SHARPEN,
     FOCAL,
     IMAGE_RESOLUTION,
+    NEURAL_RESOLUTION,
     PITCH_RANGE,
     RAY_END,
     RAY_START,
@@ -56,12 +62,14 @@ SMALL_PART_IDS = [fam.PART_NAMES.index(n) for n in fam.SMALL_PARTS]
 class TrainConfig:
     """Everything that determines a training run (stored in the checkpoint and the model card)."""
 
-    out: str = "runs/builtin"
+    out: str = "runs/builtin18"
     seed: int = 0
-    steps: int = 5000
-    minutes: float = 58.0
-    """Wall-clock cap for the whole run (main phase + super-resolution phase)."""
-    sr_minutes: float = 3.0
+    steps: int = 12000
+    minutes: float = 180.0
+    """Wall-clock cap for the whole run (main phase + super-resolution phase), summed over resumed sessions."""
+    sr_minutes: float = 25.0
+    sr_pixels: int = 4096
+    """Pixels per image at which the super-resolved image is compared with the exact render."""
     batch: int = 4
     rays: int = 768
     points: int = 3072
@@ -87,7 +95,9 @@ class TrainConfig:
     w_point_rgb: float = 1.0
     checkpoint_minutes: float = 5.0
     threads: int = 2
-    """Torch threads: 2 on a quiet 2-core machine (0.55 s/step); use 1 when other work shares the cores."""
+    """Torch CPU threads."""
+    device: str = "cpu"
+    """'cpu' or 'cuda' (the family's ground truth is computed there too)."""
 
 
 def build_generator(cfg: TrainConfig) -> TriPlaneGenerator:
@@ -118,10 +128,8 @@ def random_cameras(n: int, g: torch.Generator) -> torch.Tensor:
 
 
 def part_centres(p: fam.HeadParams) -> torch.Tensor:
-    """(N, 5, 3) centres of nose, left/right ear, left/right eye."""
-    L = fam.layout(p)
-    m = torch.tensor([-1.0, 1.0, 1.0])
-    return torch.cat([L.nose_c, L.ear_c * m, L.ear_c, L.eye_c * m, L.eye_c], 1)
+    """(N, 7, 3) centres of the small parts (nose, ears, eyes, glasses, beard)."""
+    return fam.part_centres(p)
 
 
 def draw_rays(p: fam.HeadParams, cams: torch.Tensor, n_rays: int, g: torch.Generator):
@@ -198,7 +206,8 @@ def losses(G: TriPlaneGenerator, z: torch.Tensor, cfg: TrainConfig, g: torch.Gen
     with torch.no_grad():
         gt = fam.render(p, origins, dirs, RAY_START, RAY_END)
         pts = draw_points(p, gt["points"], gt["alpha"] > 0, cfg.points, g)
-        q = fam.query(pts, p)
+        d = fam.sdf(pts, p)
+        q = fam.query(pts, p, d.abs() < 0.03)  # colour only where the colour loss looks
     ws, planes = train_planes(G, z)
     planes = channels_last_planes(planes)
 
@@ -241,19 +250,22 @@ def lr_at(step: int, cfg: TrainConfig, time_fraction: float = 0.0) -> float:
     return cfg.lr_final + 0.5 * (cfg.lr - cfg.lr_final) * (1 + math.cos(math.pi * t))
 
 
-def save_state(path: str, G, opt, step: int, elapsed: float, g: torch.Generator, cfg: TrainConfig, phase: str) -> None:
-    """Resumable training state (written atomically)."""
+def save_state(
+    path: str, G, opts: dict, step: int, elapsed: float, g: torch.Generator, cfg, phase: str, sr_step: int = 0
+) -> None:
+    """Resumable training state (written atomically): model, optimisers by name, steps, elapsed seconds, RNG."""
     tmp = path + ".tmp"
     torch.save(
         {
             "G": G.state_dict(),
-            "opt": opt.state_dict(),
+            "opts": {k: o.state_dict() for k, o in opts.items()},
             "step": step,
             "elapsed": elapsed,
             "rng": g.get_state(),
             "torch_rng": torch.get_rng_state(),
             "cfg": dataclasses.asdict(cfg),
             "phase": phase,
+            "sr_step": sr_step,
         },
         tmp,
     )
@@ -263,8 +275,9 @@ def save_state(path: str, G, opt, step: int, elapsed: float, g: torch.Generator,
 @torch.no_grad()
 def update_w_avg(G: TriPlaneGenerator, seed: int, n: int = 4096) -> None:
     """w_avg = mean mapping output over n latents, so truncation pulls towards the average head."""
-    z = torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(seed + 7))
-    G.backbone.mapping.w_avg.copy_(G.backbone.mapping(z, None)[:, 0].mean(0))
+    w_avg = G.backbone.mapping.w_avg
+    z = torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(seed + 7), device="cpu").to(w_avg.device)
+    w_avg.copy_(G.backbone.mapping(z, None)[:, 0].mean(0))
 
 
 @torch.no_grad()
@@ -285,28 +298,36 @@ def export(G: TriPlaneGenerator, cfg: TrainConfig, path: str, info: dict) -> Non
         cfg.w_dim,
         extra={"model": "triplane-viz builtin heads", "train_config": dataclasses.asdict(cfg), **info},
     )
-    write_native(path, spec, {k: v.detach().clone() for k, v in G.state_dict().items()})
+    write_native(path, spec, {k: v.detach().cpu().clone() for k, v in G.state_dict().items()})
 
 
-def sr_phase(G: TriPlaneGenerator, cfg: TrainConfig, g: torch.Generator, seconds: float, log) -> None:
-    """Fit the super-resolution module (everything else frozen) to exact 128x128 renders."""
+def sr_loss(G: TriPlaneGenerator, cfg: TrainConfig, g: torch.Generator) -> torch.Tensor:
+    """L1 of the super-resolved image against the exact render at cfg.sr_pixels random pixels per image."""
+    z = torch.randn(2, G.z_dim, generator=g)
+    p = fam.params_from_z(z)
+    cams = random_cameras(2, g)
+    with torch.no_grad():
+        ws = G.mapping(z, cams)
+        planes = G.planes(ws)
+        raw = G.render_planes(planes, ws, cams, superresolution=False, neural_rendering_resolution=NEURAL_RESOLUTION)
+        origins, dirs = sample_rays(cams[:, :16].view(-1, 4, 4), cams[:, 16:25].view(-1, 3, 3), IMAGE_RESOLUTION)
+        idx = torch.randint(0, dirs.shape[1], (2, cfg.sr_pixels), generator=g)
+        pick = idx[..., None].expand(-1, -1, 3)
+        gt = fam.render(p, torch.gather(origins, 1, pick), torch.gather(dirs, 1, pick), RAY_START, RAY_END)["rgb"]
+    img = G.superresolution(raw["image_raw"].clone(), raw["features"], ws, noise_mode="none")
+    pred = torch.gather(img.flatten(2).transpose(1, 2), 1, pick)  # pixel index = row * R + column
+    return (pred - gt).abs().mean()
+
+
+def sr_phase(G, cfg: TrainConfig, g, opt, step: int, until: float, t_start: float, save, log) -> int:
+    """Fit the super-resolution module (everything else frozen) until the wall clock reaches `until`;
+    checkpoints every cfg.checkpoint_minutes. Returns the SR step count."""
     G.requires_grad_(False)
     G.superresolution.requires_grad_(True)
-    opt = torch.optim.Adam(G.superresolution.parameters(), lr=1e-3, betas=(0.9, 0.99))
-    t0 = time.time()
-    step = 0
-    bar = tqdm(desc="super-resolution", unit="step", file=sys.stderr, mininterval=5)
-    while time.time() - t0 < seconds:
-        z = torch.randn(2, G.z_dim, generator=g)
-        p = fam.params_from_z(z)
-        cams = random_cameras(2, g)
-        with torch.no_grad():
-            ws = G.mapping(z, cams)
-            planes = G.planes(ws)
-            raw = G.render_planes(planes, ws, cams, superresolution=False)
-            gt = fam.render_cameras(p, cams, IMAGE_RESOLUTION, RAY_START, RAY_END)["rgb"]
-        img = G.superresolution(raw["image_raw"].clone(), raw["features"], ws, noise_mode="none")
-        loss = (img - gt).abs().mean()
+    last_ckpt = time.time()
+    bar = tqdm(desc="super-resolution", unit="step", file=sys.stderr, mininterval=5, initial=step)
+    while time.time() < until:
+        loss = sr_loss(G, cfg, g)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -314,9 +335,13 @@ def sr_phase(G: TriPlaneGenerator, cfg: TrainConfig, g: torch.Generator, seconds
         bar.update(1)
         bar.set_postfix(l1=f"{loss.item():.4f}")
         if step % 20 == 0:
-            log(f"sr step {step} l1 {loss.item():.4f}")
+            log(f"sr step {step} t {(time.time() - t_start) / 60:.1f}m l1 {loss.item():.4f}")
+        if time.time() - last_ckpt > cfg.checkpoint_minutes * 60:
+            save(step)
+            last_ckpt = time.time()
     bar.close()
     G.requires_grad_(False)
+    return step
 
 
 def main(argv=None) -> int:
@@ -330,13 +355,25 @@ def main(argv=None) -> int:
             default=getattr(defaults, f.name),
             help=f"(default {getattr(defaults, f.name)})",
         )
-    ap.add_argument("--resume", action="store_true", help="continue from OUT/state.pt")
+    ap.add_argument("--resume", action="store_true", help="continue from OUT/state.pt with its stored settings")
     ap.add_argument("--export", default=None, help="also copy the final weights here (.safetensors)")
+    ap.add_argument(
+        "--session-minutes",
+        type=float,
+        default=0.0,
+        help="stop this session after so many minutes, saving the state for --resume (0: run to the end)",
+    )
     args = ap.parse_args(argv)
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
-    torch.set_num_threads(cfg.threads)
-    os.makedirs(cfg.out, exist_ok=True)
     state_path = os.path.join(cfg.out, "state.pt")
+    st = None
+    if args.resume and os.path.exists(state_path):
+        st = torch.load(state_path, weights_only=False, map_location="cpu")
+        keep = {"out", "threads", "device", "checkpoint_minutes"}  # where and how, not what
+        cfg = TrainConfig(**{**st["cfg"], **{k: getattr(cfg, k) for k in keep}})
+    torch.set_num_threads(cfg.threads)
+    torch.set_default_device(cfg.device)
+    os.makedirs(cfg.out, exist_ok=True)
     logf = open(os.path.join(cfg.out, "log.txt"), "a")
 
     def log(msg: str) -> None:
@@ -346,27 +383,42 @@ def main(argv=None) -> int:
     G = build_generator(cfg).train()
     G.requires_grad_(True)
     dec = list(G.decoder.parameters())
-    rest = [q for q in G.parameters() if all(q is not d for d in dec)]
+    sr = list(G.superresolution.parameters())
+    rest = [q for q in G.parameters() if all(q is not d for d in dec + sr)]
     opt = torch.optim.Adam(
         [{"params": rest, "mult": 1.0}, {"params": dec, "mult": cfg.decoder_lr_mult}], lr=cfg.lr, betas=(0.9, 0.99)
     )
-    g = torch.Generator().manual_seed(cfg.seed)
-    step, elapsed, phase = 0, 0.0, "main"
-    if args.resume and os.path.exists(state_path):
-        st = torch.load(state_path, weights_only=False)
+    sr_opt = torch.optim.Adam(sr, lr=1e-3, betas=(0.9, 0.99))
+    opts = {"main": opt, "sr": sr_opt}
+    g = torch.Generator(device=cfg.device).manual_seed(cfg.seed)
+    step, sr_step, elapsed, phase = 0, 0, 0.0, "main"
+    if st is not None:
         G.load_state_dict(st["G"])
-        opt.load_state_dict(st["opt"])
+        for k, o in opts.items():
+            if k in st.get("opts", {}):
+                o.load_state_dict(st["opts"][k])
         step, elapsed, phase = st["step"], st["elapsed"], st.get("phase", "main")
+        sr_step = st.get("sr_step", 0)
         g.set_state(st["rng"])
         torch.set_rng_state(st["torch_rng"])
-        log(f"resumed at step {step} ({elapsed / 60:.1f} min)")
+        log(f"resumed at step {step}, phase {phase} ({elapsed / 60:.1f} min)")
     log(f"config {dataclasses.asdict(cfg)}; {G.num_parameters()} parameters")
     budget = cfg.minutes * 60
     main_budget = budget - cfg.sr_minutes * 60
     t_start = time.time() - elapsed
+    session_end = time.time() + (args.session_minutes * 60 if args.session_minutes > 0 else float("inf"))
     last_ckpt = time.time()
+
+    def save(ph: str, sr_steps: int = 0) -> None:
+        save_state(state_path, G, opts, step, time.time() - t_start, g, cfg, ph, sr_steps)
+
     bar = tqdm(total=cfg.steps, initial=step, desc="training", unit="step", file=sys.stderr, mininterval=5)
     while phase == "main" and step < cfg.steps and time.time() - t_start < main_budget:
+        if time.time() > session_end:
+            save("main")
+            log(f"session cap: stopped at step {step} ({(time.time() - t_start) / 60:.1f} min); --resume continues")
+            print(f"stopped at step {step}; continue with --resume --out {cfg.out}")
+            return 0
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg, (time.time() - t_start) / main_budget) * group["mult"]
         z = torch.randn(cfg.batch, G.z_dim, generator=g)
@@ -388,25 +440,32 @@ def main(argv=None) -> int:
                 + " ".join(f"{k} {v}" for k, v in show.items())
             )
         if time.time() - last_ckpt > cfg.checkpoint_minutes * 60:
-            save_state(state_path, G, opt, step, time.time() - t_start, g, cfg, "main")
+            save("main")
             last_ckpt = time.time()
     bar.close()
-    phase = "sr"
-    save_state(state_path, G, opt, step, time.time() - t_start, g, cfg, phase)
+    if phase == "main":
+        phase = "sr"
+        G.eval()
+        update_w_avg(G, cfg.seed)
+        save(phase)
     G.eval()
-    update_w_avg(G, cfg.seed)
-    left = budget - (time.time() - t_start)
-    if left > 10:
-        sr_phase(G, cfg, g, min(left, cfg.sr_minutes * 60), log)
+    until = min(t_start + budget, session_end)
+    if until - time.time() > 10:
+        sr_step = sr_phase(G, cfg, g, sr_opt, sr_step, until, t_start, lambda k: save("sr", k), log)
+    if time.time() >= session_end and t_start + budget > session_end:
+        save("sr", sr_step)
+        log(f"session cap in the super-resolution phase (sr step {sr_step}); --resume continues")
+        print(f"stopped at sr step {sr_step}; continue with --resume --out {cfg.out}")
+        return 0
     minutes = (time.time() - t_start) / 60
     sharpen_density(G)
-    info = {"train_steps": step, "train_minutes": round(minutes, 1)}
+    info = {"train_steps": step, "sr_steps": sr_step, "train_minutes": round(minutes, 1)}
     final = os.path.join(cfg.out, "builtin.safetensors")
     export(G, cfg, final, info)
     if args.export:
         export(G, cfg, args.export, info)
-    log(f"done: {step} steps in {minutes:.1f} min -> {final}")
-    print(f"wrote {final} ({step} steps, {minutes:.1f} min)")
+    log(f"done: {step} steps + {sr_step} sr steps in {minutes:.1f} min -> {final}")
+    print(f"wrote {final} ({step} steps + {sr_step} sr steps, {minutes:.1f} min)")
     return 0
 
 
