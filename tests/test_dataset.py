@@ -335,6 +335,18 @@ def test_a_seed_folder_without_its_manifest_is_redone(tmp_path, engine):
     assert tree(tmp_path) == reference
 
 
+def test_resume_counts_seeds_written_by_other_code(tmp_path, engine):
+    settings = DatasetSettings(views=ViewSpec(views=1), **SMALL)
+    run_dataset(settings, [0, 1], tmp_path, engine=engine)
+    manifest = tmp_path / "seed00000" / "manifest.json"
+    record = json.loads(manifest.read_text())
+    record["code_version"]["source_sha256"] = "0" * 64
+    manifest.write_text(json.dumps(record))
+    starts = []
+    summary = run_dataset(settings, [0, 1, 2], tmp_path, engine=engine, on_start=starts.append)
+    assert starts[0].other_code == 1 and starts[0].done == {0, 1} and summary.rendered == 1
+
+
 @pytest.mark.slow
 def test_killed_cli_run_resumes(tmp_path, engine):
     """SIGKILL the command midway (no cleanup runs), rerun: the same files as an uninterrupted run."""

@@ -22,7 +22,7 @@ from ..dataset.views import GAUSSIAN_STD, SAMPLERS, UNIFORM_PITCH, UNIFORM_YAW
 from ..errors import CliError
 from ..seeds import SEED_MAX
 from .args import MAX_DEPTH_MULT, MAX_NRR, arg, bounded, count, finite, fov, path
-from .common import resolve_device, usage_error
+from .common import PROG, resolve_device, usage_error
 
 
 def _range(text: str) -> tuple[float, float]:
@@ -228,6 +228,12 @@ def run(args: argparse.Namespace) -> int:
         nonlocal bar
         if plan.done:
             print(f"resuming: {len(plan.done)} of {len(plan.seeds)} seed(s) already finished", file=sys.stderr)
+        if plan.other_code:
+            print(
+                f"{PROG}: warning: {plan.other_code} finished seed(s) were written by other code than this; they are "
+                "kept (each seed's manifest.json names its code version)",
+                file=sys.stderr,
+            )
         bar = tqdm(
             total=plan.pending_seeds * settings.views.views,
             desc="dataset",

@@ -210,6 +210,8 @@ class Plan:
     shards: list[list[int]]
     """Pending shards (unfinished seeds only)."""
     done: set[int]
+    other_code: int = 0
+    """Finished seeds whose manifests name other code than this run's (kept: each manifest says which)."""
 
     @property
     def pending_seeds(self) -> int:

@@ -49,8 +49,8 @@ from .plan import (
     stale_seed_folders,
     write_json_atomic,
 )
-from .settings import DatasetSettings, code_version, with_network
-from .writer import EG3D, PARTIAL, resolve_settings
+from .settings import DatasetSettings, code_version, seed_dir_name, with_network
+from .writer import EG3D, PARTIAL, read_manifest, resolve_settings
 
 
 @dataclass
@@ -179,7 +179,9 @@ def _run(
         done = finished_seeds(out_path, sha, seeds)
     else:
         done = set()
-    plan = Plan(seeds=list(seeds), shards=pending_shards(make_shards(list(seeds), shard_size), done), done=done)
+    other_code = sum(1 for s in done if (read_manifest(out_path / seed_dir_name(s)) or {}).get("code_version") != code)
+    shards = pending_shards(make_shards(list(seeds), shard_size), done)
+    plan = Plan(seeds=list(seeds), shards=shards, done=done, other_code=other_code)
     w_floats = G.num_ws * G.w_dim
     bound = seed_bytes_bound(settings, G.img_resolution, G.neural_rendering_resolution, w_floats)
     n_views = settings.views.views
