@@ -482,3 +482,15 @@ def test_depth_png_decodes_to_the_float_depth(two_views):
     assert np.array_equal(np.isfinite(decoded), opaque)
     span = np.nanmax(decoded) - np.nanmin(decoded)
     np.testing.assert_allclose(decoded[opaque], depth[opaque], atol=span / 65534 + 1e-6)
+
+
+def test_export_seed_records_a_checkpoint_by_hash(tmp_path, golden_native_checkpoint):
+    """A checkpoint's views: the settings name it by absolute path and content hash; the FFHQ-like model's
+    'training' sampler is the Gaussian."""
+    G = load_generator(golden_native_checkpoint)
+    settings = DatasetSettings(network=str(golden_native_checkpoint), views=ViewSpec(views=2), **SMALL)
+    folder = export_seed(RenderEngine(G, timed=False), settings, 4, tmp_path / "v")
+    recorded = json.loads((folder / "seed.json").read_text())["settings"]
+    assert recorded["network"] == os.path.abspath(golden_native_checkpoint)
+    assert recorded["network_sha256"] == hashlib.sha256(Path(golden_native_checkpoint).read_bytes()).hexdigest()
+    assert recorded["views"]["sampler"] == ("uniform" if G.rendering_kwargs.get("white_back") else "gaussian")

@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ..builtin import resolve
 from ..camera import camera_tuple, default_camera
 from ..engine import LatentSpec, RenderEngine, RenderRequest
 from ..engine.frames import to_uint8
@@ -53,7 +54,7 @@ from ..errors import ExportError
 from ..export.screenshot import depth_to_uint16, save_depth_png
 from ..progress import CancelToken, ProgressFn, check_cancel, report
 from .formats import depth_mm, eg3d_label, normals_from_depth, normals_to_uint8, transforms_json
-from .settings import FORMAT, VERSION, DatasetSettings, canonical_json, code_version, seed_dir_name
+from .settings import FORMAT, VERSION, DatasetSettings, canonical_json, code_version, seed_dir_name, with_network
 from .views import sample_views, view_rng_seed
 
 PARTIAL = ".partial"
@@ -333,6 +334,8 @@ def export_seed(
     stage) after each view; `cancel` (e.g. a threading.Event) stops between views with Cancelled, leaving
     nothing behind. An existing `folder` is refused (ExportError) unless `overwrite`."""
     settings.check()
+    if settings.network_sha256 is None and os.path.isfile(resolve(settings.network)):
+        settings = with_network(settings, settings.network)  # a checkpoint is recorded by path and content hash
     settings = resolve_settings(settings, engine.G.rendering_kwargs)
     final = Path(os.path.expanduser(os.fspath(folder)))
     if final.exists() and not overwrite:
