@@ -17,10 +17,10 @@ from collections.abc import Sequence
 
 from ..engine import memory
 from ..errors import CheckpointError, CliError, ExportError
-from . import convert, dataset, images, info, inspect, mesh, video
+from . import convert, dataset, fit, images, info, inspect, mesh, video
 from .common import PROG, Parser, fail
 
-COMMANDS = (info, images, convert, mesh, inspect, video, dataset)
+COMMANDS = (info, images, convert, mesh, inspect, video, dataset, fit)
 """The subcommands, in the order --help lists them."""
 
 

@@ -1,0 +1,400 @@
+"""Fit a picture into the generator: the latent w (then w+), the camera, and optionally the weights.
+
+    fitter = Fitter(G, target, CameraGuess(yaw, pitch), FitSettings(steps=60), cancel=event)
+    while not fitter.done:
+        rec = fitter.step()            # one optimisation step: rec.loss, rec.psnr, rec.phase ...
+        if rec.step % 5 == 0:
+            show(fitter.preview())     # uint8 (H, W, 3) of the current fit in the input view
+    result = fitter.result()           # ws, camera, yaw/pitch, psnr, tuned weights (if asked)
+
+or `fitter.run(callback)`. The window drives it from a background thread: `step()` does one step and
+returns its record, `history` holds them all, `time_left()` estimates the rest from the steps so far,
+and the `cancel` token (threading.Event or anything with is_set()) stops the next step with
+`Cancelled`; nothing is written by the fitter itself.
+
+Phases (coarse-to-fine, so a CPU fit takes well under a minute on a small model):
+1. `pose`: w (a whitened offset from w_avg, one w for every layer) with yaw/pitch at a low neural
+   resolution, raw-image loss (and the object mask, when there is one);
+2. `detail`: the same at the model's neural resolution, the final (super-resolved) image in the loss;
+3. `w+` (optional): a separate offset per layer, with a pull towards the shared w;
+4. `tune` (optional, pivotal tuning): the generator's backbone, decoder and super-resolution weights
+   around the found w and camera, with a locality term that keeps the tri-planes of other latents
+   (drawn between the pivot and random latents) where they were.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..camera import camera_tuple, default_focal
+from ..model.generator import TriPlaneGenerator
+from ..progress import CancelToken, check_cancel
+from .camera import orbit_camera_t
+from .render import planes_with_grad, render_diff
+
+
+@dataclass
+class CameraGuess:
+    """Where the fit starts: yaw/pitch in radians (renderer.camera convention, as `images --yaw/--pitch`);
+    radius and focal default to the model's average radius and training focal length."""
+
+    yaw: float = 0.0
+    pitch: float = 0.0
+    radius: float | None = None
+    focal: float | None = None
+
+
+@dataclass
+class FitSettings:
+    """Everything that shapes a fit (written to fit.json as they were used)."""
+
+    steps: int = 60
+    """Steps of the w + camera phases together (pose, then detail)."""
+    pose_fraction: float = 0.6
+    """Share of `steps` spent at `start_resolution` (the pose phase)."""
+    start_resolution: int = 32
+    resolution: int | None = None
+    """Neural resolution of the detail phase (default: the model's, capped at 128)."""
+    samples: tuple[int, int] = (16, 16)
+    """Coarse + importance samples per ray during the fit."""
+    lr_w: float = 0.1
+    lr_pose: float = 0.015
+    optimise_pose: bool = True
+    optimise_radius: bool = False
+    optimise_focal: bool = False
+    image_weight: float = 1.0
+    """Weight of the final (super-resolved) image's loss in the detail phase."""
+    raw_weight: float = 1.0
+    mask_weight: float = 1.0
+    """Weight of |opacity - object mask| (only when the target comes with a mask)."""
+    prior_weight: float = 2e-3
+    """Gaussian prior on the whitened w offset (mean square of its coordinates)."""
+    w_plus_steps: int = 0
+    w_plus_lr: float = 0.02
+    w_plus_pull: float = 0.1
+    tune_steps: int = 0
+    tune_lr: float = 3e-4
+    tune_resolution: int | None = None
+    locality_weight: float = 1.0
+    locality_samples: int = 1
+    pca_samples: int = 2048
+    seed: int = 0
+
+    def as_json(self) -> dict:
+        """The settings as plain JSON values."""
+        d = asdict(self)
+        d["samples"] = list(self.samples)
+        return d
+
+
+@dataclass
+class FitTarget:
+    """The picture to fit: image (3, R, R) on [-1, 1] at the model's img_resolution, and optionally an object
+    mask (1, R, R) on [0, 1] (object models: the silhouette the opacity should match)."""
+
+    image: torch.Tensor
+    mask: torch.Tensor | None = None
+
+
+@dataclass
+class FitRecord:
+    """One step: index, phase, total loss, PSNR of the raw render against the target (dB), yaw, pitch, seconds."""
+
+    step: int
+    phase: str
+    loss: float
+    psnr: float
+    yaw: float
+    pitch: float
+    seconds: float
+
+
+@dataclass
+class FitResult:
+    """The fit: ws (num_ws, w_dim) float32, camera (25,), its orbit terms, PSNR of the final image in the
+    input view, the tuned generator (or None), and timings."""
+
+    ws: np.ndarray
+    camera: tuple[float, ...]
+    yaw: float
+    pitch: float
+    radius: float
+    focal: float
+    psnr: float
+    psnr_raw: float
+    seconds: float
+    steps: int
+    tuned: TriPlaneGenerator | None = None
+    history: list[FitRecord] = field(default_factory=list)
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """PSNR (dB) of two images on [-1, 1], measured on [0, 1]."""
+    mse = float(((a - b) / 2).square().mean())
+    return -10 * math.log10(max(mse, 1e-10))
+
+
+def resize(img: torch.Tensor, res: int) -> torch.Tensor:
+    """(N, C, H, W) -> (N, C, res, res), antialiased when shrinking."""
+    if img.shape[-1] == res:
+        return img
+    return F.interpolate(img, size=(res, res), mode="bilinear", align_corners=False, antialias=True)
+
+
+@torch.no_grad()
+def w_basis(G: TriPlaneGenerator, n: int = 2048, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """w_avg (w_dim,) and a whitening basis (w_dim, w_dim): w = w_avg + a @ basis for a ~ N(0, I) spans the
+    mapping network's output distribution (PCA of n mapped latents, conditioned on the frontal camera)."""
+    from ..camera import default_camera
+
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, G.z_dim, generator=g)
+    c = default_camera(G.rendering_kwargs).expand(n, -1) if G.c_dim else torch.zeros(n, 0)
+    w = torch.cat([G.mapping(z[i : i + 512], c[i : i + 512])[:, 0] for i in range(0, n, 512)])
+    mean = G.backbone.mapping.w_avg.detach().clone() if hasattr(G.backbone.mapping, "w_avg") else w.mean(0)
+    _, s, vh = torch.linalg.svd(w - w.mean(0), full_matrices=False)
+    basis = vh * (s / math.sqrt(n - 1))[:, None]
+    return mean, basis
+
+
+class Fitter:
+    """A fit that advances one step per `step()` call (see the module doc)."""
+
+    def __init__(
+        self,
+        G: TriPlaneGenerator,
+        target: FitTarget,
+        camera: CameraGuess | None = None,
+        settings: FitSettings | None = None,
+        cancel: CancelToken | None = None,
+        basis: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ):
+        self.G = G
+        self.settings = s = settings or FitSettings()
+        self.cancel = cancel
+        self.target = target.image.float().reshape(1, 3, G.img_resolution, G.img_resolution)
+        self.mask = None if target.mask is None else target.mask.float().reshape(1, 1, *self.target.shape[-2:])
+        rk = G.rendering_kwargs
+        cam = camera or CameraGuess()
+        self.pivot = [float(p) for p in rk.get("avg_camera_pivot", (0, 0, 0))]
+        self.yaw = torch.tensor(float(cam.yaw), requires_grad=True)
+        self.pitch = torch.tensor(float(cam.pitch), requires_grad=True)
+        self.radius = torch.tensor(float(cam.radius or rk.get("avg_camera_radius", 2.7)), requires_grad=True)
+        self.log_focal = torch.tensor(math.log(cam.focal or default_focal(rk)), requires_grad=True)
+        self.w_mean, self.basis = basis if basis is not None else w_basis(G, s.pca_samples, s.seed)
+        self.a = torch.zeros(self.basis.shape[0], requires_grad=True)
+        self.delta = torch.zeros(G.num_ws, G.w_dim, requires_grad=True)
+        self.history: list[FitRecord] = []
+        self.tuned: TriPlaneGenerator | None = None
+        self._t0: float | None = None
+        self._elapsed = 0.0
+        n_pose = int(round(s.steps * s.pose_fraction))
+        self.final_resolution = int(s.resolution or min(G.neural_rendering_resolution, 128))
+        self.phases: list[tuple[str, int]] = [("pose", n_pose), ("detail", s.steps - n_pose)]
+        if s.w_plus_steps > 0:
+            self.phases.append(("w+", s.w_plus_steps))
+        if s.tune_steps > 0:
+            self.phases.append(("tune", s.tune_steps))
+        self.phases = [(name, n) for name, n in self.phases if n > 0]
+        self.total_steps = sum(n for _, n in self.phases)
+        self._phase_index = 0
+        self._phase_step = 0
+        self._opt: torch.optim.Optimizer | None = None
+        self._frozen: TriPlaneGenerator | None = None
+        self._gen = torch.Generator().manual_seed(s.seed + 1)
+
+    # ----------------------------------------------------------------- state
+    @property
+    def done(self) -> bool:
+        return self._phase_index >= len(self.phases)
+
+    @property
+    def phase(self) -> str:
+        return "done" if self.done else self.phases[self._phase_index][0]
+
+    def ws(self) -> torch.Tensor:
+        """Current ws (1, num_ws, w_dim)."""
+        w = self.w_mean + self.a @ self.basis
+        return (w[None] + self.delta)[None]
+
+    def camera(self) -> torch.Tensor:
+        """Current camera (25,) (differentiable in the pose parameters)."""
+        return orbit_camera_t(self.yaw, self.pitch, self.radius, self.pivot, self.log_focal.exp())
+
+    def time_left(self) -> float | None:
+        """Seconds the remaining steps should take at the pace so far (None before the first step)."""
+        if not self.history:
+            return None
+        per_phase: dict[str, list[float]] = {}
+        for r in self.history:
+            per_phase.setdefault(r.phase, []).append(r.seconds)
+        last = self.history[-1].seconds
+        left = 0.0
+        for i, (name, n) in enumerate(self.phases[self._phase_index :]):
+            done_here = self._phase_step if i == 0 else 0
+            times = per_phase.get(name)
+            pace = float(np.median(times)) if times else last * (2.5 if name in ("detail", "tune") else 1.0)
+            left += (n - done_here) * pace
+        return left
+
+    # ----------------------------------------------------------------- steps
+    def _start_phase(self, name: str) -> None:
+        s = self.settings
+        pose = [self.yaw, self.pitch] if s.optimise_pose and name in ("pose", "detail", "w+") else []
+        extra = []
+        if s.optimise_radius and name != "tune":
+            extra.append(self.radius)
+        if s.optimise_focal and name != "tune":
+            extra.append(self.log_focal)
+        groups: list[dict] = []
+        if name in ("pose", "detail"):
+            lr = s.lr_w if name == "pose" else s.lr_w * 0.5
+            groups.append({"params": [self.a], "lr": lr})
+        elif name == "w+":
+            groups.append({"params": [self.delta], "lr": s.w_plus_lr})
+        if pose:
+            groups.append({"params": pose, "lr": s.lr_pose if name == "pose" else s.lr_pose * 0.5})
+        if extra:
+            groups.append({"params": extra, "lr": s.lr_pose * 0.5})
+        if name == "tune":
+            self._frozen = self.G
+            self.tuned = copy.deepcopy(self.G)
+            self.tuned.requires_grad_(False)
+            params = [*self.tuned.backbone.synthesis.parameters(), *self.tuned.decoder.parameters()]
+            params += list(self.tuned.superresolution.parameters())
+            for p in params:
+                p.requires_grad_(True)
+            groups = [{"params": params, "lr": s.tune_lr}]
+        self._opt = torch.optim.Adam(groups, betas=(0.9, 0.99))
+
+    def _loss(self, name: str) -> tuple[torch.Tensor, float]:
+        s = self.settings
+        G = self.tuned if name == "tune" and self.tuned is not None else self.G
+        n_c, n_f = s.samples
+        if name == "pose":
+            res, sr = s.start_resolution, False
+        elif name == "tune":
+            res, sr = int(s.tune_resolution or self.final_resolution), True
+        else:
+            res, sr = self.final_resolution, s.image_weight > 0
+        ws = self.ws().detach() if name == "tune" else self.ws()
+        cam = self.camera()
+        if name == "tune":
+            cam = cam.detach()
+        out = render_diff(G, ws, cam, res, n_c, n_f, superresolution=sr)
+        target_raw = resize(self.target, res)
+        loss = s.raw_weight * (out.raw - target_raw).square().mean()
+        loss = loss + 0.5 * s.raw_weight * (out.raw - target_raw).abs().mean()
+        if self.mask is not None and s.mask_weight > 0:
+            loss = loss + s.mask_weight * (out.alpha - resize(self.mask, res)).abs().mean()
+        if sr and out.image is not None:
+            loss = loss + s.image_weight * (out.image - self.target).square().mean()
+            loss = loss + 0.5 * s.image_weight * (out.image - self.target).abs().mean()
+        if name in ("pose", "detail"):
+            loss = loss + s.prior_weight * self.a.square().mean()
+        if name == "w+":
+            loss = loss + s.w_plus_pull * self.delta.square().mean() / self.basis.square().sum(0).mean().clamp_min(1e-8)
+        if name == "tune" and self.tuned is not None and self._frozen is not None and s.locality_weight > 0:
+            loss = loss + s.locality_weight * self._locality()
+        return loss, psnr(out.raw.detach(), target_raw)
+
+    def _locality(self) -> torch.Tensor:
+        """Mean squared change of the tri-planes at latents between the pivot and random latents."""
+        assert self.tuned is not None and self._frozen is not None
+        k = self.settings.locality_samples
+        a = torch.randn(k, self.basis.shape[0], generator=self._gen)
+        w_rand = self.w_mean + a @ self.basis
+        pivot = self.ws().detach()[0, -1]
+        t = torch.rand(k, 1, generator=self._gen)
+        w = pivot + t * (w_rand - pivot)
+        ws = w[:, None].expand(-1, self.G.num_ws, -1)
+        with torch.no_grad():
+            before = planes_with_grad(self._frozen, ws)
+        after = planes_with_grad(self.tuned, ws)
+        return (after - before).square().mean() / before.square().mean().clamp_min(1e-8)
+
+    def step(self) -> FitRecord:
+        """Run one optimisation step; raises Cancelled when the token is set, RuntimeError when done."""
+        if self.done:
+            raise RuntimeError("the fit is finished")
+        check_cancel(self.cancel)
+        name, n = self.phases[self._phase_index]
+        if self._phase_step == 0:
+            self._start_phase(name)
+        assert self._opt is not None
+        t = time.perf_counter()
+        loss, p = self._loss(name)
+        self._opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self._opt.step()
+        with torch.no_grad():
+            self.pitch.clamp_(-1.2, 1.2)
+            self.radius.clamp_(0.5, 20.0)
+        dt = time.perf_counter() - t
+        self._elapsed += dt
+        rec = FitRecord(len(self.history), name, loss.item(), p, self.yaw.item(), self.pitch.item(), dt)
+        self.history.append(rec)
+        self._phase_step += 1
+        if self._phase_step >= n:
+            self._phase_index += 1
+            self._phase_step = 0
+            self._opt = None
+            if name == "tune" and self.tuned is not None:
+                self.tuned.requires_grad_(False)
+        return rec
+
+    def run(self, callback: Callable[["Fitter", FitRecord], None] | None = None) -> FitResult:
+        """All remaining steps (callback(fitter, record) after each), then the result."""
+        while not self.done:
+            rec = self.step()
+            if callback is not None:
+                callback(self, rec)
+        return self.result()
+
+    # ----------------------------------------------------------------- outputs
+    @torch.no_grad()
+    def render(self, camera: torch.Tensor | None = None, generator: TriPlaneGenerator | None = None) -> dict:
+        """The viewer's render (no autograd) of the current fit: 'image', 'image_raw', 'image_depth', ...;
+        the tuned generator once tuning has started, unless another is given."""
+        G = generator or self.tuned or self.G
+        cam = (self.camera() if camera is None else camera).detach().reshape(1, 25)
+        ws = self.ws().detach()
+        return G.synthesis(ws, cam)
+
+    def preview(self) -> np.ndarray:
+        """uint8 (R, R, 3) of the current fit's final image in the input view."""
+        img = self.render()["image"][0]
+        return to_uint8(img)
+
+    def result(self) -> FitResult:
+        """The fit as it stands (normally called when done)."""
+        out = self.render()
+        ws = self.ws().detach()[0].numpy().astype(np.float32)
+        cam = self.camera().detach()
+        return FitResult(
+            ws=ws,
+            camera=camera_tuple(cam),
+            yaw=self.yaw.item(),
+            pitch=self.pitch.item(),
+            radius=self.radius.item(),
+            focal=self.log_focal.exp().item(),
+            psnr=psnr(out["image"], self.target),
+            psnr_raw=psnr(out["image_raw"], resize(self.target, out["image_raw"].shape[-1])),
+            seconds=self._elapsed,
+            steps=len(self.history),
+            tuned=self.tuned,
+            history=list(self.history),
+        )
+
+
+def to_uint8(img: torch.Tensor) -> np.ndarray:
+    """(3, H, W) on [-1, 1] -> uint8 (H, W, 3), converted as the reference scripts do."""
+    return (img.detach() * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
