@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -494,3 +495,15 @@ def test_export_seed_records_a_checkpoint_by_hash(tmp_path, golden_native_checkp
     assert recorded["network"] == os.path.abspath(golden_native_checkpoint)
     assert recorded["network_sha256"] == hashlib.sha256(Path(golden_native_checkpoint).read_bytes()).hexdigest()
     assert recorded["views"]["sampler"] == ("uniform" if G.rendering_kwargs.get("white_back") else "gaussian")
+
+
+def test_cond_camera_setting_reaches_the_mapping_network(tmp_path, golden_native_checkpoint):
+    """DatasetSettings.cond_camera replaces the frontal conditioning camera (the golden model is conditioned)."""
+    G = load_generator(golden_native_checkpoint)
+    engine = RenderEngine(G, timed=False)
+    cond = camera_tuple(default_camera(G.rendering_kwargs, yaw=0.5))
+    base = DatasetSettings(network=str(golden_native_checkpoint), views=ViewSpec(views=1), **SMALL)
+    a = export_seed(engine, base, 4, tmp_path / "a")
+    b = export_seed(engine, replace(base, cond_camera=cond), 4, tmp_path / "b")
+    assert json.loads((b / "seed.json").read_text())["conditioning_camera"] == list(cond)
+    assert not np.array_equal(np.load(a / "w.npy"), np.load(b / "w.npy"))

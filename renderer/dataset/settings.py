@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..builtin import BUILTIN, resolve
+from ..camera import camera_tuple
 from .views import ViewSpec
 
 FORMAT = "triplane-viz dataset"
@@ -44,6 +45,9 @@ class DatasetSettings:
     """Also write the volume-rendered RGB at the neural rendering resolution."""
     normals: bool = False
     """Also write world-space normals computed from the depth map."""
+    cond_camera: tuple[float, ...] | None = None
+    """The camera given to the mapping network (25 values); None: the frontal camera at the model's average radius
+    (with the views' field of view), as the reference scripts. The viewer passes its own to export what it shows."""
 
     def check(self) -> None:
         """ValueError naming what is wrong."""
@@ -58,6 +62,8 @@ class DatasetSettings:
             raise ValueError("the depth multiplier must be in (0, 16]")
         if self.sampling not in ("deterministic", "stochastic"):
             raise ValueError(f"sampling must be deterministic or stochastic, not {self.sampling!r}")
+        if self.cond_camera is not None:
+            camera_tuple(self.cond_camera)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types, in a fixed order."""
@@ -72,6 +78,7 @@ class DatasetSettings:
             "sampling": self.sampling,
             "raw": self.raw,
             "normals": self.normals,
+            "cond_camera": None if self.cond_camera is None else list(self.cond_camera),
         }
 
     def sha256(self) -> str:

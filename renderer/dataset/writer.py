@@ -140,7 +140,7 @@ def render_seed_files(
     views = sample_views(settings.views, seed, rk)
     spec = LatentSpec(seed=float(seed)) if latent is None else latent
     fov = settings.views.fov_deg
-    cond = camera_tuple(default_camera(rk, fov_deg=fov))
+    cond = camera_tuple(default_camera(rk, fov_deg=fov) if settings.cond_camera is None else settings.cond_camera)
     files = _Files(folder)
     render_s = 0.0
     entries, frames = [], []
