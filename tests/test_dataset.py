@@ -507,3 +507,13 @@ def test_cond_camera_setting_reaches_the_mapping_network(tmp_path, golden_native
     b = export_seed(engine, replace(base, cond_camera=cond), 4, tmp_path / "b")
     assert json.loads((b / "seed.json").read_text())["conditioning_camera"] == list(cond)
     assert not np.array_equal(np.load(a / "w.npy"), np.load(b / "w.npy"))
+
+
+def test_the_shipped_weights_path_is_the_builtin_model(tmp_path, engine):
+    """Given as its file (as the viewer knows it), the built-in model is still 'builtin': its own training poses."""
+    from renderer.builtin import WEIGHTS
+
+    settings = DatasetSettings(network=str(WEIGHTS), views=ViewSpec(views=1), **SMALL)
+    folder = export_seed(engine, settings, 1, tmp_path / "v")
+    recorded = json.loads((folder / "seed.json").read_text())["settings"]
+    assert recorded["network"] == "builtin" and recorded["views"]["sampler"] == "uniform"

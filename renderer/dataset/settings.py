@@ -18,7 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ..builtin import BUILTIN, resolve
+from ..builtin import BUILTIN, WEIGHTS, resolve
 from ..camera import camera_tuple
 from .views import ViewSpec
 
@@ -101,10 +101,11 @@ def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 
 
 def with_network(settings: DatasetSettings, network: str | os.PathLike) -> DatasetSettings:
-    """Settings naming a network: 'builtin' as is, a checkpoint by absolute path and content hash."""
-    if isinstance(network, str) and network == BUILTIN:
-        return replace(settings, network=BUILTIN, network_sha256=None)
+    """Settings naming a network: 'builtin' (also given as the shipped weights' path) as is, a checkpoint by
+    absolute path and content hash."""
     path = os.path.abspath(os.fspath(resolve(network)))
+    if path == os.path.abspath(WEIGHTS):
+        return replace(settings, network=BUILTIN, network_sha256=None)
     return replace(settings, network=path, network_sha256=file_sha256(path))
 
 
