@@ -82,3 +82,26 @@ def seed_label(seed: float) -> str:
     if x == whole or abs(x - whole) <= min(abs(x) * 2.0**-23, _INTEGRAL_TOLERANCE):
         return str(int(whole))
     return f"{x:.2f}"
+
+
+def parse_seed_list(text: str, limit: int) -> list[int]:
+    """'0-3,7' -> [0, 1, 2, 3, 7]: comma-separated seeds and inclusive ranges in the order given, duplicates
+    dropped, each checked by check_seed; more than `limit` seeds is refused (the size is checked before a range
+    is expanded)."""
+    seeds: dict[int, None] = {}
+    for part in text.split(","):
+        m = re.fullmatch(r"\s*([0-9]+)\s*(?:-\s*([0-9]+)\s*)?", part)
+        if not m:
+            if re.fullmatch(r"\s*-\s*[0-9]+\s*", part):
+                check_seed(part)  # a negative seed: the range message
+            raise ValueError(f"bad seed list {text!r}: use non-negative integers and ranges like 0-3,7")
+        lo = check_seed(m.group(1))
+        hi = check_seed(m.group(2)) if m.group(2) is not None else lo
+        if hi < lo:
+            raise ValueError(f"bad seed range {part.strip()!r}: the end is below the start")
+        if hi - lo + 1 > limit:
+            raise ValueError(f"too many seeds in {text!r} (at most {limit} per run)")
+        seeds.update(dict.fromkeys(range(lo, hi + 1)))
+        if len(seeds) > limit:
+            raise ValueError(f"too many seeds in {text!r} (at most {limit} per run)")
+    return list(seeds)

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 from collections.abc import Callable
 from typing import TypeVar
 
 from ..camera import fov_to_focal
-from ..seeds import check_seed
+from ..seeds import check_seed, parse_seed_list
 
 T = TypeVar("T")
 
@@ -43,25 +42,9 @@ def arg(convert: Callable[[str], T]) -> Callable[[str], T]:
 
 
 def parse_seeds(text: str) -> list[int]:
-    """'0-3,7' -> [0, 1, 2, 3, 7]: comma-separated seeds and inclusive ranges, duplicates dropped.
-
-    Each seed is checked by renderer.seeds.check_seed (0..SEED_MAX, the viewer's range and message)."""
-    seeds: dict[int, None] = {}
-    for part in text.split(","):
-        m = re.fullmatch(r"\s*([0-9]+)\s*(?:-\s*([0-9]+)\s*)?", part)
-        if not m:
-            if re.fullmatch(r"\s*-\s*[0-9]+\s*", part):
-                check_seed(part)  # a negative seed: the range message
-            raise ValueError(f"bad seed list {text!r}: use non-negative integers and ranges like 0-3,7")
-        lo = check_seed(m.group(1))
-        hi = check_seed(m.group(2)) if m.group(2) is not None else lo
-        if hi < lo:
-            raise ValueError(f"bad seed range {part.strip()!r}: the end is below the start")
-        if hi - lo + 1 <= MAX_SEEDS:  # size checked before expanding the range
-            seeds.update(dict.fromkeys(range(lo, hi + 1)))
-        if hi - lo + 1 > MAX_SEEDS or len(seeds) > MAX_SEEDS:
-            raise ValueError(f"too many seeds in {text!r} (at most {MAX_SEEDS} per run)")
-    return list(seeds)
+    """'0-3,7' -> [0, 1, 2, 3, 7]: comma-separated seeds and inclusive ranges, duplicates dropped, at most
+    MAX_SEEDS (renderer.seeds.parse_seed_list; each seed in 0..SEED_MAX, the viewer's range and message)."""
+    return parse_seed_list(text, MAX_SEEDS)
 
 
 def seed(text: str) -> int:

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..seeds import check_seed
+from ..seeds import parse_seed_list
 from .formats import eg3d_label
 from .settings import FORMAT, VERSION, DatasetSettings, canonical_json, file_sha256, parse_seed_dir, seed_dir_name
 from .views import sample_views
@@ -32,23 +31,7 @@ SETTINGS_FILE = "settings.json"
 
 def parse_seed_ranges(text: str, limit: int = MAX_DATASET_SEEDS) -> list[int]:
     """'0-99999,123456' -> the seeds in the order given, duplicates dropped (at most `limit`)."""
-    seeds: dict[int, None] = {}
-    for part in text.split(","):
-        m = re.fullmatch(r"\s*([0-9]+)\s*(?:-\s*([0-9]+)\s*)?", part)
-        if not m:
-            if re.fullmatch(r"\s*-\s*[0-9]+\s*", part):
-                check_seed(part)
-            raise ValueError(f"bad seed list {text!r}: use non-negative integers and ranges like 0-99,120")
-        lo = check_seed(m.group(1))
-        hi = check_seed(m.group(2)) if m.group(2) is not None else lo
-        if hi < lo:
-            raise ValueError(f"bad seed range {part.strip()!r}: the end is below the start")
-        if hi - lo + 1 > limit:
-            raise ValueError(f"too many seeds in {text!r} (at most {limit} per run)")
-        seeds.update(dict.fromkeys(range(lo, hi + 1)))
-        if len(seeds) > limit:
-            raise ValueError(f"too many seeds in {text!r} (at most {limit} per run)")
-    return list(seeds)
+    return parse_seed_list(text, limit)
 
 
 def make_shards(seeds: list[int], shard_size: int) -> list[list[int]]:

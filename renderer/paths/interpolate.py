@@ -208,7 +208,7 @@ class _QuatSpline:
             if np.dot(self.q[i], self.q[i - 1]) < 0:
                 self.q[i] = -self.q[i]
         scale = 1.0 - tension
-        self.w = []
+        self.w: list[np.ndarray] = []
         for k in range(len(self.q)):
             if n < 2 and not loop:
                 self.w.append(np.zeros(3))
