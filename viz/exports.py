@@ -310,6 +310,7 @@ def start_views(app: WidgetHost) -> ExportJob | None:
             neural_rendering_resolution=req.neural_rendering_resolution,
             depth_multiplier=req.depth_multiplier,
             sampling=req.sampling,
+            cond_camera=req.cond_camera,  # the mapping's camera on screen (frontal, the render's or custom)
             raw=s.views_raw,
             normals=s.views_normals,
         )
