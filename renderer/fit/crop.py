@@ -234,8 +234,8 @@ def _mean_silhouette(G: TriPlaneGenerator, res: int) -> np.ndarray:
         focal=default_focal(rk),
     )
     ws = mean_ws(G)
-    out = G.synthesis(ws, cam[None], neural_rendering_resolution=min(res, 64), superresolution=False)
-    alpha = resize(out["image_alpha"], res)[0, 0]
+    out = G.synthesis(ws, cam[None].to(ws.device), neural_rendering_resolution=min(res, 64), superresolution=False)
+    alpha = resize(out["image_alpha"], res)[0, 0].cpu()
     sil = (alpha > 0.5).numpy()
     if sil.sum() == 0:
         sil[res // 4 : 3 * res // 4, res // 4 : 3 * res // 4] = True

@@ -156,13 +156,15 @@ def w_basis(G: TriPlaneGenerator, n: int = 2048, seed: int = 0) -> tuple[torch.T
     from ..camera import default_camera
 
     g = torch.Generator().manual_seed(seed)
-    z = torch.randn(n, G.z_dim, generator=g)
+    dev = G.backbone.mapping.w_avg.device
+    z = torch.randn(n, G.z_dim, generator=g).to(dev)
     c = default_camera(G.rendering_kwargs).expand(n, -1) if G.c_dim else torch.zeros(n, 0)
-    w = torch.cat([G.mapping(z[i : i + 512], c[i : i + 512])[:, 0] for i in range(0, n, 512)])
-    mean = G.backbone.mapping.w_avg.detach().clone() if hasattr(G.backbone.mapping, "w_avg") else w.mean(0)
+    c = c.to(dev)
+    w = torch.cat([G.mapping(z[i : i + 512], c[i : i + 512])[:, 0] for i in range(0, n, 512)]).cpu()
+    mean = G.backbone.mapping.w_avg.detach().cpu().clone()
     _, s, vh = torch.linalg.svd(w - w.mean(0), full_matrices=False)
     basis = vh * (s / math.sqrt(n - 1))[:, None]
-    return mean, basis
+    return mean.to(dev), basis.to(dev)
 
 
 class Fitter:
@@ -178,10 +180,11 @@ class Fitter:
         basis: tuple[torch.Tensor, torch.Tensor] | None = None,
     ):
         self.G = G
+        self.device = dev = G.backbone.mapping.w_avg.device
         self.settings = s = settings or FitSettings()
         self.cancel = cancel
-        self.target = target.image.float().reshape(1, 3, G.img_resolution, G.img_resolution)
-        self.mask = None if target.mask is None else target.mask.float().reshape(1, 1, *self.target.shape[-2:])
+        self.target = target.image.float().reshape(1, 3, G.img_resolution, G.img_resolution).to(dev)
+        self.mask = None if target.mask is None else target.mask.float().reshape(1, 1, *self.target.shape[-2:]).to(dev)
         rk = G.rendering_kwargs
         cam = camera or CameraGuess()
         self.pivot = [float(p) for p in rk.get("avg_camera_pivot", (0, 0, 0))]
@@ -190,8 +193,8 @@ class Fitter:
         self.radius = torch.tensor(float(cam.radius or rk.get("avg_camera_radius", 2.7)), requires_grad=True)
         self.log_focal = torch.tensor(math.log(cam.focal or default_focal(rk)), requires_grad=True)
         self.w_mean, self.basis = basis if basis is not None else w_basis(G, s.pca_samples, s.seed)
-        self.a = torch.zeros(self.basis.shape[0], requires_grad=True)
-        self.delta = torch.zeros(G.num_ws, G.w_dim, requires_grad=True)
+        self.a = torch.zeros(self.basis.shape[0], device=dev, requires_grad=True)
+        self.delta = torch.zeros(G.num_ws, G.w_dim, device=dev, requires_grad=True)
         self.history: list[FitRecord] = []
         self.tuned: TriPlaneGenerator | None = None
         self._t0: float | None = None
@@ -227,7 +230,7 @@ class Fitter:
 
     def camera(self) -> torch.Tensor:
         """Current camera (25,) (differentiable in the pose parameters)."""
-        return orbit_camera_t(self.yaw, self.pitch, self.radius, self.pivot, self.log_focal.exp())
+        return orbit_camera_t(self.yaw, self.pitch, self.radius, self.pivot, self.log_focal.exp()).to(self.device)
 
     def time_left(self) -> float | None:
         """Seconds the remaining steps should take at the pace so far (None before the first step)."""
@@ -310,10 +313,10 @@ class Fitter:
         """Mean squared change of the tri-planes at latents between the pivot and random latents."""
         assert self.tuned is not None and self._frozen is not None
         k = self.settings.locality_samples
-        a = torch.randn(k, self.basis.shape[0], generator=self._gen)
+        a = torch.randn(k, self.basis.shape[0], generator=self._gen).to(self.device)
         w_rand = self.w_mean + a @ self.basis
         pivot = self.ws().detach()[0, -1]
-        t = torch.rand(k, 1, generator=self._gen)
+        t = torch.rand(k, 1, generator=self._gen).to(self.device)
         w = pivot + t * (w_rand - pivot)
         ws = w[:, None].expand(-1, self.G.num_ws, -1)
         with torch.no_grad():
@@ -365,7 +368,7 @@ class Fitter:
         """The viewer's render (no autograd) of the current fit: 'image', 'image_raw', 'image_depth', ...;
         the tuned generator once tuning has started, unless another is given."""
         G = generator or self.tuned or self.G
-        cam = (self.camera() if camera is None else camera).detach().reshape(1, 25)
+        cam = (self.camera() if camera is None else camera).detach().reshape(1, 25).to(self.device)
         ws = self.ws().detach()
         return G.synthesis(ws, cam)
 
@@ -377,8 +380,8 @@ class Fitter:
     def result(self) -> FitResult:
         """The fit as it stands (normally called when done)."""
         out = self.render()
-        ws = self.ws().detach()[0].numpy().astype(np.float32)
-        cam = self.camera().detach()
+        ws = self.ws().detach()[0].cpu().numpy().astype(np.float32)
+        cam = self.camera().detach().cpu()
         return FitResult(
             ws=ws,
             camera=camera_tuple(cam),

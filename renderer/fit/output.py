@@ -40,7 +40,8 @@ def output_paths(folder: str | os.PathLike, tune: bool) -> list[Path]:
 def sheet(G: TriPlaneGenerator, crop: np.ndarray, result: FitResult) -> np.ndarray:
     """uint8 (R, 6R, 3): the input crop, the fit in the input view, and 4 novel views."""
     gen = result.tuned or G
-    ws = torch.from_numpy(result.ws)[None]
+    dev = gen.backbone.mapping.w_avg.device
+    ws = torch.from_numpy(result.ws)[None].to(dev)
     planes = gen.planes(ws)
     pivot = [float(p) for p in G.rendering_kwargs.get("avg_camera_pivot", (0, 0, 0))]
     cams = [torch.tensor(result.camera, dtype=torch.float32)]
@@ -50,7 +51,7 @@ def sheet(G: TriPlaneGenerator, crop: np.ndarray, result: FitResult) -> np.ndarr
     ]
     tiles = [crop]
     for c in cams:
-        img = gen.render_planes(planes, ws, c[None])["image"][0]
+        img = gen.render_planes(planes, ws, c[None].to(dev))["image"][0]
         tiles.append(to_uint8(img))
     return np.concatenate(tiles, axis=1)
 

@@ -55,8 +55,9 @@ def grid_search(
     ws = mean_ws(G)
     planes = G.planes(ws)
     grid = occ.build(G, planes) if occ.declared(G) else None
-    target = resize(image.reshape(1, 3, *image.shape[-2:]).float(), resolution)
-    tmask = None if mask is None else resize(mask.reshape(1, 1, *mask.shape[-2:]).float(), resolution)
+    dev = ws.device
+    target = resize(image.reshape(1, 3, *image.shape[-2:]).float().to(dev), resolution)
+    tmask = None if mask is None else resize(mask.reshape(1, 1, *mask.shape[-2:]).float().to(dev), resolution)
     radius = float(rk.get("avg_camera_radius", 2.7))
     pivot = [float(p) for p in rk.get("avg_camera_pivot", (0, 0, 0))]
     focal = default_focal(rk)
@@ -64,7 +65,7 @@ def grid_search(
     for i, pitch in enumerate(pitches):
         for j, yaw in enumerate(yaws):
             check_cancel(cancel)
-            cam = orbit_camera(yaw, pitch, radius, pivot, focal=focal)[None]
+            cam = orbit_camera(yaw, pitch, radius, pivot, focal=focal)[None].to(dev)
             out = G.render_planes(
                 planes, ws, cam, superresolution=False, neural_rendering_resolution=resolution, occupancy=grid
             )
