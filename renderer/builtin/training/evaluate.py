@@ -116,6 +116,8 @@ def nn_dist(a: torch.Tensor, b: torch.Tensor, chunk: int = 4096) -> torch.Tensor
     """Distance from each point of a (K,3) to its nearest point of b (L,3)."""
     if len(b) == 0:
         return torch.full((len(a),), float("inf"))
+    if len(a) == 0:  # a model that renders nothing (early in training): the mean is nan
+        return torch.empty(0)
     return torch.cat([torch.cdist(a[i : i + chunk], b).amin(1) for i in range(0, len(a), chunk)])
 
 
