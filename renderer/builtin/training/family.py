@@ -452,7 +452,7 @@ def _hat(x: torch.Tensor, p: HeadParams, L: _Layout) -> torch.Tensor:
     def cap() -> torch.Tensor:
         crown = torch.maximum(base(), 0.2 + 0.15 * x[..., 2] - x[..., 1])
         brim_c = _vec(zero, 0.205 + 0.15 * L.skull_r[:, 0, 2], L.skull_r[:, 0, 2] + 0.03)
-        brim_r = torch.stack([0.8 * p.head_w, torch.full((n,), 0.013), torch.full((n,), 0.11)], -1)[:, None]
+        brim_r = torch.stack([0.8 * p.head_w, torch.full((n,), 0.02), torch.full((n,), 0.12)], -1)[:, None]
         return torch.minimum(crown, _ellipsoid(x - brim_c, brim_r))
 
     band_y = 0.19 + 0.03 * _col(p.hat_h)
@@ -554,8 +554,9 @@ def _hsv(h: torch.Tensor, s: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
 
 SKIN = [(1.0, 0.87, 0.77), (0.95, 0.77, 0.63), (0.85, 0.63, 0.47), (0.69, 0.47, 0.32), (0.5, 0.33, 0.22),
         (0.3, 0.19, 0.13)]  # fmt: skip
-HAIR = [(0.05, 0.04, 0.04), (0.2, 0.12, 0.07), (0.4, 0.24, 0.12), (0.58, 0.22, 0.08), (0.85, 0.42, 0.15),
-        (0.9, 0.76, 0.45), (0.95, 0.92, 0.82), (0.62, 0.62, 0.64)]  # fmt: skip
+HAIR = [(0.05, 0.04, 0.04), (0.1, 0.07, 0.05), (0.2, 0.12, 0.07), (0.36, 0.22, 0.11), (0.55, 0.38, 0.22),
+        (0.58, 0.22, 0.08), (0.85, 0.42, 0.15), (0.9, 0.76, 0.45), (0.95, 0.92, 0.82), (0.62, 0.62, 0.64)]  # fmt: skip
+"""Natural hair, dark to light (black and browns take half the range), then grey."""
 DYE = [(0.15, 0.35, 0.95), (0.6, 0.2, 0.85), (0.98, 0.35, 0.7), (0.2, 0.8, 0.45), (0.1, 0.75, 0.85)]
 IRIS = [(0.25, 0.13, 0.05), (0.45, 0.28, 0.1), (0.5, 0.45, 0.15), (0.2, 0.5, 0.25), (0.2, 0.42, 0.8),
         (0.55, 0.6, 0.65)]  # fmt: skip
