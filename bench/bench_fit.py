@@ -243,7 +243,7 @@ def bench_golden(args) -> dict:
     return {"golden": rows}
 
 
-GOLDEN = {"pose_fraction": 0.5, "lr_w": 0.1, "prior_weight": 1e-4}
+GOLDEN = {"pose_fraction": 0.5, "lr_w": 0.1, "prior_weight": 1e-3, "resolution": 64}
 """Fit settings for the golden network (random-weight model: no object mask, start at the frontal camera)."""
 
 
