@@ -370,6 +370,8 @@ def main(argv=None) -> int:
     if args.resume and os.path.exists(state_path):
         st = torch.load(state_path, weights_only=False, map_location="cpu")
         keep = {"out", "threads", "device", "checkpoint_minutes"}  # where and how, not what
+        # the run's length may be extended when given explicitly (the schedule then stretches from here on)
+        keep |= {k for k in ("steps", "minutes", "sr_minutes") if getattr(cfg, k) != getattr(defaults, k)}
         cfg = TrainConfig(**{**st["cfg"], **{k: getattr(cfg, k) for k in keep}})
     torch.set_num_threads(cfg.threads)
     torch.set_default_device(cfg.device)
