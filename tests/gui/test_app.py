@@ -46,9 +46,17 @@ WIDTH, HEIGHT = 960, 1000
 
 
 @contextmanager
-def golden_window(checkpoint, tmp_path_factory, title: str, geometry_resolution: int | None = None):
-    """The viewer on the golden network in a WIDTH x HEIGHT window: raw view at neural resolution 32,
-    GL errors checked at the end, settings in a temp config folder, log lines kept in `app.test_logs`."""
+def golden_window(
+    checkpoint,
+    tmp_path_factory,
+    title: str,
+    geometry_resolution: int | None = None,
+    width: int = WIDTH,
+    height: int = HEIGHT,
+):
+    """The viewer on the golden network in a width x height window (default WIDTH x HEIGHT): raw view at neural
+    resolution 32, GL errors checked at the end, settings in a temp config folder, log lines kept in
+    `app.test_logs`."""
     config_dir = tmp_path_factory.mktemp("config")
     old = os.environ.get("TRIPLANE_VIZ_CONFIG_DIR")
     os.environ["TRIPLANE_VIZ_CONFIG_DIR"] = str(config_dir)
@@ -58,8 +66,8 @@ def golden_window(checkpoint, tmp_path_factory, title: str, geometry_resolution:
     a = App(
         AppConfig(
             checkpoint=str(checkpoint),
-            width=WIDTH,
-            height=HEIGHT,
+            width=width,
+            height=height,
             title=title,
             debug_gl=True,
             out_dir=str(tmp_path_factory.mktemp("shots")),

@@ -5,10 +5,8 @@ Every number the window shows is compared with the same thing computed offline f
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
-from contextlib import contextmanager
 from dataclasses import replace
 
 import numpy as np
@@ -21,15 +19,14 @@ pytest.importorskip("OpenGL")
 import torch  # noqa: E402
 from eg3d_pickle import write_eg3d_pickle  # noqa: E402
 from PIL import Image  # noqa: E402
-from test_app import click_item, drag, hover, settle, type_into  # noqa: E402
+from test_app import click_item, drag, golden_window, hover, settle, type_into  # noqa: E402
 from xdo import XDo  # noqa: E402
 
 from renderer.checkpoint.spec import ModelSpec  # noqa: E402
 from renderer.inspect.layers import capture_backbone, capture_render  # noqa: E402
 from renderer.inspect.planes import texel_info  # noqa: E402
 from renderer.inspect.slices import density_slice, slice_points  # noqa: E402
-from viz.app import App, AppConfig  # noqa: E402
-from viz.state import VizState  # noqa: E402
+from viz.app import App  # noqa: E402
 
 pytestmark = [
     pytest.mark.slow,
@@ -40,40 +37,9 @@ TITLE = "triplane-viz inspector test"
 WIDTH, HEIGHT = 1270, 1000  # inside the 1280 x 1024 Xvfb screen (the pointer cannot leave it)
 
 
-@contextmanager
-def inspector_window(checkpoint, tmp_path_factory):
-    """The viewer on the golden network, wide enough that the inspector leaves part of the render uncovered."""
-    old = os.environ.get("TRIPLANE_VIZ_CONFIG_DIR")
-    os.environ["TRIPLANE_VIZ_CONFIG_DIR"] = str(tmp_path_factory.mktemp("config"))
-    state = VizState()
-    state.view.view, state.view.neural_rendering_resolution = "raw", 32
-    a = App(
-        AppConfig(
-            checkpoint=str(checkpoint),
-            width=WIDTH,
-            height=HEIGHT,
-            title=TITLE,
-            debug_gl=True,
-            out_dir=str(tmp_path_factory.mktemp("shots")),
-            log=lambda msg: None,
-        ),
-        state=state,
-    )
-    try:
-        assert a.run_until(lambda: a.model is not None and a.idle(), 60), a.status_text()
-        yield a
-        assert a.gl_errors == 0, a.ui.gl_error
-    finally:
-        a.close()
-        if old is None:
-            os.environ.pop("TRIPLANE_VIZ_CONFIG_DIR", None)
-        else:
-            os.environ["TRIPLANE_VIZ_CONFIG_DIR"] = old
-
-
 @pytest.fixture(scope="module")
 def app(xvfb_display, golden_native_checkpoint, tmp_path_factory):
-    with inspector_window(golden_native_checkpoint, tmp_path_factory) as a:
+    with golden_window(golden_native_checkpoint, tmp_path_factory, TITLE, width=WIDTH, height=HEIGHT) as a:
         yield a
 
 

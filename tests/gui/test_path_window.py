@@ -8,10 +8,8 @@ offline (renderer.paths.interpolate.sample)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,17 +20,16 @@ pytest.importorskip("imgui_bundle")
 pytest.importorskip("glfw")
 pytest.importorskip("OpenGL")
 
-from test_app import click_item, drag, hover, settle, type_into  # noqa: E402
+from test_app import click_item, drag, golden_window, hover, settle, type_into  # noqa: E402
 from xdo import XDo  # noqa: E402
 
 from renderer.export.video import read_video_info  # noqa: E402
 from renderer.paths.files import load_any, load_path  # noqa: E402
 from renderer.paths.interpolate import frame_times, sample  # noqa: E402
 from renderer.paths.keyframes import camera25  # noqa: E402
-from viz.app import App, AppConfig  # noqa: E402
+from viz.app import App  # noqa: E402
 from viz.orbit import OrbitCamera  # noqa: E402
 from viz.path_editor import PathEditor, camera_of  # noqa: E402
-from viz.state import VizState  # noqa: E402
 
 pytestmark = [
     pytest.mark.slow,
@@ -40,43 +37,11 @@ pytestmark = [
 ]
 
 TITLE = "triplane-viz path test"
-WIDTH, HEIGHT = 960, 1000
-
-
-@contextmanager
-def path_window(checkpoint, tmp_path_factory):
-    """The viewer on the golden network: raw view at neural resolution 32, GL errors checked, temp config."""
-    old = os.environ.get("TRIPLANE_VIZ_CONFIG_DIR")
-    os.environ["TRIPLANE_VIZ_CONFIG_DIR"] = str(tmp_path_factory.mktemp("config"))
-    state = VizState()
-    state.view.view, state.view.neural_rendering_resolution = "raw", 32
-    a = App(
-        AppConfig(
-            checkpoint=str(checkpoint),
-            width=WIDTH,
-            height=HEIGHT,
-            title=TITLE,
-            debug_gl=True,
-            out_dir=str(tmp_path_factory.mktemp("shots")),
-            log=lambda msg: None,
-        ),
-        state=state,
-    )
-    try:
-        assert a.run_until(lambda: a.model is not None and a.idle(), 60), a.status_text()
-        yield a
-        assert a.gl_errors == 0, a.ui.gl_error
-    finally:
-        a.close()
-        if old is None:
-            os.environ.pop("TRIPLANE_VIZ_CONFIG_DIR", None)
-        else:
-            os.environ["TRIPLANE_VIZ_CONFIG_DIR"] = old
 
 
 @pytest.fixture(scope="module")
 def app(xvfb_display, golden_native_checkpoint, tmp_path_factory):
-    with path_window(golden_native_checkpoint, tmp_path_factory) as a:
+    with golden_window(golden_native_checkpoint, tmp_path_factory, TITLE) as a:
         yield a
 
 
