@@ -133,10 +133,21 @@ def segment(rgb: torch.Tensor, tolerance: float = 0.08) -> torch.Tensor:
     pixels (within `tolerance` of the border's median colour, on [0, 1])."""
     from scipy import ndimage
 
-    border = torch.cat([rgb[:, 0], rgb[:, -1], rgb[:, :, 0], rgb[:, :, -1]], dim=1)
-    bg = border.median(dim=1).values
+    # the outermost pixels of a super-resolved render carry the convolutions' padding artefacts: the
+    # background colour is read just inside them, and the frame itself counts as background
+    ring = max(1, min(rgb.shape[-2:]) // 64)
+    r0, r1 = ring, 2 * ring
+    band = torch.cat(
+        [
+            rgb[:, r0:r1].flatten(1),
+            rgb[:, -r1:-r0].flatten(1),
+            rgb[:, r0:-r0, r0:r1].flatten(1),
+            rgb[:, r0:-r0, -r1:-r0].flatten(1),
+        ],
+        dim=1,
+    )
+    bg = band.median(dim=1).values
     close = ((rgb - bg[:, None, None]).abs().amax(0) / 2 <= tolerance).numpy()
-    ring = max(1, min(close.shape) // 64)  # the frame is background: renders' edges carry padding artefacts
     close[:ring], close[-ring:], close[:, :ring], close[:, -ring:] = True, True, True, True
     labels, _ = ndimage.label(close)
     edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
