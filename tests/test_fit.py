@@ -26,6 +26,7 @@ from renderer.fit import (
     FitTarget,
     Fitter,
     load_image,
+    prepare,
     prepare_face,
     prepare_object,
     subject_kind,
@@ -208,6 +209,33 @@ def test_chelsea_cat_face_goes_through():
     assert p.crop.shape == (128, 128, 3) and p.subject == "cat"
 
 
+def test_a_box_given_by_hand_replaces_the_detector():
+    _need_cv2()
+    skd = pytest.importorskip("skimage.data")
+    cat = skd.chelsea()  # a close-up: the cat-face cascade only boxes the muzzle
+    found = prepare_face(_Res, cat, "cat")
+    given = prepare_face(_Res, cat, "cat", box=(110, 50, 230, 230))
+    assert found.boxes["face"] != [110, 50, 230, 230] and given.boxes["face"] == [110, 50, 230, 230]
+    assert any("box given" in n for n in given.notes)
+    quad = np.asarray(given.boxes["quad"])
+    assert np.allclose(quad.mean(0), (110 + 115, 50 + 0.4 * 230))  # the cat crop's centre follows the box
+    noise = np.random.RandomState(0).randint(0, 255, (200, 200, 3)).astype(np.uint8)
+    p = prepare_face(_Res, noise, "face", box=(40, 40, 120, 120))  # no face to find, but the box is taken
+    assert p.crop.shape == (128, 128, 3) and "eyes not found: placed from the face box" in p.notes
+    for bad, msg in (((0, 0, 20, 20), "too small"), ((150, 150, 100, 100), "does not lie inside")):
+        with pytest.raises(FitInputError, match=msg):
+            prepare_face(_Res, noise, "face", box=bad)
+
+
+def test_an_object_box_crops_before_segmenting(G):
+    img = np.zeros((200, 300, 3), np.uint8)
+    img[60:140, 40:100] = 200  # the object
+    img[10:190, 200:290] = 90  # something else, larger, outside the box
+    p = prepare(G, img, subject="object", box=(20, 40, 100, 120), camera=CameraGuess(0.0, 0.0))
+    alone = prepare(G, img[40:160, 20:120].copy(), subject="object", camera=CameraGuess(0.0, 0.0))
+    assert torch.equal(p.mask, alone.mask) and torch.equal(p.image, alone.image)
+
+
 def test_no_face_and_several_faces():
     _need_cv2()
     skd = pytest.importorskip("skimage.data")
@@ -257,6 +285,15 @@ def test_cli_bad_pictures_exit_2_and_write_nothing(tmp_path):
         lines = r.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("triplane-render: error:") and msg in lines[0]
         assert not out.exists()
+
+
+def test_cli_box_outside_the_picture_exits_2_and_writes_nothing(tmp_path):
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.full((100, 120, 3), (60, 90, 120), np.uint8)).save(photo)
+    out = tmp_path / "out"
+    r = _cli(photo, "--out", out, "--box", "50", "10", "80", "80")
+    assert r.returncode == 2 and "does not lie inside the 120x100 picture" in r.stderr, r.stderr
+    assert not out.exists()
 
 
 @pytest.mark.slow

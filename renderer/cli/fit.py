@@ -55,6 +55,10 @@ def register(sub) -> None:
     f.add_argument("--tune", action="store_true", help="pivotal tuning of the generator's weights after the fit")
     f.add_argument("--tune-steps", type=arg(count(1, MAX_STEPS)), default=30, metavar="N", help="(default 30)")
     f.add_argument("--subject", choices=SUBJECTS, default=None, help="face, cat or object (default: from the model)")
+    f.add_argument(
+        "--box", type=arg(count(0, 1 << 20)), nargs=4, default=None, metavar=("X", "Y", "W", "H"),
+        help="the face box in picture pixels instead of the detector's (object models: the region with the object)",
+    )  # fmt: skip
     f.add_argument("--yaw", type=arg(finite), default=None, metavar="RAD", help="start camera yaw (skips estimation)")
     f.add_argument("--pitch", type=arg(finite), default=None, metavar="RAD", help="start camera pitch")
     f.add_argument("--fixed-camera", action="store_true", help="keep the camera estimate; fit the latent only")
@@ -86,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     G = load_generator(require_file(network), device=resolve_device(args.device))
     camera = None if args.yaw is None else CameraGuess(args.yaw, args.pitch)
     try:
-        prepared = prepare(G, rgb, alpha, subject=args.subject, camera=camera)
+        prepared = prepare(G, rgb, alpha, subject=args.subject, camera=camera, box=args.box)
     except FitInputError as e:
         raise CliError(str(e)) from None
     print(f"{prepared.subject}: " + "; ".join(prepared.notes), file=sys.stderr)

@@ -342,19 +342,40 @@ def warp_quad(rgb: np.ndarray, quad: np.ndarray, res: int) -> np.ndarray:
     return cv2.warpAffine(rgb, m, (res, res), flags=interp, borderMode=cv2.BORDER_REPLICATE)
 
 
+def check_box(box: tuple[int, int, int, int], width: int, height: int) -> tuple[int, int, int, int]:
+    """A user's face or object box (x, y, w, h in picture pixels), checked: FitInputError unless it lies in the
+    picture and is at least MIN_FACE pixels a side."""
+    x, y, w, h = (int(v) for v in box)
+    if w < MIN_FACE or h < MIN_FACE:
+        raise FitInputError(f"the box {w}x{h} is too small: at least {MIN_FACE} pixels a side")
+    if x < 0 or y < 0 or x + w > width or y + h > height:
+        raise FitInputError(f"the box x {x}, y {y}, {w}x{h} does not lie inside the {width}x{height} picture")
+    return x, y, w, h
+
+
 def prepare_face(
-    G: TriPlaneGenerator, rgb: np.ndarray, subject: str = "face", camera: CameraGuess | None = None
+    G: TriPlaneGenerator,
+    rgb: np.ndarray,
+    subject: str = "face",
+    camera: CameraGuess | None = None,
+    box: tuple[int, int, int, int] | None = None,
 ) -> Prepared:
-    """A photo (uint8 (H, W, 3)) of one human (or cat) face -> aligned crop, target and camera estimate."""
+    """A photo (uint8 (H, W, 3)) of one human (or cat) face -> aligned crop, target and camera estimate.
+    `box` (x, y, w, h) gives the face box instead of the detector (when it misses or picks the wrong one)."""
     check_size(rgb.shape[1], rgb.shape[0])
-    boxes = detect_faces(rgb, subject)
     what = "cat face" if subject == "cat" else "face"
+    if box is not None:
+        boxes = [check_box(box, rgb.shape[1], rgb.shape[0])]
+    else:
+        boxes = detect_faces(rgb, subject)
     if not boxes:
-        raise FitInputError(f"no {what} found in the picture (OpenCV Haar cascade, frontal {what}s only)")
+        raise FitInputError(
+            f"no {what} found in the picture (OpenCV Haar cascade, frontal {what}s only); give its box by hand"
+        )
     if len(boxes) > 1 and boxes[1][2] * boxes[1][3] > 0.25 * boxes[0][2] * boxes[0][3]:
-        raise FitInputError(f"{len(boxes)} {what}s found in the picture; crop it to one")
+        raise FitInputError(f"{len(boxes)} {what}s found in the picture; crop it to one or give the box by hand")
     x, y, w, h = boxes[0]
-    notes = [f"{what} at x {x}, y {y}, {w}x{h} px"]
+    notes = [f"{what} {'box given' if box is not None else 'found'} at x {x}, y {y}, {w}x{h} px"]
     res = G.img_resolution
     boxes_out: dict = {"face": [x, y, w, h]}
     yaw = pitch = 0.0
@@ -402,16 +423,22 @@ def prepare(
     subject: str | None = None,
     camera: CameraGuess | None = None,
     cancel: CancelToken | None = None,
+    box: tuple[int, int, int, int] | None = None,
 ) -> Prepared:
-    """Crop and camera estimate for a picture, by the model's subject kind (or the one given)."""
+    """Crop and camera estimate for a picture, by the model's subject kind (or the one given). `box` (x, y, w, h,
+    picture pixels): the face box for face and cat models, the region holding the object for object models."""
     kind = subject or subject_kind(G)
     if kind not in SUBJECTS:
         raise FitInputError(f"unknown subject {kind!r} (one of {', '.join(SUBJECTS)})")
     if kind == "object":
+        if box is not None:
+            x, y, w, h = check_box(box, rgb.shape[1], rgb.shape[0])
+            rgb = np.ascontiguousarray(rgb[y : y + h, x : x + w])
+            alpha = None if alpha is None else np.ascontiguousarray(alpha[y : y + h, x : x + w])
         return prepare_object(G, rgb, alpha, camera=camera, cancel=cancel)
     if alpha is not None:
         raise FitInputError("the picture has transparent pixels; face models need a photo with its background")
-    return prepare_face(G, rgb, kind, camera)
+    return prepare_face(G, rgb, kind, camera, box)
 
 
 def run_fit(
