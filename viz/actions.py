@@ -61,6 +61,14 @@ def open_photo(app: ViewerHost, path: str) -> None:
     app.photo.open(app.model.engine.G, str(path))
 
 
+def recrop_photo(app: ViewerHost) -> None:
+    """Prepare the picture again from the panel's edited box (a wrong detection, a tighter object region)."""
+    if app.model is None or not app.photo_settings.path:
+        return
+    box = tuple(int(v) for v in app.photo_settings.box)
+    app.photo.open(app.model.engine.G, app.photo_settings.path, box)  # type: ignore[arg-type]
+
+
 def start_fit(app: ViewerHost) -> None:
     """Fit the prepared picture from the panel's (possibly adjusted) camera estimate."""
     s, v = app.photo_settings, app.photo.view

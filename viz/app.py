@@ -191,6 +191,10 @@ class App:
         """Prepare a picture for a fit (crop and camera estimate, in the background); the Photo panel opens."""
         actions.open_photo(self, path)
 
+    def recrop_photo(self) -> None:
+        """Prepare the picture again from the Photo panel's edited box."""
+        actions.recrop_photo(self)
+
     def start_fit(self) -> None:
         """Fit the prepared picture with the Photo panel's camera and settings (background, cancellable)."""
         actions.start_fit(self)

@@ -24,6 +24,7 @@ from xdo import XDo  # noqa: E402
 from renderer.camera import camera_tuple, default_camera  # noqa: E402
 from renderer.engine import LatentSpec, RenderRequest  # noqa: E402
 from renderer.engine.frames import to_uint8  # noqa: E402
+from renderer.fit import load_image, prepare  # noqa: E402
 from viz.app import App, AppConfig  # noqa: E402
 
 pytestmark = [
@@ -118,6 +119,34 @@ def test_drop_confirm_fit_and_orbit(app, xdo, photo):
     assert app.state.camera.yaw != yaw
     settle(app)
     assert app.shown.job.request.latent.custom == lat.custom
+
+
+def test_an_edited_box_recrops_the_picture(app, xdo, photo):
+    app.input.on_drop(app.window, [photo])
+    prepared(app)
+    assert app.photo.view.box == (0, 0, 128, 128)  # an object model: the whole picture
+    before = app.photo.view.crop
+    x0, y0, x1, y1 = app.item_rects["photo_box"]
+    quarter = (x1 - x0) / 4
+    for i, value in enumerate(("24", "4", "100", "120")):  # click into each of the four fields and type
+        hover(app, xdo, x0 + (i + 0.5) * quarter, (y0 + y1) / 2)
+        xdo.click(1)
+        app.run_frames(3)
+        xdo.key("ctrl+a")
+        app.run_frames(3)
+        xdo.type(value)
+        app.run_frames(len(value) + 8)
+        xdo.key("Return")
+        app.run_frames(5)
+    assert app.photo_settings.box == [24, 4, 100, 120]
+    click_item(app, xdo, "photo_recrop", 0.5)
+    prepared(app)
+    v = app.photo.view
+    assert v.box == (24, 4, 100, 120) and not np.array_equal(v.crop, before)
+    rgb, _ = load_image(photo)
+    offline = prepare(app.engine.G, rgb, None, box=(24, 4, 100, 120))  # the same preparation, offline
+    assert np.array_equal(v.crop, offline.crop)
+    assert (v.guess.yaw, v.guess.pitch) == (offline.camera.yaw, offline.camera.pitch)
 
 
 def test_cancel_keeps_the_view(app, xdo, photo):

@@ -33,6 +33,11 @@ class FitView:
     crop: np.ndarray | None = None
     """The prepared crop (R, R, 3) uint8: what the fit compares against."""
     guess: CameraGuess | None = None
+    box: tuple[int, int, int, int] | None = None
+    """The box the crop came from (x, y, w, h, picture pixels): the face box found (or given), for objects the
+    region segmented (the whole picture unless one was given)."""
+    picture_size: tuple[int, int] = (0, 0)
+    """The picture's width and height."""
     notes: tuple[str, ...] = ()
     preview: np.ndarray | None = None
     """The fit in the input view, every PREVIEW_EVERY steps."""
@@ -77,13 +82,14 @@ class PhotoFit:
     def busy(self) -> bool:
         return self.view.stage in ("preparing", "fitting")
 
-    def open(self, G: TriPlaneGenerator, path: str) -> None:
-        """Read and prepare a picture in the background (the crop and camera estimate appear when ready)."""
+    def open(self, G: TriPlaneGenerator, path: str, box: tuple[int, int, int, int] | None = None) -> None:
+        """Read and prepare a picture in the background (the crop and camera estimate appear when ready);
+        `box` (x, y, w, h) replaces the detector's face box (objects: the region holding the object)."""
         self.cancel()
         self._prepared = None
         gen = self._start_generation()
         self._set(FitView(stage="preparing", path=str(path)), gen)
-        self._start(self._prepare, gen, G, str(path))
+        self._start(self._prepare, gen, G, str(path), box)
 
     def fit(self, G: TriPlaneGenerator, model_id: int, settings: FitSettings, guess: CameraGuess) -> None:
         """Fit the prepared picture from `guess` (the estimate, possibly adjusted by the user)."""
@@ -140,13 +146,19 @@ class PhotoFit:
             traceback.print_exc()
             self._set(replace(self.view, stage="failed", error=f"{type(e).__name__}: {e}"), gen)
 
-    def _prepare(self, gen: int, cancel: threading.Event, G: TriPlaneGenerator, path: str) -> None:
+    def _prepare(
+        self, gen: int, cancel: threading.Event, G: TriPlaneGenerator, path: str, box: tuple[int, int, int, int] | None
+    ) -> None:
         rgb, alpha = load_image(path)
-        p = prepare(G, rgb, alpha, cancel=cancel)
+        size = (int(rgb.shape[1]), int(rgb.shape[0]))
+        self._set(replace(self.view, picture_size=size), gen)
+        p = prepare(G, rgb, alpha, cancel=cancel, box=box)
         if cancel.is_set():
             raise Cancelled("cancelled")
         self._prepared = p
-        self._set(replace(self.view, stage="ready", crop=p.crop, guess=p.camera, notes=tuple(p.notes)), gen)
+        used = box if box is not None else p.boxes.get("face", (0, 0, *size))
+        v = replace(self.view, stage="ready", crop=p.crop, guess=p.camera, notes=tuple(p.notes))
+        self._set(replace(v, box=tuple(int(b) for b in used)), gen)  # type: ignore[arg-type]
 
     def _fit(
         self,
@@ -209,6 +221,8 @@ class PhotoSettings:
     pitch_deg: float = 0.0
     guess_version: int = -1
     """The estimate's FitView.version last copied into yaw/pitch (a new picture's estimate replaces them)."""
+    box: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
+    """The crop's box as edited (x, y, w, h), copied from a new estimate like yaw/pitch."""
     steps: int = 60
     tune: bool = False
     tune_steps: int = 40

@@ -85,6 +85,10 @@ def _camera_and_settings(app: WidgetHost) -> None:
     assert v.guess is not None
     if s.guess_version != v.version and v.stage == "ready":  # a new estimate: show it
         s.yaw_deg, s.pitch_deg, s.guess_version = math.degrees(v.guess.yaw), math.degrees(v.guess.pitch), v.version
+        if v.box is not None:
+            s.box = list(v.box)
+    if v.box is not None:
+        _box(app)
     imgui.text("camera estimate (adjust, then Fit)")
     imgui.set_next_item_width(-LABEL_WIDTH)
     _, s.yaw_deg = imgui.slider_float("yaw (deg)##photo", s.yaw_deg, -180.0, 180.0, "%.1f")
@@ -106,3 +110,24 @@ def _camera_and_settings(app: WidgetHost) -> None:
     if imgui.button("Fit##photo"):
         app.start_fit()
     mark(app, "photo_fit_button")
+
+
+def _box(app: WidgetHost) -> None:
+    """The crop's box in the picture (x, y, w, h): edit it and re-crop when the detector boxed the wrong thing."""
+    s, v = app.photo_settings, app.photo.view
+    w, h = v.picture_size
+    imgui.text("box x y w h")
+    imgui.same_line()
+    imgui.set_next_item_width(-30)
+    changed, box = imgui.input_int4("##photo_box", s.box)
+    mark(app, "photo_box")  # the four fields only (no label), each a quarter of the rect
+    if changed:
+        s.box = list(box)
+    help_marker(
+        f"Where the crop comes from, in picture pixels ({w}x{h}): the face box for face and cat models "
+        "(eyes to chin), the region holding the object for object models. Edit it and press re-crop when the "
+        "detector found the wrong thing."
+    )
+    if imgui.button("re-crop##photo"):
+        app.recrop_photo()
+    mark(app, "photo_recrop")
