@@ -12,8 +12,9 @@ with the exact renders of the same head there: silhouette IoU, raw PSNR, depth e
 silhouettes as a fraction of the ray range; and the pose error (angle between the fitted and the true
 camera directions). For scale, the true latent's own renders are scored the same way.
 
---golden: self-consistency on the small golden EG3D network: seeds rendered at a hidden camera,
-fitted back from a frontal start; camera error and re-render PSNR.
+--golden: self-consistency on the small golden EG3D network (--ffhq512: the FFHQ-512 configuration with
+random weights): seeds rendered at a hidden camera, fitted back from a frontal start; camera error and
+re-render PSNR (of the images as shown, clamped to [-1, 1]).
 
 Times are wall-clock and process CPU seconds (the machine may be shared: CPU s / threads is what an
 idle machine with that many cores would take).
@@ -209,7 +210,14 @@ def bench_golden(args) -> dict:
     from renderer.fit import CameraGuess, FitTarget, Fitter
 
     with tempfile.TemporaryDirectory() as d:
-        G = load_generator(write_golden_native(Path(d) / "golden.safetensors"))
+        if args.ffhq512:
+            sys.path.insert(0, str(Path(__file__).resolve().parent))
+            from bench_felt import ffhq512_checkpoint
+
+            G = load_generator(ffhq512_checkpoint(d))
+        else:
+            G = load_generator(write_golden_native(Path(d) / "golden.safetensors"))
+    name = "FFHQ-512 configuration, random weights" if args.ffhq512 else "golden network"
     rk = G.rendering_kwargs
     rows = []
     for seed in range(args.golden_seeds):
@@ -236,11 +244,11 @@ def bench_golden(args) -> dict:
             }
         )
         print(
-            f"golden seed {seed}: camera {yaw:+.3f}/{pitch:+.3f} -> {res.yaw:+.3f}/{res.pitch:+.3f} "
+            f"{name} seed {seed}: camera {yaw:+.3f}/{pitch:+.3f} -> {res.yaw:+.3f}/{res.pitch:+.3f} "
             f"err {err:.2f} deg, re-render PSNR {res.psnr:.1f} dB, {wall:.0f} s wall, {cpu:.0f} CPU s",
             flush=True,
         )
-    return {"golden": rows}
+    return {"model": name, "golden": rows}
 
 
 GOLDEN = {"pose_fraction": 0.5, "lr_w": 0.1, "prior_weight": 1e-3, "resolution": 64}
@@ -254,6 +262,7 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=FitSettings().steps)
     ap.add_argument("--family", default=None, help="module in renderer.builtin.training (default: auto)")
     ap.add_argument("--golden", action="store_true", help="the golden-network self-consistency check instead")
+    ap.add_argument("--ffhq512", action="store_true", help="with --golden: the FFHQ-512 configuration, random weights")
     ap.add_argument("--golden-seeds", type=int, default=3)
     ap.add_argument("--golden-steps", type=int, default=40)
     ap.add_argument("--threads", type=int, default=2)

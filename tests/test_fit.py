@@ -33,7 +33,7 @@ from renderer.fit import (
 )
 from renderer.fit.camera import orbit_camera_t
 from renderer.fit.crop import segment
-from renderer.fit.fit import w_basis
+from renderer.fit.fit import psnr, shown_difference, w_basis
 from renderer.fit.render import render_diff
 
 TINY = dict(start_resolution=16, resolution=16, samples=(8, 8), pca_samples=256, image_weight=0.0)
@@ -85,6 +85,22 @@ def _target(G, yaw=0.2, pitch=-0.1, seed=3):
         out = G.synthesis(G.mapping(z, cam[None]), cam[None])
     return FitTarget(out["image"][0].clamp(-1, 1), (out["image_alpha"] > 0.5).float()[0].repeat_interleave(2, -1)
                      .repeat_interleave(2, -2)), cam  # fmt: skip
+
+
+def test_the_loss_and_psnr_compare_images_as_shown():
+    target = torch.tensor([-1.0, 1.0, 0.5, -1.0, 1.0])
+    pred = torch.tensor([-3.0, 2.5, 2.0, 0.0, 0.25])
+    # beyond a bound the target sits on: looks the same; elsewhere the plain difference (gradients pull back)
+    assert shown_difference(pred, target).tolist() == [0.0, 0.0, 1.5, 1.0, -0.75]
+    p = pred.clone().requires_grad_(True)
+    shown_difference(p, target).square().sum().backward()
+    assert p.grad is not None and p.grad.tolist() == [0.0, 0.0, 3.0, 2.0, -1.5]
+    # a render overshooting a clamped target is a perfect fit once shown ([-1, 1]); EG3D-format
+    # random-weight networks overshoot by a lot (the golden network's images reach -3.5)
+    img = torch.rand(3, 8, 8) * 2 - 1
+    over = img.clone()
+    over[:, :4] = -3.0
+    assert psnr(over, over.clamp(-1, 1)) == 100.0 and psnr(img, over.clamp(-1, 1)) < 20
 
 
 def test_fitter_steps_records_preview_and_result(G, basis):

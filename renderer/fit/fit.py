@@ -137,9 +137,18 @@ class FitResult:
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    """PSNR (dB) of two images on [-1, 1], measured on [0, 1]."""
-    mse = float(((a - b) / 2).square().mean())
+    """PSNR (dB) of two images as shown (clamped to [-1, 1]), measured on [0, 1]."""
+    mse = float(((a.clamp(-1, 1) - b.clamp(-1, 1)) / 2).square().mean())
     return -10 * math.log10(max(mse, 1e-10))
+
+
+def shown_difference(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """pred - target as a viewer shows them: where the target sits at a clamp bound (-1 or 1) and the
+    prediction is beyond it, the pixels look the same and count as equal (an untrained or random-weight
+    generator overshoots [-1, 1] a lot); everywhere else the raw difference, so gradients still pull an
+    overshooting pixel back into range."""
+    same = ((target <= -1) & (pred < -1)) | ((target >= 1) & (pred > 1))
+    return torch.where(same, torch.zeros_like(pred), pred - target)
 
 
 def resize(img: torch.Tensor, res: int) -> torch.Tensor:
@@ -294,13 +303,13 @@ class Fitter:
             cam = cam.detach()
         out = render_diff(G, ws, cam, res, n_c, n_f, superresolution=sr)
         target_raw = resize(self.target, res)
-        loss = s.raw_weight * (out.raw - target_raw).square().mean()
-        loss = loss + 0.5 * s.raw_weight * (out.raw - target_raw).abs().mean()
+        d_raw = shown_difference(out.raw, target_raw)
+        loss = s.raw_weight * (d_raw.square().mean() + 0.5 * d_raw.abs().mean())
         if self.mask is not None and s.mask_weight > 0:
             loss = loss + s.mask_weight * (out.alpha - resize(self.mask, res)).abs().mean()
         if sr and out.image is not None:
-            loss = loss + s.image_weight * (out.image - self.target).square().mean()
-            loss = loss + 0.5 * s.image_weight * (out.image - self.target).abs().mean()
+            d_img = shown_difference(out.image, self.target)
+            loss = loss + s.image_weight * (d_img.square().mean() + 0.5 * d_img.abs().mean())
         if name in ("pose", "detail"):
             loss = loss + s.prior_weight * self.a.square().mean()
         if name == "w+":
