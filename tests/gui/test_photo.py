@@ -126,18 +126,7 @@ def test_an_edited_box_recrops_the_picture(app, xdo, photo):
     prepared(app)
     assert app.photo.view.box == (0, 0, 128, 128)  # an object model: the whole picture
     before = app.photo.view.crop
-    x0, y0, x1, y1 = app.item_rects["photo_box"]
-    quarter = (x1 - x0) / 4
-    for i, value in enumerate(("24", "4", "100", "120")):  # click into each of the four fields and type
-        hover(app, xdo, x0 + (i + 0.5) * quarter, (y0 + y1) / 2)
-        xdo.click(1)
-        app.run_frames(3)
-        xdo.key("ctrl+a")
-        app.run_frames(3)
-        xdo.type(value)
-        app.run_frames(len(value) + 8)
-        xdo.key("Return")
-        app.run_frames(5)
+    type_box(app, xdo, ("24", "4", "100", "120"))
     assert app.photo_settings.box == [24, 4, 100, 120]
     click_item(app, xdo, "photo_recrop", 0.5)
     prepared(app)
@@ -147,6 +136,37 @@ def test_an_edited_box_recrops_the_picture(app, xdo, photo):
     offline = prepare(app.engine.G, rgb, None, box=(24, 4, 100, 120))  # the same preparation, offline
     assert np.array_equal(v.crop, offline.crop)
     assert (v.guess.yaw, v.guess.pitch) == (offline.camera.yaw, offline.camera.pitch)
+    # a box outside the picture: one clear line, and the fields stay to correct it
+    type_box(app, xdo, (None, None, "200", None))
+    click_item(app, xdo, "photo_recrop", 0.5)
+    assert app.run_until(lambda: app.photo.view.stage in ("failed", "ready"), 60)
+    v = app.photo.view
+    assert v.stage == "failed" and "does not lie inside the 128x128 picture" in v.error
+    app.run_frames(3)
+    assert app.photo_settings.box == [24, 4, 200, 120]  # the edit is kept
+    type_box(app, xdo, (None, None, "90", None))
+    assert app.photo_settings.box == [24, 4, 90, 120]
+    click_item(app, xdo, "photo_recrop", 0.5)
+    prepared(app)
+    assert app.photo.view.box == (24, 4, 90, 120)
+
+
+def type_box(app, xdo, values) -> None:
+    """Click into each of the Photo panel's four box fields and type its value (None: leave it)."""
+    x0, y0, x1, y1 = app.item_rects["photo_box"]
+    quarter = (x1 - x0) / 4
+    for i, value in enumerate(values):
+        if value is None:
+            continue
+        hover(app, xdo, x0 + (i + 0.5) * quarter, (y0 + y1) / 2)
+        xdo.click(1)
+        app.run_frames(3)
+        xdo.key("ctrl+a")
+        app.run_frames(3)
+        xdo.type(value)
+        app.run_frames(len(value) + 8)
+        xdo.key("Return")
+        app.run_frames(5)
 
 
 def test_cancel_keeps_the_view(app, xdo, photo):

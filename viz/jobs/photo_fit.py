@@ -34,8 +34,8 @@ class FitView:
     """The prepared crop (R, R, 3) uint8: what the fit compares against."""
     guess: CameraGuess | None = None
     box: tuple[int, int, int, int] | None = None
-    """The box the crop came from (x, y, w, h, picture pixels): the face box found (or given), for objects the
-    region segmented (the whole picture unless one was given)."""
+    """The box the crop came from (x, y, w, h, picture pixels): the face box found or given, for objects the
+    region segmented (the whole picture unless one was given); a failed preparation keeps the box it was given."""
     picture_size: tuple[int, int] = (0, 0)
     """The picture's width and height."""
     notes: tuple[str, ...] = ()
@@ -88,7 +88,7 @@ class PhotoFit:
         self.cancel()
         self._prepared = None
         gen = self._start_generation()
-        self._set(FitView(stage="preparing", path=str(path)), gen)
+        self._set(FitView(stage="preparing", path=str(path), box=box), gen)
         self._start(self._prepare, gen, G, str(path), box)
 
     def fit(self, G: TriPlaneGenerator, model_id: int, settings: FitSettings, guess: CameraGuess) -> None:
@@ -222,7 +222,9 @@ class PhotoSettings:
     guess_version: int = -1
     """The estimate's FitView.version last copied into yaw/pitch (a new picture's estimate replaces them)."""
     box: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
-    """The crop's box as edited (x, y, w, h), copied from a new estimate like yaw/pitch."""
+    """The crop's box as edited (x, y, w, h), copied from each new preparation (or failed one)."""
+    box_version: int = -1
+    """The FitView.version last copied into `box`."""
     steps: int = 60
     tune: bool = False
     tune_steps: int = 40

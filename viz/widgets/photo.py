@@ -18,6 +18,7 @@ from ._ui import LABEL_WIDTH, help_marker, mark, show_image
 
 if TYPE_CHECKING:
     from viz.host import WidgetHost
+    from viz.jobs.photo_fit import FitView
 
 MAX_STEPS = 2000
 PITCH_LIMIT_DEG = 60.0
@@ -44,6 +45,8 @@ def draw(app: WidgetHost) -> None:
         imgui.text_colored(imgui.ImVec4(1.0, 0.45, 0.4, 1.0), v.error)
         imgui.pop_text_wrap_pos()
     if v.crop is None:
+        if v.stage == "failed" and v.picture_size != (0, 0):
+            _box(app, v)  # e.g. no face found, or a box outside the picture: give (another) box by hand
         return
     spacing = imgui.get_style().item_spacing.x
     width = (imgui.get_content_region_avail().x - spacing) / 2
@@ -56,8 +59,10 @@ def draw(app: WidgetHost) -> None:
         imgui.text_disabled("the fit shows here")
     for note in v.notes:
         imgui.text_disabled(note)
+    if v.stage in ("ready", "cancelled", "failed", "done"):
+        _box(app, v)
     if v.guess is not None and v.stage in ("ready", "cancelled", "failed", "done"):
-        _camera_and_settings(app)
+        _camera_and_settings(app, v)
     if v.stage == "fitting":
         frac = v.step / max(v.total, 1)
         left = "" if v.time_left is None else f", {v.time_left:.0f} s left"
@@ -78,17 +83,13 @@ def draw(app: WidgetHost) -> None:
         imgui.text_disabled("fit cancelled; nothing changed")
 
 
-def _camera_and_settings(app: WidgetHost) -> None:
-    """The camera estimate (adjustable), steps, tuning, Fit."""
-    job, s = app.photo, app.photo_settings
-    v = job.view
+def _camera_and_settings(app: WidgetHost, v: FitView) -> None:
+    """The camera estimate (adjustable), steps, tuning, Fit. `v` is the view this frame draws (a click above
+    may already have replaced the job's)."""
+    s = app.photo_settings
     assert v.guess is not None
     if s.guess_version != v.version and v.stage == "ready":  # a new estimate: show it
         s.yaw_deg, s.pitch_deg, s.guess_version = math.degrees(v.guess.yaw), math.degrees(v.guess.pitch), v.version
-        if v.box is not None:
-            s.box = list(v.box)
-    if v.box is not None:
-        _box(app)
     imgui.text("camera estimate (adjust, then Fit)")
     imgui.set_next_item_width(-LABEL_WIDTH)
     _, s.yaw_deg = imgui.slider_float("yaw (deg)##photo", s.yaw_deg, -180.0, 180.0, "%.1f")
@@ -112,10 +113,12 @@ def _camera_and_settings(app: WidgetHost) -> None:
     mark(app, "photo_fit_button")
 
 
-def _box(app: WidgetHost) -> None:
+def _box(app: WidgetHost, v: FitView) -> None:
     """The crop's box in the picture (x, y, w, h): edit it and re-crop when the detector boxed the wrong thing."""
-    s, v = app.photo_settings, app.photo.view
+    s = app.photo_settings
     w, h = v.picture_size
+    if s.box_version != v.version and v.stage in ("ready", "failed"):  # a new preparation: show its box
+        s.box, s.box_version = list(v.box) if v.box is not None else [0, 0, w, h], v.version
     imgui.text("box x y w h")
     imgui.same_line()
     imgui.set_next_item_width(-30)
