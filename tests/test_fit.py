@@ -16,6 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
+import renderer.fit.fit as fit_module
 from renderer import load_generator
 from renderer.camera import camera_to_orbit, default_camera, orbit_camera
 from renderer.errors import Cancelled
@@ -101,6 +102,27 @@ def test_the_loss_and_psnr_compare_images_as_shown():
     over = img.clone()
     over[:, :4] = -3.0
     assert psnr(over, over.clamp(-1, 1)) == 100.0 and psnr(img, over.clamp(-1, 1)) < 20
+
+
+@pytest.mark.slow
+def test_raw_render_proxy_is_measured_per_model(G, golden_native_checkpoint, monkeypatch):
+    # the built-in model's raw render looks like its final image downscaled (30.6 dB); the golden random-weight
+    # network's super-resolution makes another picture (14.5 dB): its fit must look at the final image from
+    # the first step, or the pose phase fits the camera to the wrong picture (18 degrees off on its seed 1)
+    built = Fitter(G, _target(G)[0], CameraGuess(), FitSettings(pca_samples=64))
+    golden = load_generator(golden_native_checkpoint)
+    R = golden.img_resolution
+    fit = Fitter(golden, FitTarget(torch.zeros(3, R, R)), CameraGuess(), FitSettings(pca_samples=64, resolution=32))
+    assert built.raw_proxy and not fit.raw_proxy
+    assert not Fitter(G, _target(G)[0], CameraGuess(), FitSettings(pca_samples=64, raw_proxy=False)).raw_proxy
+    calls = []
+    real = fit_module.render_diff
+    monkeypatch.setattr(
+        fit_module, "render_diff", lambda *a, **k: calls.append((a[3], k["superresolution"])) or real(*a, **k)
+    )
+    assert fit.phase == "pose"
+    fit.step()
+    assert calls == [(32, True)]  # the pose phase renders at the fit resolution, with super-resolution
 
 
 def test_fitter_steps_records_preview_and_result(G, basis):
