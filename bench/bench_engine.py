@@ -81,6 +81,18 @@ def ffhq512_spec() -> ModelSpec:
     )
 
 
+def ffhq512_checkpoint(folder: str | Path) -> str:
+    """The FFHQ-512 configuration with seeded random weights, written as a native checkpoint in `folder`."""
+    from renderer.checkpoint import write_native
+    from renderer.model.generator import TriPlaneGenerator
+
+    torch.manual_seed(0)
+    spec = ffhq512_spec()
+    path = str(Path(folder) / "ffhq512-random.safetensors")
+    write_native(path, spec, TriPlaneGenerator(spec).state_dict())
+    return path
+
+
 def peak_rss_mb() -> float:
     """Peak resident set size of this process so far, in MB (ru_maxrss is in KiB on Linux)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

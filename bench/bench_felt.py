@@ -56,8 +56,8 @@ from conftest import display_alive, start_xvfb  # noqa: E402  (tests/gui/conftes
 if not (os.environ.get("DISPLAY") and display_alive(os.environ["DISPLAY"])):
     XVFB, os.environ["DISPLAY"] = start_xvfb()
 
+import bench_engine  # noqa: E402  (bench/, the script's folder)
 import glfw  # noqa: E402
-import torch  # noqa: E402
 from xdo import XDo  # noqa: E402
 
 from renderer.engine import memory  # noqa: E402
@@ -224,27 +224,12 @@ class Felt:
         return min(seen), max(seen)
 
 
-def ffhq512_checkpoint(folder: str) -> str:
-    """The FFHQ-512 configuration with random weights, as a native checkpoint."""
-    sys.path.insert(0, str(HERE))
-    from bench_engine import ffhq512_spec
-
-    from renderer.checkpoint import write_native
-    from renderer.model.generator import TriPlaneGenerator
-
-    torch.manual_seed(0)
-    spec = ffhq512_spec()
-    path = str(Path(folder) / "ffhq512-random.safetensors")
-    write_native(path, spec, TriPlaneGenerator(spec).state_dict())
-    return path
-
-
 def main() -> None:
     memory.retain_freed_memory()
     with tempfile.TemporaryDirectory(prefix="bench-felt-") as tmp:
         os.environ["TRIPLANE_VIZ_CONFIG_DIR"] = str(Path(tmp) / "config")
         for name in ARGS.models.split(","):
-            ckpt = "builtin" if name == "builtin" else ffhq512_checkpoint(tmp)
+            ckpt = "builtin" if name == "builtin" else bench_engine.ffhq512_checkpoint(tmp)
             f = Felt(ckpt)
             try:
                 idle = f.idle_cores(ARGS.idle_s)

@@ -212,7 +212,7 @@ def bench_golden(args) -> dict:
     with tempfile.TemporaryDirectory() as d:
         if args.ffhq512:
             sys.path.insert(0, str(Path(__file__).resolve().parent))
-            from bench_felt import ffhq512_checkpoint
+            from bench_engine import ffhq512_checkpoint
 
             G = load_generator(ffhq512_checkpoint(d))
         else:
