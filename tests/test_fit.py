@@ -34,7 +34,7 @@ from renderer.fit import (
 )
 from renderer.fit.camera import orbit_camera_t
 from renderer.fit.crop import segment
-from renderer.fit.fit import psnr, shown_difference, w_basis
+from renderer.fit.fit import psnr, ramp_down, shown_difference, w_basis
 from renderer.fit.render import render_diff
 
 TINY = dict(start_resolution=16, resolution=16, samples=(8, 8), pca_samples=256, image_weight=0.0)
@@ -146,6 +146,22 @@ def test_fitter_steps_records_preview_and_result(G, basis):
         img = G.synthesis(torch.from_numpy(res.ws)[None], torch.tensor(res.camera)[None])["image"]
     psnr = -10 * math.log10(float(((img[0] - target.image) / 2).square().mean()))
     assert abs(psnr - res.psnr) < 1e-3
+
+
+def test_a_phase_ends_on_its_best_iterate_with_the_learning_rate_ramped_down(G, basis):
+    assert ramp_down(0, 12) == 1.0 and ramp_down(9, 12) == 1.0
+    assert 1.0 > ramp_down(10, 12) > ramp_down(11, 12) > 0.0
+    target, cam = _target(G)
+    o = camera_to_orbit(cam)
+    s = FitSettings(steps=8, pose_fraction=0.25, **{**TINY, "pca_samples": 64})
+    f = Fitter(G, target, CameraGuess(o.yaw + 0.1, o.pitch), s, basis=basis)
+    while not f.done:
+        f.step()
+    detail = [r.loss for r in f.history if r.phase == "detail"]
+    assert len(detail) == 6
+    with torch.no_grad():
+        now, _ = f._loss("detail")
+    assert now.item() == min(detail)  # the parameters are those of the lowest loss the phase saw
 
 
 def test_fitter_cancel_stops_before_the_next_step(G, basis):

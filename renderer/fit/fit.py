@@ -232,6 +232,8 @@ class Fitter:
         self._phase_step = 0
         self._opt: torch.optim.Optimizer | None = None
         self._frozen: TriPlaneGenerator | None = None
+        self._best: tuple[float, list[torch.Tensor]] | None = None
+        """The detail and w+ phases' lowest loss so far and the parameters that gave it."""
         self._gen = torch.Generator().manual_seed(s.seed + 1)
 
     # ----------------------------------------------------------------- state
@@ -296,7 +298,10 @@ class Fitter:
             for p in params:
                 p.requires_grad_(True)
             groups = [{"params": params, "lr": s.tune_lr}]
+        for g in groups:
+            g["base_lr"] = g["lr"]
         self._opt = torch.optim.Adam(groups, betas=(0.9, 0.99))
+        self._best = None
 
     @torch.no_grad()
     def _raw_is_proxy(self) -> bool:
@@ -354,6 +359,10 @@ class Fitter:
         after = planes_with_grad(self.tuned, ws)
         return (after - before).square().mean() / before.square().mean().clamp_min(1e-8)
 
+    def _fit_parameters(self) -> list[torch.Tensor]:
+        """What the latent and camera phases move (restored together to a phase's best iterate)."""
+        return [self.a, self.delta, self.yaw, self.pitch, self.radius, self.log_focal]
+
     def step(self) -> FitRecord:
         """Run one optimisation step; raises Cancelled when the token is set, RuntimeError when done."""
         if self.done:
@@ -364,7 +373,12 @@ class Fitter:
             self._start_phase(name)
         assert self._opt is not None
         t = time.perf_counter()
+        ramp = ramp_down(self._phase_step, n)
+        for g in self._opt.param_groups:
+            g["lr"] = g["base_lr"] * ramp
         loss, p = self._loss(name)
+        if name in ("detail", "w+") and (self._best is None or loss.item() < self._best[0]):
+            self._best = (loss.item(), [q.detach().clone() for q in self._fit_parameters()])
         self._opt.zero_grad(set_to_none=True)
         loss.backward()
         self._opt.step()
@@ -377,9 +391,14 @@ class Fitter:
         self.history.append(rec)
         self._phase_step += 1
         if self._phase_step >= n:
+            if self._best is not None:  # end the phase on the best iterate it visited
+                with torch.no_grad():
+                    for q, v in zip(self._fit_parameters(), self._best[1], strict=True):
+                        q.copy_(v)
             self._phase_index += 1
             self._phase_step = 0
             self._opt = None
+            self._best = None
             if name == "tune" and self.tuned is not None:
                 self.tuned.requires_grad_(False)
         return rec
@@ -426,6 +445,13 @@ class Fitter:
             tuned=self.tuned,
             history=list(self.history),
         )
+
+
+def ramp_down(step: int, n: int, tail: float = 0.25) -> float:
+    """Learning-rate factor at `step` of a phase of `n` steps: 1, then a cosine down towards 0 over the last
+    `tail` of the phase (as StyleGAN's projector ends), so a fit settles instead of ending mid-stride."""
+    left = (n - step) / max(n * tail, 1e-9)
+    return 0.5 - 0.5 * math.cos(math.pi * min(1.0, left))
 
 
 def to_uint8(img: torch.Tensor) -> np.ndarray:
