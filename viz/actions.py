@@ -65,8 +65,8 @@ def recrop_photo(app: ViewerHost) -> None:
     """Prepare the picture again from the panel's edited box (a wrong detection, a tighter object region)."""
     if app.model is None or not app.photo_settings.path:
         return
-    box = tuple(int(v) for v in app.photo_settings.box)
-    app.photo.open(app.model.engine.G, app.photo_settings.path, box)  # type: ignore[arg-type]
+    x, y, w, h = (int(v) for v in app.photo_settings.box)
+    app.photo.open(app.model.engine.G, app.photo_settings.path, (x, y, w, h))
 
 
 def start_fit(app: ViewerHost) -> None:

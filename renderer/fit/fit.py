@@ -301,7 +301,6 @@ class Fitter:
         for g in groups:
             g["base_lr"] = g["lr"]
         self._opt = torch.optim.Adam(groups, betas=(0.9, 0.99))
-        self._best = None
 
     @torch.no_grad()
     def _raw_is_proxy(self) -> bool:

@@ -156,9 +156,9 @@ class PhotoFit:
         if cancel.is_set():
             raise Cancelled("cancelled")
         self._prepared = p
-        used = box if box is not None else p.boxes.get("face", (0, 0, *size))
+        x, y, w, h = (int(b) for b in (box if box is not None else p.boxes.get("face", (0, 0, *size))))
         v = replace(self.view, stage="ready", crop=p.crop, guess=p.camera, notes=tuple(p.notes))
-        self._set(replace(v, box=tuple(int(b) for b in used)), gen)  # type: ignore[arg-type]
+        self._set(replace(v, box=(x, y, w, h)), gen)
 
     def _fit(
         self,
