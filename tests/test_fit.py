@@ -34,8 +34,9 @@ from renderer.fit import (
 )
 from renderer.fit.camera import orbit_camera_t
 from renderer.fit.crop import segment
-from renderer.fit.fit import psnr, ramp_down, shown_difference, w_basis
+from renderer.fit.fit import psnr, ramp_down, resize, shown_difference, w_basis
 from renderer.fit.render import render_diff
+from renderer.model.superres import SR_MODULES
 
 TINY = dict(start_resolution=16, resolution=16, samples=(8, 8), pca_samples=256, image_weight=0.0)
 """Fit settings small enough for a test: 16^2 rays, 8 + 8 samples, no super-resolution term."""
@@ -356,10 +357,12 @@ def test_cli_fit_writes_the_outputs(tmp_path, G):
     photo = tmp_path / "photo.png"
     Image.fromarray((target.image * 127.5 + 128).clamp(0, 255).byte().permute(1, 2, 0).numpy()).save(photo)
     out = tmp_path / "fit"
-    r = _cli(photo, "--out", out, "--steps", "2", "--yaw", "0.2", "--pitch", "-0.1", "--quiet")
+    args = ("--steps", "2", "--polish", "1", "--sr-crop", "16", "--yaw", "0.2", "--pitch", "-0.1", "--quiet")
+    r = _cli(photo, "--out", out, *args)
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in out.iterdir()) == ["crop.png", "fit.json", "sheet.png", "w.npy"]
     rec = json.loads((out / "fit.json").read_text())
+    assert rec["settings"]["polish_steps"] == 1 and rec["settings"]["sr_crop"] == 16
     assert len(rec["camera"]) == 25 and rec["subject"] == "object"
     w = np.load(out / "w.npy")
     assert w.shape == (G.num_ws, G.w_dim) and w.dtype == np.float32
@@ -369,3 +372,85 @@ def test_cli_fit_writes_the_outputs(tmp_path, G):
         assert sheet.size == (6 * G.img_resolution, G.img_resolution)
     again = _cli(photo, "--out", out, "--steps", "2")
     assert again.returncode == 2 and "exist" in again.stderr  # "... of the outputs exist; not overwriting"
+
+
+@pytest.mark.parametrize("name", sorted(SR_MODULES))
+def test_super_resolving_a_crop_gives_the_whole_images_pixels(name):
+    # the fit's final-image loss on random crops stands for the whole image only if each crop's pixels are
+    # the whole image's: every layer is a local filter, so CROP_MARGIN pixels of context must suffice
+    torch.manual_seed(0)
+    sr = SR_MODULES[name](32, 16, False).eval()
+    with torch.no_grad():  # random output layers (the built-in model starts its ToRGBs at zero)
+        for blk in (sr.block0, sr.block1):
+            blk.torgb.weight.normal_()
+    r = sr.input_resolution
+    x, ws = torch.randn(1, 32, r, r), torch.randn(1, 3, 16)
+    with torch.no_grad():
+        full = sr(x[:, :3].clone(), x, ws)
+        k = full.shape[-1] // r
+        for top, left, size in ((r // 4, 3, r // 4), (0, 0, 8), (r - 12, r - 20, 12), (0, 0, r)):
+            crop = sr.forward_crop(x[:, :3].clone(), x, ws, top, left, size)
+            whole = full[..., k * top : k * (top + size), k * left : k * (left + size)]
+            assert crop.shape == whole.shape
+            assert (crop - whole).abs().max() < 1e-4 * whole.abs().max()
+    with pytest.raises(ValueError, match="does not lie inside"):
+        sr.forward_crop(x[:, :3].clone(), x, ws, r - 4, 0, 8)
+
+
+def test_fitter_with_crops_compares_the_matching_part_of_the_target(G, basis, monkeypatch):
+    target, _ = _target(G)
+    settings = FitSettings(steps=2, pose_fraction=0.5, start_resolution=16, resolution=64, samples=(8, 8),
+                           sr_crop=16, raw_weight=0.0, prior_weight=0.0, pca_samples=256)  # fmt: skip
+    f = Fitter(G, target, CameraGuess(0.2, -0.1), settings, basis=basis)
+    seen = []
+    real = fit_module.shown_difference
+    monkeypatch.setattr(fit_module, "shown_difference", lambda p, t: seen.append((p.detach(), t)) or real(p, t))
+    f.step()  # pose: raw only
+    f.step()  # detail: the final image on a 16-pixel square of the 64^2 super-resolution input
+    pred, part = seen[-1]
+    R = G.img_resolution
+    k = R // G.superresolution.block_input_resolution(64)
+    assert pred.shape[-2:] == part.shape[-2:] == (16 * k, 16 * k)
+    n = 16 * k
+    spots = [(i, j) for i in range(R - n + 1) for j in range(R - n + 1)]
+    hits = [(i, j) for i, j in spots if torch.equal(f.target[..., i : i + n, j : j + n], part)]
+    assert hits and all(i % k == 0 and j % k == 0 for i, j in hits)  # a part of the target, on the crop's lattice
+
+
+def test_the_polish_phase_converges_where_adam_jitters(golden_native_checkpoint, monkeypatch):
+    # a fit near its picture on an EG3D-format network (smooth softplus density): the true latent's whitened
+    # coordinates plus noise, the camera 0.03 rad off; the target is the network's own raw render at the
+    # fit's settings, so the exact answer is reachable
+    G = load_generator(golden_native_checkpoint)
+    basis = w_basis(G, 1024)
+    cam = default_camera(G.rendering_kwargs, 0.1, -0.05)
+    z = torch.from_numpy(np.random.RandomState(4).randn(1, G.z_dim).astype(np.float32))
+    with torch.no_grad():
+        w = G.mapping(z, cam[None])[0, 0]
+        a_true = torch.linalg.lstsq(basis[1].T, (w - basis[0])[:, None]).solution[:, 0]
+        ws = (basis[0] + a_true @ basis[1])[None, None].expand(1, G.num_ws, -1)
+        raw = render_diff(G, ws, cam, 32, 8, 8).raw
+    target = FitTarget(resize(raw, G.img_resolution)[0])
+    settings = dict(resolution=32, samples=(8, 8), image_weight=0.0, prior_weight=0.0, raw_proxy=True)
+    noise = 0.1 * torch.randn(a_true.shape, generator=torch.Generator().manual_seed(0))
+
+    def fit(steps=0, **extra):
+        s = FitSettings(steps=steps, pose_fraction=0.0, **settings, **extra)
+        f = Fitter(G, target, CameraGuess(0.13, -0.02), s, basis=basis)
+        with torch.no_grad():
+            f.a.copy_(a_true + noise)
+        start = psnr(render_diff(G, f.ws(), f.camera(), 32, 8, 8).raw.detach(), raw)
+        while not f.done:
+            f.step()
+        return f, start, psnr(render_diff(G, f.ws(), f.camera(), 32, 8, 8).raw.detach(), raw)
+
+    calls = []
+    real = fit_module.render_diff
+    monkeypatch.setattr(fit_module, "render_diff", lambda *a, **k: calls.append(k.get("crop")) or real(*a, **k))
+    polished, start, end = fit(polish_steps=6)
+    assert [r.phase for r in polished.history] == ["polish"] * 6 and set(calls) == {None}
+    assert len(calls) >= 18  # each step runs several line-search renders
+    adam, _, adam_end = fit(steps=len(calls))  # as many renders, Adam on the same parameters instead
+    assert end > start + 8 and end > adam_end + 3, (start, end, adam_end)
+    cam_err = math.hypot(polished.yaw.item() - 0.1, polished.pitch.item() + 0.05)
+    assert cam_err < 0.035, cam_err  # closer than the start (0.042 rad): a 32^2 raw render pins it loosely

@@ -52,6 +52,15 @@ def register(sub) -> None:
         help=f"latent + camera steps (default {FitSettings().steps})",
     )  # fmt: skip
     f.add_argument("--w-plus", type=arg(count(0, MAX_STEPS)), default=0, metavar="N", help="w+ steps after (default 0)")
+    f.add_argument(
+        "--polish", type=arg(count(0, MAX_STEPS)), default=0, metavar="N",
+        help="L-BFGS steps on the whole final image after the Adam phases (3 iterations each; default 0)",
+    )  # fmt: skip
+    f.add_argument(
+        "--sr-crop", type=arg(count(8, 1024)), default=None, metavar="PX",
+        help="super-resolve a random PX x PX square of the raw render per Adam step, not the whole image "
+        "(cheaper steps on 512^2 models; default: whole)",
+    )  # fmt: skip
     f.add_argument("--tune", action="store_true", help="pivotal tuning of the generator's weights after the fit")
     f.add_argument("--tune-steps", type=arg(count(1, MAX_STEPS)), default=30, metavar="N", help="(default 30)")
     f.add_argument("--subject", choices=SUBJECTS, default=None, help="face, cat or object (default: from the model)")
@@ -97,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
     settings = FitSettings(
         steps=args.steps,
         w_plus_steps=args.w_plus,
+        polish_steps=args.polish,
+        sr_crop=args.sr_crop,
         tune_steps=args.tune_steps if args.tune else 0,
         optimise_pose=not args.fixed_camera,
         seed=args.seed,

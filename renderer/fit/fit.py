@@ -17,7 +17,10 @@ Phases (coarse-to-fine, so a CPU fit takes well under a minute on a small model)
    resolution, raw-image loss (and the object mask, when there is one);
 2. `detail`: the same at the model's neural resolution, the final (super-resolved) image in the loss;
 3. `w+` (optional): a separate offset per layer, with a pull towards the shared w;
-4. `tune` (optional, pivotal tuning): the generator's backbone, decoder and super-resolution weights
+4. `polish` (optional): L-BFGS on the same latent and camera against the whole final image, a few
+   iterations per step: Adam gets a fit into the right basin, but jitters there at its step size; the
+   quasi-Newton steps then converge to the picture (an EG3D network re-fits its own render to 30+ dB);
+5. `tune` (optional, pivotal tuning): the generator's backbone, decoder and super-resolution weights
    around the found w and camera, with a locality term that keeps the tri-planes of other latents
    (drawn between the pivot and random latents) where they were.
 """
@@ -73,6 +76,9 @@ class FitSettings:
     image_weight: float = 1.0
     """Weight of the final (super-resolved) image's loss in the detail phase."""
     raw_weight: float = 1.0
+    sr_crop: int | None = None
+    """Super-resolve only a random square of this many input pixels a step (the final image's loss on that
+    part: exact there, a fraction of the cost; None = the whole image). Only for 'none' noise mode."""
     raw_proxy: bool | None = None
     """Whether the raw render stands for the final image (True for trained EG3D models: the dual discriminator
     ties them together). None: measured at the start (the mean latent's raw render against its final image
@@ -83,6 +89,8 @@ class FitSettings:
     prior_weight: float = 2e-3
     """Gaussian prior on the whitened w offset (mean square of its coordinates)."""
     w_plus_steps: int = 0
+    polish_steps: int = 0
+    """Steps of the L-BFGS phase (POLISH_ITERATIONS iterations each) after the Adam phases."""
     w_plus_lr: float = 0.02
     w_plus_pull: float = 0.1
     tune_steps: int = 0
@@ -99,6 +107,9 @@ class FitSettings:
         d["samples"] = list(self.samples)
         return d
 
+
+POLISH_ITERATIONS = 3
+"""L-BFGS iterations per polish step (about 1.2 renders each with the strong-Wolfe line search)."""
 
 RAW_PROXY_DB = 20.0
 """The raw render counts as a proxy of the final image above this PSNR (the mean latent at the start camera:
@@ -223,6 +234,8 @@ class Fitter:
         self.phases: list[tuple[str, int]] = [("pose", n_pose), ("detail", s.steps - n_pose)]
         if s.w_plus_steps > 0:
             self.phases.append(("w+", s.w_plus_steps))
+        if s.polish_steps > 0:
+            self.phases.append(("polish", s.polish_steps))
         if s.tune_steps > 0:
             self.phases.append(("tune", s.tune_steps))
         self.phases = [(name, n) for name, n in self.phases if n > 0]
@@ -273,7 +286,7 @@ class Fitter:
     # ----------------------------------------------------------------- steps
     def _start_phase(self, name: str) -> None:
         s = self.settings
-        pose = [self.yaw, self.pitch] if s.optimise_pose and name in ("pose", "detail", "w+") else []
+        pose = [self.yaw, self.pitch] if s.optimise_pose and name in ("pose", "detail", "w+", "polish") else []
         extra = []
         if s.optimise_radius and name != "tune":
             extra.append(self.radius)
@@ -289,6 +302,13 @@ class Fitter:
             groups.append({"params": pose, "lr": s.lr_pose if name == "pose" else s.lr_pose * 0.5})
         if extra:
             groups.append({"params": extra, "lr": s.lr_pose * 0.5})
+        if name == "polish":
+            latent = [self.a, self.delta] if s.w_plus_steps > 0 else [self.a]
+            params = latent + pose + extra
+            self._opt = torch.optim.LBFGS(
+                params, lr=1.0, max_iter=POLISH_ITERATIONS, history_size=20, line_search_fn="strong_wolfe"
+            )
+            return
         if name == "tune":
             self._frozen = self.G
             self.tuned = copy.deepcopy(self.G)
@@ -320,28 +340,49 @@ class Fitter:
             res, sr = s.start_resolution, False
         elif name == "tune":
             res, sr = int(s.tune_resolution or self.final_resolution), True
+        elif name == "polish":
+            res, sr = self.final_resolution, s.image_weight > 0
+            if not self.raw_proxy and sr:
+                raw_weight = 0.0  # the raw render is another picture: only the final image counts
         else:
             res, sr = self.final_resolution, s.image_weight > 0
         ws = self.ws().detach() if name == "tune" else self.ws()
         cam = self.camera()
         if name == "tune":
             cam = cam.detach()
-        out = render_diff(G, ws, cam, res, n_c, n_f, superresolution=sr)
+        crop = self._crop(res) if sr and name != "polish" else None
+        out = render_diff(G, ws, cam, res, n_c, n_f, superresolution=sr, crop=crop)
         target_raw = resize(self.target, res)
+        l1 = 0.0 if name == "polish" else 0.5  # L-BFGS wants a smooth loss: squares only
         d_raw = shown_difference(out.raw, target_raw)
-        loss = raw_weight * (d_raw.square().mean() + 0.5 * d_raw.abs().mean())
+        loss = raw_weight * (d_raw.square().mean() + l1 * d_raw.abs().mean())
         if self.mask is not None and s.mask_weight > 0:
-            loss = loss + s.mask_weight * (out.alpha - resize(self.mask, res)).abs().mean()
+            d_mask = out.alpha - resize(self.mask, res)
+            loss = loss + s.mask_weight * (d_mask.abs().mean() if l1 else d_mask.square().mean())
         if sr and out.image is not None:
-            d_img = shown_difference(out.image, self.target)
-            loss = loss + s.image_weight * (d_img.square().mean() + 0.5 * d_img.abs().mean())
-        if name in ("pose", "detail"):
+            target = self.target
+            if crop is not None:
+                k = self.target.shape[-1] // self.G.superresolution.block_input_resolution(res)
+                top, left, size = (k * v for v in crop)
+                target = target[..., top : top + size, left : left + size]
+            d_img = shown_difference(out.image, target)
+            loss = loss + s.image_weight * (d_img.square().mean() + l1 * d_img.abs().mean())
+        if name in ("pose", "detail", "polish"):
             loss = loss + s.prior_weight * self.a.square().mean()
-        if name == "w+":
+        if name == "w+" or (name == "polish" and s.w_plus_steps > 0):
             loss = loss + s.w_plus_pull * self.delta.square().mean() / self.basis.square().sum(0).mean().clamp_min(1e-8)
         if name == "tune" and self.tuned is not None and self._frozen is not None and s.locality_weight > 0:
             loss = loss + s.locality_weight * self._locality()
         return loss, psnr(out.raw.detach(), target_raw)
+
+    def _crop(self, res: int) -> tuple[int, int, int] | None:
+        """A random (top, left, size) square of the super-resolution input for this step, or None (whole)."""
+        size = self.settings.sr_crop
+        r = self.G.superresolution.block_input_resolution(res)
+        if size is None or size >= r:
+            return None
+        top, left = (int(v) for v in torch.randint(0, r - size + 1, (2,), generator=self._gen))
+        return top, left, int(size)
 
     def _locality(self) -> torch.Tensor:
         """Mean squared change of the tri-planes at latents between the pivot and random latents."""
@@ -372,15 +413,10 @@ class Fitter:
             self._start_phase(name)
         assert self._opt is not None
         t = time.perf_counter()
-        ramp = ramp_down(self._phase_step, n)
-        for g in self._opt.param_groups:
-            g["lr"] = g["base_lr"] * ramp
-        loss, p = self._loss(name)
-        if name in ("detail", "w+") and (self._best is None or loss.item() < self._best[0]):
-            self._best = (loss.item(), [q.detach().clone() for q in self._fit_parameters()])
-        self._opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self._opt.step()
+        if name == "polish":
+            loss, p = self._polish_step()
+        else:
+            loss, p = self._adam_step(name, n)
         with torch.no_grad():
             self.pitch.clamp_(-1.2, 1.2)
             self.radius.clamp_(0.5, 20.0)
@@ -401,6 +437,38 @@ class Fitter:
             if name == "tune" and self.tuned is not None:
                 self.tuned.requires_grad_(False)
         return rec
+
+    def _adam_step(self, name: str, n: int) -> tuple[torch.Tensor, float]:
+        """One Adam step of phase `name` (n steps long): the loss before it and the raw PSNR."""
+        assert self._opt is not None
+        ramp = ramp_down(self._phase_step, n)
+        for g in self._opt.param_groups:
+            g["lr"] = g["base_lr"] * ramp
+        loss, p = self._loss(name)
+        tracked = name in ("detail", "w+") and self.settings.sr_crop is None  # a crop's loss is not comparable
+        if tracked and (self._best is None or loss.item() < self._best[0]):
+            self._best = (loss.item(), [q.detach().clone() for q in self._fit_parameters()])
+        self._opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self._opt.step()
+        return loss, p
+
+    def _polish_step(self) -> tuple[torch.Tensor, float]:
+        """POLISH_ITERATIONS L-BFGS iterations (each line search re-renders): the lowest loss it saw and that
+        render's raw PSNR. Cancellation is checked between steps, so the parameters never stop mid-search."""
+        assert self._opt is not None
+        seen: list[tuple[torch.Tensor, float]] = []
+
+        def closure() -> float:
+            assert self._opt is not None
+            self._opt.zero_grad(set_to_none=True)
+            loss, p = self._loss("polish")
+            loss.backward()
+            seen.append((loss.detach(), p))
+            return float(loss)
+
+        self._opt.step(closure)
+        return min(seen, key=lambda v: float(v[0]))
 
     def run(self, callback: Callable[["Fitter", FitRecord], None] | None = None) -> FitResult:
         """All remaining steps (callback(fitter, record) after each), then the result."""

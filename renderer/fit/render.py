@@ -45,12 +45,14 @@ def render_diff(
     n_fine: int,
     superresolution: bool = False,
     planes: torch.Tensor | None = None,
+    crop: tuple[int, int, int] | None = None,
 ) -> DiffRender:
     """Render one latent ws (1, num_ws, w_dim) from camera (25,) or (1, 25) with autograd.
 
     The ray range follows the camera's distance as in the viewer (`ray_range_for`); samples are
     deterministic (no jitter, importance positions at fixed quantiles), so the loss is a smooth
-    function of its inputs."""
+    function of its inputs. `crop` = (top, left, size) super-resolves only that square of the resized raw
+    render (`forward_crop`): `image` is then the matching square of the final image."""
     c = camera.reshape(1, 25)
     rk = G.rendering_kwargs
     if planes is None:
@@ -80,7 +82,9 @@ def render_diff(
         features=features,
         image=None,
     )
-    if superresolution:
+    if superresolution and crop is not None:
+        out.image = G.superresolution.forward_crop(features[:, :3].clone(), features, ws, *crop)
+    elif superresolution:
         out.image = G.superresolution(
             features[:, :3].clone(),
             features,

@@ -8,6 +8,10 @@ from torch import nn
 
 from .layers import SynthesisBlock, fir_filter
 
+CROP_MARGIN = 4
+"""Input pixels of context around a crop: each block's two 3x3 convolutions and 4-tap upsampling filters see
+at most 2 pixels of its input, so two blocks need under 4 of the first block's input (tested exact)."""
+
 
 class _Superresolution(nn.Module):
     """Two synthesis blocks driven by the last w; the raw RGB is lifted alongside the features."""
@@ -37,17 +41,49 @@ class _Superresolution(nn.Module):
         """rgb: (N, 3, r, r), x: (N, 32, r, r), ws: (N, num_ws, w_dim) -> (N, 3, R, R), not clamped.
         `between_blocks()` runs after the first block (a render's cancellation check)."""
         ws = ws[:, -1:, :].repeat(1, 3, 1)
-        r = x.shape[-1]
-        if (r < self.input_resolution) if self.resize_only_up else (r != self.input_resolution):
-            size = (self.input_resolution, self.input_resolution)
-            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=self.sr_antialias)
-            rgb = F.interpolate(rgb, size=size, mode="bilinear", align_corners=False, antialias=self.sr_antialias)
+        rgb, x = self._to_input(rgb, x)
         x = x.contiguous(memory_format=torch.channels_last)  # NHWC convolutions are faster on CPU
         x, rgb = self.block0(x, rgb, ws, noise_mode, generator)
         if between_blocks is not None:
             between_blocks()
         x, rgb = self.block1(x, rgb, ws, noise_mode, generator)
         return rgb
+
+    def block_input_resolution(self, r: int) -> int:
+        """The resolution the first block sees when the raw render is r x r."""
+        resized = (r < self.input_resolution) if self.resize_only_up else (r != self.input_resolution)
+        return self.input_resolution if resized else r
+
+    def _to_input(self, rgb: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Resize the raw render to the first block's input resolution (bilinear, as the reference does)."""
+        if self.block_input_resolution(x.shape[-1]) != x.shape[-1]:
+            size = (self.input_resolution, self.input_resolution)
+            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=self.sr_antialias)
+            rgb = F.interpolate(rgb, size=size, mode="bilinear", align_corners=False, antialias=self.sr_antialias)
+        return rgb, x
+
+    def forward_crop(
+        self, rgb: torch.Tensor, x: torch.Tensor, ws: torch.Tensor, top: int, left: int, size: int
+    ) -> torch.Tensor:
+        """The final image's square (N, 3, s*size, s*size) whose corner is input pixel (top, left) of the
+        resized raw render, s = output / input scale; noise mode 'none' only. Every layer is a local
+        filter, so the crop is run with CROP_MARGIN input pixels of context on each side and the margin cut
+        off: inside it the pixels equal the whole image's (a fit's loss on random crops costs a fraction of
+        a full 512^2 image)."""
+        rgb, x = self._to_input(rgb, x)
+        r = x.shape[-1]
+        if not (0 <= top and 0 <= left and top + size <= r and left + size <= r and size > 0):
+            raise ValueError(f"crop {size}x{size} at ({top}, {left}) does not lie inside the {r}x{r} input")
+        m = CROP_MARGIN
+        y0, x0 = max(top - m, 0), max(left - m, 0)
+        y1, x1 = min(top + size + m, r), min(left + size + m, r)
+        ws = ws[:, -1:, :].repeat(1, 3, 1)
+        xc = x[..., y0:y1, x0:x1].contiguous(memory_format=torch.channels_last)
+        xc, img = self.block0(xc, rgb[..., y0:y1, x0:x1], ws, "none")
+        xc, img = self.block1(xc, img, ws, "none")
+        s = img.shape[-1] // (x1 - x0)
+        oy, ox = (top - y0) * s, (left - x0) * s
+        return img[..., oy : oy + size * s, ox : ox + size * s]
 
 
 class SuperresolutionHybrid8XDC(_Superresolution):
