@@ -57,10 +57,6 @@ def register(sub) -> None:
         help="L-BFGS steps on the whole final image after the Adam phases (3 iterations each; default 0)",
     )  # fmt: skip
     f.add_argument(
-        "--polish-crop", type=arg(count(8, 1024)), default=None, metavar="PX",
-        help="the polish compares the final image over the centred PX x PX square of the raw render (default: whole)",
-    )  # fmt: skip
-    f.add_argument(
         "--sr-crop", type=arg(count(8, 1024)), default=None, metavar="PX",
         help="super-resolve a random PX x PX square of the raw render per Adam step, not the whole image "
         "(cheaper steps on 512^2 models; default: whole)",
@@ -112,7 +108,6 @@ def run(args: argparse.Namespace) -> int:
         w_plus_steps=args.w_plus,
         polish_steps=args.polish,
         sr_crop=args.sr_crop,
-        polish_crop=args.polish_crop,
         tune_steps=args.tune_steps if args.tune else 0,
         optimise_pose=not args.fixed_camera,
         seed=args.seed,

@@ -91,9 +91,6 @@ class FitSettings:
     w_plus_steps: int = 0
     polish_steps: int = 0
     """Steps of the L-BFGS phase (POLISH_ITERATIONS iterations each) after the Adam phases."""
-    polish_crop: int | None = None
-    """The polish compares only the centred square of this many super-resolution input pixels (a fixed part,
-    so the objective stays deterministic; the exact answer fits everywhere); None = the whole image."""
     w_plus_lr: float = 0.02
     w_plus_pull: float = 0.1
     tune_steps: int = 0
@@ -371,12 +368,7 @@ class Fitter:
         cam = self.camera()
         if name == "tune":
             cam = cam.detach()
-        if not sr:
-            crop = None
-        elif name == "polish":
-            crop = self._centre_crop(res)
-        else:
-            crop = self._crop(res)
+        crop = self._crop(res) if sr and name != "polish" else None
         out = render_diff(G, ws, cam, res, n_c, n_f, superresolution=sr, crop=crop)
         target_raw = resize(self.target, res)
         l1 = 0.0 if name == "polish" else 0.5  # L-BFGS wants a smooth loss: squares only
@@ -409,14 +401,6 @@ class Fitter:
             return None
         top, left = (int(v) for v in torch.randint(0, r - size + 1, (2,), generator=self._gen))
         return top, left, int(size)
-
-    def _centre_crop(self, res: int) -> tuple[int, int, int] | None:
-        """The polish's fixed square (top, left, size) in the middle of the super-resolution input, or None."""
-        size = self.settings.polish_crop
-        r = self.G.superresolution.block_input_resolution(res)
-        if size is None or size >= r:
-            return None
-        return (r - size) // 2, (r - size) // 2, int(size)
 
     def _locality(self) -> torch.Tensor:
         """Mean squared change of the tri-planes at latents between the pivot and random latents."""
