@@ -12,14 +12,15 @@ returns its record, `history` holds them all, `time_left()` estimates the rest f
 and the `cancel` token (threading.Event or anything with is_set()) stops the next step with
 `Cancelled`; nothing is written by the fitter itself.
 
-Phases (coarse-to-fine, so a CPU fit takes well under a minute on a small model):
+Phases (coarse-to-fine, so a CPU fit takes well under a minute on a small model; `sr_crop` super-resolves a
+random square per Adam step instead of the whole image, for 512^2 models):
 1. `pose`: w (a whitened offset from w_avg, one w for every layer) with yaw/pitch at a low neural
    resolution, raw-image loss (and the object mask, when there is one);
 2. `detail`: the same at the model's neural resolution, the final (super-resolved) image in the loss;
 3. `w+` (optional): a separate offset per layer, with a pull towards the shared w;
 4. `polish` (optional): L-BFGS on the same latent and camera against the whole final image, a few
-   iterations per step: Adam gets a fit into the right basin, but jitters there at its step size; the
-   quasi-Newton steps then converge to the picture (an EG3D network re-fits its own render to 30+ dB);
+   iterations per step. Adam moves every coordinate by about its learning rate, so it stalls near 20 dB on
+   an EG3D network's own render; the quasi-Newton steps keep converging (also as the only phase, steps=0);
 5. `tune` (optional, pivotal tuning): the generator's backbone, decoder and super-resolution weights
    around the found w and camera, with a locality term that keeps the tri-planes of other latents
    (drawn between the pivot and random latents) where they were.
@@ -107,6 +108,9 @@ class FitSettings:
         d["samples"] = list(self.samples)
         return d
 
+
+UNSEEN_PHASE_PACE = {"detail": 2.5, "tune": 2.5, "polish": 5.0}
+"""A phase's step time as a multiple of the last step's before it has run (polish: about 4-5 renders a step)."""
 
 POLISH_POSE_UNIT = 0.04
 """Radians per unit of the polish's pose offset. L-BFGS's steps are not invariant to units: an image moves
@@ -294,7 +298,7 @@ class Fitter:
         for i, (name, n) in enumerate(self.phases[self._phase_index :]):
             done_here = self._phase_step if i == 0 else 0
             times = per_phase.get(name)
-            pace = float(np.median(times)) if times else last * (2.5 if name in ("detail", "tune") else 1.0)
+            pace = float(np.median(times)) if times else last * UNSEEN_PHASE_PACE.get(name, 1.0)
             left += (n - done_here) * pace
         return left
 
