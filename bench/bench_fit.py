@@ -13,8 +13,9 @@ silhouettes as a fraction of the ray range; and the pose error (angle between th
 camera directions). For scale, the true latent's own renders are scored the same way.
 
 --golden: self-consistency on the small golden EG3D network (--ffhq512: the FFHQ-512 configuration with
-random weights): seeds rendered at a hidden camera, fitted back from a frontal start; camera error and
-re-render PSNR (of the images as shown, clamped to [-1, 1]).
+random weights): seeds rendered at a hidden camera, fitted back from a frontal start (--golden-steps Adam
+steps, default none, then --golden-polish L-BFGS steps, default 40); camera error and re-render PSNR (of the
+images as shown, clamped to [-1, 1]).
 
 Times are wall-clock and process CPU seconds (the machine may be shared: CPU s / threads is what an
 idle machine with that many cores would take).
