@@ -415,6 +415,9 @@ def test_fitter_with_crops_compares_the_matching_part_of_the_target(G, basis, mo
     spots = [(i, j) for i in range(R - n + 1) for j in range(R - n + 1)]
     hits = [(i, j) for i, j in spots if torch.equal(f.target[..., i : i + n, j : j + n], part)]
     assert hits and all(i % k == 0 and j % k == 0 for i, j in hits)  # a part of the target, on the crop's lattice
+    assert f._crop(64) is not None
+    monkeypatch.setitem(G.rendering_kwargs, "superresolution_noise_mode", "const")
+    assert f._crop(64) is None  # noise images do not crop: such models use the whole image
 
 
 def test_the_polish_phase_converges_where_adam_jitters(golden_native_checkpoint, monkeypatch):

@@ -79,7 +79,8 @@ class FitSettings:
     raw_weight: float = 1.0
     sr_crop: int | None = None
     """Super-resolve only a random square of this many input pixels a step (the final image's loss on that
-    part: exact there, a fraction of the cost; None = the whole image). Only for 'none' noise mode."""
+    part: exact there, a fraction of the cost; None = the whole image). Models whose super-resolution adds
+    noise ('const' or 'random') always use the whole image."""
     raw_proxy: bool | None = None
     """Whether the raw render stands for the final image (True for trained EG3D models: the dual discriminator
     ties them together). None: measured at the start (the mean latent's raw render against its final image
@@ -401,7 +402,8 @@ class Fitter:
         """A random (top, left, size) square of the super-resolution input for this step, or None (whole)."""
         size = self.settings.sr_crop
         r = self.G.superresolution.block_input_resolution(res)
-        if size is None or size >= r:
+        noise = self.G.rendering_kwargs.get("superresolution_noise_mode", "none")
+        if size is None or size >= r or noise != "none":  # a crop has no place in a noise image
             return None
         top, left = (int(v) for v in torch.randint(0, r - size + 1, (2,), generator=self._gen))
         return top, left, int(size)
