@@ -103,6 +103,13 @@ class FitSettings:
     pca_samples: int = 2048
     seed: int = 0
 
+    def phases(self) -> list[tuple[str, int]]:
+        """The phases a fit runs, in order, with their step counts (empty ones left out)."""
+        n_pose = int(round(self.steps * self.pose_fraction))
+        plan = [("pose", n_pose), ("detail", self.steps - n_pose), ("w+", self.w_plus_steps)]
+        plan += [("polish", self.polish_steps), ("tune", self.tune_steps)]
+        return [(name, n) for name, n in plan if n > 0]
+
     def as_json(self) -> dict:
         """The settings as plain JSON values."""
         d = asdict(self)
@@ -242,16 +249,8 @@ class Fitter:
         self.tuned: TriPlaneGenerator | None = None
         self._t0: float | None = None
         self._elapsed = 0.0
-        n_pose = int(round(s.steps * s.pose_fraction))
         self.final_resolution = int(s.resolution or min(G.neural_rendering_resolution, 128))
-        self.phases: list[tuple[str, int]] = [("pose", n_pose), ("detail", s.steps - n_pose)]
-        if s.w_plus_steps > 0:
-            self.phases.append(("w+", s.w_plus_steps))
-        if s.polish_steps > 0:
-            self.phases.append(("polish", s.polish_steps))
-        if s.tune_steps > 0:
-            self.phases.append(("tune", s.tune_steps))
-        self.phases = [(name, n) for name, n in self.phases if n > 0]
+        self.phases = s.phases()
         self.raw_proxy = s.raw_proxy if s.raw_proxy is not None else self._raw_is_proxy()
         self.total_steps = sum(n for _, n in self.phases)
         self._phase_index = 0
@@ -363,12 +362,10 @@ class Fitter:
             res, sr = s.start_resolution, False
         elif name == "tune":
             res, sr = int(s.tune_resolution or self.final_resolution), True
-        elif name == "polish":
-            res, sr = self.final_resolution, s.image_weight > 0
-            if not self.raw_proxy and sr:
-                raw_weight = 0.0  # the raw render is another picture: only the final image counts
         else:
             res, sr = self.final_resolution, s.image_weight > 0
+        if name == "polish" and sr and not self.raw_proxy:
+            raw_weight = 0.0  # the raw render is another picture: only the final image counts
         ws = self.ws().detach() if name == "tune" else self.ws()
         cam = self.camera()
         if name == "tune":

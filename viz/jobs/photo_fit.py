@@ -96,7 +96,7 @@ class PhotoFit:
         if self._prepared is None or self.busy:
             return
         gen = self._start_generation()
-        total = settings.steps + settings.w_plus_steps + settings.polish_steps + settings.tune_steps
+        total = sum(n for _, n in settings.phases())
         started = replace(self.view, stage="fitting", guess=guess, losses=(), step=0, total=total, phase="starting")
         self._set(replace(started, error=None, preview=None, time_left=None), gen)
         self._start(self._fit, gen, G, model_id, settings, guess)
