@@ -14,6 +14,7 @@ from renderer.builtin.training import family as fam
 from renderer.builtin.training.evaluate import cameras, evaluate, interpolation, latent
 from renderer.camera import camera_tuple, default_camera
 from renderer.engine import LatentSpec, RenderEngine, RenderRequest
+from renderer.model.volume import sample_rays
 
 # Bars for the reduced-scale check (3 held-out latents x 6 views at 64x64), from the shipped model's
 # measured numbers there (IoU 0.952 / worst 0.935, depth 0.86%, PSNR 25.5 dB, Chamfer 0.0062, parts >= 0.898,
@@ -106,6 +107,24 @@ def test_family_is_rich():
             assert float((w[:, k] > 0.9).float().mean()) > 0.02, (sel, option)
     for item, share in fam.PRESENCE.items():
         assert abs(float((getattr(many, item) > 0.5).float().mean()) - share) < 0.05, item
+
+
+def test_a_head_is_the_same_in_any_batch():
+    """The tracer marches all heads' rays together, each with its own head's parameters: a batch must give
+    exactly what each head gives alone (heads with and without glasses, different styles)."""
+    g = torch.Generator().manual_seed(0)
+    p = fam.params_from_z(torch.randn(4, 512, generator=g))
+    assert float(p.glasses.min()) == 0 < float(p.glasses.max())  # a mix: a head without glasses beside one with
+    cams = cameras([(0.3, 0.1), (-0.5, 0.0), (1.2, -0.2), (0.0, 0.25)])
+    origins, dirs = sample_rays(cams[:, :16].view(-1, 4, 4), cams[:, 16:25].view(-1, 3, 3), 24)
+    t, hit = fam.trace(origins, dirs, p, RAY_START, RAY_END)
+    assert 0.1 < float(hit.float().mean()) < 0.9
+    for i in range(4):
+        t_i, hit_i = fam.trace(origins[i : i + 1], dirs[i : i + 1], p.index([i]), RAY_START, RAY_END)
+        assert torch.equal(hit[i : i + 1], hit_i) and torch.equal(t[i : i + 1], t_i), i
+    points = origins + 2.7 * dirs  # around the head, on and off its surface
+    alone = torch.cat([fam.part_sdfs(points[i : i + 1], p.index([i])) for i in range(4)])
+    assert torch.equal(fam.part_sdfs(points, p), alone)
 
 
 def test_shipped_weights_name_their_family(G):

@@ -455,5 +455,9 @@ def test_the_polish_phase_converges_where_adam_jitters(golden_native_checkpoint,
     assert len(calls) >= 18  # each step runs several line-search renders
     adam, _, adam_end = fit(steps=len(calls))  # as many renders, Adam on the same parameters instead
     assert end > start + 8 and end > adam_end + 3, (start, end, adam_end)
+    # the camera moves towards the truth (here 0.042 -> 0.034 rad; without folding the polish's pose offset
+    # into yaw/pitch it would stay at the start); a bound near the truth would not hold: w trades with the
+    # camera (bench/bench_identify.py), and even from the true latent the polish ends 0.036 rad off
+    start_err = math.hypot(0.13 - 0.1, -0.02 + 0.05)
     cam_err = math.hypot(polished.yaw.item() - 0.1, polished.pitch.item() + 0.05)
-    assert cam_err < 0.035, cam_err  # closer than the start (0.042 rad): a 32^2 raw render pins it loosely
+    assert cam_err < 0.9 * start_err, (cam_err, start_err)

@@ -437,7 +437,9 @@ def _glasses(x: torch.Tensor, p: HeadParams, L: _Layout) -> torch.Tensor:
     tint = _col(p.lens_tint.clamp_min(0))
     lens = torch.maximum(q[..., :2].norm(dim=-1) - L.ring_r, q[..., 2].abs() - 0.004)
     lens = lens + 0.012 * (1 - 3 * tint).clamp_min(0)
-    return torch.minimum(frame, lens) + 0.02 * (1 - _col(p.glasses))
+    worn = _col(p.glasses)
+    # a head without glasses gets exactly the constant, as when it is evaluated alone (batch-independent)
+    return torch.where(worn > 0, torch.minimum(frame, lens) + 0.02 * (1 - worn), 0.02)
 
 
 def _hat(x: torch.Tensor, p: HeadParams, L: _Layout) -> torch.Tensor:
@@ -711,28 +713,30 @@ def trace(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Sphere-trace rays (N, M, 3) -> distance to the first hit (N, M) and hit mask (N, M).
 
-    Each head's rays start where they enter the bounding sphere (BOUND round PIVOT; rays that miss it are
-    misses) and only the rays still marching are evaluated."""
+    Rays start where they enter the bounding sphere (BOUND round PIVOT; rays that miss it are misses). All
+    heads march together: each step evaluates the still-marching rays of every head at once, each ray with
+    its own head's parameters (a head's unused style options weigh exactly 0 there), so the number of SDF
+    calls does not grow with the batch."""
     oc = origins - torch.tensor(PIVOT)
     b = (oc * dirs).sum(-1)
     disc = b * b - (oc * oc).sum(-1) + BOUND**2
     t = (-b - disc.clamp_min(0).sqrt()).clamp_min(float(t_start))
     hit = torch.zeros_like(t, dtype=torch.bool)
-    for i in range(origins.shape[0]):
-        pi = p.index([i])
-        act = (disc[i] > 0).nonzero()[:, 0]
-        ti, o, d = t[i, act], origins[i, act], dirs[i, act]
-        for _ in range(iters):
-            if len(act) == 0:
-                break
-            dist = sdf((o + ti[:, None] * d)[None], pi)[0]
-            h = dist < eps
-            hit[i, act[h]] = True
-            t[i, act[h]] = ti[h]
-            ti = ti + 0.9 * dist
-            keep = ~h & (ti <= t_end)
-            t[i, act[~keep & ~h]] = float(t_end)
-            act, ti, o, d = act[keep], ti[keep], o[keep], d[keep]
+    t_flat, hit_flat = t.view(-1), hit.view(-1)
+    act = (disc.reshape(-1) > 0).nonzero()[:, 0]
+    head = act // origins.shape[1]
+    ti, o, d = t_flat[act], origins.reshape(-1, 3)[act], dirs.reshape(-1, 3)[act]
+    for _ in range(iters):
+        if len(act) == 0:
+            break
+        dist = combine(part_sdfs((o + ti[:, None] * d)[:, None], p.index(head)))[:, 0]
+        h = dist < eps
+        hit_flat[act[h]] = True
+        t_flat[act[h]] = ti[h]
+        ti = ti + 0.9 * dist
+        keep = ~h & (ti <= t_end)
+        t_flat[act[~keep & ~h]] = float(t_end)
+        act, head, ti, o, d = act[keep], head[keep], ti[keep], o[keep], d[keep]
     return t, hit
 
 
