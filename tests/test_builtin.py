@@ -119,12 +119,18 @@ def test_a_head_is_the_same_in_any_batch():
     origins, dirs = sample_rays(cams[:, :16].view(-1, 4, 4), cams[:, 16:25].view(-1, 3, 3), 24)
     t, hit = fam.trace(origins, dirs, p, RAY_START, RAY_END)
     assert 0.1 < float(hit.float().mean()) < 0.9
+    # here the results are bitwise equal; another CPU's vector maths (the ears' cos/sin on a batch vs on one
+    # head) may differ in the last bit, which moves a hit by at most one tracer step (< eps) and could flip a
+    # ray grazing the surface, so the comparison allows that much
+    eps = 2e-4  # the tracer's hit distance
     for i in range(4):
         t_i, hit_i = fam.trace(origins[i : i + 1], dirs[i : i + 1], p.index([i]), RAY_START, RAY_END)
-        assert torch.equal(hit[i : i + 1], hit_i) and torch.equal(t[i : i + 1], t_i), i
+        same = hit[i : i + 1] == hit_i
+        assert float(same.float().mean()) > 0.99, i
+        assert float((t[i : i + 1] - t_i)[same & hit_i].abs().max()) <= eps, i
     points = origins + 2.7 * dirs  # around the head, on and off its surface
     alone = torch.cat([fam.part_sdfs(points[i : i + 1], p.index([i])) for i in range(4)])
-    assert torch.equal(fam.part_sdfs(points, p), alone)
+    torch.testing.assert_close(fam.part_sdfs(points, p), alone, rtol=0, atol=1e-6)
 
 
 def test_shipped_weights_name_their_family(G):
