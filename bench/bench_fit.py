@@ -203,29 +203,39 @@ def bench_heads(args) -> dict:
     return {"summary": agg, "rows": rows}
 
 
-def bench_golden(args) -> dict:
+def golden_model(ffhq512: bool):
+    """The small golden network, or the FFHQ-512 configuration with random weights."""
     import tempfile
 
     from golden import write_golden_native
 
-    from renderer.fit import CameraGuess, FitTarget, Fitter
-
     with tempfile.TemporaryDirectory() as d:
-        if args.ffhq512:
+        if ffhq512:
             sys.path.insert(0, str(Path(__file__).resolve().parent))
             from bench_engine import ffhq512_checkpoint
 
-            G = load_generator(ffhq512_checkpoint(d))
-        else:
-            G = load_generator(write_golden_native(Path(d) / "golden.safetensors"))
+            return load_generator(ffhq512_checkpoint(d))
+        return load_generator(write_golden_native(Path(d) / "golden.safetensors"))
+
+
+def golden_case(G, seed: int) -> tuple[float, float, torch.Tensor, torch.Tensor]:
+    """Seed s's self-consistency case: hidden yaw, pitch, its camera (25,) and the seed's z (1, z_dim)."""
+    rk = G.rendering_kwargs
+    r = np.random.RandomState(seed)
+    yaw, pitch = float(r.uniform(-0.15, 0.15)), float(r.uniform(-0.1, 0.1))
+    cam = orbit_camera(yaw, pitch, rk["avg_camera_radius"], rk["avg_camera_pivot"], fov_deg=18.837)
+    return yaw, pitch, cam, torch.from_numpy(seed_z(seed, G.z_dim))
+
+
+def bench_golden(args) -> dict:
+    from renderer.fit import CameraGuess, FitTarget, Fitter
+
+    G = golden_model(args.ffhq512)
     name = "FFHQ-512 configuration, random weights" if args.ffhq512 else "golden network"
     rk = G.rendering_kwargs
     rows = []
     for seed in range(args.golden_first, args.golden_first + args.golden_seeds):
-        r = np.random.RandomState(seed)
-        yaw, pitch = float(r.uniform(-0.15, 0.15)), float(r.uniform(-0.1, 0.1))
-        cam = orbit_camera(yaw, pitch, rk["avg_camera_radius"], rk["avg_camera_pivot"], fov_deg=18.837)
-        z = torch.from_numpy(seed_z(seed, G.z_dim))
+        yaw, pitch, cam, z = golden_case(G, seed)
         with torch.no_grad():
             target = G.synthesis(G.mapping(z, cam[None]), cam[None])["image"][0].clamp(-1, 1)
         t0, c0 = time.perf_counter(), time.process_time()

@@ -20,19 +20,16 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from renderer import load_generator
-from renderer.camera import orbit_camera
-from renderer.engine import seed_z
+from bench_fit import golden_case, golden_model
+
 from renderer.fit import FitSettings
 from renderer.fit.camera import orbit_camera_t
 from renderer.fit.fit import w_basis
@@ -46,18 +43,6 @@ def db(mse: float) -> float:
     return -10 * math.log10(max(mse, 1e-20))
 
 
-def load(ffhq512: bool):
-    """The golden network, or the FFHQ-512 configuration with random weights."""
-    with tempfile.TemporaryDirectory() as d:
-        if ffhq512:
-            from bench_engine import ffhq512_checkpoint
-
-            return load_generator(ffhq512_checkpoint(d))
-        from golden import write_golden_native
-
-        return load_generator(write_golden_native(Path(d) / "golden.safetensors"))
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ffhq512", action="store_true")
@@ -66,13 +51,9 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    G = load(args.ffhq512)
+    G = golden_model(args.ffhq512)
     rk = G.rendering_kwargs
-    # the hidden camera and latent of bench_fit.py --golden's seed
-    r = np.random.RandomState(args.seed)
-    yaw, pitch = float(r.uniform(-0.15, 0.15)), float(r.uniform(-0.1, 0.1))
-    cam = orbit_camera(yaw, pitch, rk["avg_camera_radius"], rk["avg_camera_pivot"], fov_deg=18.837)
-    z = torch.from_numpy(seed_z(args.seed, G.z_dim))
+    yaw, pitch, cam, z = golden_case(G, args.seed)
     w_mean, basis = w_basis(G, FitSettings().pca_samples, 0)
     with torch.no_grad():
         w_true = G.mapping(z, cam[None])[0, 0]
