@@ -338,6 +338,7 @@ def main(argv=None) -> int:
     """Load a model (default: the shipped built-in one), evaluate, print the table; or measure the family."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--network", default="builtin", help="checkpoint path or 'builtin' (default)")
+    ap.add_argument("--state", default=None, help="a training state (OUT/state.pt) instead of --network: probe a run")
     ap.add_argument("--latents", type=int, default=30)
     ap.add_argument("--res", type=int, default=None, help="geometry renders (default: the model's output, 256)")
     ap.add_argument("--threads", type=int, default=2)
@@ -356,9 +357,14 @@ def main(argv=None) -> int:
             contact_sheet(fam, args.sheet)
         print(f"({time.time() - t0:.0f} s)")
         return 0
-    from renderer import load_generator
+    if args.state:
+        from renderer.builtin.training.train import generator_from_state
 
-    G = load_generator(args.network)
+        G = generator_from_state(args.state)
+    else:
+        from renderer import load_generator
+
+        G = load_generator(args.network)
     res = args.res or (G.img_resolution if getattr(fam.for_model(G), "VERSION", 1) >= 2 else 128)
     m = evaluate(G, args.latents, res, progress=True)
     print(format_table(m))

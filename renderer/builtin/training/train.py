@@ -2,6 +2,7 @@
 
     python -m renderer.builtin.training.train --out runs/builtin18 --export renderer/builtin/builtin.safetensors
     python -m renderer.builtin.training.train --out runs/builtin18 --resume [--session-minutes 60]
+    python -m renderer.builtin.training.evaluate --state runs/builtin18/state.pt --latents 6   # probe midway
 
 
 Each step draws fresh latents (a seeded torch.Generator, so a run is reproducible from --seed),
@@ -15,8 +16,10 @@ The mapping's first layer starts with the family's own parameter directions in i
 A final phase fits the super-resolution module (64 -> 256) to exact 256x256 renders, at random pixels
 of each image. Checkpoints (model + optimisers + RNG state + elapsed time, both phases) are written every
 few minutes and when a session's --session-minutes run out; --resume continues one with the settings it
-was started with. The run is reproducible when neither the time cap nor a session cap binds (then the
-learning-rate schedule follows the steps, not the wall clock).
+was started with (--session-steps cuts a session by steps). The run is reproducible when the time cap binds
+in neither phase (--steps and --sr-steps end them first; then the learning-rate schedule follows the steps, not
+the wall clock), however it is cut into sessions: tests/test_builtin_training.py checks that a run stopped and
+resumed twice ends bitwise where an uninterrupted one ends.
 """
 
 from __future__ import annotations
@@ -68,6 +71,9 @@ class TrainConfig:
     minutes: float = 180.0
     """Wall-clock cap for the whole run (main phase + super-resolution phase), summed over resumed sessions."""
     sr_minutes: float = 25.0
+    sr_steps: int = 100_000
+    """The super-resolution phase ends after so many steps or at the time cap, whichever comes first (by default
+    the time cap binds; a smaller count makes the whole run reproducible)."""
     sr_pixels: int = 4096
     """Pixels per image at which the super-resolved image is compared with the exact render."""
     batch: int = 4
@@ -301,6 +307,19 @@ def export(G: TriPlaneGenerator, cfg: TrainConfig, path: str, info: dict) -> Non
     write_native(path, spec, {k: v.detach().cpu().clone() for k, v in G.state_dict().items()})
 
 
+def generator_from_state(path: str) -> TriPlaneGenerator:
+    """The generator of a training state (OUT/state.pt) as export would write it at that point (mean w
+    updated, density sharpened): for probing a run midway with evaluate --state."""
+    st = torch.load(path, weights_only=True, map_location="cpu")
+    cfg = TrainConfig(**st["cfg"])
+    G = build_generator(cfg)
+    G.load_state_dict(st["G"])
+    G.eval().requires_grad_(False)
+    update_w_avg(G, cfg.seed)
+    sharpen_density(G)
+    return G
+
+
 def sr_loss(G: TriPlaneGenerator, cfg: TrainConfig, g: torch.Generator) -> torch.Tensor:
     """L1 of the super-resolved image against the exact render at cfg.sr_pixels random pixels per image."""
     z = torch.randn(2, G.z_dim, generator=g)
@@ -319,14 +338,14 @@ def sr_loss(G: TriPlaneGenerator, cfg: TrainConfig, g: torch.Generator) -> torch
     return (pred - gt).abs().mean()
 
 
-def sr_phase(G, cfg: TrainConfig, g, opt, step: int, until: float, t_start: float, save, log) -> int:
-    """Fit the super-resolution module (everything else frozen) until the wall clock reaches `until`;
-    checkpoints every cfg.checkpoint_minutes. Returns the SR step count."""
+def sr_phase(G, cfg: TrainConfig, g, opt, step: int, until: float, max_steps: int, t_start: float, save, log) -> int:
+    """Fit the super-resolution module (everything else frozen) until the wall clock reaches `until` or the
+    step count `max_steps`; checkpoints every cfg.checkpoint_minutes. Returns the SR step count."""
     G.requires_grad_(False)
     G.superresolution.requires_grad_(True)
     last_ckpt = time.time()
     bar = tqdm(desc="super-resolution", unit="step", file=sys.stderr, mininterval=5, initial=step)
-    while time.time() < until:
+    while time.time() < until and step < max_steps:
         loss = sr_loss(G, cfg, g)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -363,15 +382,21 @@ def main(argv=None) -> int:
         default=0.0,
         help="stop this session after so many minutes, saving the state for --resume (0: run to the end)",
     )
+    ap.add_argument(
+        "--session-steps",
+        type=int,
+        default=0,
+        help="stop this session after so many steps (main and super-resolution), saving the state (0: no cap)",
+    )
     args = ap.parse_args(argv)
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
     state_path = os.path.join(cfg.out, "state.pt")
     st = None
     if args.resume and os.path.exists(state_path):
-        st = torch.load(state_path, weights_only=False, map_location="cpu")
+        st = torch.load(state_path, weights_only=True, map_location="cpu")
         keep = {"out", "threads", "device", "checkpoint_minutes"}  # where and how, not what
         # the run's length may be extended when given explicitly (the schedule then stretches from here on)
-        keep |= {k for k in ("steps", "minutes", "sr_minutes") if getattr(cfg, k) != getattr(defaults, k)}
+        keep |= {k for k in ("steps", "minutes", "sr_minutes", "sr_steps") if getattr(cfg, k) != getattr(defaults, k)}
         cfg = TrainConfig(**{**st["cfg"], **{k: getattr(cfg, k) for k in keep}})
     torch.set_num_threads(cfg.threads)
     torch.set_default_device(cfg.device)
@@ -409,6 +434,8 @@ def main(argv=None) -> int:
     main_budget = budget - cfg.sr_minutes * 60
     t_start = time.time() - elapsed
     session_end = time.time() + (args.session_minutes * 60 if args.session_minutes > 0 else float("inf"))
+    session_steps = args.session_steps if args.session_steps > 0 else cfg.steps + cfg.sr_steps
+    first_step = step
     last_ckpt = time.time()
 
     def save(ph: str, sr_steps: int = 0) -> None:
@@ -416,7 +443,7 @@ def main(argv=None) -> int:
 
     bar = tqdm(total=cfg.steps, initial=step, desc="training", unit="step", file=sys.stderr, mininterval=5)
     while phase == "main" and step < cfg.steps and time.time() - t_start < main_budget:
-        if time.time() > session_end:
+        if time.time() > session_end or step - first_step >= session_steps:
             save("main")
             log(f"session cap: stopped at step {step} ({(time.time() - t_start) / 60:.1f} min); --resume continues")
             print(f"stopped at step {step}; continue with --resume --out {cfg.out}")
@@ -452,14 +479,16 @@ def main(argv=None) -> int:
         save(phase)
     G.eval()
     until = min(t_start + budget, session_end)
+    sr_cap = min(cfg.sr_steps, sr_step + session_steps - (step - first_step))
     if until - time.time() > 10:
-        sr_step = sr_phase(G, cfg, g, sr_opt, sr_step, until, t_start, lambda k: save("sr", k), log)
-    if time.time() >= session_end and t_start + budget > session_end:
+        sr_step = sr_phase(G, cfg, g, sr_opt, sr_step, until, sr_cap, t_start, lambda k: save("sr", k), log)
+    if sr_step < cfg.sr_steps and t_start + budget - time.time() > 10:  # a session cap stopped it
         save("sr", sr_step)
         log(f"session cap in the super-resolution phase (sr step {sr_step}); --resume continues")
         print(f"stopped at sr step {sr_step}; continue with --resume --out {cfg.out}")
         return 0
     minutes = (time.time() - t_start) / 60
+    save("sr", sr_step)
     sharpen_density(G)
     info = {"train_steps": step, "sr_steps": sr_step, "train_minutes": round(minutes, 1)}
     final = os.path.join(cfg.out, "builtin.safetensors")
