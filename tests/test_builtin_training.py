@@ -10,9 +10,14 @@ import torch
 from safetensors.torch import load_file
 
 from renderer import load_generator
+from renderer.builtin.config import RAY_END, RAY_START
 from renderer.builtin.training import family as fam
 from renderer.builtin.training import train
+from renderer.builtin.training.evaluate import cameras
 from renderer.builtin.training.train import generator_from_state
+from renderer.camera import camera_tuple, default_camera
+from renderer.engine import LatentSpec, RenderEngine, RenderRequest
+from renderer.model.volume import sample_rays
 
 # a network and batch far smaller than the real run's, so a step takes a fraction of a second
 TINY = [
@@ -62,3 +67,29 @@ def test_the_checkpoint_loads_and_a_state_probes_as_it(whole):
     exported = G.state_dict()
     for k, v in probe.state_dict().items():
         assert torch.equal(v, exported[k]), k
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_the_run_trains_on_cuda(tmp_path):
+    """--device cuda: the ground truth traced on the GPU is the CPU's, and the run's checkpoint renders on the CPU."""
+    g = torch.Generator().manual_seed(1)
+    p = fam.params_from_z(torch.randn(3, 512, generator=g))
+    cams = cameras([(0.3, 0.1), (-0.5, 0.0), (1.2, -0.2)])
+    origins, dirs = sample_rays(cams[:, :16].view(-1, 4, 4), cams[:, 16:25].view(-1, 3, 3), 32)
+    t, hit = fam.trace(origins, dirs, p, RAY_START, RAY_END)
+    p_gpu = fam.params_from_z(torch.randn(3, 512, generator=torch.Generator().manual_seed(1)).cuda())
+    t_gpu, hit_gpu = fam.trace(origins.cuda(), dirs.cuda(), p_gpu, RAY_START, RAY_END)
+    same = hit == hit_gpu.cpu()
+    assert float(same.float().mean()) > 0.99
+    assert float((t - t_gpu.cpu())[same & hit].abs().max()) <= 2e-4  # the tracer's hit distance
+    try:
+        st = run(tmp_path, "--device", "cuda")
+    finally:
+        torch.set_default_device("cpu")  # train.main sets the process's default device
+    assert (st["phase"], st["step"], st["sr_step"]) == ("sr", 3, 2)
+    G = load_generator(str(tmp_path / "builtin.safetensors"))
+    assert all(bool(v.isfinite().all()) for v in G.state_dict().values())
+    cam = camera_tuple(default_camera(G.rendering_kwargs))
+    res = RenderEngine(G).render(RenderRequest(latent=LatentSpec(seed=3), camera=cam, cond_camera=cam))
+    assert not res.nonfinite and res.image.shape == (3, G.img_resolution, G.img_resolution)
