@@ -11,7 +11,7 @@ from renderer import load_generator
 from renderer.builtin import BUILTIN, WEIGHTS
 from renderer.builtin.config import RAY_END, RAY_START
 from renderer.builtin.training import family as fam
-from renderer.builtin.training.evaluate import cameras, evaluate, interpolation, latent
+from renderer.builtin.training.evaluate import cameras, contact_sheet, evaluate, interpolation, latent
 from renderer.camera import camera_tuple, default_camera
 from renderer.engine import LatentSpec, RenderEngine, RenderRequest
 from renderer.model.volume import sample_rays
@@ -169,3 +169,19 @@ def test_held_out_quality_reduced_scale(G):
 
 def test_interpolation_is_smooth(G):
     assert interpolation(G, steps=12, res=32)["interp_max_over_median"] <= 3
+
+
+def test_contact_sheet_sets_the_model_under_the_truth(G, tmp_path):
+    """evaluate --sheet: each seed's exact renders (two views) above the model's final images of the same views."""
+    import numpy as np
+    from PIL import Image
+
+    path = tmp_path / "sheet.png"
+    contact_sheet(fam.for_model(G), str(path), n_seeds=2, res=G.img_resolution, per_row=2, G=G)
+    sheet = np.asarray(Image.open(path)).astype(np.float64) / 255
+    r = G.img_resolution
+    assert sheet.shape == (2 * r, 4 * r, 3)
+    exact, model = sheet[:r], sheet[r:]
+    psnr = -10 * np.log10(np.mean((exact - model) ** 2))
+    shuffled = -10 * np.log10(np.mean((exact - np.roll(model, r, axis=1)) ** 2))  # the views swapped
+    assert psnr > 20 and psnr > shuffled + 3, (psnr, shuffled)

@@ -318,20 +318,31 @@ def format_table(m: dict) -> str:
     return "\n".join(lines)
 
 
-def contact_sheet(family: ModuleType, path: str, n_seeds: int = 16, res: int = 128, per_row: int = 4) -> None:
+def contact_sheet(
+    family: ModuleType,
+    path: str,
+    n_seeds: int = 16,
+    res: int = 128,
+    per_row: int = 4,
+    G: TriPlaneGenerator | None = None,
+) -> None:
     """Save a PNG of exact renders of the held-out seeds at two views (front; three-quarter from a little below),
-    `per_row` seeds (view pairs) to a row."""
-    from PIL import Image
+    `per_row` seeds (view pairs) to a row; with G, the model's final images under each seed's exact renders."""
+    from pathlib import Path
+
+    from renderer.export.files import write_png_atomic
 
     cams = cameras([(0.0, 0.0), (0.8, -0.15)])
     tiles = []
     for n in range(n_seeds):
-        p = family.params_from_z(latent(HELD_OUT_SEED + n))
-        rgb = family.render_cameras(p.index([0, 0]), cams, res, RAY_START, RAY_END)["rgb"]
-        img = ((rgb + 1) * 127.5).round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
-        tiles.append(np.concatenate(list(img), 1))
+        z = latent(HELD_OUT_SEED + n)
+        shown = [family.render_cameras(family.params_from_z(z).index([0, 0]), cams, res, RAY_START, RAY_END)["rgb"]]
+        if G is not None:
+            shown.append(model_render(G, z, cams, 64, final=True)["image"])
+        rows = [((x + 1) * 127.5).round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy() for x in shown]
+        tiles.append(np.concatenate([np.concatenate(list(r), 1) for r in rows], 0))
     rows = [np.concatenate(tiles[i : i + per_row], 1) for i in range(0, n_seeds, per_row)]
-    Image.fromarray(np.concatenate(rows, 0)).save(path)
+    write_png_atomic(np.concatenate(rows, 0), Path(path))
 
 
 def main(argv=None) -> int:
@@ -343,7 +354,11 @@ def main(argv=None) -> int:
     ap.add_argument("--res", type=int, default=None, help="geometry renders (default: the model's output, 256)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--family-only", action="store_true", help="the current family's variety (no model)")
-    ap.add_argument("--sheet", default=None, help="with --family-only: save a 16-seed x 2-view contact sheet PNG")
+    ap.add_argument(
+        "--sheet",
+        default=None,
+        help="save a contact sheet PNG: 16 held-out seeds x 2 views, exact renders (and under them the model's images)",
+    )
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     t0 = time.time()
@@ -366,6 +381,8 @@ def main(argv=None) -> int:
 
         G = load_generator(args.network)
     res = args.res or (G.img_resolution if getattr(fam.for_model(G), "VERSION", 1) >= 2 else 128)
+    if args.sheet:
+        contact_sheet(fam.for_model(G), args.sheet, res=G.img_resolution, G=G)
     m = evaluate(G, args.latents, res, progress=True)
     print(format_table(m))
     print(f"({time.time() - t0:.0f} s)")
