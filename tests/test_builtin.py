@@ -11,7 +11,7 @@ from renderer import load_generator
 from renderer.builtin import BUILTIN, WEIGHTS
 from renderer.builtin.config import RAY_END, RAY_START
 from renderer.builtin.training import family as fam
-from renderer.builtin.training.evaluate import cameras, contact_sheet, evaluate, interpolation, latent
+from renderer.builtin.training.evaluate import cameras, contact_sheet, evaluate, interpolation, latent, model_render
 from renderer.camera import camera_tuple, default_camera
 from renderer.engine import LatentSpec, RenderEngine, RenderRequest
 from renderer.model.volume import sample_rays
@@ -185,3 +185,24 @@ def test_contact_sheet_sets_the_model_under_the_truth(G, tmp_path):
     psnr = -10 * np.log10(np.mean((exact - model) ** 2))
     shuffled = -10 * np.log10(np.mean((exact - np.roll(model, r, axis=1)) ** 2))  # the views swapped
     assert psnr > 20 and psnr > shuffled + 3, (psnr, shuffled)
+
+
+def test_the_final_image_has_no_grey_frame(G):
+    """The model declares its black background to the super-resolution: the image skip's zero padding would
+    otherwise draw a grey frame (about 32/255) round every image; inside the border nothing changes."""
+    cams = cameras([(0.5, 0.1)])
+    with_bg = model_render(G, latent(100001), cams, 32, final=True)["image"]
+    sr = G.superresolution
+    assert sr.background == -1.0
+    try:
+        sr.background = None  # the reference's behaviour
+        plain = model_render(G, latent(100001), cams, 32, final=True)["image"]
+    finally:
+        sr.background = -1.0
+
+    def border(im):
+        return torch.cat([im[..., 0, :], im[..., -1, :], im[..., :, 0], im[..., :, -1]], -1)
+
+    assert float((border(with_bg) + 1).mean() / 2) < 0.01  # black, as the background
+    assert float((border(plain) + 1).mean() / 2) > 0.1
+    torch.testing.assert_close(with_bg[..., 3:-3, 3:-3], plain[..., 3:-3, 3:-3], rtol=0, atol=1e-5)

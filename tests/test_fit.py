@@ -374,12 +374,15 @@ def test_cli_fit_writes_the_outputs(tmp_path, G):
     assert again.returncode == 2 and "exist" in again.stderr  # "... of the outputs exist; not overwriting"
 
 
+@pytest.mark.parametrize("background", [None, -1.0])
 @pytest.mark.parametrize("name", sorted(SR_MODULES))
-def test_super_resolving_a_crop_gives_the_whole_images_pixels(name):
+def test_super_resolving_a_crop_gives_the_whole_images_pixels(name, background):
     # the fit's final-image loss on random crops stands for the whole image only if each crop's pixels are
-    # the whole image's: every layer is a local filter, so CROP_MARGIN pixels of context must suffice
+    # the whole image's: every layer is a local filter, so CROP_MARGIN pixels of context must suffice (crops
+    # at the border too, where a declared background changes the padding)
     torch.manual_seed(0)
     sr = SR_MODULES[name](32, 16, False).eval()
+    sr.background = background
     with torch.no_grad():  # random output layers (the built-in model starts its ToRGBs at zero)
         for blk in (sr.block0, sr.block1):
             blk.torgb.weight.normal_()

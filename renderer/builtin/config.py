@@ -62,6 +62,7 @@ def rendering_kwargs(depth: int = DEPTH_SAMPLES[0], importance: int = DEPTH_SAMP
         ray_end=RAY_END,
         box_warp=1.0,
         white_back=False,
+        sr_background=-1.0,
         avg_camera_radius=CAMERA_RADIUS,
         avg_camera_pivot=list(CAMERA_PIVOT),
         default_focal=FOCAL,

@@ -134,6 +134,8 @@ class TriPlaneGenerator(nn.Module):
             use_fp16=int(ik.get("sr_num_fp16_res", 0)) > 0,
             sr_antialias=bool(rk.get("sr_antialias", True)),
         )
+        if rk.get("sr_background") is not None:  # a project extension, declared by the built-in model
+            self.superresolution.background = float(rk["sr_background"])
         self.decoder = OSGDecoder(PLANE_CHANNELS, output_dim=32, lr_mul=float(rk.get("decoder_lr_mul", 1)))
         self.register_buffer("dataset_label_std", torch.zeros([self.c_dim]))
         axes = reference_plane_axes() if spec.plane_axes is None else torch.tensor(spec.plane_axes, dtype=torch.float32)

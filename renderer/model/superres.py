@@ -18,6 +18,11 @@ class _Superresolution(nn.Module):
 
     input_resolution: int
     resize_only_up: bool = False
+    background: float | None = None
+    """The colour of empty pixels, when a model declares one (rendering_kwargs 'sr_background'; the built-in
+    model: -1, black). The image skip's upsampling pads with zeros, which on a black background draws a grey
+    frame round the image (the reference's behaviour: EG3D's checkpoints declare none, and their backgrounds are
+    not empty); with a background the skip runs relative to it, so the border stays black."""
 
     def __init__(self, block0: tuple, block1: tuple, w_dim: int, use_fp16: bool, sr_antialias: bool, top_filter: bool):
         super().__init__()
@@ -43,11 +48,12 @@ class _Superresolution(nn.Module):
         ws = ws[:, -1:, :].repeat(1, 3, 1)
         rgb, x = self._to_input(rgb, x)
         x = x.contiguous(memory_format=torch.channels_last)  # NHWC convolutions are faster on CPU
-        x, rgb = self.block0(x, rgb, ws, noise_mode, generator)
+        bg = self.background
+        x, rgb = self.block0(x, rgb if bg is None else rgb - bg, ws, noise_mode, generator)
         if between_blocks is not None:
             between_blocks()
         x, rgb = self.block1(x, rgb, ws, noise_mode, generator)
-        return rgb
+        return rgb if bg is None else rgb + bg
 
     def block_input_resolution(self, r: int) -> int:
         """The resolution the first block sees when the raw render is r x r."""
@@ -79,11 +85,14 @@ class _Superresolution(nn.Module):
         y1, x1 = min(top + size + m, r), min(left + size + m, r)
         ws = ws[:, -1:, :].repeat(1, 3, 1)
         xc = x[..., y0:y1, x0:x1].contiguous(memory_format=torch.channels_last)
-        xc, img = self.block0(xc, rgb[..., y0:y1, x0:x1], ws, "none")
+        bg = self.background
+        rc = rgb[..., y0:y1, x0:x1]
+        xc, img = self.block0(xc, rc if bg is None else rc - bg, ws, "none")
         xc, img = self.block1(xc, img, ws, "none")
         s = img.shape[-1] // (x1 - x0)
         oy, ox = (top - y0) * s, (left - x0) * s
-        return img[..., oy : oy + size * s, ox : ox + size * s]
+        img = img[..., oy : oy + size * s, ox : ox + size * s]
+        return img if bg is None else img + bg
 
 
 class SuperresolutionHybrid8XDC(_Superresolution):
