@@ -239,7 +239,9 @@ def bench_golden(args) -> dict:
         with torch.no_grad():
             target = G.synthesis(G.mapping(z, cam[None]), cam[None])["image"][0].clamp(-1, 1)
         t0, c0 = time.perf_counter(), time.process_time()
-        settings = FitSettings(steps=args.golden_steps, polish_steps=args.golden_polish, **GOLDEN)
+        settings = FitSettings(
+            steps=args.golden_steps, polish_steps=args.golden_polish, w_plus_steps=args.golden_wplus, **GOLDEN
+        )
         f = Fitter(G, FitTarget(target), CameraGuess(0.0, 0.0), settings)
 
         def progress(fit, rec, seed=seed, cam=cam) -> None:
@@ -285,6 +287,9 @@ def main(argv=None) -> int:
     ap.add_argument("--golden-seeds", type=int, default=3)
     ap.add_argument("--golden-steps", type=int, default=0, help="Adam steps (w + camera) before the polish")
     ap.add_argument("--golden-polish", type=int, default=40, help="L-BFGS polish steps (3 iterations each)")
+    ap.add_argument(
+        "--golden-wplus", type=int, default=0, help="Adam steps on w+ before the polish, which then moves w+ too"
+    )
     ap.add_argument("--golden-first", type=int, default=0, help="first seed (to split a run over processes)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", default=None)
