@@ -42,3 +42,22 @@ def test_stochastic_baseline_replays_the_reference_draws(G, golden, reference_ou
     gen = torch.Generator().manual_seed(int(golden["case_rng_seed"][n]))
     out = reference_frame(G, z, cr, cc, truncation_psi=psi, truncation_cutoff=cutoff, generator=gen)
     check_all_references(out, reference_outputs, n, "")
+
+
+def test_the_baseline_super_resolves_as_the_model_with_a_declared_background():
+    """The built-in model declares its black background to the super-resolution (sr_background): the
+    straightforward path must run the image skip relative to it too, borders included."""
+    from renderer.reference.baseline import _superresolve
+
+    B = renderer.load_generator("builtin")
+    assert B.superresolution.background == -1.0
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1, 32, 64, 64, generator=g)
+    rgb = torch.full((1, 3, 64, 64), -1.0)  # an empty (black) raw render: a black picture, frame included
+    ws = torch.randn(1, B.num_ws, B.w_dim, generator=g)
+    with torch.no_grad():
+        ref, ours = _superresolve(B, rgb, x, ws), B.superresolution(rgb, x, ws)
+    torch.testing.assert_close(ref, ours, rtol=0, atol=1e-5)
+    border = torch.cat([ref[..., 0, :], ref[..., -1, :], ref[..., :, 0], ref[..., :, -1]], -1)
+    inner = ref[..., 8:-8, 8:-8]
+    assert float((border.mean() - inner.mean()).abs()) < 0.05  # no frame brighter than the rest
