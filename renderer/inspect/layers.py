@@ -155,10 +155,9 @@ def frame_layers(
         layers.append(Layer(name, "render", _host(rendered[key])))
     if rendered.get("image") is not None:
         if sr_outputs is not None and {"block0", "block1"} <= set(sr_outputs):  # (a CUDA graph replay records none)
-            bg = G.superresolution.background  # the blocks' images run relative to a declared background
             for name in ("block0", "block1"):
                 x, img = _block_output(sr_outputs, name)
-                img = img if bg is None else img + bg
+                img = G.superresolution.skip_out(img)  # the blocks' images run relative to a declared background
                 layers.append(Layer(f"superres.{name}.x", "superres", _host(x)))
                 layers.append(Layer(f"superres.{name}.img", "superres", _host(img)))
         layers.append(Layer("image", "output", _host(rendered["image"])))

@@ -34,6 +34,14 @@ class _Superresolution(nn.Module):
         if top_filter:
             self.register_buffer("resample_filter", fir_filter())
 
+    def skip_in(self, rgb: torch.Tensor) -> torch.Tensor:
+        """The image the blocks' skip carries: relative to the declared background, if any."""
+        return rgb if self.background is None else rgb - self.background
+
+    def skip_out(self, img: torch.Tensor) -> torch.Tensor:
+        """A skip image (a block's output) back in the picture's colours."""
+        return img if self.background is None else img + self.background
+
     def forward(
         self,
         rgb: torch.Tensor,
@@ -48,12 +56,11 @@ class _Superresolution(nn.Module):
         ws = ws[:, -1:, :].repeat(1, 3, 1)
         rgb, x = self._to_input(rgb, x)
         x = x.contiguous(memory_format=torch.channels_last)  # NHWC convolutions are faster on CPU
-        bg = self.background
-        x, rgb = self.block0(x, rgb if bg is None else rgb - bg, ws, noise_mode, generator)
+        x, rgb = self.block0(x, self.skip_in(rgb), ws, noise_mode, generator)
         if between_blocks is not None:
             between_blocks()
         x, rgb = self.block1(x, rgb, ws, noise_mode, generator)
-        return rgb if bg is None else rgb + bg
+        return self.skip_out(rgb)
 
     def block_input_resolution(self, r: int) -> int:
         """The resolution the first block sees when the raw render is r x r."""
@@ -85,14 +92,11 @@ class _Superresolution(nn.Module):
         y1, x1 = min(top + size + m, r), min(left + size + m, r)
         ws = ws[:, -1:, :].repeat(1, 3, 1)
         xc = x[..., y0:y1, x0:x1].contiguous(memory_format=torch.channels_last)
-        bg = self.background
-        rc = rgb[..., y0:y1, x0:x1]
-        xc, img = self.block0(xc, rc if bg is None else rc - bg, ws, "none")
+        xc, img = self.block0(xc, self.skip_in(rgb[..., y0:y1, x0:x1]), ws, "none")
         xc, img = self.block1(xc, img, ws, "none")
         s = img.shape[-1] // (x1 - x0)
         oy, ox = (top - y0) * s, (left - x0) * s
-        img = img[..., oy : oy + size * s, ox : ox + size * s]
-        return img if bg is None else img + bg
+        return self.skip_out(img[..., oy : oy + size * s, ox : ox + size * s])
 
 
 class SuperresolutionHybrid8XDC(_Superresolution):

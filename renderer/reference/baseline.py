@@ -105,7 +105,6 @@ def _superresolve(G: TriPlaneGenerator, rgb, x, ws):
         rgb = F.interpolate(rgb, size=size, mode="bilinear", align_corners=False, antialias=sr.sr_antialias)
     ws = ws[:, -1:, :].repeat(1, 3, 1)
     noise_mode = G.rendering_kwargs.get("superresolution_noise_mode", "none")
-    bg = sr.background  # a declared background: the image skip runs relative to it (superres.py)
-    x, rgb = sr.block0(x, rgb if bg is None else rgb - bg, ws, noise_mode)
+    x, rgb = sr.block0(x, sr.skip_in(rgb), ws, noise_mode)  # relative to a declared background (superres.py)
     _, rgb = sr.block1(x, rgb, ws, noise_mode)
-    return rgb if bg is None else rgb + bg
+    return sr.skip_out(rgb)

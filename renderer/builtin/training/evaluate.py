@@ -330,6 +330,7 @@ def contact_sheet(
     `per_row` seeds (view pairs) to a row; with G, the model's final images under each seed's exact renders."""
     from pathlib import Path
 
+    from renderer.engine.frames import to_uint8
     from renderer.export.files import write_png_atomic
 
     cams = cameras([(0.0, 0.0), (0.8, -0.15)])
@@ -339,8 +340,8 @@ def contact_sheet(
         shown = [family.render_cameras(family.params_from_z(z).index([0, 0]), cams, res, RAY_START, RAY_END)["rgb"]]
         if G is not None:
             shown.append(model_render(G, z, cams, 64, final=True)["image"])
-        rows = [((x + 1) * 127.5).round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy() for x in shown]
-        tiles.append(np.concatenate([np.concatenate(list(r), 1) for r in rows], 0))
+        rows = [np.concatenate([to_uint8(im).numpy() for im in x], 1) for x in shown]
+        tiles.append(np.concatenate(rows, 0))
     rows = [np.concatenate(tiles[i : i + per_row], 1) for i in range(0, n_seeds, per_row)]
     write_png_atomic(np.concatenate(rows, 0), Path(path))
 
