@@ -203,8 +203,11 @@ def density_target(sdf: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
     return (cfg.density_slope * (cfg.density_offset - sdf)).clamp(-10, cfg.density_max)
 
 
-def losses(G: TriPlaneGenerator, z: torch.Tensor, cfg: TrainConfig, g: torch.Generator) -> dict[str, torch.Tensor]:
-    """All main-phase loss terms for one batch of latents."""
+def losses(
+    G: TriPlaneGenerator, z: torch.Tensor, cfg: TrainConfig, g: torch.Generator, planes: torch.Tensor | None = None
+) -> dict[str, torch.Tensor]:
+    """All main-phase loss terms for one batch of latents; `planes` (N, 3, 32, P, P) stands in for the backbone's
+    (the capacity probe optimises them directly)."""
     p = fam.params_from_z(z)
     n = z.shape[0]
     cams = random_cameras(n, g)
@@ -214,7 +217,8 @@ def losses(G: TriPlaneGenerator, z: torch.Tensor, cfg: TrainConfig, g: torch.Gen
         pts = draw_points(p, gt["points"], gt["alpha"] > 0, cfg.points, g)
         d = fam.sdf(pts, p)
         q = fam.query(pts, p, d.abs() < 0.03)  # colour only where the colour loss looks
-    ws, planes = train_planes(G, z)
+    if planes is None:
+        planes = train_planes(G, z)[1]
     planes = channels_last_planes(planes)
 
     def draw(shape):
@@ -307,14 +311,19 @@ def export(G: TriPlaneGenerator, cfg: TrainConfig, path: str, info: dict) -> Non
     write_native(path, spec, {k: v.detach().cpu().clone() for k, v in G.state_dict().items()})
 
 
-def generator_from_state(path: str) -> TriPlaneGenerator:
-    """The generator of a training state (OUT/state.pt) as export would write it at that point (mean w
-    updated, density sharpened): for probing a run midway with evaluate --state."""
+def load_state(path: str) -> tuple[TriPlaneGenerator, TrainConfig]:
+    """The generator of a training state (OUT/state.pt) as it trains (density not sharpened), and its settings."""
     st = torch.load(path, weights_only=True, map_location="cpu")
     cfg = TrainConfig(**st["cfg"])
     G = build_generator(cfg)
     G.load_state_dict(st["G"])
-    G.eval().requires_grad_(False)
+    return G.eval().requires_grad_(False), cfg
+
+
+def generator_from_state(path: str) -> TriPlaneGenerator:
+    """The generator of a training state (OUT/state.pt) as export would write it at that point (mean w
+    updated, density sharpened): for probing a run midway with evaluate --state."""
+    G, cfg = load_state(path)
     update_w_avg(G, cfg.seed)
     sharpen_density(G)
     return G
