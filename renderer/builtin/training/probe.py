@@ -43,21 +43,19 @@ class ProbeResult:
 
 
 @torch.no_grad()
-def raw_psnr(G: TriPlaneGenerator, planes: torch.Tensor, ws: torch.Tensor, z: torch.Tensor, res: int) -> float:
-    """PSNR (on [0, 1]) of the raw renders of `planes` at evaluate's views against the family's exact renders, with
-    the density sharpened as export does (so the number is evaluate's raw PSNR for these planes)."""
-    Gs = copy.deepcopy(G)
-    sharpen_density(Gs)
-    cams = cameras()
-    p = fam.params_from_z(z)
-    gt = fam.render_cameras(p.index([0] * len(cams)), cams, res, RAY_START, RAY_END)
+def raw_psnr(
+    Gs: TriPlaneGenerator, planes: torch.Tensor, ws: torch.Tensor, cams: torch.Tensor, gt_rgb: torch.Tensor
+) -> float:
+    """PSNR (on [0, 1], evaluate's raw-PSNR formula) of the raw renders of `planes` from cameras (V, 25) against
+    their exact renders `gt_rgb` (V, 3, R, R); Gs has its density sharpened as export does."""
+    res = gt_rgb.shape[-1]
     rgb = torch.cat(
         [
             Gs.render_planes(planes, ws, c[None], superresolution=False, neural_rendering_resolution=res)["image_raw"]
             for c in cams
         ]
     )
-    return -10 * math.log10(((rgb - gt["rgb"]) / 2).square().mean().item())
+    return -10 * math.log10(((rgb - gt_rgb) / 2).square().mean().item())
 
 
 def plane_ceiling(
@@ -67,9 +65,13 @@ def plane_ceiling(
     cameras) with the run's main-phase losses; G stays as it was."""
     t0 = time.time()
     z = latent(seed).float()
+    cams = cameras()
+    gt_rgb = fam.render_cameras(fam.params_from_z(z).index([0] * len(cams)), cams, res, RAY_START, RAY_END)["rgb"]
+    Gs = copy.deepcopy(G)  # the PSNRs are taken as export would render (density sharpened); G trains as it is
+    sharpen_density(Gs)
     with torch.no_grad():
         ws, planes0 = train_planes(G, z)
-    before = raw_psnr(G, planes0, ws, z, res)
+    before = raw_psnr(Gs, planes0, ws, cams, gt_rgb)
     free = planes0.clone().requires_grad_(True)
     opt = torch.optim.Adam([free], lr=lr)
     g = torch.Generator().manual_seed(seed)
@@ -81,7 +83,7 @@ def plane_ceiling(
         total.backward()
         opt.step()
         history.append(total.item())
-    after = raw_psnr(G, free.detach(), ws, z, res)
+    after = raw_psnr(Gs, free.detach(), ws, cams, gt_rgb)
     tail = history[-max(1, min(50, steps // 5)) :]
     return ProbeResult(seed, steps, before, after, history[0], statistics.fmean(tail), time.time() - t0, history)
 
