@@ -15,7 +15,9 @@ camera directions). For scale, the true latent's own renders are scored the same
 --golden: self-consistency on the small golden EG3D network (--ffhq512: the FFHQ-512 configuration with
 random weights): seeds rendered at a hidden camera, fitted back from a frontal start (--golden-steps Adam
 steps, default none, then --golden-polish L-BFGS steps, default 40); camera error and re-render PSNR (of the
-images as shown, clamped to [-1, 1]).
+images as shown, clamped to [-1, 1]). Every 10 polish steps it prints the loss, the camera error and the
+re-render PSNR (the model's own render: the polish's loss, at the fit's resolution, should say the same), and
+with --golden-state DIR saves the fit there (DIR/seedS.pt), which a rerun with the same settings continues.
 
 Times are wall-clock and process CPU seconds (the machine may be shared: CPU s / threads is what an
 idle machine with that many cores would take).
@@ -40,7 +42,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from renderer import load_generator
 from renderer.camera import camera_to_orbit, orbit_camera
 from renderer.engine import seed_z
+from renderer.export.files import atomic_write
 from renderer.fit import FitSettings, prepare_object, run_fit
+from renderer.fit.fit import psnr
 from renderer.model import occupancy as occ
 
 HELD_OUT = 200000
@@ -243,11 +247,24 @@ def bench_golden(args) -> dict:
             steps=args.golden_steps, polish_steps=args.golden_polish, w_plus_steps=args.golden_wplus, **GOLDEN
         )
         f = Fitter(G, FitTarget(target), CameraGuess(0.0, 0.0), settings)
+        saved = Path(args.golden_state) / f"seed{seed}.pt" if args.golden_state else None
+        if saved is not None and saved.exists():
+            f.restore(torch.load(saved, weights_only=True))
+            print(f"  seed {seed}: continuing from {saved} at step {len(f.history)} of {f.total_steps}", flush=True)
 
-        def progress(fit, rec, seed=seed, cam=cam) -> None:
-            if rec.phase == "polish" and (rec.step + 1) % 5 == 0:
+        def progress(fit, rec, seed=seed, cam=cam, target=target, saved=saved) -> None:
+            if rec.phase == "polish" and (rec.step + 1) % 10 == 0:
                 err = angle_deg(fit.camera().detach(), cam, rk["avg_camera_pivot"])
-                print(f"  seed {seed} step {rec.step + 1}: loss {rec.loss:.2e}, camera {err:.2f} deg", flush=True)
+                shown = psnr(fit.render()["image"], target)
+                about = 10 * math.log10(4 / rec.loss)  # the loss as a PSNR (squares of [-1, 1] images)
+                print(
+                    f"  seed {seed} step {rec.step + 1}: loss {rec.loss:.2e} (~{about:.2f} dB), "
+                    f"camera {err:.2f} deg, re-render {shown:.2f} dB, {sum(r.seconds for r in fit.history):.0f} s",
+                    flush=True,
+                )
+                if saved is not None:
+                    saved.parent.mkdir(parents=True, exist_ok=True)
+                    atomic_write(saved, lambda tmp: torch.save(fit.state(), tmp), overwrite=True)
 
         res = f.run(progress)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -291,6 +308,7 @@ def main(argv=None) -> int:
         "--golden-wplus", type=int, default=0, help="Adam steps on w+ before the polish, which then moves w+ too"
     )
     ap.add_argument("--golden-first", type=int, default=0, help="first seed (to split a run over processes)")
+    ap.add_argument("--golden-state", default=None, help="folder to save each seed's fit in and continue it from")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)

@@ -165,6 +165,29 @@ def test_a_phase_ends_on_its_best_iterate_with_the_learning_rate_ramped_down(G, 
     assert now.item() == min(detail)  # the parameters are those of the lowest loss the phase saw
 
 
+def test_a_fit_saved_midway_continues_where_it_stood(G, basis, tmp_path):
+    # a long fit in several sittings: state() inside the polish (its pose offset folded into the camera), saved
+    # and loaded as weights_only, restored into a fresh Fitter: same latent, camera, loss, phase and history
+    target, _ = _target(G)
+    s = FitSettings(steps=4, pose_fraction=0.5, w_plus_steps=1, polish_steps=2, **TINY)
+    f = Fitter(G, target, CameraGuess(0.3, -0.1), s, basis=basis)
+    for _ in range(6):
+        f.step()
+    assert f.phase == "polish" and f._pose_offset is not None and f._pose_offset.abs().sum() > 0
+    torch.save(f.state(), tmp_path / "fit.pt")
+    state = torch.load(tmp_path / "fit.pt", weights_only=True)
+    g = Fitter(G, target, CameraGuess(), s, basis=basis)
+    g.restore(state)
+    assert g.phase == "polish" and g.total_steps - len(g.history) == 1
+    assert torch.equal(g.ws(), f.ws()) and torch.equal(g.camera(), f.camera()) and g.history == f.history
+    with torch.no_grad():
+        assert g._loss("polish")[0].item() == f._loss("polish")[0].item()
+    g.run()
+    assert g.done and [r.phase for r in g.history][-2:] == ["polish", "polish"]
+    with pytest.raises(ValueError, match="ran the phases"):
+        Fitter(G, target, CameraGuess(), FitSettings(steps=5, **TINY), basis=basis).restore(state)
+
+
 def test_fitter_cancel_stops_before_the_next_step(G, basis):
     target, _ = _target(G)
     stop = threading.Event()
@@ -371,6 +394,9 @@ def test_cli_fit_writes_the_outputs(tmp_path, G):
     assert sorted(p.name for p in out.iterdir()) == ["crop.png", "fit.json", "sheet.png", "w.npy"]
     rec = json.loads((out / "fit.json").read_text())
     assert rec["settings"]["polish_steps"] == 1 and rec["settings"]["sr_crop"] == 16
+    rk = G.rendering_kwargs  # the polish's samples as it used them: the model's own where they are more
+    own = [max(16, rk["depth_resolution"]), max(16, rk["depth_resolution_importance"])]
+    assert rec["settings"]["polish_samples"] == own and rec["settings"]["samples"] == [16, 16]
     assert len(rec["camera"]) == 25 and rec["subject"] == "object"
     w = np.load(out / "w.npy")
     assert w.shape == (G.num_ws, G.w_dim) and w.dtype == np.float32
@@ -446,6 +472,7 @@ def test_the_polish_phase_converges_where_adam_jitters(golden_native_checkpoint,
         raw = render_diff(G, ws, cam, 32, 8, 8).raw
     target = FitTarget(resize(raw, G.img_resolution)[0])
     settings = dict(resolution=32, samples=(8, 8), image_weight=0.0, prior_weight=0.0, raw_proxy=True)
+    settings["polish_samples"] = (8, 8)  # the target's own (the model's are 48 + 48)
     noise = 0.1 * torch.randn(a_true.shape, generator=torch.Generator().manual_seed(0))
 
     def fit(steps=0, **extra):
@@ -472,3 +499,29 @@ def test_the_polish_phase_converges_where_adam_jitters(golden_native_checkpoint,
     start_err = math.hypot(0.13 - 0.1, -0.02 + 0.05)
     cam_err = math.hypot(polished.yaw.item() - 0.1, polished.pitch.item() + 0.05)
     assert cam_err < 0.9 * start_err, (cam_err, start_err)
+
+
+def test_the_polish_renders_with_the_models_own_samples(golden_native_checkpoint, monkeypatch):
+    # the Adam phases render cheaply (settings.samples); the polish fits the picture the model shows, so it
+    # samples rays at least as densely as the model does (the golden network: 48 + 48), or as told
+    G = load_generator(golden_native_checkpoint)
+    basis = w_basis(G, 256)
+    target = FitTarget(torch.zeros(3, G.img_resolution, G.img_resolution))
+    counts: list[tuple[str, int, int]] = []
+    real = fit_module.render_diff
+
+    def spy(G_, ws, cam, res, n_c, n_f, **k):
+        counts.append((f.phase, n_c, n_f))
+        return real(G_, ws, cam, res, n_c, n_f, **k)
+
+    monkeypatch.setattr(fit_module, "render_diff", spy)
+    cheap = dict(steps=1, pose_fraction=0.0, resolution=8, samples=(4, 2), image_weight=0.0, raw_proxy=True)
+    for extra, polish in [({}, (48, 48)), ({"polish_samples": (6, 3)}, (6, 3)), ({"samples": (64, 8)}, (64, 48))]:
+        counts.clear()
+        settings = FitSettings(polish_steps=1, **{**cheap, **extra})
+        f = Fitter(G, target, CameraGuess(), settings, basis=basis)
+        assert f.settings.polish_samples == polish and settings.polish_samples == extra.get("polish_samples")
+        f.run()
+        seen = {(phase, n_c, n_f) for phase, n_c, n_f in counts}
+        assert seen == {("detail", *settings.samples), ("polish", *polish)}, seen
+        assert f.settings.as_json()["polish_samples"] == list(polish)

@@ -123,7 +123,9 @@ def run(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     result = fitter.result()
-    write_fit(args.out, G, prepared, result, settings, network=args.network, photo=args.photo, overwrite=args.force)
+    write_fit(
+        args.out, G, prepared, result, fitter.settings, network=args.network, photo=args.photo, overwrite=args.force
+    )
     print(
         f"fit: yaw {result.yaw:+.3f} pitch {result.pitch:+.3f} rad, PSNR {result.psnr:.2f} dB in the input view, "
         f"{result.steps} steps in {result.seconds:.0f} s -> {args.out}"
