@@ -17,6 +17,8 @@ from dataclasses import dataclass, fields
 import torch
 import torch.nn.functional as F
 
+from .sdf_primitives import col, ellipsoid, front_z, smin, vec
+
 Z_DIM = 512
 PART_NAMES = ("skull", "jaw", "neck", "nose", "ear_l", "ear_r", "eye_l", "eye_r", "hair")
 """Parts in the order of `part_sdfs`' last axis; ids in part masks index this tuple (-1 = background)."""
@@ -110,29 +112,6 @@ def params_from_z(z: torch.Tensor) -> HeadParams:
 
 
 # ----------------------------------------------------------------- SDF primitives
-def _ellipsoid(p: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
-    """Approximate (bound-preserving near the surface) SDF of an origin-centred ellipsoid, radii r (..., 3)."""
-    k0 = (p / r).norm(dim=-1)
-    k1 = (p / (r * r)).norm(dim=-1).clamp_min(1e-9)
-    return k0 * (k0 - 1) / k1
-
-
-def _smin(a: torch.Tensor, b: torch.Tensor, k: float) -> torch.Tensor:
-    """Polynomial smooth minimum (blend width k)."""
-    h = (0.5 + 0.5 * (b - a) / k).clamp(0, 1)
-    return b + (a - b) * h - k * h * (1 - h)
-
-
-def _col(t: torch.Tensor) -> torch.Tensor:
-    """(N,) -> (N, 1) to broadcast against the points axis."""
-    return t[:, None]
-
-
-def _vec(x, y, z) -> torch.Tensor:
-    """Stack per-head coordinates into (N, 1, 3)."""
-    n = max(v.shape[0] for v in (x, y, z) if torch.is_tensor(v))
-    parts = [v if torch.is_tensor(v) else torch.full((n,), float(v)) for v in (x, y, z)]
-    return torch.stack(parts, -1)[:, None, :]
 
 
 @dataclass
@@ -153,34 +132,28 @@ class _Layout:
     hair_r: torch.Tensor
 
 
-def _front_z(c: torch.Tensor, r: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """z of an ellipsoid's front surface at (x, y) (its centre's z if (x, y) lies outside)."""
-    q = 1 - ((x - c[..., 0]) / r[..., 0]) ** 2 - ((y - c[..., 1]) / r[..., 1]) ** 2
-    return c[..., 2] + r[..., 2] * q.clamp_min(0).sqrt()
-
-
 def layout(p: HeadParams) -> _Layout:
     """Primitive centres/radii from the parameters (all (N, 1, 3) or (N, 1))."""
     n = len(p)
     zero = torch.zeros(n)
-    skull_c = _vec(zero, 0.07, -0.02)
+    skull_c = vec(zero, 0.07, -0.02)
     skull_r = torch.stack([p.head_w, p.head_h, p.head_d], -1)[:, None]
-    jaw_c = _vec(zero, -0.02 - p.jaw_len * 0.6, 0.035)
+    jaw_c = vec(zero, -0.02 - p.jaw_len * 0.6, 0.035)
     jaw_r = torch.stack([p.jaw_w, p.jaw_len, p.head_d * 0.72], -1)[:, None]
     nose_y = torch.full((n,), -0.035)
     face_z = torch.maximum(
-        _front_z(skull_c[:, 0], skull_r[:, 0], zero, nose_y), _front_z(jaw_c[:, 0], jaw_r[:, 0], zero, nose_y)
+        front_z(skull_c[:, 0], skull_r[:, 0], zero, nose_y), front_z(jaw_c[:, 0], jaw_r[:, 0], zero, nose_y)
     )
-    nose_c = _vec(zero, nose_y, face_z - 0.02 + p.nose_len * 0.45)
+    nose_c = vec(zero, nose_y, face_z - 0.02 + p.nose_len * 0.45)
     nose_r = torch.stack([p.nose_w, 0.05 + 0.3 * p.nose_len, p.nose_len * 0.55 + 0.01], -1)[:, None]
-    ear_c = _vec(p.head_w * 0.97, -0.02, -0.03)
+    ear_c = vec(p.head_w * 0.97, -0.02, -0.03)
     ear_r = torch.stack([torch.full((n,), 0.014), p.ear_size, p.ear_size * 0.62], -1)[:, None]
     eye_y = torch.full((n,), 0.06)
     eye_front = torch.maximum(
-        _front_z(skull_c[:, 0], skull_r[:, 0], p.eye_sep, eye_y), _front_z(jaw_c[:, 0], jaw_r[:, 0], p.eye_sep, eye_y)
+        front_z(skull_c[:, 0], skull_r[:, 0], p.eye_sep, eye_y), front_z(jaw_c[:, 0], jaw_r[:, 0], p.eye_sep, eye_y)
     )
-    eye_c = _vec(p.eye_sep, eye_y, eye_front - 0.15 * p.eye_r)
-    hair_c = _vec(zero, 0.085, -0.03)
+    eye_c = vec(p.eye_sep, eye_y, eye_front - 0.15 * p.eye_r)
+    hair_c = vec(zero, 0.085, -0.03)
     hair_r = skull_r + p.hair_thick[:, None, None]
     return _Layout(
         skull_c, skull_r, jaw_c, jaw_r, nose_c, nose_r, ear_c, ear_r, eye_c, p.eye_r[:, None], hair_c, hair_r
@@ -192,43 +165,43 @@ def _ear(q: torch.Tensor, angle: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
     ca, sa = torch.cos(angle)[:, None], torch.sin(angle)[:, None]
     x = ca * q[..., 0] - sa * q[..., 2]
     z = sa * q[..., 0] + ca * q[..., 2]
-    return _ellipsoid(torch.stack([x, q[..., 1], z], -1), r)
+    return ellipsoid(torch.stack([x, q[..., 1], z], -1), r)
 
 
 def part_sdfs(points: torch.Tensor, p: HeadParams) -> torch.Tensor:
     """points (N, M, 3) -> signed distance bound of each part (N, M, len(PART_NAMES))."""
     L = layout(p)
     x = points
-    skull = _ellipsoid(x - L.skull_c, L.skull_r)
-    jaw = _ellipsoid(x - L.jaw_c, L.jaw_r)
+    skull = ellipsoid(x - L.skull_c, L.skull_r)
+    jaw = ellipsoid(x - L.jaw_c, L.jaw_r)
     # neck: vertical capped cylinder under the jaw
-    q = x - _vec(torch.zeros(len(p)), -0.32, -0.045)
+    q = x - vec(torch.zeros(len(p)), -0.32, -0.045)
     radial = torch.stack([q[..., 0], q[..., 2]], -1).norm(dim=-1) - 0.085
     vertical = q[..., 1].abs() - 0.14
     neck = torch.maximum(radial, vertical).clamp_max(0) + torch.stack(
         [radial.clamp_min(0), vertical.clamp_min(0)], -1
     ).norm(dim=-1)
-    nose = _ellipsoid(x - L.nose_c, L.nose_r)
+    nose = ellipsoid(x - L.nose_c, L.nose_r)
     mirror = torch.tensor([-1.0, 1.0, 1.0])
-    ear_l = _ear((x * mirror - L.ear_c) * mirror, -_col(p.ear_angle)[..., 0], L.ear_r)
-    ear_r = _ear(x - L.ear_c, _col(p.ear_angle)[..., 0], L.ear_r)
+    ear_l = _ear((x * mirror - L.ear_c) * mirror, -col(p.ear_angle)[..., 0], L.ear_r)
+    ear_r = _ear(x - L.ear_c, col(p.ear_angle)[..., 0], L.ear_r)
     eye_l = (x - L.eye_c * mirror).norm(dim=-1) - L.eye_r
     eye_r = (x - L.eye_c).norm(dim=-1) - L.eye_r
     # hair: an ellipsoid a little larger than the skull, above a hairline that drops towards the back
     c0 = 0.115
     front = (c0 + 0.55 * x[..., 2] - x[..., 1]) / math.hypot(1, 0.55)
-    back = (c0 + _col(p.hair_back) * x[..., 2] - x[..., 1]) / torch.sqrt(1 + _col(p.hair_back) ** 2)
-    hair = torch.maximum(_ellipsoid(x - L.hair_c, L.hair_r), torch.minimum(front, back))
+    back = (c0 + col(p.hair_back) * x[..., 2] - x[..., 1]) / torch.sqrt(1 + col(p.hair_back) ** 2)
+    hair = torch.maximum(ellipsoid(x - L.hair_c, L.hair_r), torch.minimum(front, back))
     return torch.stack([skull, jaw, neck, nose, ear_l, ear_r, eye_l, eye_r, hair], -1)
 
 
 def combine(parts: torch.Tensor) -> torch.Tensor:
     """The head's SDF from the part SDFs (N, M, P): skin parts blended smoothly, eyes and hair added crisply."""
     skull, jaw, neck, nose, ear_l, ear_r, eye_l, eye_r, hair = parts.unbind(-1)
-    d = _smin(skull, jaw, 0.06)
-    d = _smin(d, neck, 0.05)
-    d = _smin(d, nose, 0.02)
-    d = _smin(d, torch.minimum(ear_l, ear_r), 0.012)
+    d = smin(skull, jaw, 0.06)
+    d = smin(d, neck, 0.05)
+    d = smin(d, nose, 0.02)
+    d = smin(d, torch.minimum(ear_l, ear_r), 0.012)
     return torch.minimum(torch.minimum(d, torch.minimum(eye_l, eye_r)), hair)
 
 
