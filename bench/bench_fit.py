@@ -16,8 +16,9 @@ camera directions). For scale, the true latent's own renders are scored the same
 random weights): seeds rendered at a hidden camera, fitted back from a frontal start (--golden-steps Adam
 steps, default none, then --golden-polish L-BFGS steps, default 40); camera error and re-render PSNR (of the
 images as shown, clamped to [-1, 1]). Every 10 polish steps it prints the loss, the camera error and the
-re-render PSNR (the model's own render: the polish's loss, at the fit's resolution, should say the same), and
-with --golden-state DIR saves the fit there (DIR/seedS.pt), which a rerun with the same settings continues.
+re-render PSNR (the model's own render: the polish's loss, at the fit's resolution, should say the same),
+and with --golden-state DIR saves the fit there (DIR/golden_seedS.pt, ffhq512_seedS.pt), which a rerun with
+the same settings continues.
 
 Times are wall-clock and process CPU seconds (the machine may be shared: CPU s / threads is what an
 idle machine with that many cores would take).
@@ -247,7 +248,8 @@ def bench_golden(args) -> dict:
             steps=args.golden_steps, polish_steps=args.golden_polish, w_plus_steps=args.golden_wplus, **GOLDEN
         )
         f = Fitter(G, FitTarget(target), CameraGuess(0.0, 0.0), settings)
-        saved = Path(args.golden_state) / f"seed{seed}.pt" if args.golden_state else None
+        kind = "ffhq512" if args.ffhq512 else "golden"
+        saved = Path(args.golden_state) / f"{kind}_seed{seed}.pt" if args.golden_state else None
         if saved is not None and saved.exists():
             f.restore(torch.load(saved, weights_only=True))
             print(f"  seed {seed}: continuing from {saved} at step {len(f.history)} of {f.total_steps}", flush=True)
