@@ -245,7 +245,11 @@ def bench_golden(args) -> dict:
             target = G.synthesis(G.mapping(z, cam[None]), cam[None])["image"][0].clamp(-1, 1)
         t0, c0 = time.perf_counter(), time.process_time()
         settings = FitSettings(
-            steps=args.golden_steps, polish_steps=args.golden_polish, w_plus_steps=args.golden_wplus, **GOLDEN
+            steps=args.golden_steps,
+            polish_steps=args.golden_polish,
+            w_plus_steps=args.golden_wplus,
+            polish_samples=tuple(args.golden_polish_samples) if args.golden_polish_samples else None,
+            **GOLDEN,
         )
         f = Fitter(G, FitTarget(target), CameraGuess(0.0, 0.0), settings)
         kind = "ffhq512" if args.ffhq512 else "golden"
@@ -310,6 +314,10 @@ def main(argv=None) -> int:
         "--golden-wplus", type=int, default=0, help="Adam steps on w+ before the polish, which then moves w+ too"
     )
     ap.add_argument("--golden-first", type=int, default=0, help="first seed (to split a run over processes)")
+    ap.add_argument(
+        "--golden-polish-samples", type=int, nargs=2, default=None, metavar=("COARSE", "FINE"),
+        help="samples per ray in the polish (default: the model's own, FitSettings.polish_samples)",
+    )  # fmt: skip
     ap.add_argument("--golden-state", default=None, help="folder to save each seed's fit in and continue it from")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", default=None)
