@@ -16,9 +16,9 @@ camera directions). For scale, the true latent's own renders are scored the same
 random weights): seeds rendered at a hidden camera, fitted back from a frontal start (--golden-steps Adam
 steps, default none, then --golden-polish L-BFGS steps, default 40); camera error and re-render PSNR (of the
 images as shown, clamped to [-1, 1]). Every 10 polish steps it prints the loss, the camera error and the
-re-render PSNR (the model's own render: the polish's loss, at the fit's resolution, should say the same),
-and with --golden-state DIR saves the fit there (DIR/golden_seedS.pt, ffhq512_seedS.pt), which a rerun with
-the same settings continues.
+re-render PSNR (the model's own render, which rises with the polish's loss once the polish samples as the
+model does; the loss also holds the w+ pull), and with --golden-state DIR saves the fit there
+(DIR/golden_seedS.pt, ffhq512_seedS.pt), which a rerun with the same settings continues.
 
 Times are wall-clock and process CPU seconds (the machine may be shared: CPU s / threads is what an
 idle machine with that many cores would take).
