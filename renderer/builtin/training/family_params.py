@@ -11,8 +11,10 @@ import math
 
 import torch
 
+from .latent_projection import Z_DIM as Z_DIM  # re-exported: the family's latent size
+from .latent_projection import coordinates, orthonormal_rows
+
 VERSION = 2
-Z_DIM = 512
 PART_NAMES = (
     "skull",
     "jaw",
@@ -149,14 +151,8 @@ class HeadParams:
         return torch.stack([self.values[f"{name}_{o}"] for o, _ in STYLES[name]], -1)
 
 
-def _projection() -> torch.Tensor:
-    """The fixed orthonormal rows (C, 512) that read each latent coordinate off the latent."""
-    g = torch.Generator().manual_seed(20261206)
-    q, _ = torch.linalg.qr(torch.randn(Z_DIM, len(LATENT_COORDS), generator=g, dtype=torch.float64))
-    return q.t().contiguous()
-
-
-_PROJ = _projection()
+_PROJ = orthonormal_rows(20261206, len(LATENT_COORDS))
+"""The fixed orthonormal rows (C, 512) that read each latent coordinate off the latent."""
 
 
 def projection() -> torch.Tensor:
@@ -166,9 +162,7 @@ def projection() -> torch.Tensor:
 
 def params_from_z(z: torch.Tensor) -> HeadParams:
     """Latents (N, 512) -> HeadParams: smooth and deterministic; continuous parameters ~uniform on their range."""
-    z = torch.as_tensor(z, dtype=torch.float64).reshape(-1, Z_DIM)
-    zn = z * (z.square().mean(1, keepdim=True) + 1e-8).rsqrt()  # as the mapping network's normalisation
-    u = zn @ _PROJ.to(zn.device).t()
+    u = coordinates(z, _PROJ)
     col = {name: u[:, k] for k, name in enumerate(LATENT_COORDS)}
     vals: dict[str, torch.Tensor] = {}
     for name, (lo, hi) in CONTINUOUS.items():

@@ -17,9 +17,10 @@ from dataclasses import dataclass, fields
 import torch
 import torch.nn.functional as F
 
+from .latent_projection import Z_DIM as Z_DIM  # re-exported: the family's latent size
+from .latent_projection import coordinates, orthonormal_rows
 from .sdf_primitives import col, ellipsoid, front_z, smin, vec
 
-Z_DIM = 512
 PART_NAMES = ("skull", "jaw", "neck", "nose", "ear_l", "ear_r", "eye_l", "eye_r", "hair")
 """Parts in the order of `part_sdfs`' last axis; ids in part masks index this tuple (-1 = background)."""
 SMALL_PARTS = ("nose", "ear_l", "ear_r", "eye_l", "eye_r")
@@ -83,14 +84,8 @@ class HeadParams:
 PARAM_NAMES = tuple(f.name for f in fields(HeadParams))
 
 
-def _projection() -> torch.Tensor:
-    """The fixed orthonormal rows (P, 512) that read each parameter off the latent."""
-    g = torch.Generator().manual_seed(20240604)
-    q, _ = torch.linalg.qr(torch.randn(Z_DIM, len(PARAM_NAMES), generator=g, dtype=torch.float64))
-    return q.t().contiguous()
-
-
-_PROJ = _projection()
+_PROJ = orthonormal_rows(20240604, len(PARAM_NAMES))
+"""The fixed orthonormal rows (P, 512) that read each parameter off the latent."""
 
 
 def projection() -> torch.Tensor:
@@ -100,9 +95,7 @@ def projection() -> torch.Tensor:
 
 def params_from_z(z: torch.Tensor) -> HeadParams:
     """Latents (N, 512) -> HeadParams: smooth, deterministic, each parameter ~uniform on its range."""
-    z = torch.as_tensor(z, dtype=torch.float64).reshape(-1, Z_DIM)
-    zn = z * (z.square().mean(1, keepdim=True) + 1e-8).rsqrt()  # as the mapping network's normalisation
-    u = zn @ _PROJ.t()
+    u = coordinates(z, _PROJ)
     s = 0.5 * (1 + torch.erf(u / math.sqrt(2)))
     vals = {}
     for k, name in enumerate(PARAM_NAMES):
