@@ -35,7 +35,9 @@ def bias_act(
     # one fresh tensor, then in-place steps: saves three full-size allocations per layer
     x = x + b.reshape([-1 if i == 1 else 1 for i in range(x.ndim)]) if b is not None else x.clone()
     if x.requires_grad and torch.is_grad_enabled():  # training: the same maths out of place, for autograd
-        x = F.leaky_relu(x, alpha) if act == "lrelu" else func(x, alpha)
+        if act == "lrelu":
+            return _LreluGainClamp.apply(x, alpha, gain, clamp)
+        x = func(x, alpha)
         x = x * gain if gain != 1 else x
         return x.clamp(-clamp, clamp) if clamp is not None else x
     if act == "lrelu":
@@ -47,6 +49,34 @@ def bias_act(
     if clamp is not None:
         x.clamp_(-clamp, clamp)
     return x
+
+
+class _LreluGainClamp(torch.autograd.Function):
+    """clamp(gain * lrelu(x)) in place on x (a fresh tensor), whose backward reads only the output: the sign
+    of the output is the sign of x (gain > 0), and a clamped output sits on the bound. One pass forward and
+    two back, instead of the five full-size tensors autograd keeps for lrelu, gain and clamp one by one."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, alpha: float, gain: float, clamp: float | None) -> torch.Tensor:
+        F.leaky_relu_(x, alpha)
+        if gain != 1:
+            x.mul_(gain)
+        if clamp is not None:
+            x.clamp_(-clamp, clamp)
+        ctx.alpha, ctx.gain, ctx.clamp = alpha, gain, clamp
+        ctx.save_for_backward(x)
+        ctx.mark_dirty(x)
+        return x
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (y,) = ctx.saved_tensors
+        g = torch.ops.aten.leaky_relu_backward(grad, y, ctx.alpha, True)
+        if ctx.gain != 1:
+            g.mul_(ctx.gain)
+        if ctx.clamp is not None:
+            g = torch.ops.aten.hardtanh_backward(g, y, -ctx.clamp, ctx.clamp)
+        return g, None, None, None
 
 
 class FullyConnected(nn.Module):
@@ -231,12 +261,27 @@ class SynthesisLayer(nn.Module):
             raise ValueError(f"noise_mode must be 'const', 'random' or 'none', not {noise_mode!r}")
         if noise is None and fused_conv_available(x):
             return self._fused(x, styles)
+        if torch.is_grad_enabled() and x.dtype in (torch.float32, torch.float64) and not _autocast(x):
+            return self._modulate_activations(x, styles, noise)
         x = modulated_conv2d(
             x, self.weight, styles, self.resample_filter, noise=noise, up=self.up, padding=1, flip_weight=(self.up == 1)
         )
         # fp16 activations are biased and clamped in fp32, as the reference's fused kernel does
         y = bias_act(x.float(), self.bias, act="lrelu", gain=SQRT2, clamp=self.conv_clamp)
         return y.to(x.dtype)
+
+    def _modulate_activations(self, x: torch.Tensor, styles: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
+        """The same layer for autograd, with the styles and demodulation on the activations around one conv by the
+        shared weight (StyleGAN2's non-fused form, equal in exact arithmetic): the backward then needs no
+        per-sample weight gradient, a second full-size convolution, to reach the styles."""
+        n = x.shape[0]
+        dcoefs = (styles.square() @ self.weight.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt()  # (N, O)
+        x = x * styles.reshape(n, -1, 1, 1)
+        x = conv2d_resample(x, self.weight, self.resample_filter, up=self.up, padding=1, flip_weight=(self.up == 1))
+        x = torch.addcmul(self.bias.reshape(1, -1, 1, 1), x, dcoefs.reshape(n, -1, 1, 1))  # one pass: d x + b
+        if noise is not None:
+            x = x.add_(noise)
+        return _LreluGainClamp.apply(x, 0.2, SQRT2, self.conv_clamp)
 
     def _fused(self, x: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
         """The same layer with bias and lrelu inside oneDNN's convolution (one pass over the output
@@ -292,6 +337,11 @@ def fused_conv_available(x: torch.Tensor) -> bool:
     )
 
 
+def _autocast(x: torch.Tensor) -> bool:
+    """Whether autocast is on for x's device (its convolutions then run in reduced precision)."""
+    return torch.is_autocast_enabled(x.device.type)
+
+
 _HAS_FUSED_CONV = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
 
 
@@ -327,7 +377,9 @@ class ToRGBLayer(nn.Module):
             )
         if x.is_contiguous():
             y = torch.bmm(wt, x.reshape(n, c, h * w_)).reshape(n, -1, h, w_)
-        else:  # channels-last: pixels x channels
+        elif n == 1:  # channels-last: pixels x channels (a 2-D product: bmm's backward here is 6x slower)
+            y = (x.permute(0, 2, 3, 1).reshape(h * w_, c) @ wt[0].t()).reshape(1, h, w_, -1).permute(0, 3, 1, 2)
+        else:
             xf = x.permute(0, 2, 3, 1).reshape(n, h * w_, c)
             y = torch.bmm(xf, wt.transpose(1, 2)).reshape(n, h, w_, -1).permute(0, 3, 1, 2)
         return bias_act(y.float(), self.bias, clamp=self.conv_clamp).to(x.dtype)
