@@ -52,9 +52,9 @@ def bias_act(
 
 
 class _LreluGainClamp(torch.autograd.Function):
-    """clamp(gain * lrelu(x)) in place on x (a fresh tensor), whose backward reads only the output: the sign
-    of the output is the sign of x (gain > 0), and a clamped output sits on the bound. One pass forward and
-    two back, instead of the five full-size tensors autograd keeps for lrelu, gain and clamp one by one."""
+    """clamp(gain * lrelu(x)), computed in place on x (a fresh tensor), whose backward reads only the output:
+    its sign is x's (gain > 0), and a clamped output sits on the bound. Op by op, autograd would allocate, keep
+    and walk a full-size tensor for each of lrelu, gain and clamp."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, alpha: float, gain: float, clamp: float | None) -> torch.Tensor:
