@@ -188,6 +188,32 @@ def test_a_fit_saved_midway_continues_where_it_stood(G, basis, tmp_path):
         Fitter(G, target, CameraGuess(), FitSettings(steps=5, **TINY), basis=basis).restore(state)
 
 
+@pytest.mark.parametrize(("cut", "crop"), [(3, 8), (3, None), (6, None)])
+def test_a_fit_continued_from_its_state_takes_the_same_steps(G, basis, tmp_path, cut, crop):
+    # cut inside the detail phase (Adam's moments; with crops the crop generator, without them the best iterate)
+    # and inside the polish (L-BFGS's curvature pairs, the pose offset): the continued fit ends bitwise where the
+    # uninterrupted one does
+    target, _ = _target(G)
+    tiny = {**TINY, "image_weight": 1.0, "sr_crop": crop}
+    s = FitSettings(steps=4, pose_fraction=0.5, w_plus_steps=1, polish_steps=2, **tiny)
+    assert G.superresolution.block_input_resolution(16) > 8
+    f = Fitter(G, target, CameraGuess(0.3, -0.1), s, basis=basis)
+    for _ in range(cut):
+        f.step()
+    assert f.phase == ("detail" if cut == 3 else "polish") and f._phase_step == 1
+    torch.save(f.state(), tmp_path / "fit.pt")
+    g = Fitter(G, target, CameraGuess(), s, basis=basis)
+    g.restore(torch.load(tmp_path / "fit.pt", weights_only=True))
+    assert torch.equal(g.camera(), f.camera()) and torch.equal(g.ws(), f.ws())
+    if cut == 3 and crop is None:  # the detail phase ends on the best iterate it visited, before or after the cut
+        assert f._best is not None and g._best is not None and g._best[0] == f._best[0]
+        assert all(torch.equal(a, b) for a, b in zip(g._best[1], f._best[1], strict=True))
+    f.run()
+    g.run()
+    assert [r.loss for r in g.history] == [r.loss for r in f.history]
+    assert torch.equal(g.ws(), f.ws()) and torch.equal(g.camera(), f.camera())
+
+
 def test_fitter_cancel_stops_before_the_next_step(G, basis):
     target, _ = _target(G)
     stop = threading.Event()

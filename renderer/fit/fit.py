@@ -483,10 +483,12 @@ class Fitter:
 
     def state(self) -> dict:
         """Where the fit stands (latent, camera, phase and step, history) in tensors and plain values, for
-        torch.save(weights_only-loadable) and `restore`: a long fit can run in several sittings. The optimiser's
-        own moments and curvature pairs are not kept (they rebuild within a few steps)."""
+        torch.save(weights_only-loadable) and `restore`: a long fit can run in several sittings. Inside a phase it
+        also keeps what the phase's optimiser carries (Adam's moments, L-BFGS's curvature pairs, the polish's pose
+        offset, the best iterate, the crop generator), so a fit continued from it takes the same steps as one that
+        never stopped."""
         yaw, pitch = self._pose()
-        return {
+        state = {
             "a": self.a.detach().cpu().clone(),
             "delta": self.delta.detach().cpu().clone(),
             "pose": [yaw.item(), pitch.item(), self.radius.item(), self.log_focal.item()],
@@ -496,6 +498,15 @@ class Fitter:
             "history": [asdict(r) for r in self.history],
             "elapsed": self._elapsed,
         }
+        if self._opt is not None and self.phase != "tune":
+            state["resume"] = {
+                "phase_pose": [self.yaw.item(), self.pitch.item()],
+                "pose_offset": None if self._pose_offset is None else self._pose_offset.detach().cpu().clone(),
+                "optimiser": _to_cpu(self._opt.state_dict()),
+                "best": None if self._best is None else [self._best[0], _to_cpu(self._best[1])],
+                "generator": self._gen.get_state(),
+            }
+        return state
 
     def restore(self, state: dict) -> None:
         """Continue from `state()` of a fit with the same model and phases (ValueError when it does not fit)."""
@@ -509,15 +520,30 @@ class Fitter:
         index, step = int(state["phase_index"]), int(state["phase_step"])
         if index < len(phases) and phases[index][0] == "tune" and step > 0:
             raise ValueError("the saved fit stopped inside the tuning phase, whose weights it does not keep")
+        resume = state.get("resume") if 0 < step and index < len(phases) else None
         with torch.no_grad():
             self.a.copy_(state["a"])
             self.delta.copy_(state["delta"])
-            for q, v in zip((self.yaw, self.pitch, self.radius, self.log_focal), state["pose"], strict=True):
+            pose = list(state["pose"])
+            if resume is not None:  # the phase's own start, to which its pose offset (if any) adds
+                pose[:2] = resume["phase_pose"]
+            for q, v in zip((self.yaw, self.pitch, self.radius, self.log_focal), pose, strict=True):
                 q.fill_(float(v))
         self._phase_index, self._phase_step = index, step
         self._opt, self._best, self._pose_offset = None, None, None
         self.history = [FitRecord(**r) for r in state["history"]]
         self._elapsed = float(state["elapsed"])
+        if resume is not None:
+            self._start_phase(phases[index][0])
+            assert self._opt is not None
+            if resume["pose_offset"] is not None and self._pose_offset is not None:
+                with torch.no_grad():
+                    self._pose_offset.copy_(resume["pose_offset"])
+            self._opt.load_state_dict(resume["optimiser"])
+            if resume["best"] is not None:
+                loss, values = resume["best"]
+                self._best = (float(loss), [v.to(self.device) for v in values])
+            self._gen.set_state(resume["generator"])
 
     def _adam_step(self, name: str, n: int) -> tuple[torch.Tensor, float]:
         """One Adam step of phase `name` (n steps long): the loss before it and the raw PSNR."""
@@ -594,6 +620,17 @@ class Fitter:
             tuned=self.tuned,
             history=list(self.history),
         )
+
+
+def _to_cpu(value):
+    """A copy of a state (nested dicts, lists, tuples, tensors, plain values) with its tensors on the CPU."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().clone()
+    if isinstance(value, dict):
+        return {k: _to_cpu(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_to_cpu(v) for v in value)
+    return value
 
 
 def ramp_down(step: int, n: int, tail: float = 0.25) -> float:
