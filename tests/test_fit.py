@@ -188,11 +188,11 @@ def test_a_fit_saved_midway_continues_where_it_stood(G, basis, tmp_path):
         Fitter(G, target, CameraGuess(), FitSettings(steps=5, **TINY), basis=basis).restore(state)
 
 
-@pytest.mark.parametrize(("cut", "crop"), [(3, 8), (3, None), (6, None)])
+@pytest.mark.parametrize(("cut", "crop"), [(4, 8), (3, 8), (3, None), (6, None)])
 def test_a_fit_continued_from_its_state_takes_the_same_steps(G, basis, tmp_path, cut, crop):
-    # cut inside the detail phase (Adam's moments; with crops the crop generator, without them the best iterate)
-    # and inside the polish (L-BFGS's curvature pairs, the pose offset): the continued fit ends bitwise where the
-    # uninterrupted one does
+    # cut between phases (the crop generator), inside the detail phase (Adam's moments; without crops the best
+    # iterate) and inside the polish (L-BFGS's curvature pairs, the pose offset): the continued fit ends bitwise
+    # where the uninterrupted one does
     target, _ = _target(G)
     tiny = {**TINY, "image_weight": 1.0, "sr_crop": crop}
     s = FitSettings(steps=4, pose_fraction=0.5, w_plus_steps=1, polish_steps=2, **tiny)
@@ -200,7 +200,7 @@ def test_a_fit_continued_from_its_state_takes_the_same_steps(G, basis, tmp_path,
     f = Fitter(G, target, CameraGuess(0.3, -0.1), s, basis=basis)
     for _ in range(cut):
         f.step()
-    assert f.phase == ("detail" if cut == 3 else "polish") and f._phase_step == 1
+    assert (f.phase, f._phase_step) == {3: ("detail", 1), 4: ("w+", 0), 6: ("polish", 1)}[cut]
     torch.save(f.state(), tmp_path / "fit.pt")
     g = Fitter(G, target, CameraGuess(), s, basis=basis)
     g.restore(torch.load(tmp_path / "fit.pt", weights_only=True))

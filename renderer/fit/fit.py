@@ -497,6 +497,7 @@ class Fitter:
             "phases": [list(p) for p in self.phases],
             "history": [asdict(r) for r in self.history],
             "elapsed": self._elapsed,
+            "generator": self._gen.get_state(),
         }
         if self._opt is not None and self.phase != "tune":
             state["resume"] = {
@@ -504,7 +505,6 @@ class Fitter:
                 "pose_offset": None if self._pose_offset is None else self._pose_offset.detach().cpu().clone(),
                 "optimiser": _to_cpu(self._opt.state_dict()),
                 "best": None if self._best is None else [self._best[0], _to_cpu(self._best[1])],
-                "generator": self._gen.get_state(),
             }
         return state
 
@@ -533,6 +533,8 @@ class Fitter:
         self._opt, self._best, self._pose_offset = None, None, None
         self.history = [FitRecord(**r) for r in state["history"]]
         self._elapsed = float(state["elapsed"])
+        if "generator" in state:
+            self._gen.set_state(state["generator"])
         if resume is not None:
             self._start_phase(phases[index][0])
             assert self._opt is not None
@@ -543,7 +545,6 @@ class Fitter:
             if resume["best"] is not None:
                 loss, values = resume["best"]
                 self._best = (float(loss), [v.to(self.device) for v in values])
-            self._gen.set_state(resume["generator"])
 
     def _adam_step(self, name: str, n: int) -> tuple[torch.Tensor, float]:
         """One Adam step of phase `name` (n steps long): the loss before it and the raw PSNR."""
