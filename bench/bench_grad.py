@@ -26,6 +26,7 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a plain checkout too
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from renderer.engine.cpu import cpu_description  # noqa: E402
 from renderer.model import layers  # noqa: E402
@@ -62,16 +63,12 @@ def straightforward() -> Iterator[None]:
 
 def golden_case() -> Callable[[], None]:
     """One polish render of the golden network, backward to ws."""
-    import tempfile
+    from bench_fit import golden_model
 
-    from golden import write_golden_native
-
-    from renderer import load_generator
     from renderer.camera import orbit_camera
     from renderer.fit.render import render_diff
 
-    with tempfile.TemporaryDirectory() as d:
-        G = load_generator(write_golden_native(Path(d) / "golden.safetensors"))
+    G = golden_model(ffhq512=False)
     rk = G.rendering_kwargs
     cam = orbit_camera(0.1, -0.05, rk["avg_camera_radius"], rk["avg_camera_pivot"], fov_deg=18.837)
     with torch.no_grad():
