@@ -1,6 +1,6 @@
 """Photo to 3D (issue 19): fit held-out heads of the built-in family from one exact render, score other views.
 
-    python bench/bench_fit.py [--heads 20] [--steps 24] [--golden] [--json out.json]
+    python bench/bench_fit.py [--heads 20] [--steps 24] [--newton 0] [--golden] [--json out.json]
 
 For each held-out head (viewer seeds 200000, 200001, ...: never drawn by training, which uses a
 torch.Generator stream, and apart from the evaluation's 100000...) a hidden camera is drawn (yaw in
@@ -14,8 +14,9 @@ camera directions). For scale, the true latent's own renders are scored the same
 
 --golden: self-consistency on the small golden EG3D network (--ffhq512: the FFHQ-512 configuration with
 random weights): seeds rendered at a hidden camera, fitted back from a frontal start (--golden-steps Adam
-steps, default none, then --golden-polish L-BFGS steps, default 40); camera error and re-render PSNR (of the
-images as shown, clamped to [-1, 1]). Every 10 polish steps it prints the loss, the camera error and the
+steps, default none, then --golden-polish L-BFGS steps, default 40, then --golden-newton Levenberg-Marquardt
+steps at the model's neural resolution, default none); camera error and re-render PSNR (of the images as shown,
+clamped to [-1, 1]). Every 10 polish steps it prints the loss, the camera error and the
 re-render PSNR (the model's own render, which rises with the polish's loss once the polish samples as the
 model does; the loss also holds the w+ pull), and with --golden-state DIR saves the fit there
 (DIR/golden_seedS.pt, ffhq512_seedS.pt), which a rerun with the same settings continues.
@@ -146,7 +147,7 @@ def bench_heads(args) -> dict:
     print(f"family module: {fam.name} (true-latent IoU vs the model at a test view {fam.agreement:.3f})")
     rng_len = fam.cfg.RAY_END - fam.cfg.RAY_START
     views = torch.stack([fam.camera(y, p) for y, p in OTHER_VIEWS])
-    settings = FitSettings(steps=args.steps)
+    settings = FitSettings(steps=args.steps, newton_steps=args.newton)
     rows = []
     for n in range(args.first, args.first + args.heads):
         z = torch.from_numpy(seed_z(HELD_OUT + n, 512))
@@ -247,6 +248,7 @@ def bench_golden(args) -> dict:
         settings = FitSettings(
             steps=args.golden_steps,
             polish_steps=args.golden_polish,
+            newton_steps=args.golden_newton,
             w_plus_steps=args.golden_wplus,
             polish_samples=tuple(args.golden_polish_samples) if args.golden_polish_samples else None,
             **GOLDEN,
@@ -259,7 +261,7 @@ def bench_golden(args) -> dict:
             print(f"  seed {seed}: continuing from {saved} at step {len(f.history)} of {f.total_steps}", flush=True)
 
         def progress(fit, rec, seed=seed, cam=cam, target=target, saved=saved) -> None:
-            if rec.phase == "polish" and (rec.step + 1) % 10 == 0:
+            if (rec.phase == "polish" and (rec.step + 1) % 10 == 0) or rec.phase == "newton":
                 err = angle_deg(fit.camera().detach(), cam, rk["avg_camera_pivot"])
                 shown = psnr(fit.render()["image"], target)
                 about = 10 * math.log10(4 / rec.loss)  # the loss as a PSNR (squares of [-1, 1] images)
@@ -304,6 +306,7 @@ def main(argv=None) -> int:
     ap.add_argument("--heads", type=int, default=20)
     ap.add_argument("--first", type=int, default=0, help="first head index (to split a run over processes)")
     ap.add_argument("--steps", type=int, default=FitSettings().steps)
+    ap.add_argument("--newton", type=int, default=0, help="Levenberg-Marquardt steps after the fit's Adam steps")
     ap.add_argument("--family", default=None, help="module in renderer.builtin.training (default: auto)")
     ap.add_argument("--golden", action="store_true", help="the golden-network self-consistency check instead")
     ap.add_argument("--ffhq512", action="store_true", help="with --golden: the FFHQ-512 configuration, random weights")
@@ -312,6 +315,9 @@ def main(argv=None) -> int:
     ap.add_argument("--golden-polish", type=int, default=40, help="L-BFGS polish steps (3 iterations each)")
     ap.add_argument(
         "--golden-wplus", type=int, default=0, help="Adam steps on w+ before the polish, which then moves w+ too"
+    )
+    ap.add_argument(
+        "--golden-newton", type=int, default=0, help="Levenberg-Marquardt steps after the polish (model's resolution)"
     )
     ap.add_argument("--golden-first", type=int, default=0, help="first seed (to split a run over processes)")
     ap.add_argument(

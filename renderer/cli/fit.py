@@ -57,6 +57,11 @@ def register(sub) -> None:
         help="L-BFGS steps on the whole final image after the Adam phases (3 iterations each; default 0)",
     )  # fmt: skip
     f.add_argument(
+        "--newton", type=arg(count(0, MAX_STEPS)), default=0, metavar="N",
+        help="Levenberg-Marquardt steps after those, at the model's neural resolution (a render per w coordinate "
+        "and camera parameter each: about 500 on EG3D models; default 0)",
+    )  # fmt: skip
+    f.add_argument(
         "--sr-crop", type=arg(count(8, 1024)), default=None, metavar="PX",
         help="super-resolve a random PX x PX square of the raw render per Adam step, not the whole image "
         "(cheaper steps on 512^2 models; default: whole)",
@@ -107,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
         steps=args.steps,
         w_plus_steps=args.w_plus,
         polish_steps=args.polish,
+        newton_steps=args.newton,
         sr_crop=args.sr_crop,
         tune_steps=args.tune_steps if args.tune else 0,
         optimise_pose=not args.fixed_camera,

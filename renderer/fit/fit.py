@@ -22,7 +22,11 @@ random square per Adam step instead of the whole image, for 512^2 models):
    iterations per step, sampling rays at least as densely as the model does (`polish_samples`). Adam moves
    every coordinate by about its learning rate, so it stalls near 20 dB on an EG3D network's own render; the
    quasi-Newton steps keep converging (also as the only phase, steps=0);
-5. `tune` (optional, pivotal tuning): the generator's backbone, decoder and super-resolution weights
+5. `newton` (optional): Levenberg-Marquardt on the shared w and the camera against the polish's loss at the
+   model's own neural resolution, the Jacobian by forward differences (one render per parameter): where a fit
+   of a network's own picture is near its answer, it converges in a few steps while L-BFGS creeps along the
+   directions in which the latent makes up for a camera error (`newton.py`);
+6. `tune` (optional, pivotal tuning): the generator's backbone, decoder and super-resolution weights
    around the found w and camera, with a locality term that keeps the tri-planes of other latents
    (drawn between the pivot and random latents) where they were.
 """
@@ -43,6 +47,7 @@ from ..camera import camera_tuple, default_focal
 from ..model.generator import TriPlaneGenerator
 from ..progress import CancelToken, check_cancel
 from .camera import orbit_camera_t
+from .newton import LevenbergMarquardt
 from .render import planes_with_grad, render_diff
 
 
@@ -99,6 +104,13 @@ class FitSettings:
     own, so the polish fits the picture the model shows (the golden network's seed 1 at its true latent: 16 + 16
     sit at 37 dB from its own 48 + 48 render, 48 + 48 at 51 dB; seed 0: 51 and 57 dB). A 64^2 render with its
     gradient takes 1.1-1.4x as long: super-resolution to 512^2 costs most of it."""
+    newton_steps: int = 0
+    """Levenberg-Marquardt steps after the polish (each renders once per whitened w coordinate and camera
+    parameter: 514 renders on an EG3D model; worth it once the polish is near the picture)."""
+    newton_resolution: int | None = None
+    """Neural resolution of the newton phase (None: the model's own; the golden network's seed 0 at its true
+    latent rendered at 64^2 stands 57 dB from the model's 128^2 picture, about what a 2-degree camera error
+    costs once the latent makes up for it)."""
     w_plus_lr: float = 0.02
     w_plus_pull: float = 0.1
     tune_steps: int = 0
@@ -113,7 +125,7 @@ class FitSettings:
         """The phases a fit runs, in order, with their step counts (empty ones left out)."""
         n_pose = int(round(self.steps * self.pose_fraction))
         plan = [("pose", n_pose), ("detail", self.steps - n_pose), ("w+", self.w_plus_steps)]
-        plan += [("polish", self.polish_steps), ("tune", self.tune_steps)]
+        plan += [("polish", self.polish_steps), ("newton", self.newton_steps), ("tune", self.tune_steps)]
         return [(name, n) for name, n in plan if n > 0]
 
     def as_json(self) -> dict:
@@ -140,6 +152,17 @@ POLISH_POSE_UNIT = 0.04
 about 600x more per radian of yaw than per whitened w coordinate (the golden network: 0.035 rad costs as
 much as 0.03 on all 512 coordinates), so in radians its first steps threw the camera 30-40 degrees off;
 in units of 0.04 rad both kinds of parameter have about the same curvature."""
+
+NEWTON_RENDERS_PER_STEP_BEFORE = 10.0
+"""A step before the newton phase (an Adam step, or a polish step's line search, with autograd) costs about this
+many of its renders without autograd."""
+
+NEWTON_STEP_W = 0.01
+"""Forward-difference step of the newton phase's Jacobian per whitened w coordinate (about a hundredth of the
+mapped latents' spread)."""
+
+NEWTON_STEP_POSE = 1e-3
+"""Forward-difference step per camera parameter (radians of yaw and pitch; radius; log focal length)."""
 
 POLISH_ITERATIONS = 3
 """L-BFGS iterations per polish step (about 1.2 renders each with the strong-Wolfe line search)."""
@@ -270,7 +293,9 @@ class Fitter:
         self.total_steps = sum(n for _, n in self.phases)
         self._phase_index = 0
         self._phase_step = 0
-        self._opt: torch.optim.Optimizer | None = None
+        self._opt: torch.optim.Optimizer | LevenbergMarquardt | None = None
+        self._newton_parameters: list[torch.Tensor] = []
+        """What the newton phase moves: the shared whitened w, then the camera's free parameters."""
         self._frozen: TriPlaneGenerator | None = None
         self._best: tuple[float, list[torch.Tensor]] | None = None
         """The detail and w+ phases' lowest loss so far and the parameters that gave it."""
@@ -313,14 +338,21 @@ class Fitter:
         for i, (name, n) in enumerate(self.phases[self._phase_index :]):
             done_here = self._phase_step if i == 0 else 0
             times = per_phase.get(name)
-            pace = float(np.median(times)) if times else last * UNSEEN_PHASE_PACE.get(name, 1.0)
+            pace = float(np.median(times)) if times else last * self._unseen_pace(name)
             left += (n - done_here) * pace
         return left
+
+    def _unseen_pace(self, name: str) -> float:
+        """A phase's step time as a multiple of the last step's before it has run."""
+        if name == "newton":  # a render per parameter, without autograd
+            return (self.a.numel() + 4) / NEWTON_RENDERS_PER_STEP_BEFORE
+        return UNSEEN_PHASE_PACE.get(name, 1.0)
 
     # ----------------------------------------------------------------- steps
     def _start_phase(self, name: str) -> None:
         s = self.settings
-        pose = [self.yaw, self.pitch] if s.optimise_pose and name in ("pose", "detail", "w+", "polish") else []
+        moves_pose = s.optimise_pose and name in ("pose", "detail", "w+", "polish", "newton")
+        pose = [self.yaw, self.pitch] if moves_pose else []
         extra = []
         if s.optimise_radius and name != "tune":
             extra.append(self.radius)
@@ -336,6 +368,13 @@ class Fitter:
             groups.append({"params": pose, "lr": s.lr_pose if name == "pose" else s.lr_pose * 0.5})
         if extra:
             groups.append({"params": extra, "lr": s.lr_pose * 0.5})
+        if name == "newton":
+            n_pose = len(pose) + len(extra)
+            h = torch.tensor([NEWTON_STEP_W] * self.a.numel() + [NEWTON_STEP_POSE] * n_pose, device=self.device)
+            unit = torch.tensor([1.0] * self.a.numel() + [POLISH_POSE_UNIT] * n_pose, device=self.device)
+            self._newton_parameters = [self.a, *pose, *extra]
+            self._opt = LevenbergMarquardt(self._newton_residual, h, unit, self.cancel)
+            return
         if name == "polish":
             latent = [self.a, self.delta] if s.w_plus_steps > 0 else [self.a]
             if pose:
@@ -367,9 +406,34 @@ class Fitter:
         return psnr(raw, resize(out["image"], raw.shape[-1])) >= RAW_PROXY_DB
 
     def _loss(self, name: str) -> tuple[torch.Tensor, float]:
+        """Phase `name`'s loss (with autograd) and the raw render's PSNR against the target."""
+        terms, p = self._terms(name)
+        l1 = 0.0 if name == "polish" else 0.5  # L-BFGS wants a smooth loss: squares only
+        loss = torch.zeros((), device=self.device)
+        for weight, d, kind in terms:
+            if kind == "picture":
+                loss = loss + weight * (d.square().mean() + l1 * d.abs().mean())
+            elif kind == "mask" and l1:
+                loss = loss + weight * d.abs().mean()
+            else:
+                loss = loss + weight * d.square().mean()
+        return loss, p
+
+    @torch.no_grad()
+    def _residual(self) -> tuple[torch.Tensor, float]:
+        """The newton phase's residual vector, whose sum of squares is the polish's loss at newton_resolution,
+        and the raw render's PSNR."""
+        terms, p = self._terms("newton")
+        return torch.cat([(weight / d.numel()) ** 0.5 * d.flatten() for weight, d, _ in terms if weight > 0]), p
+
+    def _terms(self, name: str) -> tuple[list[tuple[float, torch.Tensor, str]], float]:
+        """Phase `name`'s loss as (weight, difference, kind) terms, each weight x the difference's mean square
+        (in the Adam phases a "picture" adds half its mean absolute value, a "mask" counts that alone), and the
+        raw PSNR."""
         s = self.settings
         G = self.tuned if name == "tune" and self.tuned is not None else self.G
-        n_c, n_f = s.polish_samples if name == "polish" and s.polish_samples else s.samples
+        exact = name in ("polish", "newton")
+        n_c, n_f = s.polish_samples if exact and s.polish_samples else s.samples
         raw_weight = s.raw_weight if self.raw_proxy else 0.1 * s.raw_weight
         if name == "pose" and not self.raw_proxy:
             res, sr = self.final_resolution, True
@@ -377,38 +441,38 @@ class Fitter:
             res, sr = s.start_resolution, False
         elif name == "tune":
             res, sr = int(s.tune_resolution or self.final_resolution), True
+        elif name == "newton":
+            res, sr = int(s.newton_resolution or self.G.neural_rendering_resolution), s.image_weight > 0
         else:
             res, sr = self.final_resolution, s.image_weight > 0
-        if name == "polish" and sr and not self.raw_proxy:
+        if exact and sr and not self.raw_proxy:
             raw_weight = 0.0  # the raw render is another picture: only the final image counts
         ws = self.ws().detach() if name == "tune" else self.ws()
         cam = self.camera()
         if name == "tune":
             cam = cam.detach()
-        crop = self._crop(res) if sr and name != "polish" else None
+        crop = self._crop(res) if sr and not exact else None
         out = render_diff(G, ws, cam, res, n_c, n_f, superresolution=sr, crop=crop)
         target_raw = resize(self.target, res)
-        l1 = 0.0 if name == "polish" else 0.5  # L-BFGS wants a smooth loss: squares only
-        d_raw = shown_difference(out.raw, target_raw)
-        loss = raw_weight * (d_raw.square().mean() + l1 * d_raw.abs().mean())
+        terms = [(raw_weight, shown_difference(out.raw, target_raw), "picture")]
         if self.mask is not None and s.mask_weight > 0:
-            d_mask = out.alpha - resize(self.mask, res)
-            loss = loss + s.mask_weight * (d_mask.abs().mean() if l1 else d_mask.square().mean())
+            terms.append((s.mask_weight, out.alpha - resize(self.mask, res), "mask"))
         if sr and out.image is not None:
             target = self.target
             if crop is not None:
                 k = self.target.shape[-1] // self.G.superresolution.block_input_resolution(res)
                 top, left, size = (k * v for v in crop)
                 target = target[..., top : top + size, left : left + size]
-            d_img = shown_difference(out.image, target)
-            loss = loss + s.image_weight * (d_img.square().mean() + l1 * d_img.abs().mean())
-        if name in ("pose", "detail", "polish"):
-            loss = loss + s.prior_weight * self.a.square().mean()
-        if name == "w+" or (name == "polish" and s.w_plus_steps > 0):
-            loss = loss + s.w_plus_pull * self.delta.square().mean() / self.basis.square().sum(0).mean().clamp_min(1e-8)
+            terms.append((s.image_weight, shown_difference(out.image, target), "picture"))
+        if name in ("pose", "detail", "polish", "newton"):
+            terms.append((s.prior_weight, self.a, "prior"))
+        if name == "w+" or (exact and s.w_plus_steps > 0):
+            scale = float(self.basis.square().sum(0).mean().clamp_min(1e-8))
+            terms.append((s.w_plus_pull / scale, self.delta, "prior"))
         if name == "tune" and self.tuned is not None and self._frozen is not None and s.locality_weight > 0:
-            loss = loss + s.locality_weight * self._locality()
-        return loss, psnr(out.raw.detach(), target_raw)
+            after, before = self._locality_planes()
+            terms.append((s.locality_weight / float(before.square().mean().clamp_min(1e-8)), after - before, "prior"))
+        return terms, psnr(out.raw.detach(), target_raw)
 
     def _crop(self, res: int) -> tuple[int, int, int] | None:
         """A random (top, left, size) square of the super-resolution input for this step, or None (whole)."""
@@ -420,8 +484,9 @@ class Fitter:
         top, left = (int(v) for v in torch.randint(0, r - size + 1, (2,), generator=self._gen))
         return top, left, int(size)
 
-    def _locality(self) -> torch.Tensor:
-        """Mean squared change of the tri-planes at latents between the pivot and random latents."""
+    def _locality_planes(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The tuned and the frozen tri-planes at latents between the pivot and random latents (the locality
+        term: their mean squared change)."""
         assert self.tuned is not None and self._frozen is not None
         k = self.settings.locality_samples
         a = torch.randn(k, self.basis.shape[0], generator=self._gen).to(self.device)
@@ -432,8 +497,7 @@ class Fitter:
         ws = w[:, None].expand(-1, self.G.num_ws, -1)
         with torch.no_grad():
             before = planes_with_grad(self._frozen, ws)
-        after = planes_with_grad(self.tuned, ws)
-        return (after - before).square().mean() / before.square().mean().clamp_min(1e-8)
+        return planes_with_grad(self.tuned, ws), before
 
     def _fit_parameters(self) -> list[torch.Tensor]:
         """What the latent and camera phases move (restored together to a phase's best iterate)."""
@@ -451,6 +515,8 @@ class Fitter:
         t = time.perf_counter()
         if name == "polish":
             loss, p = self._polish_step()
+        elif name == "newton":
+            loss, p = self._newton_step()
         else:
             loss, p = self._adam_step(name, n)
         with torch.no_grad():
@@ -548,7 +614,7 @@ class Fitter:
 
     def _adam_step(self, name: str, n: int) -> tuple[torch.Tensor, float]:
         """One Adam step of phase `name` (n steps long): the loss before it and the raw PSNR."""
-        assert self._opt is not None
+        assert isinstance(self._opt, torch.optim.Optimizer)
         ramp = ramp_down(self._phase_step, n)
         for g in self._opt.param_groups:
             g["lr"] = g["base_lr"] * ramp
@@ -564,11 +630,11 @@ class Fitter:
     def _polish_step(self) -> tuple[torch.Tensor, float]:
         """POLISH_ITERATIONS L-BFGS iterations (each line search re-renders): the lowest loss it saw and that
         render's raw PSNR. Cancellation is checked between steps, so the parameters never stop mid-search."""
-        assert self._opt is not None
+        assert isinstance(self._opt, torch.optim.LBFGS)
         seen: list[tuple[torch.Tensor, float]] = []
 
         def closure() -> float:
-            assert self._opt is not None
+            assert isinstance(self._opt, torch.optim.LBFGS)
             self._opt.zero_grad(set_to_none=True)
             loss, p = self._loss("polish")
             loss.backward()
@@ -577,6 +643,34 @@ class Fitter:
 
         self._opt.step(closure)
         return min(seen, key=lambda v: float(v[0]))
+
+    def _newton_vector(self) -> torch.Tensor:
+        return torch.cat([q.detach().reshape(-1) for q in self._newton_parameters])
+
+    @torch.no_grad()
+    def _set_newton_vector(self, x: torch.Tensor) -> None:
+        i = 0
+        for q in self._newton_parameters:
+            q.copy_(x[i : i + q.numel()].view_as(q))
+            i += q.numel()
+
+    def _newton_residual(self, x: torch.Tensor) -> torch.Tensor:
+        """The residual at parameters x (the fit's own parameters are left as they were)."""
+        now = self._newton_vector()
+        self._set_newton_vector(x)
+        try:
+            r, _ = self._residual()
+        finally:
+            self._set_newton_vector(now)
+        return r
+
+    def _newton_step(self) -> tuple[torch.Tensor, float]:
+        """One Levenberg-Marquardt iteration: its loss and raw PSNR (cancellation leaves the parameters be)."""
+        assert isinstance(self._opt, LevenbergMarquardt)
+        x, loss = self._opt.step(self._newton_vector())
+        self._set_newton_vector(x)
+        r, p = self._residual()
+        return r.square().sum(), p
 
     def run(self, callback: Callable[["Fitter", FitRecord], None] | None = None) -> FitResult:
         """All remaining steps (callback(fitter, record) after each), then the result."""

@@ -1,0 +1,142 @@
+"""The fit's newton phase: the Levenberg-Marquardt solver on problems with known answers, and its place in a
+Fitter (steps, cancel, a fit continued from its state)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+
+from renderer.errors import Cancelled
+from renderer.fit import CameraGuess, FitSettings, FitTarget, Fitter
+from renderer.fit.fit import w_basis
+from renderer.fit.newton import LevenbergMarquardt
+
+
+def _solver(residual, n: int, h: float = 1e-4, unit: float = 1.0, cancel=None) -> LevenbergMarquardt:
+    return LevenbergMarquardt(residual, torch.full((n,), h), torch.full((n,), unit), cancel)
+
+
+def test_a_linear_problem_is_solved_once_the_damping_is_small():
+    # r(x) = M x - b: Gauss-Newton's step is the least-squares solution itself; damped, the first step stops
+    # short of it, and as the damping falls tenfold per accepted step the iterates reach it
+    g = torch.Generator().manual_seed(0)
+    M = torch.randn(40, 6, generator=g)
+    b = torch.randn(40, generator=g)
+    best = torch.linalg.lstsq(M.double(), b.double()[:, None]).solution[:, 0].float()
+    optimum = float((M.double() @ best.double() - b.double()).square().sum())
+    lm = _solver(lambda x: M @ x - b, 6, h=1e-2)
+    x, first = lm.step(torch.zeros(6))
+    assert first > optimum * (1 + 1e-4) and lm.damping == pytest.approx(0.005)
+    losses = [first]
+    for _ in range(3):
+        x, loss = lm.step(x)
+        losses.append(loss)
+    assert all(b_ <= a for a, b_ in zip(losses, losses[1:], strict=False)), losses
+    assert losses[-1] == pytest.approx(optimum, rel=1e-6)
+    assert torch.allclose(x, best, atol=1e-4), (x - best).abs().max()
+
+
+def test_rosenbrocks_valley_is_followed_to_its_end():
+    # residuals (10 (y - x^2), 1 - x), zero at (1, 1) at the end of a curved valley: each step never raises
+    # the loss and the solver reaches the answer; a wrong Jacobian column (the sign of the curvature term)
+    # or a damping that never relaxes fails to get there in 25 iterations
+    def residual(p):
+        return torch.stack([10 * (p[1] - p[0] ** 2), 1 - p[0]])
+
+    lm = _solver(residual, 2, h=1e-5)
+    x = torch.tensor([-1.2, 1.0])
+    losses = []
+    for _ in range(25):
+        x, loss = lm.step(x)
+        losses.append(loss)
+    assert all(b <= a for a, b in zip(losses, losses[1:], strict=False))
+    assert torch.allclose(x, torch.ones(2), atol=1e-3), x
+
+
+def test_the_units_set_where_the_damping_holds_a_parameter_back():
+    # two parameters the residual sees alike; the one with the smaller unit moves less under the same damping
+    lm = _solver(lambda x: torch.cat([x - 1, x - 1]), 2, h=1e-3)
+    lm.unit = torch.tensor([1.0, 0.01])
+    lm.damping = 1.0
+    x, _ = lm.step(torch.zeros(2))
+    assert 0.3 < float(x[0]) < 1.0 and 0 < float(x[1]) < 0.01 * float(x[0]), x
+
+
+def test_a_step_that_cannot_lower_the_loss_keeps_the_parameters():
+    lm = _solver(lambda x: torch.stack([x[0].abs() + 1]), 1, h=1e-3)  # a kink at the minimum
+    x0 = torch.zeros(1)
+    x, loss = lm.step(x0)
+    assert torch.equal(x, x0) and loss == 1.0 and lm.damping > 1e3
+
+
+def test_cancel_between_jacobian_columns():
+    stop = threading.Event()
+    calls = []
+
+    def residual(x):
+        calls.append(1)
+        if len(calls) == 3:
+            stop.set()
+        return x - 1
+
+    with pytest.raises(Cancelled):
+        _solver(residual, 5, cancel=stop).step(torch.zeros(5))
+    assert len(calls) == 3  # the base residual and two columns, then no more renders
+
+
+@pytest.fixture(scope="module")
+def builtin():
+    from renderer import load_generator
+
+    G = load_generator("builtin")
+    return G, w_basis(G, 16)
+
+
+def _target(G) -> FitTarget:
+    from renderer.camera import default_camera
+
+    cam = default_camera(G.rendering_kwargs, 0.2, -0.1)
+    z = torch.from_numpy(__import__("numpy").random.RandomState(3).randn(1, G.z_dim).astype("float32"))
+    with torch.no_grad():
+        return FitTarget(G.synthesis(G.mapping(z, cam[None]), cam[None])["image"][0])
+
+
+NEWTON = dict(
+    steps=2, pose_fraction=0.5, resolution=16, samples=(8, 8), pca_samples=16, image_weight=0.0,
+    polish_samples=(8, 8), newton_steps=2, newton_resolution=16,
+)  # fmt: skip
+
+
+def test_the_newton_phase_lowers_the_polish_loss_and_moves_the_camera(builtin):
+    G, basis = builtin
+    f = Fitter(G, _target(G), CameraGuess(0.0, 0.0), FitSettings(**NEWTON), basis=basis)
+    while f.phase != "newton":
+        f.step()
+    assert f.time_left() is not None and f.time_left() > 0
+    before_cam = f.camera().clone()
+    losses = [float(f._residual()[0].square().sum())]
+    recs = [f.step(), f.step()]
+    assert f.done and [r.phase for r in recs] == ["newton", "newton"]
+    losses += [r.loss for r in recs]
+    assert losses[2] < losses[1] < losses[0], losses  # the polish's loss, at the newton phase's resolution
+    assert abs(recs[-1].loss - float(f._residual()[0].square().sum())) < 1e-9
+    assert not torch.equal(f.camera(), before_cam)
+
+
+def test_a_fit_continued_inside_the_newton_phase_takes_the_same_steps(builtin, tmp_path):
+    G, basis = builtin
+    target = _target(G)
+    s = FitSettings(**NEWTON)
+    f = Fitter(G, target, CameraGuess(0.1, 0.0), s, basis=basis)
+    for _ in range(3):
+        f.step()
+    assert f.phase == "newton" and f._opt is not None and f._opt.state_dict()["damping"] != 0.05
+    torch.save(f.state(), tmp_path / "fit.pt")
+    g = Fitter(G, target, CameraGuess(), s, basis=basis)
+    g.restore(torch.load(tmp_path / "fit.pt", weights_only=True))
+    f.run()
+    g.run()
+    assert [r.loss for r in g.history] == [r.loss for r in f.history]
+    assert torch.equal(g.ws(), f.ws()) and torch.equal(g.camera(), f.camera())
