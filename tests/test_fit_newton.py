@@ -140,3 +140,31 @@ def test_a_fit_continued_inside_the_newton_phase_takes_the_same_steps(builtin, t
     g.run()
     assert [r.loss for r in g.history] == [r.loss for r in f.history]
     assert torch.equal(g.ws(), f.ws()) and torch.equal(g.camera(), f.camera())
+
+
+def test_the_command_passes_newton_steps_to_the_fit(builtin, tmp_path, monkeypatch):
+    import renderer.cli.fit as cli_fit
+    from renderer.cli import main
+
+    G, _ = builtin
+    photo = tmp_path / "photo.png"
+    img = (_target(G).image * 127.5 + 128).clamp(0, 255).byte().permute(1, 2, 0).numpy()
+    __import__("PIL.Image").Image.fromarray(img).save(photo)
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def spy(G_, target, camera, settings):
+        seen.append(settings)
+        raise Stop
+
+    monkeypatch.setattr(cli_fit, "Fitter", spy)
+    args = ["fit", str(photo), "--out", str(tmp_path / "out"), "--yaw", "0.2", "--pitch", "-0.1", "--quiet"]
+    for extra, newton in (([], 0), (["--newton", "2"], 2)):
+        with pytest.raises(Stop):
+            main([*args, *extra])
+        assert seen[-1].newton_steps == newton and seen[-1].phases()[-1][0] == ("newton" if newton else "detail")
+    with pytest.raises(SystemExit) as exit_:
+        main([*args, "--newton", "-1"])
+    assert exit_.value.code == 2 and not (tmp_path / "out").exists()
