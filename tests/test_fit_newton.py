@@ -10,6 +10,7 @@ import torch
 
 from renderer.errors import Cancelled
 from renderer.fit import CameraGuess, FitSettings, FitTarget, Fitter
+from renderer.fit import newton as newton_module
 from renderer.fit.fit import w_basis
 from renderer.fit.newton import LevenbergMarquardt
 
@@ -18,9 +19,12 @@ def _solver(residual, n: int, h: float = 1e-4, unit: float = 1.0, cancel=None) -
     return LevenbergMarquardt(residual, torch.full((n,), h), torch.full((n,), unit), cancel)
 
 
-def test_a_linear_problem_is_solved_once_the_damping_is_small():
+@pytest.mark.parametrize("rows_per_block", [65536, 7])
+def test_a_linear_problem_is_solved_once_the_damping_is_small(monkeypatch, rows_per_block):
     # r(x) = M x - b: Gauss-Newton's step is the least-squares solution itself; damped, the first step stops
-    # short of it, and as the damping falls tenfold per accepted step the iterates reach it
+    # short of it, and as the damping falls tenfold per accepted step the iterates reach it (J^T J and J^T r
+    # summed over row blocks, here one block or six)
+    monkeypatch.setattr(newton_module, "ROWS_PER_BLOCK", rows_per_block)
     g = torch.Generator().manual_seed(0)
     M = torch.randn(40, 6, generator=g)
     b = torch.randn(40, generator=g)

@@ -71,10 +71,11 @@ class LevenbergMarquardt:
         loss0 = float(r0.double().square().sum())
         J = self.jacobian(x, r0)
         A = torch.zeros(x.numel(), x.numel(), dtype=torch.float64, device=J.device)
+        g = torch.zeros(x.numel(), dtype=torch.float64, device=J.device)
         for i in range(0, J.shape[0], ROWS_PER_BLOCK):
             block = J[i : i + ROWS_PER_BLOCK].double()
             A += block.T @ block
-        g = J.T.double() @ r0.double()
+            g += block.T @ r0[i : i + ROWS_PER_BLOCK].double()
         del J
         inv_unit2 = self.unit.double().to(A.device).square().reciprocal()
         level = float((A.diagonal() / inv_unit2).mean().clamp_min(1e-30))
