@@ -7,9 +7,11 @@ import threading
 
 import pytest
 import torch
+from PIL import Image
+from test_fit import _target
 
 from renderer.errors import Cancelled
-from renderer.fit import CameraGuess, FitSettings, FitTarget, Fitter
+from renderer.fit import CameraGuess, FitSettings, Fitter
 from renderer.fit import newton as newton_module
 from renderer.fit.fit import w_basis
 from renderer.fit.newton import LevenbergMarquardt
@@ -98,15 +100,6 @@ def builtin():
     return G, w_basis(G, 16)
 
 
-def _target(G) -> FitTarget:
-    from renderer.camera import default_camera
-
-    cam = default_camera(G.rendering_kwargs, 0.2, -0.1)
-    z = torch.from_numpy(__import__("numpy").random.RandomState(3).randn(1, G.z_dim).astype("float32"))
-    with torch.no_grad():
-        return FitTarget(G.synthesis(G.mapping(z, cam[None]), cam[None])["image"][0])
-
-
 NEWTON = dict(
     steps=2, pose_fraction=0.5, resolution=16, samples=(8, 8), pca_samples=16, image_weight=0.0,
     polish_samples=(8, 8), newton_steps=2, newton_resolution=16,
@@ -115,7 +108,7 @@ NEWTON = dict(
 
 def test_the_newton_phase_lowers_the_polish_loss_and_moves_the_camera(builtin):
     G, basis = builtin
-    f = Fitter(G, _target(G), CameraGuess(0.0, 0.0), FitSettings(**NEWTON), basis=basis)
+    f = Fitter(G, _target(G)[0], CameraGuess(0.0, 0.0), FitSettings(**NEWTON), basis=basis)
     while f.phase != "newton":
         f.step()
     assert f.time_left() is not None and f.time_left() > 0
@@ -131,7 +124,7 @@ def test_the_newton_phase_lowers_the_polish_loss_and_moves_the_camera(builtin):
 
 def test_a_fit_continued_inside_the_newton_phase_takes_the_same_steps(builtin, tmp_path):
     G, basis = builtin
-    target = _target(G)
+    target, _ = _target(G)
     s = FitSettings(**NEWTON)
     f = Fitter(G, target, CameraGuess(0.1, 0.0), s, basis=basis)
     for _ in range(3):
@@ -140,6 +133,7 @@ def test_a_fit_continued_inside_the_newton_phase_takes_the_same_steps(builtin, t
     torch.save(f.state(), tmp_path / "fit.pt")
     g = Fitter(G, target, CameraGuess(), s, basis=basis)
     g.restore(torch.load(tmp_path / "fit.pt", weights_only=True))
+    assert g._opt is not None and g._opt.state_dict() == f._opt.state_dict()  # the damping the phase reached
     f.run()
     g.run()
     assert [r.loss for r in g.history] == [r.loss for r in f.history]
@@ -152,8 +146,8 @@ def test_the_command_passes_newton_steps_to_the_fit(builtin, tmp_path, monkeypat
 
     G, _ = builtin
     photo = tmp_path / "photo.png"
-    img = (_target(G).image * 127.5 + 128).clamp(0, 255).byte().permute(1, 2, 0).numpy()
-    __import__("PIL.Image").Image.fromarray(img).save(photo)
+    img = (_target(G)[0].image * 127.5 + 128).clamp(0, 255).byte().permute(1, 2, 0).numpy()
+    Image.fromarray(img).save(photo)
     seen = []
 
     class Stop(Exception):
