@@ -14,7 +14,6 @@ import glfw
 import numpy as np
 
 from renderer.export.files import next_free, write_png_atomic
-from renderer.fit.fit import FitSettings
 from renderer.seeds import SEED_MAX, seed_label
 
 from .canvas import geometry_pixels, read_back
@@ -75,8 +74,7 @@ def start_fit(app: ViewerHost) -> None:
     if app.model is None or v.guess is None:
         return
     guess = dataclasses.replace(v.guess, yaw=math.radians(s.yaw_deg), pitch=math.radians(s.pitch_deg))
-    settings = FitSettings(steps=int(s.steps), tune_steps=int(s.tune_steps) if s.tune else 0)
-    app.photo.fit(app.model.engine.G, app.model_id, settings, guess)
+    app.photo.fit(app.model.engine.G, app.model_id, s.fit_settings(), guess)
 
 
 def add_keyframe(app: ViewerHost) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from contextlib import contextmanager
 
 import numpy as np
@@ -193,3 +194,77 @@ def test_a_broken_picture_is_a_clear_message(app, xdo, tmp_path):
     hover(app, xdo, 200, 300)
     settle(app)  # the viewer renders on
     assert app.ui.render_error is None and np.isfinite(app.state.camera.yaw)
+
+
+def open_refine(app, xdo, **counts: str) -> None:
+    """Unfold the Photo panel's slower phases (a click on the folded node) and type their step counts."""
+    if not app.photo_settings.refine:
+        click_item(app, xdo, "photo_refine", 0.3)
+    assert app.photo_settings.refine
+    for name, text in counts.items():
+        type_into(app, xdo, name, text, ctrl_click=False)
+
+
+def spy_outcomes(app, monkeypatch) -> list:
+    """The fits the window adopts, as `take_fit` receives them (the real poll runs)."""
+    seen: list = []
+    real = app.photo.poll
+
+    def poll():
+        out = real()
+        if out is not None:
+            seen.append(out)
+        return out
+
+    monkeypatch.setattr(app.photo, "poll", poll)
+    return seen
+
+
+def test_the_slower_phases_run_after_the_steps_with_the_camera_kept(app, xdo, photo, monkeypatch):
+    app.input.on_drop(app.window, [photo])
+    prepared(app)
+    outcomes = spy_outcomes(app, monkeypatch)
+    type_into(app, xdo, "photo_steps", "2", ctrl_click=False)
+    open_refine(app, xdo, photo_w_plus="1", photo_polish="1", photo_newton="0")
+    if not app.photo_settings.fixed_camera:
+        click_item(app, xdo, "photo_fixed_camera", 0.05)
+    s = app.photo_settings
+    assert (s.steps, s.w_plus_steps, s.polish_steps, s.newton_steps, s.fixed_camera) == (2, 1, 1, 0, True)
+    click_item(app, xdo, "photo_fit_button", 0.5)
+    assert app.run_until(lambda: app.photo.view.stage in ("done", "failed"), 300), app.photo.view
+    assert app.photo.view.stage == "done", app.photo.view.error
+    settle(app)
+    assert len(outcomes) == 1
+    result = outcomes[0].result
+    assert [r.phase for r in result.history] == ["pose", "detail", "w+", "polish"]
+    yaw, pitch = np.radians(s.yaw_deg), np.radians(s.pitch_deg)
+    assert {(r.yaw, r.pitch) for r in result.history} == {(result.yaw, result.pitch)}  # the camera never moved
+    assert abs(result.yaw - yaw) < 1e-6 and abs(result.pitch - pitch) < 1e-6
+    assert abs(app.state.camera.yaw - yaw) < 1e-6  # adopted at the kept camera
+    assert app.state.latent.custom == app.shown.job.request.latent.custom is not None
+
+
+def test_a_newton_step_shows_its_phase_and_cancels_between_renders(app, xdo, photo):
+    app.input.on_drop(app.window, [photo])
+    prepared(app)
+    latent, fits = app.state.latent.custom, app.fits
+    type_into(app, xdo, "photo_steps", "2", ctrl_click=False)
+    open_refine(app, xdo, photo_w_plus="0", photo_polish="0", photo_newton="1")
+    if app.photo_settings.fixed_camera:
+        click_item(app, xdo, "photo_fixed_camera", 0.05)
+    assert not app.photo_settings.fixed_camera and app.photo_settings.newton_steps == 1
+    click_item(app, xdo, "photo_fit_button", 0.5)
+    assert app.run_until(lambda: app.photo.view.step >= 2, 120), app.photo.view
+    v = app.photo.view
+    assert (v.stage, v.phase, v.step, v.total) == ("fitting", "newton", 2, 3)  # the bar names the phase now running
+    estimate = v.time_left  # a newton step: a render per latent coordinate and camera parameter
+    assert estimate is not None and estimate > 0
+    thread = app.photo._thread
+    click_item(app, xdo, "photo_cancel", 0.5)
+    assert app.photo.view.stage == "cancelled"
+    t0 = time.perf_counter()
+    assert app.run_until(lambda: not thread.is_alive(), 60)
+    stopped = time.perf_counter() - t0
+    assert stopped < max(2.0, estimate / 4), (stopped, estimate)  # between the Jacobian's renders, not after the step
+    app.run_frames(5)
+    assert app.state.latent.custom == latent and app.fits == fits  # nothing adopted

@@ -45,6 +45,7 @@ class FitView:
     losses: tuple[float, ...] = ()
     psnr: float | None = None
     phase: str = ""
+    """The phase now running (the last one's name once done): a newton step can take a minute on a CPU."""
     step: int = 0
     total: int = 0
     time_left: float | None = None
@@ -171,13 +172,14 @@ class PhotoFit:
     ) -> None:
         assert self._prepared is not None  # fit() checks
         fitter = Fitter(G, self._prepared.target(), guess, settings, cancel=cancel)
+        self._set(replace(self.view, phase=fitter.phase), gen)
         while not fitter.done:
             rec = fitter.step()
             v = replace(
                 self.view,
                 losses=self.view.losses + (rec.loss,),
                 psnr=rec.psnr,
-                phase=rec.phase,
+                phase=rec.phase if fitter.done else fitter.phase,
                 step=len(fitter.history),
                 total=fitter.total_steps,
                 time_left=fitter.time_left(),
@@ -226,5 +228,23 @@ class PhotoSettings:
     box_version: int = -1
     """The FitView.version last copied into `box`."""
     steps: int = 60
+    refine: bool = False
+    """Whether the panel shows the slower phases' settings."""
+    w_plus_steps: int = 0
+    polish_steps: int = 0
+    newton_steps: int = 0
+    fixed_camera: bool = False
+    """Keep the (adjusted) camera estimate and fit the latent only."""
     tune: bool = False
     tune_steps: int = 40
+
+    def fit_settings(self) -> FitSettings:
+        """The fit these settings ask for (the CLI's `fit` flags, as the panel edits them)."""
+        return FitSettings(
+            steps=self.steps,
+            w_plus_steps=self.w_plus_steps,
+            polish_steps=self.polish_steps,
+            newton_steps=self.newton_steps,
+            optimise_pose=not self.fixed_camera,
+            tune_steps=self.tune_steps if self.tune else 0,
+        )

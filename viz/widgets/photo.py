@@ -102,15 +102,53 @@ def _camera_and_settings(app: WidgetHost, v: FitView) -> None:
     mark(app, "photo_steps", "steps")
     if changed:
         s.steps = clamp_int(app.ui, "steps", n, 2, MAX_STEPS, s.steps)
+    _refine(app)
     _, s.tune = imgui.checkbox("pivotal tuning (changes the model's weights)", s.tune)
     mark(app, "photo_tune")
     help_marker(
         "After the latent and camera: fine-tune the generator around the found latent, with a locality term "
         "that keeps other latents as they were. The tuned model is saved (native .safetensors) and opened."
     )
+    if s.tune:
+        _count(app, "tune steps", "photo_tune_steps", "tune_steps", 1)
     if imgui.button("Fit##photo"):
         app.start_fit()
     mark(app, "photo_fit_button")
+
+
+def _refine(app: WidgetHost) -> None:
+    """The slower phases after the Adam steps (the CLI's --w-plus, --polish, --newton, --fixed-camera), folded away:
+    what a fit needs to match the picture closely rather than quickly."""
+    s = app.photo_settings
+    imgui.set_next_item_open(s.refine, imgui.Cond_.always.value)
+    s.refine = imgui.tree_node("refine (slower)##photo")
+    mark(app, "photo_refine")
+    if not s.refine:
+        return
+    _count(app, "w+ steps", "photo_w_plus", "w_plus_steps", 0)
+    help_marker("Then a latent per layer (w+), held near the shared one: closer to the picture, less regular.")
+    _count(app, "polish steps", "photo_polish", "polish_steps", 0)
+    help_marker("Then L-BFGS on the whole final image at the model's resolution (3 iterations a step).")
+    _count(app, "newton steps", "photo_newton", "newton_steps", 0)
+    G = app.model.engine.G if app.model is not None else None
+    renders = "" if G is None else f" ({G.w_dim + (0 if s.fixed_camera else 2)} for this model)"
+    help_marker(
+        "Then Levenberg-Marquardt on the latent and camera: one render per latent coordinate and camera "
+        f"parameter each step{renders}. Slow on a CPU; it moves along what the first-order steps leave."
+    )
+    _, s.fixed_camera = imgui.checkbox("keep the camera (fit the latent only)", s.fixed_camera)
+    mark(app, "photo_fixed_camera")
+    imgui.tree_pop()
+
+
+def _count(app: WidgetHost, label: str, name: str, attr: str, lo: int) -> None:
+    """An integer field for one of the panel's step counts, kept in [lo, MAX_STEPS]."""
+    s = app.photo_settings
+    imgui.set_next_item_width(-LABEL_WIDTH)
+    changed, n = imgui.input_int(f"{label}##photo", getattr(s, attr), 1, 10)
+    mark(app, name, label)
+    if changed:
+        setattr(s, attr, clamp_int(app.ui, label, n, lo, MAX_STEPS, getattr(s, attr)))
 
 
 def _box(app: WidgetHost, v: FitView) -> None:
