@@ -17,9 +17,10 @@ import torch
 from PIL import Image
 
 import renderer.fit.fit as fit_module
+import renderer.fit.output as output
 from renderer import load_generator
 from renderer.camera import camera_to_orbit, default_camera, orbit_camera
-from renderer.errors import Cancelled
+from renderer.errors import Cancelled, ExportError
 from renderer.fit import (
     CameraGuess,
     FitInputError,
@@ -431,6 +432,38 @@ def test_cli_fit_writes_the_outputs(tmp_path, G):
         assert sheet.size == (6 * G.img_resolution, G.img_resolution)
     again = _cli(photo, "--out", out, "--steps", "2")
     assert again.returncode == 2 and "exist" in again.stderr  # "... of the outputs exist; not overwriting"
+
+
+def test_write_fit_is_all_or_nothing(G, basis, tmp_path, monkeypatch):
+    target, _ = _target(G)
+    rgb = (target.image * 127.5 + 128).clamp(0, 255).byte().permute(1, 2, 0).numpy()
+    prepared = prepare(G, rgb, None, camera=CameraGuess(0.2, -0.1))
+    f = Fitter(G, target, prepared.camera, FitSettings(steps=2, **TINY), basis=basis)
+    result = f.run()
+    real = output.write_png_atomic
+
+    def full_disk_at_the_sheet(img, path, **kw):
+        if path.name == "sheet.png":
+            raise ExportError(f"could not write {path}: no space left on device (the disk or quota is full)")
+        return real(img, path, **kw)
+
+    monkeypatch.setattr(output, "write_png_atomic", full_disk_at_the_sheet)
+    new = tmp_path / "new" / "fit"
+    with pytest.raises(ExportError, match="no space left"):
+        output.write_fit(new, G, prepared, result, f.settings)
+    assert not new.exists() and (tmp_path / "new").exists()  # the folder it made is gone again, its parent kept
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "notes.txt").write_text("mine")
+    with pytest.raises(ExportError, match="no space left"):
+        output.write_fit(kept, G, prepared, result, f.settings)
+    assert [p.name for p in kept.iterdir()] == ["notes.txt"]  # a folder that was there stays, with what it held
+    monkeypatch.setattr(output, "write_png_atomic", real)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ExportError, match=r"cannot create the folder .*file.*not a folder"):
+        output.write_fit(tmp_path / "file" / "fit", G, prepared, result, f.settings)
+    written = output.write_fit(new, G, prepared, result, f.settings)
+    assert sorted(p.name for p in written) == sorted(output.FILES) == sorted(p.name for p in new.iterdir())
 
 
 @pytest.mark.parametrize("background", [None, -1.0])

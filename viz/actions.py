@@ -74,7 +74,7 @@ def start_fit(app: ViewerHost) -> None:
     if app.model is None or v.guess is None:
         return
     guess = dataclasses.replace(v.guess, yaw=math.radians(s.yaw_deg), pitch=math.radians(s.pitch_deg))
-    app.photo.fit(app.model.engine.G, app.model_id, s.fit_settings(), guess)
+    app.photo.fit(app.model.engine.G, app.model_id, s.fit_settings(), guess, app.model.path)
 
 
 def add_keyframe(app: ViewerHost) -> None:

@@ -1,6 +1,6 @@
 """Exports started from the viewer, of exactly what is on screen: meshes and videos (on the export thread,
 viz/jobs/exporter.py), depth maps and screenshots with metadata (written at once), and the Path panel's camera
-path files and path videos. File names say which latent
+path files and path videos, and a photo fit's files. File names say which latent
 they hold; errors go to the status line in the window's words."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from renderer.export.files import next_free
 from renderer.export.mesh import default_level, export_mesh
 from renderer.export.screenshot import save_depth, save_screenshot, screenshot_metadata
 from renderer.export.video import VideoSpec, write_video
+from renderer.fit.output import write_fit
 from renderer.paths.files import load_any, save_nerfstudio, save_path
 from renderer.paths.render import PathRenderOptions, write_path_video
 from renderer.seeds import seed_label
@@ -340,6 +341,28 @@ def start_views(app: WidgetHost) -> ExportJob | None:
             return f"wrote {settings.views.views} views of {latent_name(lat)} to {out} (transforms.json)"
 
         return app.exporter.start("views", str(folder), work)
+    except ExportError as e:
+        app.ui.export_error = window_words(str(e))
+        return None
+
+
+# ----------------------------------------------------------------- a photo fit's files
+def start_fit_files(app: WidgetHost) -> ExportJob | None:
+    """Write the last finished photo fit as `triplane-render fit` does (crop.png, fit.json, w.npy, sheet.png and
+    tuned.safetensors after tuning) into a new folder `fit-<picture>` of the output folder, on the export thread."""
+    out = app.photo.finished
+    try:
+        if out is None or out.prepared is None or out.G is None:
+            raise ExportError("no finished fit to save: fit a picture first")
+        folder = next_free(out_folder(app), f"fit-{Path(out.path).stem}", "")
+        G, prepared, fit = out.G, out.prepared, out
+
+        def work(job: ExportJob) -> str:
+            job.stage = "rendering the sheet"
+            written = write_fit(folder, G, prepared, fit.result, fit.settings, network=fit.network, photo=fit.path)
+            return f"wrote the fit of {Path(fit.path).name} to {folder} ({', '.join(p.name for p in written)})"
+
+        return app.exporter.start("fit", str(folder), work)
     except ExportError as e:
         app.ui.export_error = window_words(str(e))
         return None

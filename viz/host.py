@@ -60,12 +60,12 @@ class WidgetHost(Protocol):
     training: TrainingRun
     """The training-run folder the model panel shows."""
     textures: ImageTextures
+    """Named GL textures for the images widgets show."""
     paths: PathEditor
+    """The camera path being composed (keyframes, timeline, files)."""
     photo: PhotoFit
     """The photo being prepared or fitted (Photo panel)."""
     photo_settings: PhotoSettings
-    """The camera path being composed (keyframes, timeline, files)."""
-    """Named GL textures for the images widgets show."""
 
     @property
     def engine(self) -> RenderEngine | None: ...

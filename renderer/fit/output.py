@@ -19,7 +19,7 @@ from PIL import Image
 from ..camera import camera_to_orbit, orbit_camera
 from ..checkpoint import write_native
 from ..errors import ExportError
-from ..export.files import atomic_write, write_png_atomic
+from ..export.files import atomic_write, describe_os_error, write_png_atomic
 from ..model.generator import TriPlaneGenerator
 from .crop import Prepared
 from .fit import FitResult, FitSettings, to_uint8
@@ -99,15 +99,20 @@ def write_fit(
     photo: str = "",
     overwrite: bool = False,
 ) -> list[Path]:
-    """Write the fit's files into folder (created if missing); all or nothing."""
+    """Write the fit's files into folder (created if missing, and removed again when nothing could be written into
+    it); all or nothing. ExportError names the file or folder and the reason."""
     out = Path(folder)
     record = fit_record(G, prepared, result, settings, network, photo)
     if not all(math.isfinite(v) for v in result.camera) or not np.isfinite(result.ws).all():
         raise ExportError("the fit diverged (non-finite latent or camera); nothing was written")
     board = sheet(G, prepared.crop, result)
     written: list[Path] = []
+    created = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"cannot create the folder {out}: {describe_os_error(exc)}; nothing was written") from None
+    try:
         p = out / "crop.png"
         write_png_atomic(prepared.crop, p, overwrite=overwrite)
         written.append(p)
@@ -134,6 +139,11 @@ def write_fit(
         for w in written:
             try:
                 w.unlink()
+            except OSError:
+                pass
+        if created:
+            try:
+                out.rmdir()  # only if empty: a folder this call made and could not fill
             except OSError:
                 pass
         raise

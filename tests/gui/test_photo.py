@@ -6,10 +6,12 @@ The built-in model (an object model: segmentation and a rendered pose search) ke
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -242,6 +244,39 @@ def test_the_slower_phases_run_after_the_steps_with_the_camera_kept(app, xdo, ph
     assert abs(result.yaw - yaw) < 1e-6 and abs(result.pitch - pitch) < 1e-6
     assert abs(app.state.camera.yaw - yaw) < 1e-6  # adopted at the kept camera
     assert app.state.latent.custom == app.shown.job.request.latent.custom is not None
+    # save the fit's files, as the CLI writes them, into a new folder of the output folder (twice: no overwriting)
+    out_dir = Path(app.ui.out_dir)
+    folders = []
+    for _ in range(2):
+        click_item(app, xdo, "photo_save", 0.5)
+        assert app.exporter.wait(120) and app.ui.export_error is None, app.ui.export_error
+        app.run_frames(3)
+        folders = sorted(out_dir.glob("fit-seed7-*"))
+    assert [f.name for f in folders] == ["fit-seed7-0001", "fit-seed7-0002"]
+    for folder in folders:
+        assert sorted(f.name for f in folder.iterdir()) == ["crop.png", "fit.json", "sheet.png", "w.npy"]
+        assert np.array_equal(np.load(folder / "w.npy"), result.ws)
+        record = json.loads((folder / "fit.json").read_text())
+        assert abs(record["yaw"] - result.yaw) < 1e-5 and record["photo"] == photo
+        assert record["settings"]["polish_steps"] == 1 and record["settings"]["optimise_pose"] is False
+        assert [h["phase"] for h in record["history"]] == ["pose", "detail", "w+", "polish"]
+        crop = np.asarray(Image.open(folder / "crop.png"))
+        board = np.asarray(Image.open(folder / "sheet.png"))
+        assert board.shape == (crop.shape[0], 6 * crop.shape[1], 3) and np.array_equal(board[:, : crop.shape[1]], crop)
+    # an output folder that is a file: one clear line, nothing written, the viewer keeps running
+    blocker = out_dir / "not-a-folder"
+    blocker.write_text("x")
+    app.ui.out_dir = str(blocker)
+    try:
+        click_item(app, xdo, "photo_save", 0.5)
+        app.exporter.wait(120)
+        app.run_frames(3)
+        assert app.exporter.job is not None and not app.exporter.job.ok
+        message = app.exporter.job.message
+        assert "cannot create the folder" in message and "not-a-folder" in message and "\n" not in message
+    finally:
+        app.ui.out_dir = str(out_dir)
+    assert sorted(out_dir.glob("fit-seed7-*")) == folders
 
 
 def test_a_newton_step_shows_its_phase_and_cancels_between_renders(app, xdo, photo):

@@ -62,6 +62,13 @@ class FitOutcome:
     model_id: int
     result: FitResult
     settings: FitSettings = field(default_factory=FitSettings)
+    """As the fit ran them (resolved for the model)."""
+    prepared: Prepared | None = None
+    """The crop and camera estimate the fit started from (what fit.json and sheet.png record)."""
+    G: TriPlaneGenerator | None = None
+    """The model it was fitted in (before any tuning)."""
+    network: str = ""
+    """That model's path, as the window opened it."""
 
 
 class PhotoFit:
@@ -74,6 +81,8 @@ class PhotoFit:
         self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
         self._outcome: FitOutcome | None = None
+        self.finished: FitOutcome | None = None
+        """The last fit that finished, for 'save fit files' (cleared when another picture or fit starts)."""
         self._lock = threading.Lock()
         self._generation = 0
         """Which start the thread's updates belong to (a cancelled or replaced one's are ignored)."""
@@ -87,20 +96,24 @@ class PhotoFit:
         """Read and prepare a picture in the background (the crop and camera estimate appear when ready);
         `box` (x, y, w, h) replaces the detector's face box (objects: the region holding the object)."""
         self.cancel()
-        self._prepared = None
+        self._prepared, self.finished = None, None
         gen = self._start_generation()
         self._set(FitView(stage="preparing", path=str(path), box=box), gen)
         self._start(self._prepare, gen, G, str(path), box)
 
-    def fit(self, G: TriPlaneGenerator, model_id: int, settings: FitSettings, guess: CameraGuess) -> None:
-        """Fit the prepared picture from `guess` (the estimate, possibly adjusted by the user)."""
+    def fit(
+        self, G: TriPlaneGenerator, model_id: int, settings: FitSettings, guess: CameraGuess, network: str = ""
+    ) -> None:
+        """Fit the prepared picture from `guess` (the estimate, possibly adjusted by the user); `network` names the
+        model in the fit's files."""
         if self._prepared is None or self.busy:
             return
+        self.finished = None
         gen = self._start_generation()
         total = sum(n for _, n in settings.phases())
         started = replace(self.view, stage="fitting", guess=guess, losses=(), step=0, total=total, phase="starting")
         self._set(replace(started, error=None, preview=None, time_left=None), gen)
-        self._start(self._fit, gen, G, model_id, settings, guess)
+        self._start(self._fit, gen, G, model_id, settings, guess, network)
 
     def cancel(self) -> None:
         """Stop a preparation or fit (its thread ends at its next step; nothing is kept from it). Never waits."""
@@ -169,9 +182,11 @@ class PhotoFit:
         model_id: int,
         settings: FitSettings,
         guess: CameraGuess,
+        network: str,
     ) -> None:
-        assert self._prepared is not None  # fit() checks
-        fitter = Fitter(G, self._prepared.target(), guess, settings, cancel=cancel)
+        prepared = self._prepared
+        assert prepared is not None  # fit() checks
+        fitter = Fitter(G, prepared.target(), guess, settings, cancel=cancel)
         self._set(replace(self.view, phase=fitter.phase), gen)
         while not fitter.done:
             rec = fitter.step()
@@ -191,8 +206,9 @@ class PhotoFit:
         result = fitter.result()
         if gen != self._generation:
             return
+        outcome = FitOutcome(self.view.path, model_id, result, fitter.settings, prepared, G, network)
         with self._lock:
-            self._outcome = FitOutcome(self.view.path, model_id, result, settings)
+            self._outcome = self.finished = outcome
         done = replace(self.view, stage="done", preview=fitter.preview(), psnr=result.psnr, time_left=0.0)
         self._set(replace(done, step=result.steps), gen)
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from imgui_bundle import imgui
 
+from ..exports import start_fit_files
 from ..gfx.textures import Same
 from ..validate import clamp_int
 from ._ui import LABEL_WIDTH, help_marker, mark, show_image
@@ -79,6 +80,15 @@ def draw(app: WidgetHost) -> None:
         imgui.text(f"loss {v.losses[-1]:.4f}{psnr}")
     if v.stage == "done":
         imgui.text_colored(imgui.ImVec4(0.55, 0.85, 1.0, 1.0), "fitted: now the current latent, at its camera")
+        if app.photo.finished is not None:
+            if imgui.button("save fit files##photo"):
+                start_fit_files(app)
+            mark(app, "photo_save")
+            help_marker(
+                "What `triplane-render fit` writes (crop.png, fit.json with the camera, w.npy, sheet.png of the input "
+                "beside the fit and 4 novel views, and the tuned model after tuning) into a new folder fit-<picture> "
+                "of the Export panel's output folder."
+            )
     elif v.stage == "cancelled":
         imgui.text_disabled("fit cancelled; nothing changed")
 
