@@ -14,10 +14,13 @@ import glfw
 import numpy as np
 
 from renderer.export.files import next_free, write_png_atomic
+from renderer.fit.crop import FitInputError
+from renderer.fit.saved import read_fit
 from renderer.seeds import SEED_MAX, seed_label
 
 from .canvas import geometry_pixels, read_back
 from .exports import out_folder, save_screenshot_now
+from .results import adopt_fit, pending_of
 from .session import render_pixels
 
 if TYPE_CHECKING:
@@ -58,6 +61,37 @@ def open_photo(app: ViewerHost, path: str) -> None:
         app.ui.load_error = "load a model before fitting a photo"
         return
     app.photo.open(app.model.engine.G, str(path))
+
+
+def open_fit(app: ViewerHost, path: str) -> None:
+    """Show a saved fit (its folder, fit.json, w.npy): its ws become the current latent at its camera, in the model it
+    was fitted with (its tuned checkpoint when it has one), loaded first unless it is the model on screen. A broken
+    fit is one line in the Model panel, and nothing changes."""
+    try:
+        fit = read_fit(path)
+    except FitInputError as e:
+        app.ui.load_error = str(e)
+        app.log(f"open fit failed: {e}")
+        return
+    pending = pending_of(fit)
+    if app.model is not None and not fit.tuned and same_model(app.model.path, fit.network):
+        if adopt_fit(app, pending):
+            app.ui.model_path = app.model.path  # the field names the model, not the fit's file
+            app.notify(f"opened the fit of {fit.label}")
+        return
+    app.load_model(fit.network)
+    app.pending_fit = pending  # after load_model: a load started for the fit carries it
+    app.notify(f"opening the fit of {fit.label}: loading {fit.network}")
+
+
+def same_model(a: str, b: str) -> bool:
+    """Whether two model paths (or 'builtin') name the same checkpoint."""
+    if a == b:
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def recrop_photo(app: ViewerHost) -> None:

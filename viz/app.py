@@ -22,6 +22,7 @@ import torch  # noqa: E402
 from imgui_bundle import imgui  # noqa: E402
 
 from renderer.engine import RenderEngine  # noqa: E402
+from renderer.fit.saved import opens_as_fit  # noqa: E402
 
 from . import (  # noqa: E402
     actions,
@@ -38,7 +39,7 @@ from .input import InputHandler  # noqa: E402
 from .inspector import Inspector  # noqa: E402
 from .jobs.exporter import Exporter, ExportSettings  # noqa: E402
 from .jobs.loader import LoadedModel, ModelLoader  # noqa: E402
-from .jobs.photo_fit import PhotoFit, PhotoSettings  # noqa: E402
+from .jobs.photo_fit import PendingFit, PhotoFit, PhotoSettings  # noqa: E402
 from .layout import PANE_WIDTH, STATUS_HEIGHT  # noqa: E402
 from .pacing import Pacer  # noqa: E402
 from .path_editor import PathEditor  # noqa: E402
@@ -113,8 +114,8 @@ class App:
         self.photo_settings = PhotoSettings()
         self.fits = 0
         """Photo fits adopted so far (names their custom latents)."""
-        self.pending_fit: tuple[str, object, str] | None = None
-        """(name, ws, label) of a tuned fit whose model is loading: registered on its engine once loaded."""
+        self.pending_fit: PendingFit | None = None
+        """A fit whose model is loading (a tuned fit's, or an opened fit's network): adopted once loaded."""
         if config.checkpoint:
             self.load_model(config.checkpoint)
 
@@ -184,8 +185,15 @@ class App:
     def load_model(self, path: str, keep_view: bool = False) -> None:
         """Start loading a checkpoint in the background (the current model stays until it succeeds); `keep_view`
         keeps the latent and camera (another snapshot of a training run)."""
+        if not keep_view and opens_as_fit(path):
+            self.open_fit(path)  # a saved fit's folder, fit.json or w.npy: its latent, in its model
+            return
         self.ui.model_path, self.ui.load_error = str(path), None
         self.loader.start(path, keep_view=keep_view)
+
+    def open_fit(self, path: str) -> None:
+        """Show a saved fit (folder, fit.json or w.npy): its latent at its camera, in its model."""
+        actions.open_fit(self, path)
 
     def open_photo(self, path: str) -> None:
         """Prepare a picture for a fit (crop and camera estimate, in the background); the Photo panel opens."""

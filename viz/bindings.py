@@ -30,7 +30,12 @@ BINDINGS: tuple[Binding, ...] = (
     Binding("pan", "Right or middle drag", "pan: move the pivot in the image plane", "mouse"),
     Binding("reset", "Double-click", "reset the camera to the model's default", "mouse"),
     Binding(
-        "load", "Drop a file on the window", "load that checkpoint (.pkl or .safetensors)", "mouse", where="anywhere"
+        "load",
+        "Drop a file on the window",
+        "load that checkpoint (.pkl or .safetensors); a picture goes to the Photo panel; a saved fit (its folder, "
+        "fit.json or w.npy) shows its latent at its camera",
+        "mouse",
+        where="anywhere",
     ),
     Binding("reset", "R", "reset the camera to the model's default", "key", where="anywhere"),
     Binding("screenshot", "S", "save the current render as PNG (native resolution)", "key", where="anywhere"),

@@ -19,7 +19,7 @@ from .input import InputHandler
 from .inspector import Inspector
 from .jobs.exporter import Exporter, ExportSettings
 from .jobs.loader import LoadedModel, ModelLoader
-from .jobs.photo_fit import PhotoFit, PhotoSettings
+from .jobs.photo_fit import PendingFit, PhotoFit, PhotoSettings
 from .jobs.worker import LatestWinsWorker
 from .path_editor import PathEditor
 from .recent import RecentFiles
@@ -84,6 +84,7 @@ class WidgetHost(Protocol):
     def open_photo(self, path: str) -> None: ...
     def recrop_photo(self) -> None: ...
     def start_fit(self) -> None: ...
+    def open_fit(self, path: str) -> None: ...
 
 
 class ViewerHost(WidgetHost, Protocol):
@@ -95,7 +96,7 @@ class ViewerHost(WidgetHost, Protocol):
     model_id: int
     mesh_key: tuple | None
     fits: int
-    pending_fit: tuple[str, object, str] | None
+    pending_fit: PendingFit | None
 
     def render_rect_fb(self) -> tuple[int, int, int, int]: ...
     def toggle_help(self) -> None: ...

@@ -10,9 +10,12 @@ from renderer.camera import focal_to_fov
 from renderer.checkpoint import write_native
 from renderer.errors import CheckpointError, ExportError
 from renderer.export.files import next_free
+from renderer.fit.crop import FitInputError
+from renderer.fit.output import TUNED
+from renderer.fit.saved import SavedFit, fit_folder, read_fit
 
 from .exports import out_folder
-from .jobs.photo_fit import label_of
+from .jobs.photo_fit import PendingFit, label_of
 from .orbit import OrbitCamera, Vec3
 
 if TYPE_CHECKING:
@@ -25,6 +28,9 @@ def take_loaded_model(app: ViewerHost) -> None:
     out = app.loader.poll()
     if out is None:
         return
+    pending = app.pending_fit if app.pending_fit is not None and app.pending_fit.model_path == out.path else None
+    if pending is not None:
+        app.pending_fit = None  # applied below, or dropped with a failed load
     if out.error is not None:
         app.ui.load_error = out.error
         app.log(f"load failed: {out.error}")
@@ -45,11 +51,50 @@ def take_loaded_model(app: ViewerHost) -> None:
         app.log(f"warning: {app.recent.warning}")
         app.recent.warning = None
     app.log(f"loaded {m.path} in {m.seconds:.1f} s")
-    if app.pending_fit is not None:  # a tuned fit's model: its latent goes with it
-        name, ws, label = app.pending_fit
-        app.pending_fit = None
-        m.engine.set_custom_latent(name, ws)
-        app.state.latent.custom, app.state.latent.custom_label = name, label
+    fit = pending if pending is not None else fit_beside(app, m.path)
+    if fit is not None:  # a tuned fit's model, or a saved fit's network: its latent goes with it
+        adopt_fit(app, fit)
+
+
+def fit_beside(app: ViewerHost, path: str) -> PendingFit | None:
+    """The saved fit a checkpoint was tuned for, when it is opened from its fit folder (tuned.safetensors beside
+    fit.json and w.npy); a broken fit there is a note, and the model stays loaded."""
+    if Path(path).name != TUNED or fit_folder(path) is None:
+        return None
+    try:
+        return pending_of(read_fit(path))
+    except FitInputError as e:
+        app.log(f"the fit beside {path} was not applied: {e}")
+        app.notify(f"fit not applied: {e}")
+        return None
+
+
+def pending_of(fit: SavedFit) -> PendingFit:
+    """What adopting a saved fit needs once its model is loaded."""
+    return PendingFit(fit.network, fit.ws, fit.label, (fit.yaw, fit.pitch, fit.radius, fit.focal))
+
+
+def adopt_fit(app: ViewerHost, fit: PendingFit) -> bool:
+    """Make a fit's ws the current latent (a custom latent of the engine), at its camera when it has one; ws of
+    another shape than the model's are refused with a line naming both."""
+    assert app.model is not None  # called once a model is loaded
+    G = app.model.engine.G
+    if tuple(fit.ws.shape) != (G.num_ws, G.w_dim):
+        app.ui.load_error = (
+            f"the fit {fit.label} holds ws of shape {tuple(fit.ws.shape)}, but {app.model.path} takes "
+            f"({G.num_ws}, {G.w_dim}): open the model it was fitted with"
+        )
+        app.log(app.ui.load_error)
+        return False
+    app.fits += 1
+    name = f"fit-{app.fits}"
+    app.model.engine.set_custom_latent(name, fit.ws)
+    app.state.latent.custom, app.state.latent.custom_label = name, fit.label
+    if fit.orbit is not None:
+        yaw, pitch, radius, focal = fit.orbit
+        pivot = cast(Vec3, tuple(float(p) for p in G.rendering_kwargs.get("avg_camera_pivot", (0, 0, 0))))
+        app.state.camera = OrbitCamera(yaw, pitch, radius, pivot, (0.0, 0.0, 0.0), focal_to_fov(focal))
+    return True
 
 
 def take_fit(app: ViewerHost) -> None:
@@ -63,10 +108,7 @@ def take_fit(app: ViewerHost) -> None:
         app.log("a photo fit finished for a model that is no longer loaded: dropped")
         return
     r = out.result
-    app.fits += 1
-    name, label = f"fit-{app.fits}", label_of(out.path)
-    pivot = tuple(float(p) for p in app.model.engine.G.rendering_kwargs.get("avg_camera_pivot", (0, 0, 0)))
-    app.state.camera = OrbitCamera(r.yaw, r.pitch, r.radius, cast(Vec3, pivot), (0.0, 0.0, 0.0), focal_to_fov(r.focal))
+    label = label_of(out.path)
     line = f"fitted {label}: PSNR {r.psnr:.1f} dB in the input view, {r.steps} steps in {r.seconds:.0f} s"
     if r.tuned is not None:
         folder = out_folder(app)
@@ -78,12 +120,11 @@ def take_fit(app: ViewerHost) -> None:
             app.ui.export_error = f"could not save the tuned model: {e}"
             app.log(app.ui.export_error)
             return
-        app.pending_fit = (name, r.ws, label)
+        app.pending_fit = PendingFit(str(target), r.ws, label, (r.yaw, r.pitch, r.radius, r.focal))
         app.load_model(str(target), keep_view=True)
         line += f"; tuned model saved as {target}, opening it"
     else:
-        app.model.engine.set_custom_latent(name, r.ws)
-        app.state.latent.custom, app.state.latent.custom_label = name, label
+        adopt_fit(app, PendingFit(app.model.path, r.ws, label, (r.yaw, r.pitch, r.radius, r.focal)))
     app.notify(line)
     app.log(line)
 

@@ -5,7 +5,7 @@
 * pose.py: the yaw/pitch grid search on mean-latent renders (object models);
 * fit.py: `Fitter`, the optimisation (w, camera, then w+ and pivotal tuning), one step at a time;
 * render.py / camera.py: the render and the orbit camera with autograd;
-* output.py: fit.json, w.npy, the tuned checkpoint and the sheet.
+* output.py: fit.json, w.npy, the tuned checkpoint and the sheet; saved.py reads a saved fit back.
 """
 
 from __future__ import annotations

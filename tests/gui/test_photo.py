@@ -11,6 +11,7 @@ import os
 import shutil
 import time
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from PIL import Image  # noqa: E402
 from test_app import click_item, drag, hover, settle, type_into  # noqa: E402
 from xdo import XDo  # noqa: E402
 
+from renderer.builtin import WEIGHTS  # noqa: E402
 from renderer.camera import camera_tuple, default_camera  # noqa: E402
 from renderer.engine import LatentSpec, RenderRequest  # noqa: E402
 from renderer.engine.frames import to_uint8  # noqa: E402
@@ -303,3 +305,76 @@ def test_a_newton_step_shows_its_phase_and_cancels_between_renders(app, xdo, pho
     assert stopped < max(2.0, estimate / 4), (stopped, estimate)  # between the Jacobian's renders, not after the step
     app.run_frames(5)
     assert app.state.latent.custom == latent and app.fits == fits  # nothing adopted
+
+
+@pytest.fixture(scope="module")
+def saved_fit(tmp_path_factory):
+    """A fit of seed 3 written as `triplane-render fit` writes it (its own model instance, off the window's)."""
+    from test_fit import TINY, _target
+
+    from renderer import load_generator
+    from renderer.fit import CameraGuess, FitSettings, Fitter
+    from renderer.fit.output import write_fit
+
+    G = load_generator("builtin")
+    target, _ = _target(G, yaw=0.45, pitch=0.15)
+    rgb = (target.image * 127.5 + 128).clamp(0, 255).byte().permute(1, 2, 0).numpy()
+    prepared = prepare(G, rgb, None, camera=CameraGuess(0.45, 0.15))
+    f = Fitter(G, target, prepared.camera, FitSettings(steps=2, **TINY))
+    result = f.run()
+    folder = tmp_path_factory.mktemp("saved") / "fit-portrait"
+    write_fit(folder, G, prepared, result, f.settings, network="builtin", photo="/photos/portrait.png")
+    return folder, result, G
+
+
+def shown_psnr(app, G, ws, camera) -> float:
+    """PSNR of the frame on screen against the model's own render of `ws` at `camera`."""
+    import torch
+
+    with torch.no_grad():
+        want = G.synthesis(torch.from_numpy(ws)[None], torch.tensor(camera)[None])["image"][0]
+    got = app.shown.result.image
+    return float(-10 * torch.log10(((got - want) / 2).square().mean()))
+
+
+def test_a_saved_fit_dropped_on_the_window_shows_its_latent_at_its_camera(app, xdo, saved_fit, tmp_path):
+    folder, result, G = saved_fit
+    app.state.latent.custom = None  # back to seeds
+    settle(app)
+    for path in (folder, folder / "fit.json"):
+        app.state.latent.custom = None
+        app.state.camera = replace(app.state.camera, yaw=-0.3)
+        app.input.on_drop(app.window, [str(path)])
+        settle(app)
+        lat = app.shown.job.request.latent
+        assert lat.custom is not None and app.state.latent.custom_label == "portrait.png"
+        assert np.array_equal(app.engine.custom_latents[lat.custom][0].numpy(), result.ws)
+        assert abs(app.state.camera.yaw - result.yaw) < 1e-6 and abs(app.state.camera.pitch - result.pitch) < 1e-6
+        assert shown_psnr(app, G, result.ws, result.camera) > 35  # the fit, at its camera, as the model renders it
+    # the Model panel's path field takes the fit's w.npy too
+    app.state.latent.custom = None
+    click_item(app, xdo, "jump_model")
+    type_into(app, xdo, "model_path", str(folder / "w.npy"), ctrl_click=False)
+    settle(app)
+    assert app.state.latent.custom is not None and app.ui.load_error is None
+    # its tuned checkpoint opens as a model and brings the fit with it
+    tuned = tmp_path / "tuned-fit"
+    shutil.copytree(folder, tuned)
+    shutil.copy(WEIGHTS, tuned / "tuned.safetensors")
+    app.state.latent.custom = None
+    app.input.on_drop(app.window, [str(tuned / "tuned.safetensors")])
+    assert app.run_until(lambda: app.model is not None and app.model.path.endswith("tuned.safetensors"), 60)
+    settle(app)
+    assert app.state.latent.custom is not None and app.state.latent.custom_label == "portrait.png"
+    assert shown_psnr(app, G, result.ws, result.camera) > 35
+    # a broken fit (a pickled w.npy): one line in the Model panel, and nothing changes
+    broken = tmp_path / "broken-fit"
+    shutil.copytree(folder, broken)
+    np.save(broken / "w.npy", np.array([{"not": "a latent"}], dtype=object), allow_pickle=True)
+    model, latent, camera = app.model, app.state.latent.custom, app.state.camera
+    app.input.on_drop(app.window, [str(broken)])
+    settle(app)
+    assert "w.npy is not a plain array" in app.ui.load_error and "\n" not in app.ui.load_error
+    assert (app.model, app.state.latent.custom, app.state.camera) == (model, latent, camera)
+    app.load_model("builtin")  # the module's other tests expect the shipped model
+    assert app.run_until(lambda: app.model is not None and app.model.path == "builtin", 60)

@@ -225,6 +225,19 @@ class PhotoFit:
         return True
 
 
+@dataclass
+class PendingFit:
+    """A fit's latent (and camera) waiting for its model to load: a tuned fit's new checkpoint, or the network of a
+    saved fit the user opened. Applied when the load of `model_path` finishes; dropped if that load fails."""
+
+    model_path: str
+    ws: np.ndarray
+    """(num_ws, w_dim) float32."""
+    label: str
+    orbit: tuple[float, float, float, float] | None = None
+    """yaw, pitch, radius, focal to look from (None: keep the camera)."""
+
+
 def label_of(path: str) -> str:
     """A fitted latent's name in the Latent panel: the picture's file name."""
     return Path(path).name

@@ -28,7 +28,7 @@ def draw(app: WidgetHost) -> None:
     mark(app, "model_load")
     if (entered or clicked) and ui.model_path.strip():
         app.load_model(os.path.expanduser(ui.model_path.strip()))
-    imgui.text_disabled("or drop a .pkl / .safetensors file on the window")
+    imgui.text_disabled("or drop a .pkl / .safetensors file, or a saved fit's folder, on the window")
 
     loading = app.loader.loading
     if loading:
