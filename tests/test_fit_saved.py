@@ -6,15 +6,23 @@ from __future__ import annotations
 
 import json
 import pickle
+from dataclasses import replace
 
+import imageio.v2 as imageio
 import numpy as np
 import pytest
 import torch
+import trimesh
+from PIL import Image
+from test_cli import assert_one_line_error, run_cli
 from test_fit import TINY, _target
 
 from renderer import load_generator
 from renderer.builtin import WEIGHTS
-from renderer.camera import orbit_camera
+from renderer.camera import camera_tuple, default_camera, orbit_camera
+from renderer.engine import LatentSpec, RenderEngine, RenderRequest
+from renderer.engine.frames import to_uint8
+from renderer.export.mesh import default_level, export_mesh
 from renderer.fit import CameraGuess, FitInputError, FitSettings, Fitter, prepare
 from renderer.fit.fit import w_basis
 from renderer.fit.output import TUNED, write_fit
@@ -133,3 +141,56 @@ def test_a_relative_network_is_found_beside_the_fit(written, tmp_path):
     bad = _broken(written, tmp_path, {"network": "model.safetensors"})
     (bad / "model.safetensors").write_bytes(WEIGHTS.read_bytes())
     assert read_fit(bad).network == str(bad / "model.safetensors")
+
+
+def test_the_command_line_renders_meshes_and_orbits_a_saved_fit(G, written, tmp_path):
+    folder, result = written
+    engine = RenderEngine(G, timed=False)
+    engine.set_custom_latent("fit", result.ws)
+    rk = G.rendering_kwargs
+    camera = camera_tuple(default_camera(rk, yaw=0.5))
+    req = RenderRequest(LatentSpec(seed=0.0, custom="fit"), camera, camera_tuple(default_camera(rk)), psi=1.0)
+    want = to_uint8(engine.render(req).image).numpy()
+    seed0 = to_uint8(engine.render(replace(req, latent=LatentSpec(seed=0.0))).image).numpy()
+    out = tmp_path / "out"
+    r = run_cli("images", "--fit", folder, "--yaw", "0.5", "--outdir", out)
+    assert r.returncode == 0, r.stderr
+    got = np.asarray(Image.open(out / "fit-yaw+0.50-pitch+0.00.png")).astype(int)
+    assert np.abs(got - want).max() <= 1 and np.abs(got - seed0).mean() > 5  # the fit's latent, not a seed's
+    r = run_cli("mesh", "--fit", folder / "w.npy", "--res", "32", "--out", out / "fit.ply", "--quiet")
+    assert r.returncode == 0, r.stderr
+    planes, _ = engine.planes_for(req, engine.ws_for(req))
+    export_mesh(G, planes, out / "here.ply", 32, default_level(G))
+    there, here = trimesh.load(out / "fit.ply"), trimesh.load(out / "here.ply")
+    assert len(there.vertices) == len(here.vertices) > 100
+    assert np.abs(np.asarray(there.vertices) - np.asarray(here.vertices)).max() < 1e-4
+    r = run_cli("video", "--fit", folder, "--frames", "3", "--out", out / "orbit.mp4", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert len(imageio.mimread(out / "orbit.mp4")) == 3
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (("mesh", "--network", "builtin", "--out", "{out}/m.ply"), ("leave out --network",)),
+        (("mesh", "--seed", "3", "--out", "{out}/m.ply"), ("--seed or --fit",)),
+        (("video", "--seeds", "1", "--out", "{out}/v.mp4"), ("leave out --seeds",)),
+        (("video", "--kind", "interp", "--out", "{out}/v.mp4"), ("leave out --seeds and --kind interp",)),
+        (("images", "--seeds", "1", "--outdir", "{out}"), ("--seeds or --fit",)),
+    ],
+)
+def test_the_command_line_refuses_a_fit_with_its_own_latent_or_model(written, tmp_path, args, fragments):
+    folder, _ = written
+    out = tmp_path / "out"
+    r = run_cli(*(a.format(out=out) for a in args), "--fit", folder)
+    assert_one_line_error(r, *fragments)
+    assert not out.exists()
+
+
+def test_the_command_line_names_a_broken_fit_before_writing(written, tmp_path):
+    bad = _broken(written, tmp_path, {"network": "/nowhere/model.pkl"})
+    out = tmp_path / "out"
+    for args in (("images", "--outdir", out), ("mesh", "--out", out / "m.ply"), ("video", "--out", out / "v.mp4")):
+        r = run_cli(*args, "--fit", bad)
+        assert_one_line_error(r, "/nowhere/model.pkl was not found")
+        assert not out.exists()

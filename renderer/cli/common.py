@@ -21,6 +21,8 @@ from ..builtin import BUILTIN, resolve
 from ..engine import RenderEngine
 from ..errors import CliError
 from ..export.files import ensure_writable_folder
+from ..fit.crop import FitInputError
+from ..fit.saved import SavedFit, read_fit
 from .args import arg, count, finite, path
 
 PROG = "triplane-render"
@@ -92,10 +94,48 @@ def refuse_existing(paths: Sequence[Path], force: bool) -> None:
         )
 
 
-def load_engine(network: str, device: str) -> RenderEngine:
-    """The engine of a --network ('builtin' or a checkpoint that must exist) on a --device, untimed."""
-    path = require_file(os.fspath(resolve(network)))
+def load_engine(network: str | None, device: str) -> RenderEngine:
+    """The engine of a --network ('builtin' or a checkpoint that must exist; None: the shipped model) on a
+    --device, untimed."""
+    path = require_file(os.fspath(resolve(network or BUILTIN)))
     return RenderEngine(load_generator(path, device=resolve_device(device)), timed=False)
+
+
+FIT_LATENT = "fit"
+"""The name a --fit's ws are registered under in the engine."""
+
+
+def add_fit_option(p: argparse.ArgumentParser, what: str) -> None:
+    """--fit DIR: a saved fit's latent, in the model it was fitted with, instead of `what`."""
+    p.add_argument(
+        "--fit",
+        metavar="DIR",
+        type=arg(path),
+        default=None,
+        help=f"a folder `{PROG} fit` wrote (or fit.json / w.npy in it): its fitted latent instead of {what}, in "
+        "its model (the tuned checkpoint beside it, else the network it was fitted with; leave out --network)",
+    )
+
+
+def read_cli_fit(args: argparse.Namespace) -> SavedFit:
+    """With --fit, before any output is touched: the saved fit, or a CliError naming what is wrong with it."""
+    if args.network is not None:
+        usage_error("--fit brings its own model (the tuned checkpoint beside it, or its network); leave out --network")
+    try:
+        return read_fit(args.fit)
+    except FitInputError as e:
+        raise CliError(str(e)) from None
+
+
+def fit_engine(args: argparse.Namespace, fit: SavedFit) -> RenderEngine:
+    """The engine of a saved fit's model, its ws registered as FIT_LATENT (used as they are: no truncation);
+    CliError when the model takes ws of another shape."""
+    engine = load_engine(fit.network, args.device)
+    G = engine.G
+    if tuple(fit.ws.shape) != (G.num_ws, G.w_dim):
+        raise CliError(f"{args.fit}: its ws are {tuple(fit.ws.shape)}, {fit.network} takes ({G.num_ws}, {G.w_dim})")
+    engine.set_custom_latent(FIT_LATENT, fit.ws)
+    return engine
 
 
 class ProgressBar:
@@ -127,7 +167,7 @@ def add_export_options(p: argparse.ArgumentParser) -> None:
     """The options `mesh` and `video` share: model, truncation, device, overwriting, progress bar."""
     p.add_argument(
         "--network",
-        default=BUILTIN,
+        default=None,
         metavar="PATH",
         type=arg(path),
         help=f"checkpoint (.pkl or .safetensors) or '{BUILTIN}' (default: the shipped model)",

@@ -2,6 +2,7 @@
 
     triplane-render images --network N --seeds 0-3,7 --trunc 0.7 --yaw 0.3 --outdir out
     triplane-render images --from-png SHOT.png [--outdir DIR] [--network N]
+    triplane-render images --fit FITDIR --yaw 0.5 --outdir out        (a photo fit's latent, in its model)
 
 Outputs are checked before the network loads and written atomically (complete or absent).
 """
@@ -34,7 +35,19 @@ from ..export.screenshot import (
 )
 from ..seeds import SEED_MAX
 from .args import MAX_DEPTH_MULT, MAX_NRR, MAX_SEEDS, VIEWS, arg, bounded, count, finite, fov, parse_seeds, path
-from .common import PROG, load_engine, prepare_outdir, refuse_existing, require_file, resolve_device, usage_error
+from .common import (
+    FIT_LATENT,
+    PROG,
+    add_fit_option,
+    fit_engine,
+    load_engine,
+    prepare_outdir,
+    read_cli_fit,
+    refuse_existing,
+    require_file,
+    resolve_device,
+    usage_error,
+)
 
 
 def register(sub) -> None:
@@ -58,6 +71,7 @@ def register(sub) -> None:
         metavar="LIST",
         help=f"seeds and inclusive ranges, e.g. 0-3,7; each in 0..{SEED_MAX} (at most {MAX_SEEDS})",
     )
+    add_fit_option(im, "--seeds (one PNG)")
     im.add_argument("--trunc", type=arg(finite), default=1.0, metavar="PSI", help="truncation psi (default 1 = none)")
     im.add_argument(
         "--trunc-cutoff",
@@ -149,6 +163,12 @@ def run(args: argparse.Namespace) -> int:
         if args.seeds is not None:
             usage_error("--from-png takes its seed from the screenshot; leave out --seeds")
         return rerender_png(args)
+    if args.fit is not None:
+        if args.seeds is not None:
+            usage_error("give --seeds or --fit, not both")
+        if args.outdir is None:
+            usage_error("the following arguments are required: --outdir")
+        return render_fit(args)
     missing = [name for name, value in (("--seeds", args.seeds), ("--outdir", args.outdir)) if value is None]
     if missing:
         usage_error(f"the following arguments are required: {', '.join(missing)}")
@@ -165,12 +185,31 @@ def render_seeds(args: argparse.Namespace) -> int:
     refuse_existing(list(targets.values()), args.force)
     device = resolve_device(args.device)
     engine = RenderEngine(load_generator(network, device=device), timed=False)
+    render_pngs(args, engine, [(LatentSpec(seed=seed), seed, target) for seed, target in targets.items()])
+    print(f"wrote {len(args.seeds)} image(s) to {outdir}")
+    return 0
+
+
+def render_fit(args: argparse.Namespace) -> int:
+    """Render a saved fit's latent, in its model, at --yaw/--pitch: fit-yaw+Y.YY-pitch+P.PP.png."""
+    fit = read_cli_fit(args)
+    outdir = prepare_outdir(args.outdir)
+    target = outdir / f"fit-yaw{args.yaw:+.2f}-pitch{args.pitch:+.2f}.png"
+    refuse_existing([target], args.force)
+    engine = fit_engine(args, fit)
+    render_pngs(args, engine, [(LatentSpec(seed=0.0, custom=FIT_LATENT), 0, target)])
+    print(f"wrote {target}")
+    return 0
+
+
+def render_pngs(args: argparse.Namespace, engine: RenderEngine, items: list[tuple[LatentSpec, int, Path]]) -> None:
+    """Render each (latent, rng seed, target PNG) with the chosen view, camera and sampling."""
     rk = engine.G.rendering_kwargs
     camera = camera_tuple(default_camera(rk, yaw=args.yaw, pitch=args.pitch, fov_deg=args.fov))
     cond = camera if args.cond == "render" else camera_tuple(default_camera(rk, fov_deg=args.fov))
-    for seed in tqdm(args.seeds, desc="rendering", unit="img", disable=len(args.seeds) < 2, file=sys.stderr):
+    for latent, seed, target in tqdm(items, desc="rendering", unit="img", disable=len(items) < 2, file=sys.stderr):
         req = RenderRequest(
-            latent=LatentSpec(seed=seed),
+            latent=latent,
             camera=camera,
             cond_camera=cond,
             psi=args.trunc,
@@ -183,9 +222,7 @@ def render_seeds(args: argparse.Namespace) -> int:
         )
         res = engine.render(req)
         pixels = view_pixels(args.view, res.image, res.raw, res.depth, res.alpha)
-        write_png_atomic(pixels, targets[seed], overwrite=args.force)
-    print(f"wrote {len(args.seeds)} image(s) to {outdir}")
-    return 0
+        write_png_atomic(pixels, target, overwrite=args.force)
 
 
 def rerender_png(args: argparse.Namespace) -> int:

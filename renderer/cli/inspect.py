@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     ws = engine.ws_for(req)
     level = args.level if args.level is not None else default_level(G)
     inspection = inspect_latent(G, ws, front, slice_resolution=args.slice_res)
-    network = args.network if args.network == BUILTIN else os.fspath(args.network)
+    network = os.fspath(args.network or BUILTIN)
     meta = {"network": network, "seed": args.seed, "psi": args.trunc, "trunc_cutoff": args.trunc_cutoff}
     written = write_sheet(G, inspection, out, level, meta, overwrite=args.force)
     if not args.quiet:

@@ -1,6 +1,7 @@
 """`triplane-render mesh`: one seed's coloured mesh (.ply/.obj/.glb) or density volume (.mrc).
 
     triplane-render mesh --network N --seed S --res 256 --level 10 --out head.glb
+    triplane-render mesh --fit FITDIR --res 256 --out photo.glb      (a photo fit's latent, in its model)
 
 The output is checked before the network loads and written atomically (complete or absent).
 """
@@ -18,7 +19,16 @@ from ..export.mesh_files import FORMATS
 from ..model.density import MAX_RESOLUTION, MIN_RESOLUTION, check_resolution
 from ..seeds import SEED_MAX
 from .args import MAX_CHUNK, arg, count, iso_level, path, seed
-from .common import ProgressBar, add_export_options, load_engine
+from .common import (
+    FIT_LATENT,
+    ProgressBar,
+    add_export_options,
+    add_fit_option,
+    fit_engine,
+    load_engine,
+    read_cli_fit,
+    usage_error,
+)
 
 
 def register(sub) -> None:
@@ -33,7 +43,8 @@ def register(sub) -> None:
         ".mrc (the raw density volume, for ChimeraX).",
     )
     add_export_options(m)
-    m.add_argument("--seed", type=arg(seed), default=0, metavar="S", help=f"seed, 0..{SEED_MAX} (default 0)")
+    m.add_argument("--seed", type=arg(seed), default=None, metavar="S", help=f"seed, 0..{SEED_MAX} (default 0)")
+    add_fit_option(m, "a seed")
     m.add_argument(
         "--res",
         type=arg(count(MIN_RESOLUTION, MAX_RESOLUTION)),
@@ -62,16 +73,22 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Extract one seed's mesh (or density volume) from cached planes and write it by extension."""
+    if args.fit is not None and args.seed is not None:
+        usage_error("give --seed or --fit, not both")
+    fit = read_cli_fit(args) if args.fit is not None else None
     out = check_target(args.out, args.force, FORMATS, "mesh")
     check_resolution(args.res)
     if args.level not in (None, "auto"):
         check_level(args.level)
-    engine = load_engine(args.network, args.device)
+    if fit is not None:
+        engine, latent = fit_engine(args, fit), LatentSpec(seed=0.0, custom=FIT_LATENT)
+    else:
+        engine, latent = load_engine(args.network, args.device), LatentSpec(seed=float(args.seed or 0))
     G = engine.G
     rk = G.rendering_kwargs
     front = camera_tuple(default_camera(rk))
     req = RenderRequest(
-        latent=LatentSpec(seed=float(args.seed)),
+        latent=latent,
         camera=front,
         cond_camera=front,
         psi=args.trunc,

@@ -2,6 +2,7 @@
 
     triplane-render video --network N --seeds 0,1,2 --kind orbit|interp --frames 120 --out v.mp4
     triplane-render video --path shot.json [--fps F] [--duration S] [--png-dir DIR] --out v.mp4
+    triplane-render video --fit FITDIR --frames 120 --out v.mp4      (an orbit of a photo fit's latent)
 
 `--path` takes a triplane-viz camera path or a nerfstudio camera_path.json (told apart by content;
 renderer.paths.files); a nerfstudio path carries no latent, so --seeds (one seed; default 0) and
@@ -14,10 +15,20 @@ from __future__ import annotations
 
 import argparse
 
+from ..engine import LatentSpec
 from ..export.files import check_target
 from ..export.video import KINDS, MAX_FRAMES, VideoSpec, write_video
 from .args import MAX_DEPTH_MULT, MAX_NRR, arg, bounded, count, parse_seeds, path
-from .common import ProgressBar, add_export_options, load_engine, usage_error
+from .common import (
+    FIT_LATENT,
+    ProgressBar,
+    add_export_options,
+    add_fit_option,
+    fit_engine,
+    load_engine,
+    read_cli_fit,
+    usage_error,
+)
 
 
 def register(sub) -> None:
@@ -58,6 +69,7 @@ def register(sub) -> None:
         metavar="DIR",
         help="with --path: also write PNG frames, depth maps (.npy + 16-bit .png) and cameras.json to DIR",
     )
+    add_fit_option(v, "--seeds (an orbit)")
     v.add_argument("--kind", choices=KINDS, default="orbit", help="orbit or interp (default orbit)")
     v.add_argument(
         "--frames",
@@ -99,14 +111,21 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     """Render an orbit or an interpolation video to MP4."""
     if args.camera_path is not None:
+        if args.fit is not None:
+            usage_error("--fit goes with an orbit, not --path")
         return run_path(args)
-    if args.seeds is None:
-        usage_error("video needs --seeds (or --path)")
+    seeds = args.seeds
+    if args.fit is not None:
+        if seeds is not None or args.kind != "orbit":
+            usage_error("--fit makes an orbit of the fitted latent: leave out --seeds and --kind interp")
+        seeds = [0.0]  # a placeholder: the fit's latent replaces the seed
+    elif seeds is None:
+        usage_error("video needs --seeds (or --path, or --fit)")
     for flag, value in (("--duration", args.duration), ("--png-dir", args.png_dir)):
         if value is not None:
             usage_error(f"{flag} goes with --path")
     spec = VideoSpec(
-        seeds=list(args.seeds),
+        seeds=list(seeds),
         kind=args.kind,
         frames=args.frames,
         fps=30.0 if args.fps is None else args.fps,
@@ -115,10 +134,12 @@ def run(args: argparse.Namespace) -> int:
         view=args.view or "image",
         neural_rendering_resolution=args.nrr,
         depth_multiplier=args.depth_mult,
+        latent=LatentSpec(seed=0.0, custom=FIT_LATENT) if args.fit is not None else None,
     )
     spec.check()
+    fit = read_cli_fit(args) if args.fit is not None else None
     out = check_target(args.out, args.force, (".mp4",), "video")
-    engine = load_engine(args.network, args.device)
+    engine = fit_engine(args, fit) if fit is not None else load_engine(args.network, args.device)
     bar = ProgressBar(f"video {spec.total_frames()} frames", disable=args.quiet)
     try:
         summary = write_video(engine, spec, out, overwrite=args.force, progress=bar)
