@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import math
 import threading
+from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from renderer import load_generator
@@ -127,6 +129,36 @@ def test_from_png_image_view_with_superresolution(engine, tmp_path, golden_nativ
     )
     assert "identical pixels" in capsys.readouterr().out
     assert np.array_equal(np.asarray(Image.open(outdir / "shot-rerender.png")), pixels)
+
+
+def test_from_png_rerenders_a_fitted_latent_from_the_ws_it_carries(engine, tmp_path, golden_native_checkpoint, capsys):
+    G = engine.G
+    seed5 = engine.ws_for(fancy_request(G, latent=LatentSpec(seed=5.0)))[0]
+    ws = (seed5 + 0.1 * torch.randn(seed5.shape, generator=torch.Generator().manual_seed(0))).numpy()
+    engine.set_custom_latent("fit-1", ws)
+    req = fancy_request(G, latent=LatentSpec(seed=0.0, custom="fit-1"))
+    res = engine.render(req)
+    pixels = view_pixels("raw", res.image, res.raw, res.depth, res.alpha)
+    with pytest.raises(ExportError, match="no ws to record"):
+        X.screenshot_metadata(req, "raw", str(golden_native_checkpoint))
+    meta = X.screenshot_metadata(req, "raw", str(golden_native_checkpoint), custom_ws=engine.custom_latents["fit-1"])
+    assert np.array_equal(X.custom_ws_from_metadata(json.loads(json.dumps(meta))), ws)  # bit for bit through JSON
+    shot = tmp_path / "fit.png"
+    X.save_screenshot(pixels, shot, meta)
+    assert main(["images", "--from-png", str(shot)]) == 0  # a fresh engine: the ws come from the screenshot
+    assert "identical pixels" in capsys.readouterr().out
+    again = np.asarray(Image.open(tmp_path / "fit-rerender.png"))
+    assert np.array_equal(again, pixels)
+    plain = engine.render(replace(req, latent=LatentSpec(seed=0.0)))
+    assert not np.array_equal(again, view_pixels("raw", plain.image, plain.raw, plain.depth, plain.alpha))
+    # a record without the ws (edited, or from elsewhere): one line, nothing written
+    bare = {k: v for k, v in meta.items() if k != X.CUSTOM_KEY}
+    X.save_screenshot(pixels, tmp_path / "bare.png", bare)
+    with pytest.raises(SystemExit) as e:
+        main(["images", "--from-png", str(tmp_path / "bare.png")])
+    assert e.value.code == 2
+    assert "does not carry its ws" in capsys.readouterr().err
+    assert not (tmp_path / "bare-rerender.png").exists()
 
 
 def test_from_png_cli_errors(tmp_path, capsys):

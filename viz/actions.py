@@ -16,10 +16,10 @@ import numpy as np
 from renderer.export.files import next_free, write_png_atomic
 from renderer.fit.crop import FitInputError
 from renderer.fit.saved import read_fit
-from renderer.seeds import SEED_MAX, seed_label
+from renderer.seeds import SEED_MAX
 
 from .canvas import geometry_pixels, read_back
-from .exports import out_folder, save_screenshot_now
+from .exports import latent_name, out_folder, save_screenshot_now
 from .results import adopt_fit, pending_of
 from .session import render_pixels
 
@@ -154,7 +154,7 @@ def save_render(app: ViewerHost) -> Path | None:
         view = app.state.view.view if out.job.pack_view == "depth" else out.job.pack_view
         if app.state.view.view == "geometry":
             view = "geometry"
-        path = next_free(_out_folder(app), f"render-seed{seed_label(out.job.request.latent.seed)}-{view}", ".png")
+        path = next_free(_out_folder(app), f"render-{latent_name(out.job.request.latent)}-{view}", ".png")
         if view == "geometry":
             pixels, out = (
                 geometry_pixels(app),

@@ -39,7 +39,10 @@ def _seed_name(out: FrameOut) -> str:
 
 
 def latent_name(lat: LatentSpec) -> str:
-    """File-name part naming a latent exactly (seeds as renderer.seeds.seed_label prints them)."""
+    """File-name part naming a latent exactly (seeds as renderer.seeds.seed_label prints them; a fitted latent by
+    its name, e.g. 'fit-2')."""
+    if lat.custom is not None:
+        return lat.custom
     name = f"seed{seed_label(lat.seed)}"
     if lat.seed_b is not None:
         name += f"-to-{seed_label(lat.seed_b)}-t{lat.t:.2f}"
@@ -171,7 +174,7 @@ def save_depth_now(app: WidgetHost) -> tuple[Path, Path] | None:
         folder = out_folder(app)
         stem = next_free(folder, f"depth-{_seed_name(out)}", ".npy").with_suffix("")
         assert app.model is not None  # _shown checked it
-        meta = screenshot_metadata(out.job.request, "depth", app.model.path)
+        meta = screenshot_metadata(out.job.request, "depth", app.model.path, custom_ws=_custom_ws(app, out))
         paths = save_depth(r.depth, r.alpha, stem, meta=meta, overwrite=False)
     except (ExportError, OSError) as e:
         _finish(app, None, f"depth export failed: {e}")
@@ -183,8 +186,17 @@ def save_depth_now(app: WidgetHost) -> tuple[Path, Path] | None:
 def save_screenshot_now(app: WidgetHost, pixels, out: FrameOut, view: str, path: Path) -> Path:
     """The shown render as PNG with metadata chunks and a .json sidecar (raises ExportError)."""
     assert app.model is not None  # a frame on screen is the current model's
-    meta = screenshot_metadata(out.job.request, view, app.model.path, saved_as=out.job.pack_view)
+    meta = screenshot_metadata(
+        out.job.request, view, app.model.path, saved_as=out.job.pack_view, custom_ws=_custom_ws(app, out)
+    )
     return save_screenshot(pixels, path, meta)
+
+
+def _custom_ws(app: WidgetHost, out: FrameOut):
+    """The ws of the fitted latent the frame shows (None for seeds): screenshots carry them to re-render."""
+    name = out.job.request.latent.custom
+    assert app.model is not None  # a frame on screen is the current model's
+    return None if name is None else app.model.engine.custom_latents.get(name)
 
 
 # ----------------------------------------------------------------- camera paths (the Path panel)

@@ -26,6 +26,7 @@ from ..engine.frames import view_pixels
 from ..errors import ExportError
 from ..export.files import check_target, write_png_atomic
 from ..export.screenshot import (
+    custom_ws_from_metadata,
     depth_to_uint16,
     is_depth_record,
     read_metadata,
@@ -256,7 +257,13 @@ def rerender_png(args: argparse.Namespace) -> int:
             f"{PROG}: warning: {shot.name} used stochastic sampling without a fixed seed; the re-render will differ",
             file=sys.stderr,
         )
+    custom_ws = custom_ws_from_metadata(meta)  # set exactly when the request names a custom latent
     engine = load_engine(network, args.device)
+    if custom_ws is not None and req.latent.custom is not None:
+        try:
+            engine.set_custom_latent(req.latent.custom, custom_ws)
+        except ValueError as e:
+            raise ExportError(f"{shot}: its fitted ws do not fit {network}: {e}") from None
     res = engine.render(req)
     record = dict(meta, rerendered_from=shot.name)
     if depth_png:

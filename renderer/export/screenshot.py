@@ -16,6 +16,8 @@ Depth maps: float32 `.npy` of the ray distance (H, W), and a 16-bit PNG where 0 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime
 import json
 import os
@@ -77,12 +79,18 @@ def camera_record(c) -> dict[str, Any]:
 
 
 def screenshot_metadata(
-    req: RenderRequest, view: str, model: str, saved_as: str | None = None, extra: dict[str, Any] | None = None
+    req: RenderRequest,
+    view: str,
+    model: str,
+    saved_as: str | None = None,
+    extra: dict[str, Any] | None = None,
+    custom_ws: np.ndarray | torch.Tensor | None = None,
 ) -> dict[str, Any]:
     """The full record of a screenshot: how to re-render it and what it shows.
 
     view: the viewer's view (image, raw, depth, normals); saved_as: the pixels written
-    (renderer.engine.frames.view_pixels' view: image, raw or depth; normals are saved as depth)."""
+    (renderer.engine.frames.view_pixels' view: image, raw or depth; normals are saved as depth); custom_ws: the ws
+    a custom latent (a photo fit) names, carried exactly so the screenshot re-renders without the fit."""
     saved_as = saved_as or ("depth" if view == "normals" else view)
     model = model if model == "builtin" else os.path.abspath(os.fspath(model))
     deterministic = req.sampling == "deterministic" or req.rng_seed is not None
@@ -98,9 +106,41 @@ def screenshot_metadata(
         "cameras": {"camera": camera_record(req.camera), "conditioning": camera_record(req.cond_camera)},
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
+    if req.latent.custom is not None:
+        if custom_ws is None:
+            raise ExportError(f"the custom latent {req.latent.custom!r} on screen has no ws to record")
+        meta[CUSTOM_KEY] = custom_latent_record(custom_ws)
     if extra:
         meta.update(extra)
     return meta
+
+
+CUSTOM_KEY = "custom_latent"
+"""Record key of a custom latent's ws: shape and float32 little-endian bytes in base64 (bit-exact)."""
+
+
+def custom_latent_record(ws: np.ndarray | torch.Tensor) -> dict[str, Any]:
+    """ws (num_ws, w_dim) or (1, num_ws, w_dim) as a JSON value that restores them bit for bit."""
+    a = np.asarray(ws.detach().cpu() if isinstance(ws, torch.Tensor) else ws, dtype="<f4")
+    a = a.reshape(a.shape[-2:])
+    return {"shape": list(a.shape), "float32_base64": base64.b64encode(a.tobytes()).decode("ascii")}
+
+
+def custom_ws_from_metadata(meta: dict[str, Any]) -> np.ndarray | None:
+    """The ws a screenshot of a custom latent carries (None for seeds); ExportError when they are missing or bad."""
+    if meta["request"].get("latent", {}).get("custom") is None:
+        return None
+    rec: Any = meta.get(CUSTOM_KEY)
+    try:
+        shape = tuple(int(n) for n in rec["shape"])
+        ws = np.frombuffer(base64.b64decode(rec["float32_base64"], validate=True), dtype="<f4").reshape(shape)
+    except (TypeError, KeyError, ValueError, binascii.Error):
+        raise ExportError(
+            "the screenshot shows a fitted latent but does not carry its ws; render the fit's folder with --fit"
+        ) from None
+    if len(shape) != 2 or not np.isfinite(ws).all():
+        raise ExportError("the screenshot's fitted ws are not a finite (num_ws, w_dim) array")
+    return ws.astype(np.float32)
 
 
 def summary_chunks(meta: dict[str, Any]) -> dict[str, str]:

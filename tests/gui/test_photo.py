@@ -29,6 +29,7 @@ from renderer.builtin import WEIGHTS  # noqa: E402
 from renderer.camera import camera_tuple, default_camera  # noqa: E402
 from renderer.engine import LatentSpec, RenderRequest  # noqa: E402
 from renderer.engine.frames import to_uint8  # noqa: E402
+from renderer.export.screenshot import custom_ws_from_metadata, read_metadata  # noqa: E402
 from renderer.fit import load_image, prepare  # noqa: E402
 from viz.app import App, AppConfig  # noqa: E402
 
@@ -351,6 +352,10 @@ def test_a_saved_fit_dropped_on_the_window_shows_its_latent_at_its_camera(app, x
         assert np.array_equal(app.engine.custom_latents[lat.custom][0].numpy(), result.ws)
         assert abs(app.state.camera.yaw - result.yaw) < 1e-6 and abs(app.state.camera.pitch - result.pitch) < 1e-6
         assert shown_psnr(app, G, result.ws, result.camera) > 35  # the fit, at its camera, as the model renders it
+    # a screenshot of it carries the ws, so `images --from-png` re-renders it without the fit
+    shot = app.save_render()
+    assert shot is not None and shot.name.startswith(f"render-{app.state.latent.custom}-"), shot
+    assert np.array_equal(custom_ws_from_metadata(read_metadata(shot)), result.ws)
     # the Model panel's path field takes the fit's w.npy too
     app.state.latent.custom = None
     click_item(app, xdo, "jump_model")
