@@ -46,7 +46,7 @@ from renderer.camera import camera_to_orbit, orbit_camera
 from renderer.engine import seed_z
 from renderer.export.files import atomic_write
 from renderer.fit import FitSettings, prepare_object, run_fit
-from renderer.fit.fit import psnr
+from renderer.fit.compare import psnr
 from renderer.model import occupancy as occ
 
 HELD_OUT = 200000

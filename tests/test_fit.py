@@ -34,8 +34,9 @@ from renderer.fit import (
     subject_kind,
 )
 from renderer.fit.camera import orbit_camera_t
+from renderer.fit.compare import psnr, resize, shown_difference
 from renderer.fit.crop import segment
-from renderer.fit.fit import psnr, ramp_down, resize, shown_difference, w_basis
+from renderer.fit.fit import ramp_down, w_basis
 from renderer.fit.render import render_diff
 from renderer.model.superres import SR_MODULES
 

@@ -26,8 +26,10 @@ from PIL import Image
 from ..camera import default_focal, orbit_camera
 from ..model.generator import TriPlaneGenerator
 from ..progress import CancelToken
-from .fit import CameraGuess, FitResult, FitSettings, FitTarget, Fitter, resize
+from .compare import resize
+from .fit import Fitter
 from .pose import PITCH_GRID, YAW_GRID, grid_search, mean_ws
+from .settings import CameraGuess, FitResult, FitSettings, FitTarget
 
 MIN_SIDE = 64
 """Pictures smaller than this (either side) are refused."""

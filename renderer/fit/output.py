@@ -21,8 +21,9 @@ from ..checkpoint import write_native
 from ..errors import ExportError
 from ..export.files import atomic_write, describe_os_error, write_png_atomic
 from ..model.generator import TriPlaneGenerator
+from .compare import to_uint8
 from .crop import Prepared
-from .fit import FitResult, FitSettings, to_uint8
+from .settings import FitResult, FitSettings
 
 FILES = ("crop.png", "fit.json", "w.npy", "sheet.png")
 TUNED = "tuned.safetensors"

@@ -16,7 +16,7 @@ from ..camera import default_focal, orbit_camera
 from ..model import occupancy as occ
 from ..model.generator import TriPlaneGenerator
 from ..progress import CancelToken, check_cancel
-from .fit import resize
+from .compare import resize
 
 YAW_GRID = tuple(float(v) for v in np.linspace(-1.5, 1.5, 21))
 """Default yaw candidates (radians): +-86 degrees in 0.15 steps (a front half-orbit)."""

@@ -15,8 +15,8 @@ from typing import Literal
 import numpy as np
 
 from renderer.errors import Cancelled
+from renderer.fit import CameraGuess, FitResult, FitSettings, Fitter
 from renderer.fit.crop import FitInputError, Prepared, load_image, prepare
-from renderer.fit.fit import CameraGuess, FitResult, FitSettings, Fitter
 from renderer.model.generator import TriPlaneGenerator
 
 PREVIEW_EVERY = 5
