@@ -18,8 +18,6 @@ from typing import Protocol
 import glfw
 from imgui_bundle import imgui
 
-from renderer.fit.saved import opens_as_fit
-
 from . import orbit
 from .state import VizState
 
@@ -71,9 +69,6 @@ class InputTarget(Protocol):
         """Action id -> callable for the key actions (reset, screenshot, help, ...)."""
 
     def open_photo(self, path: str) -> None: ...
-
-    def open_fit(self, path: str) -> None:
-        """Show a saved fit (its folder, fit.json or w.npy)."""
 
     def load_model(self, path: str) -> None:
         """Start loading a checkpoint."""
@@ -219,13 +214,11 @@ class InputHandler:
             self.target.actions()[name]()
 
     def on_drop(self, window, paths: list[str]) -> None:
-        """A file dropped on the window: a picture goes to the photo fit, a saved fit (its folder, fit.json or w.npy)
-        is shown in its model, anything else is loaded as a model (the first one, if several)."""
+        """A file dropped on the window: a picture goes to the photo fit, anything else to `load_model` (the first
+        one, if several), which also opens a saved fit's folder, fit.json or w.npy."""
         if not paths:
             return
         if Path(paths[0]).suffix.lower() in PICTURE_SUFFIXES:
             self.target.open_photo(paths[0])
-        elif opens_as_fit(paths[0]):
-            self.target.open_fit(paths[0])
         else:
             self.target.load_model(paths[0])
