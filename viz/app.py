@@ -188,6 +188,8 @@ class App:
         if not keep_view and opens_as_fit(path):
             self.open_fit(path)  # a saved fit's folder, fit.json or w.npy: its latent, in its model
             return
+        if self.pending_fit is not None and self.pending_fit.model_path != str(path):
+            self.pending_fit = None  # another model was asked for: the fit waiting for its model is dropped
         self.ui.model_path, self.ui.load_error = str(path), None
         self.loader.start(path, keep_view=keep_view)
 

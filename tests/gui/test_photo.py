@@ -383,3 +383,25 @@ def test_a_saved_fit_dropped_on_the_window_shows_its_latent_at_its_camera(app, x
     assert (app.model, app.state.latent.custom, app.state.camera) == (model, latent, camera)
     app.load_model("builtin")  # the module's other tests expect the shipped model
     assert app.run_until(lambda: app.model is not None and app.model.path == "builtin", 60)
+
+
+def test_a_fit_waiting_for_its_model_is_dropped_when_another_model_is_asked_for(app, saved_fit, tmp_path):
+    folder, _, _ = saved_fit
+    model = tmp_path / "model.safetensors"
+    shutil.copy(WEIGHTS, model)
+    fit = tmp_path / "fit"
+    shutil.copytree(folder, fit)
+    record = json.loads((fit / "fit.json").read_text())
+    (fit / "fit.json").write_text(json.dumps({**record, "network": str(model)}))
+    app.state.latent.custom = None
+    app.load_model(str(fit))  # the fit's model is not on screen: it loads first, the fit waits for it
+    assert app.pending_fit is not None and app.pending_fit.model_path == str(model)
+    app.load_model("builtin")  # another model asked for before it arrived
+    assert app.pending_fit is None
+    assert app.run_until(lambda: app.loader.loading is None and app.model.path == "builtin", 60)
+    app.load_model(str(model))  # that model later, on its own: no fit comes with it
+    assert app.run_until(lambda: app.loader.loading is None and app.model.path == str(model), 60)
+    settle(app)
+    assert app.state.latent.custom is None
+    app.load_model("builtin")
+    assert app.run_until(lambda: app.model is not None and app.model.path == "builtin", 60)
