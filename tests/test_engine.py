@@ -227,3 +227,6 @@ def test_custom_latent_renders_its_ws_as_they_are_and_a_new_value_drops_the_cach
         engine.render(request(G, latent=LatentSpec(custom="missing")))
     with pytest.raises(ValueError, match="finite values"):
         engine.set_custom_latent("bad", np.full((G.num_ws, G.w_dim), np.nan))
+    assert G.num_ws != G.w_dim  # a transposed array has as many values, in the wrong layout: refused too
+    with pytest.raises(ValueError, match=rf"not an array of shape \({G.w_dim}, {G.num_ws}\)"):
+        engine.set_custom_latent("bad", np.zeros((G.w_dim, G.num_ws), np.float32))

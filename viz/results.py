@@ -4,7 +4,7 @@ snapshot of a followed training run."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from renderer.camera import focal_to_fov
 from renderer.checkpoint import write_native
@@ -16,7 +16,7 @@ from renderer.fit.saved import SavedFit, fit_folder, read_fit
 
 from .exports import out_folder
 from .jobs.photo_fit import PendingFit, label_of
-from .orbit import OrbitCamera, Vec3
+from .orbit import OrbitCamera
 
 if TYPE_CHECKING:
     from .host import ViewerHost
@@ -75,25 +75,26 @@ def pending_of(fit: SavedFit) -> PendingFit:
 
 
 def adopt_fit(app: ViewerHost, fit: PendingFit) -> bool:
-    """Make a fit's ws the current latent (a custom latent of the engine), at its camera when it has one; ws of
-    another shape than the model's are refused with a line naming both."""
-    assert app.model is not None  # called once a model is loaded
-    G = app.model.engine.G
-    if tuple(fit.ws.shape) != (G.num_ws, G.w_dim):
+    """Make a fit's ws the current latent (a custom latent of the engine), at its camera when it has one; ws the
+    engine refuses (another shape than the model's) are one line naming both."""
+    m = app.model
+    assert m is not None  # called once a model is loaded
+    name = f"fit-{app.fits + 1}"
+    try:
+        m.engine.set_custom_latent(name, fit.ws)
+    except ValueError:
+        G = m.engine.G
         app.ui.load_error = (
-            f"the fit {fit.label} holds ws of shape {tuple(fit.ws.shape)}, but {app.model.path} takes "
+            f"the fit {fit.label} holds ws of shape {tuple(fit.ws.shape)}, but {m.path} takes "
             f"({G.num_ws}, {G.w_dim}): open the model it was fitted with"
         )
         app.log(app.ui.load_error)
         return False
     app.fits += 1
-    name = f"fit-{app.fits}"
-    app.model.engine.set_custom_latent(name, fit.ws)
     app.state.latent.custom, app.state.latent.custom_label = name, fit.label
     if fit.orbit is not None:
         yaw, pitch, radius, focal = fit.orbit
-        pivot = cast(Vec3, tuple(float(p) for p in G.rendering_kwargs.get("avg_camera_pivot", (0, 0, 0))))
-        app.state.camera = OrbitCamera(yaw, pitch, radius, pivot, (0.0, 0.0, 0.0), focal_to_fov(focal))
+        app.state.camera = OrbitCamera(yaw, pitch, radius, m.defaults.pivot, (0.0, 0.0, 0.0), focal_to_fov(focal))
     return True
 
 

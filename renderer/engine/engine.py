@@ -95,9 +95,13 @@ class RenderEngine:
     def set_custom_latent(self, name: str, ws) -> None:
         """Register ws (num_ws, w_dim) or (1, num_ws, w_dim) under `name` for LatentSpec(custom=name); a name
         given again replaces its ws and drops what was cached for it."""
-        t = torch.as_tensor(np.asarray(ws, dtype=np.float32), device=self.device).reshape(1, -1, self.G.w_dim)
-        if t.shape[1] != self.G.num_ws or not bool(torch.isfinite(t).all()):
-            raise ValueError(f"custom latent {name!r}: needs {self.G.num_ws} x {self.G.w_dim} finite values")
+        a = np.asarray(ws, dtype=np.float32)
+        shape = (self.G.num_ws, self.G.w_dim)
+        if a.shape not in (shape, (1, *shape)) or not np.isfinite(a).all():
+            raise ValueError(
+                f"custom latent {name!r}: needs {shape[0]} x {shape[1]} finite values, not an array of shape {a.shape}"
+            )
+        t = torch.as_tensor(a, device=self.device).reshape(1, *shape)
         self.custom_latents[name] = t
         for cache in (self._ws, self._planes, self._grids):
             for key in [k for k in cache if k[0].custom == name]:
