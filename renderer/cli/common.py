@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from .. import load_generator
 from ..builtin import BUILTIN, resolve
-from ..engine import RenderEngine
+from ..engine import LatentSpec, RenderEngine
 from ..errors import CliError
 from ..export.files import ensure_writable_folder
 from ..fit.crop import FitInputError
@@ -101,8 +101,9 @@ def load_engine(network: str | None, device: str) -> RenderEngine:
     return RenderEngine(load_generator(path, device=resolve_device(device)), timed=False)
 
 
-FIT_LATENT = "fit"
-"""The name a --fit's ws are registered under in the engine."""
+FIT_NAME = "fit"
+FIT_LATENT = LatentSpec(seed=0.0, custom=FIT_NAME)
+"""The latent naming a --fit's ws, registered under FIT_NAME in the engine (`engine_for`)."""
 
 
 def add_fit_option(p: argparse.ArgumentParser, what: str) -> None:
@@ -117,8 +118,11 @@ def add_fit_option(p: argparse.ArgumentParser, what: str) -> None:
     )
 
 
-def read_cli_fit(args: argparse.Namespace) -> SavedFit:
-    """With --fit, before any output is touched: the saved fit, or a CliError naming what is wrong with it."""
+def read_cli_fit(args: argparse.Namespace) -> SavedFit | None:
+    """Before any output is touched: --fit's saved fit (None without --fit), or a CliError naming what is wrong
+    with it."""
+    if args.fit is None:
+        return None
     if args.network is not None:
         usage_error("--fit brings its own model (the tuned checkpoint beside it, or its network); leave out --network")
     try:
@@ -127,14 +131,16 @@ def read_cli_fit(args: argparse.Namespace) -> SavedFit:
         raise CliError(str(e)) from None
 
 
-def fit_engine(args: argparse.Namespace, fit: SavedFit) -> RenderEngine:
-    """The engine of a saved fit's model, its ws registered as FIT_LATENT (used as they are: no truncation);
-    CliError when the model takes ws of another shape."""
+def engine_for(args: argparse.Namespace, fit: SavedFit | None) -> RenderEngine:
+    """The engine of --network, or of a saved fit's model with its ws registered as FIT_LATENT (used as they are:
+    no truncation); CliError when that model takes ws of another shape."""
+    if fit is None:
+        return load_engine(args.network, args.device)
     engine = load_engine(fit.network, args.device)
-    G = engine.G
-    if tuple(fit.ws.shape) != (G.num_ws, G.w_dim):
-        raise CliError(f"{args.fit}: its ws are {tuple(fit.ws.shape)}, {fit.network} takes ({G.num_ws}, {G.w_dim})")
-    engine.set_custom_latent(FIT_LATENT, fit.ws)
+    try:
+        engine.set_custom_latent(FIT_NAME, fit.ws)
+    except ValueError as e:
+        raise CliError(f"{args.fit}: its ws do not fit {fit.network}: {e}") from None
     return engine
 
 

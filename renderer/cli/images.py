@@ -40,7 +40,7 @@ from .common import (
     FIT_LATENT,
     PROG,
     add_fit_option,
-    fit_engine,
+    engine_for,
     load_engine,
     prepare_outdir,
     read_cli_fit,
@@ -197,8 +197,7 @@ def render_fit(args: argparse.Namespace) -> int:
     outdir = prepare_outdir(args.outdir)
     target = outdir / f"fit-yaw{args.yaw:+.2f}-pitch{args.pitch:+.2f}.png"
     refuse_existing([target], args.force)
-    engine = fit_engine(args, fit)
-    render_pngs(args, engine, [(LatentSpec(seed=0.0, custom=FIT_LATENT), 0, target)])
+    render_pngs(args, engine_for(args, fit), [(FIT_LATENT, 0, target)])
     print(f"wrote {target}")
     return 0
 

@@ -24,8 +24,7 @@ from .common import (
     ProgressBar,
     add_export_options,
     add_fit_option,
-    fit_engine,
-    load_engine,
+    engine_for,
     read_cli_fit,
     usage_error,
 )
@@ -75,15 +74,13 @@ def run(args: argparse.Namespace) -> int:
     """Extract one seed's mesh (or density volume) from cached planes and write it by extension."""
     if args.fit is not None and args.seed is not None:
         usage_error("give --seed or --fit, not both")
-    fit = read_cli_fit(args) if args.fit is not None else None
+    fit = read_cli_fit(args)
     out = check_target(args.out, args.force, FORMATS, "mesh")
     check_resolution(args.res)
     if args.level not in (None, "auto"):
         check_level(args.level)
-    if fit is not None:
-        engine, latent = fit_engine(args, fit), LatentSpec(seed=0.0, custom=FIT_LATENT)
-    else:
-        engine, latent = load_engine(args.network, args.device), LatentSpec(seed=float(args.seed or 0))
+    engine = engine_for(args, fit)
+    latent = FIT_LATENT if fit is not None else LatentSpec(seed=float(args.seed or 0))
     G = engine.G
     rk = G.rendering_kwargs
     front = camera_tuple(default_camera(rk))

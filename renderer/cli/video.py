@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 
-from ..engine import LatentSpec
 from ..export.files import check_target
 from ..export.video import KINDS, MAX_FRAMES, VideoSpec, write_video
 from .args import MAX_DEPTH_MULT, MAX_NRR, arg, bounded, count, parse_seeds, path
@@ -24,7 +23,7 @@ from .common import (
     ProgressBar,
     add_export_options,
     add_fit_option,
-    fit_engine,
+    engine_for,
     load_engine,
     read_cli_fit,
     usage_error,
@@ -134,12 +133,12 @@ def run(args: argparse.Namespace) -> int:
         view=args.view or "image",
         neural_rendering_resolution=args.nrr,
         depth_multiplier=args.depth_mult,
-        latent=LatentSpec(seed=0.0, custom=FIT_LATENT) if args.fit is not None else None,
+        latent=FIT_LATENT if args.fit is not None else None,
     )
     spec.check()
-    fit = read_cli_fit(args) if args.fit is not None else None
+    fit = read_cli_fit(args)
     out = check_target(args.out, args.force, (".mp4",), "video")
-    engine = fit_engine(args, fit) if fit is not None else load_engine(args.network, args.device)
+    engine = engine_for(args, fit)
     bar = ProgressBar(f"video {spec.total_frames()} frames", disable=args.quiet)
     try:
         summary = write_video(engine, spec, out, overwrite=args.force, progress=bar)
