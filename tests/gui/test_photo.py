@@ -329,13 +329,14 @@ def saved_fit(tmp_path_factory):
 
 
 def shown_psnr(app, G, ws, camera) -> float:
-    """PSNR of the frame on screen against the model's own render of `ws` at `camera`."""
+    """PSNR of the frame on screen against the model's own render of `ws` at `camera` (as shown; at most 100 dB)."""
     import torch
+
+    from renderer.fit.compare import psnr
 
     with torch.no_grad():
         want = G.synthesis(torch.from_numpy(ws)[None], torch.tensor(camera)[None])["image"][0]
-    got = app.shown.result.image
-    return float(-10 * torch.log10(((got - want) / 2).square().mean()))
+    return psnr(app.shown.result.image, want)
 
 
 def test_a_saved_fit_dropped_on_the_window_shows_its_latent_at_its_camera(app, xdo, saved_fit, tmp_path):
