@@ -8,6 +8,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..engine import frames
+
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     """PSNR (dB) of two images as shown (clamped to [-1, 1]), measured on [0, 1]."""
@@ -32,5 +34,5 @@ def resize(img: torch.Tensor, res: int) -> torch.Tensor:
 
 
 def to_uint8(img: torch.Tensor) -> np.ndarray:
-    """(3, H, W) on [-1, 1] -> uint8 (H, W, 3), converted as the reference scripts do."""
-    return (img.detach() * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    """(3, H, W) on [-1, 1] -> uint8 (H, W, 3) as a numpy array: the engine's conversion (the reference scripts')."""
+    return frames.to_uint8(img.detach()).cpu().numpy()

@@ -26,7 +26,7 @@ from PIL import Image
 from ..camera import default_focal, orbit_camera
 from ..model.generator import TriPlaneGenerator
 from ..progress import CancelToken
-from .compare import resize
+from .compare import resize, to_uint8
 from .fit import Fitter
 from .pose import PITCH_GRID, YAW_GRID, grid_search, mean_ws
 from .settings import CameraGuess, FitResult, FitSettings, FitTarget
@@ -122,11 +122,6 @@ def subject_kind(G: TriPlaneGenerator) -> str:
 def to_tensor(rgb: np.ndarray) -> torch.Tensor:
     """uint8 (H, W, 3) -> (3, H, W) on [-1, 1]."""
     return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float() / 127.5 - 1
-
-
-def to_uint8(img: torch.Tensor) -> np.ndarray:
-    """(3, H, W) on [-1, 1] -> uint8 (H, W, 3)."""
-    return (img * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
 
 
 # ----------------------------------------------------------------- objects
