@@ -34,7 +34,7 @@ from renderer.fit import (
     subject_kind,
 )
 from renderer.fit.camera import orbit_camera_t
-from renderer.fit.compare import psnr, resize, shown_difference
+from renderer.fit.compare import psnr, resize, shown_difference, to_uint8
 from renderer.fit.crop import segment
 from renderer.fit.fit import ramp_down, w_basis
 from renderer.fit.render import render_diff
@@ -437,8 +437,7 @@ def test_cli_fit_writes_the_outputs(tmp_path, G):
 
 def test_write_fit_is_all_or_nothing(G, basis, tmp_path, monkeypatch):
     target, _ = _target(G)
-    rgb = (target.image * 127.5 + 128).clamp(0, 255).byte().permute(1, 2, 0).numpy()
-    prepared = prepare(G, rgb, None, camera=CameraGuess(0.2, -0.1))
+    prepared = prepare(G, to_uint8(target.image), None, camera=CameraGuess(0.2, -0.1))
     f = Fitter(G, target, prepared.camera, FitSettings(steps=2, **TINY), basis=basis)
     result = f.run()
     real = output.write_png_atomic

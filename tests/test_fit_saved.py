@@ -23,7 +23,7 @@ from renderer.camera import camera_tuple, default_camera, orbit_camera
 from renderer.engine import LatentSpec, RenderEngine, RenderRequest
 from renderer.engine.frames import to_uint8
 from renderer.export.mesh import default_level, export_mesh
-from renderer.fit import CameraGuess, FitInputError, FitSettings, Fitter, prepare
+from renderer.fit import CameraGuess, FitInputError, FitResult, FitSettings, Fitter, prepare
 from renderer.fit.fit import w_basis
 from renderer.fit.output import TUNED, write_fit
 from renderer.fit.saved import opens_as_fit, read_fit
@@ -34,17 +34,22 @@ def G():
     return load_generator("builtin")
 
 
+def write_saved_fit(G, folder, yaw=0.2, pitch=-0.1, basis=None) -> FitResult:
+    """Fit a built-in render of seed 3 at (yaw, pitch) for 2 small steps and write it into `folder` as `triplane-render
+    fit` writes it (network 'builtin', photo /photos/portrait.png)."""
+    target, _ = _target(G, yaw=yaw, pitch=pitch)
+    prepared = prepare(G, to_uint8(target.image).numpy(), None, camera=CameraGuess(yaw, pitch))
+    f = Fitter(G, target, prepared.camera, FitSettings(steps=2, **TINY), basis=basis)
+    result = f.run()
+    write_fit(folder, G, prepared, result, f.settings, network="builtin", photo="/photos/portrait.png")
+    return result
+
+
 @pytest.fixture(scope="module")
 def written(G, tmp_path_factory):
     """A fit of a built-in render, written as `triplane-render fit` writes it: (folder, result)."""
-    target, _ = _target(G)
-    rgb = (target.image * 127.5 + 128).clamp(0, 255).byte().permute(1, 2, 0).numpy()
-    prepared = prepare(G, rgb, None, camera=CameraGuess(0.2, -0.1))
-    f = Fitter(G, target, prepared.camera, FitSettings(steps=2, **TINY), basis=w_basis(G, 256))
-    result = f.run()
     folder = tmp_path_factory.mktemp("fits") / "fit"
-    write_fit(folder, G, prepared, result, f.settings, network="builtin", photo="/photos/portrait.png")
-    return folder, result
+    return folder, write_saved_fit(G, folder, basis=w_basis(G, 256))
 
 
 def test_a_saved_fit_reads_back_its_ws_and_camera(G, written):

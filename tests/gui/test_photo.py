@@ -311,21 +311,13 @@ def test_a_newton_step_shows_its_phase_and_cancels_between_renders(app, xdo, pho
 @pytest.fixture(scope="module")
 def saved_fit(tmp_path_factory):
     """A fit of seed 3 written as `triplane-render fit` writes it (its own model instance, off the window's)."""
-    from test_fit import TINY, _target
+    from test_fit_saved import write_saved_fit
 
     from renderer import load_generator
-    from renderer.fit import CameraGuess, FitSettings, Fitter
-    from renderer.fit.output import write_fit
 
     G = load_generator("builtin")
-    target, _ = _target(G, yaw=0.45, pitch=0.15)
-    rgb = (target.image * 127.5 + 128).clamp(0, 255).byte().permute(1, 2, 0).numpy()
-    prepared = prepare(G, rgb, None, camera=CameraGuess(0.45, 0.15))
-    f = Fitter(G, target, prepared.camera, FitSettings(steps=2, **TINY))
-    result = f.run()
     folder = tmp_path_factory.mktemp("saved") / "fit-portrait"
-    write_fit(folder, G, prepared, result, f.settings, network="builtin", photo="/photos/portrait.png")
-    return folder, result, G
+    return folder, write_saved_fit(G, folder, yaw=0.45, pitch=0.15), G
 
 
 def shown_psnr(app, G, ws, camera) -> float:
