@@ -28,7 +28,9 @@ def draw(app: WidgetHost) -> None:
     mark(app, "model_load")
     if (entered or clicked) and ui.model_path.strip():
         app.load_model(os.path.expanduser(ui.model_path.strip()))
+    imgui.push_text_wrap_pos(0.0)  # wrapped at the pane's edge, not cut off
     imgui.text_disabled("or drop a .pkl / .safetensors file, or a saved fit's folder, on the window")
+    imgui.pop_text_wrap_pos()
 
     loading = app.loader.loading
     if loading:
