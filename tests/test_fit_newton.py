@@ -3,7 +3,10 @@ Fitter (steps, cancel, a fit continued from its state)."""
 
 from __future__ import annotations
 
+import copy
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,7 +17,7 @@ from renderer.errors import Cancelled
 from renderer.fit import CameraGuess, FitSettings, Fitter
 from renderer.fit import newton as newton_module
 from renderer.fit.fit import w_basis
-from renderer.fit.newton import LevenbergMarquardt
+from renderer.fit.newton import LevenbergMarquardt, fp32_twin, full_fp32
 
 
 def _solver(residual, n: int, h: float = 1e-4, unit: float = 1.0, cancel=None) -> LevenbergMarquardt:
@@ -42,6 +45,50 @@ def test_a_linear_problem_is_solved_once_the_damping_is_small(monkeypatch, rows_
     assert all(b_ <= a for a, b_ in zip(losses, losses[1:], strict=False)), losses
     assert losses[-1] == pytest.approx(optimum, rel=1e-6)
     assert torch.allclose(x, best, atol=1e-4), (x - best).abs().max()
+
+
+def test_full_fp32_turns_tf32_off_on_cuda_only_and_puts_it_back():
+    # the flags are plain process-wide settings, readable and writable without a GPU
+    b = torch.backends
+    saved = (b.cudnn.allow_tf32, b.cuda.matmul.allow_tf32)
+    try:
+        b.cudnn.allow_tf32, b.cuda.matmul.allow_tf32 = True, True
+        with pytest.raises(KeyError), full_fp32(torch.device("cuda")):
+            assert (b.cudnn.allow_tf32, b.cuda.matmul.allow_tf32) == (False, False)
+            raise KeyError  # an error inside (a cancelled Jacobian) still puts the flags back
+        assert (b.cudnn.allow_tf32, b.cuda.matmul.allow_tf32) == (True, True)
+        with full_fp32(torch.device("cpu")):
+            assert (b.cudnn.allow_tf32, b.cuda.matmul.allow_tf32) == (True, True)
+    finally:
+        b.cudnn.allow_tf32, b.cuda.matmul.allow_tf32 = saved
+
+
+def test_every_residual_of_a_step_is_taken_in_full_fp32(monkeypatch):
+    # the Jacobian's forward differences and the damped trials alike, on the parameters' device
+    from contextlib import contextmanager
+
+    inside, devices, outside_calls = [False], [], []
+
+    @contextmanager
+    def recording(device):
+        devices.append(device)
+        inside[0] = True
+        try:
+            yield
+        finally:
+            inside[0] = False
+
+    monkeypatch.setattr(newton_module, "full_fp32", recording)
+
+    def residual(p):
+        if not inside[0]:
+            outside_calls.append(p)
+        return torch.stack([10 * (p[1] - p[0] ** 2), 1 - p[0]])
+
+    lm = _solver(residual, 2, h=1e-5)
+    lm.damping = 1e6  # the first trials fail: the damped trials run too
+    lm.step(torch.tensor([-1.2, 1.0]))
+    assert devices == [torch.device("cpu")] and not outside_calls
 
 
 def test_rosenbrocks_valley_is_followed_to_its_end():
@@ -166,3 +213,68 @@ def test_the_command_passes_newton_steps_to_the_fit(builtin, tmp_path, monkeypat
     with pytest.raises(SystemExit) as exit_:
         main([*args, "--newton", "-1"])
     assert exit_.value.code == 2 and not (tmp_path / "out").exists()
+
+
+def test_fp32_twin_is_the_model_itself_off_cuda_and_else_a_copy_without_fp16():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from bench_engine import ffhq512_spec
+
+    from renderer.model.generator import TriPlaneGenerator
+
+    torch.manual_seed(0)
+    G = TriPlaneGenerator(ffhq512_spec())  # its super-resolution blocks run fp16 on a GPU
+    fp16 = [name for name, m in G.named_modules() if getattr(m, "use_fp16", False)]
+    assert fp16
+    assert fp32_twin(G) is G  # on the CPU, where use_fp16 changes nothing
+    twin = fp32_twin(G, only_on_cuda=False)
+    assert twin is not G and not any(getattr(m, "use_fp16", False) for m in twin.modules())
+    assert [name for name, m in G.named_modules() if getattr(m, "use_fp16", False)] == fp16  # G as it was
+    theirs, ours = G.state_dict(), twin.state_dict()
+    assert theirs.keys() == ours.keys() and all(torch.equal(theirs[k], ours[k]) for k in theirs)
+    assert all(a.data_ptr() != b.data_ptr() for a, b in zip(G.parameters(), twin.parameters(), strict=True))
+
+
+def test_the_newton_phase_renders_with_the_fp32_twin_and_frees_it(builtin, monkeypatch):
+    # as it would on a GPU: the phase's renders go through the copy, none through the model other threads use
+    from renderer.fit import fit as fit_module
+
+    G, basis = builtin
+    twins = []
+
+    def twin_everywhere(model):
+        twins.append(fp32_twin(model, only_on_cuda=False))
+        return twins[-1]
+
+    monkeypatch.setattr(fit_module, "fp32_twin", twin_everywhere)
+    s = FitSettings(**{**NEWTON, "newton_steps": 1, "tune_steps": 1})
+    f = Fitter(G, _target(G)[0], CameraGuess(0.0, 0.0), s, basis=basis)
+    while f.phase != "newton":
+        f.step()
+    seen = []  # the decoders that ran (a copy made later keeps the hook: deepcopy copies hooks)
+    hook = G.decoder.register_forward_hook(lambda module, *_: seen.append(module))
+    f.step()  # the newton step: the copy is made as the phase starts
+    hook.remove()
+    assert len(twins) == 1 and f._newton_G is twins[0]
+    assert seen and all(m is twins[0].decoder for m in seen), len([m for m in seen if m is G.decoder])
+    f.step()  # tuning
+    assert f._newton_G is None
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_the_newton_phase_runs_on_cuda_in_fp32_and_lowers_the_loss(builtin):
+    # the camera's CPU scalars and w's CUDA tensor in one parameter vector; TF32 allowed outside the phase only
+    G = builtin[0]
+    target = _target(G)[0]
+    Gc = copy.deepcopy(G).cuda()
+    saved = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = True
+    try:
+        f = Fitter(Gc, target, CameraGuess(0.0, 0.0), FitSettings(**NEWTON))
+        while f.phase != "newton":
+            f.step()
+        before = float(f._residual()[0].square().sum())
+        recs = [f.step(), f.step()]
+        assert recs[1].loss < recs[0].loss < before and torch.backends.cudnn.allow_tf32
+    finally:
+        torch.backends.cudnn.allow_tf32 = saved

@@ -47,7 +47,7 @@ from ..model.generator import TriPlaneGenerator
 from ..progress import CancelToken, check_cancel
 from .camera import orbit_camera_t
 from .compare import psnr, resize, shown_difference, to_uint8
-from .newton import LevenbergMarquardt
+from .newton import LevenbergMarquardt, fp32_twin
 from .render import planes_with_grad, render_diff
 from .settings import CameraGuess, FitRecord, FitResult, FitSettings, FitTarget
 
@@ -118,12 +118,15 @@ class Fitter:
         rk = G.rendering_kwargs
         cam = camera or CameraGuess()
         self.pivot = [float(p) for p in rk.get("avg_camera_pivot", (0, 0, 0))]
-        self.yaw = torch.tensor(float(cam.yaw), requires_grad=True)
-        self.pitch = torch.tensor(float(cam.pitch), requires_grad=True)
+        # every parameter lives on the model's device (L-BFGS and the newton phase flatten them into one vector);
+        # the camera is built from them on the CPU, where its few scalar operations cost nothing
+        self.yaw = torch.tensor(float(cam.yaw), device=dev, requires_grad=True)
+        self.pitch = torch.tensor(float(cam.pitch), device=dev, requires_grad=True)
         self._pose_offset: torch.Tensor | None = None
         """The polish phase's yaw/pitch offset in POLISH_POSE_UNIT units (None outside it)."""
-        self.radius = torch.tensor(float(cam.radius or rk.get("avg_camera_radius", 2.7)), requires_grad=True)
-        self.log_focal = torch.tensor(math.log(cam.focal or default_focal(rk)), requires_grad=True)
+        radius = float(cam.radius or rk.get("avg_camera_radius", 2.7))
+        self.radius = torch.tensor(radius, device=dev, requires_grad=True)
+        self.log_focal = torch.tensor(math.log(cam.focal or default_focal(rk)), device=dev, requires_grad=True)
         self.w_mean, self.basis = basis if basis is not None else w_basis(G, s.pca_samples, s.seed)
         self.a = torch.zeros(self.basis.shape[0], device=dev, requires_grad=True)
         self.delta = torch.zeros(G.num_ws, G.w_dim, device=dev, requires_grad=True)
@@ -140,6 +143,8 @@ class Fitter:
         self._opt: torch.optim.Optimizer | LevenbergMarquardt | None = None
         self._newton_parameters: list[torch.Tensor] = []
         """What the newton phase moves: the shared whitened w, then the camera's free parameters."""
+        self._newton_G: TriPlaneGenerator | None = None
+        """The model the newton phase renders with: fp32 throughout (newton.fp32_twin)."""
         self._frozen: TriPlaneGenerator | None = None
         self._best: tuple[float, list[torch.Tensor]] | None = None
         """The detail and w+ phases' lowest loss so far and the parameters that gave it."""
@@ -162,7 +167,8 @@ class Fitter:
     def camera(self) -> torch.Tensor:
         """Current camera (25,) (differentiable in the pose parameters)."""
         yaw, pitch = self._pose()
-        return orbit_camera_t(yaw, pitch, self.radius, self.pivot, self.log_focal.exp()).to(self.device)
+        cam = orbit_camera_t(yaw.cpu(), pitch.cpu(), self.radius.cpu(), self.pivot, self.log_focal.exp().cpu())
+        return cam.to(self.device)
 
     def _pose(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Yaw and pitch now: during the polish, the phase's start plus POLISH_POSE_UNIT x its pose offset."""
@@ -195,6 +201,7 @@ class Fitter:
     # ----------------------------------------------------------------- steps
     def _start_phase(self, name: str) -> None:
         s = self.settings
+        self._newton_G = None  # a newton phase's fp32 copy of the model is freed when the phase ends
         moves_pose = s.optimise_pose and name in ("pose", "detail", "w+", "polish", "newton")
         pose = [self.yaw, self.pitch] if moves_pose else []
         extra = []
@@ -217,12 +224,13 @@ class Fitter:
             h = torch.tensor([NEWTON_STEP_W] * self.a.numel() + [NEWTON_STEP_POSE] * n_pose, device=self.device)
             unit = torch.tensor([1.0] * self.a.numel() + [POLISH_POSE_UNIT] * n_pose, device=self.device)
             self._newton_parameters = [self.a, *pose, *extra]
+            self._newton_G = fp32_twin(self.G)
             self._opt = LevenbergMarquardt(self._newton_residual, h, unit, self.cancel)
             return
         if name == "polish":
             latent = [self.a, self.delta] if s.w_plus_steps > 0 else [self.a]
             if pose:
-                self._pose_offset = torch.zeros(2, device=self.yaw.device, requires_grad=True)
+                self._pose_offset = torch.zeros(2, device=self.device, requires_grad=True)
                 pose = [self._pose_offset]
             params = latent + pose + extra
             self._opt = torch.optim.LBFGS(
@@ -276,6 +284,8 @@ class Fitter:
         raw PSNR."""
         s = self.settings
         G = self.tuned if name == "tune" and self.tuned is not None else self.G
+        if name == "newton" and self._newton_G is not None:
+            G = self._newton_G
         exact = name in ("polish", "newton")
         n_c, n_f = s.polish_samples if exact and s.polish_samples else s.samples
         raw_weight = s.raw_weight if self.raw_proxy else 0.1 * s.raw_weight

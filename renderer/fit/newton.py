@@ -8,9 +8,13 @@ latent makes up for a camera error (bench/bench_identify.py). The Jacobian costs
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import copy
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
 
 import torch
+from torch import nn
 
 from ..progress import CancelToken, check_cancel
 
@@ -23,6 +27,43 @@ DAMPING_TRIALS = 8
 
 ROWS_PER_BLOCK = 65536
 """Rows of the Jacobian per float64 block when forming J^T J (its float32 copy stays the only full one)."""
+
+
+@contextmanager
+def full_fp32(device: torch.device) -> Iterator[None]:
+    """cuDNN convolutions and cuBLAS matmuls in full fp32 while it lasts, on CUDA (elsewhere nothing changes).
+
+    cuDNN convolves in TF32 by default, whose 10-bit mantissa rounds each activation by ~5e-4 of itself: a forward
+    difference over a step of 1e-2 would carry ~5% noise, most in the directions the camera hides in. The flags
+    are process-wide, so renders on other threads meanwhile run in full fp32 too (slower, never less exact)."""
+    if device.type != "cuda":
+        yield
+        return
+    b = torch.backends
+    old = (b.cudnn.allow_tf32, b.cuda.matmul.allow_tf32)
+    b.cudnn.allow_tf32, b.cuda.matmul.allow_tf32 = False, False
+    try:
+        yield
+    finally:
+        b.cudnn.allow_tf32, b.cuda.matmul.allow_tf32 = old
+
+
+Model = TypeVar("Model", bound=nn.Module)
+
+
+def fp32_twin(G: Model, only_on_cuda: bool = True) -> Model:
+    """G itself off CUDA; on CUDA a copy whose blocks all run in fp32.
+
+    On a GPU EG3D runs its high-resolution backbone blocks and its super-resolution in fp16 (`use_fp16`), whose
+    rounding a forward difference would drown in, as in TF32's. A copy leaves the model other threads render
+    with as it was. (`only_on_cuda=False` copies on any device: the CPU ignores `use_fp16`.)"""
+    if only_on_cuda and next(G.parameters()).device.type != "cuda":
+        return G
+    twin = copy.deepcopy(G)
+    for m in twin.modules():
+        if hasattr(m, "use_fp16"):
+            setattr(m, "use_fp16", False)  # noqa: B010 - a plain attribute of some modules, not in nn.Module's type
+    return twin
 
 
 class LevenbergMarquardt:
@@ -66,7 +107,11 @@ class LevenbergMarquardt:
 
     def step(self, x: torch.Tensor) -> tuple[torch.Tensor, float]:
         """One iteration from x: the new x (x itself when no damped step lowered the loss) and its loss
-        (sum of squared residuals)."""
+        (sum of squared residuals). Every residual is taken in full fp32 (`full_fp32`)."""
+        with full_fp32(x.device):
+            return self._step(x)
+
+    def _step(self, x: torch.Tensor) -> tuple[torch.Tensor, float]:
         r0 = self.residual(x)
         loss0 = float(r0.double().square().sum())
         J = self.jacobian(x, r0)
