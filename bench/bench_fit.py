@@ -19,7 +19,9 @@ steps at the model's neural resolution, default none); camera error and re-rende
 clamped to [-1, 1]). Every 10 polish steps it prints the loss, the camera error and the
 re-render PSNR (the model's own render, which rises with the polish's loss once the polish samples as the
 model does; the loss also holds the w+ pull), and with --golden-state DIR saves the fit there
-(DIR/golden_seedS.pt, ffhq512_seedS.pt), which a rerun with the same settings continues.
+(DIR/golden_seedS.pt, ffhq512_seedS.pt), which a rerun with the same settings continues. --device cuda runs the
+model and the fit on a GPU in full fp32 (bench/gpu_fit.sh); --golden-budget S stops each seed's fit after S
+seconds and scores it as it stands.
 
 Times are wall-clock and process CPU seconds (the machine may be shared: CPU s / threads is what an
 idle machine with that many cores would take).
@@ -32,6 +34,7 @@ import importlib
 import json
 import math
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -48,6 +51,7 @@ from renderer.export.files import atomic_write
 from renderer.fit import FitSettings, prepare_object, run_fit
 from renderer.fit.compare import psnr
 from renderer.model import occupancy as occ
+from renderer.progress import Cancelled
 
 HELD_OUT = 200000
 OTHER_VIEWS = ((1.05, -0.25), (2.1, 0.2), (math.pi, 0.0), (-2.1, -0.2), (-1.05, 0.25))
@@ -134,9 +138,9 @@ def scores(pr: dict, gt: dict, ray_range: float) -> dict[str, float]:
 
 
 def angle_deg(c1, c2, pivot) -> float:
-    """Angle (degrees) between two cameras' directions from the pivot."""
-    a = np.asarray(c1, dtype=np.float64).reshape(25)[[3, 7, 11]] - np.asarray(pivot)
-    b = np.asarray(c2, dtype=np.float64).reshape(25)[[3, 7, 11]] - np.asarray(pivot)
+    """Angle (degrees) between two cameras' directions from the pivot (cameras on any device)."""
+    a = torch.as_tensor(c1).detach().cpu().double().numpy().reshape(25)[[3, 7, 11]] - np.asarray(pivot)
+    b = torch.as_tensor(c2).detach().cpu().double().numpy().reshape(25)[[3, 7, 11]] - np.asarray(pivot)
     cos = float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
     return math.degrees(math.acos(max(-1.0, min(1.0, cos))))
 
@@ -209,8 +213,8 @@ def bench_heads(args) -> dict:
     return {"summary": agg, "rows": rows}
 
 
-def golden_model(ffhq512: bool):
-    """The small golden network, or the FFHQ-512 configuration with random weights."""
+def golden_model(ffhq512: bool, device: str = "cpu"):
+    """The small golden network, or the FFHQ-512 configuration with random weights, on `device`."""
     import tempfile
 
     from golden import write_golden_native
@@ -220,8 +224,8 @@ def golden_model(ffhq512: bool):
             sys.path.insert(0, str(Path(__file__).resolve().parent))
             from bench_engine import ffhq512_checkpoint
 
-            return load_generator(ffhq512_checkpoint(d))
-        return load_generator(write_golden_native(Path(d) / "golden.safetensors"))
+            return load_generator(ffhq512_checkpoint(d), device)
+        return load_generator(write_golden_native(Path(d) / "golden.safetensors"), device)
 
 
 def golden_case(G, seed: int) -> tuple[float, float, torch.Tensor, torch.Tensor]:
@@ -236,12 +240,13 @@ def golden_case(G, seed: int) -> tuple[float, float, torch.Tensor, torch.Tensor]
 def bench_golden(args) -> dict:
     from renderer.fit import CameraGuess, FitTarget, Fitter
 
-    G = golden_model(args.ffhq512)
+    G = golden_model(args.ffhq512, args.device)
     name = "FFHQ-512 configuration, random weights" if args.ffhq512 else "golden network"
     rk = G.rendering_kwargs
     rows = []
     for seed in range(args.golden_first, args.golden_first + args.golden_seeds):
         yaw, pitch, cam, z = golden_case(G, seed)
+        cam, z = cam.to(args.device), z.to(args.device)
         with torch.no_grad():
             target = G.synthesis(G.mapping(z, cam[None]), cam[None])["image"][0].clamp(-1, 1)
         t0, c0 = time.perf_counter(), time.process_time()
@@ -253,14 +258,15 @@ def bench_golden(args) -> dict:
             polish_samples=tuple(args.golden_polish_samples) if args.golden_polish_samples else None,
             **GOLDEN,
         )
-        f = Fitter(G, FitTarget(target), CameraGuess(0.0, 0.0), settings)
+        budget = threading.Event()  # set when --golden-budget runs out: the fit stops between steps
+        f = Fitter(G, FitTarget(target), CameraGuess(0.0, 0.0), settings, cancel=budget)
         kind = "ffhq512" if args.ffhq512 else "golden"
         saved = Path(args.golden_state) / f"{kind}_seed{seed}.pt" if args.golden_state else None
         if saved is not None and saved.exists():
             f.restore(torch.load(saved, weights_only=True))
             print(f"  seed {seed}: continuing from {saved} at step {len(f.history)} of {f.total_steps}", flush=True)
 
-        def progress(fit, rec, seed=seed, cam=cam, target=target, saved=saved) -> None:
+        def progress(fit, rec, seed=seed, cam=cam, target=target, saved=saved, t0=t0, budget=budget) -> None:
             if (rec.phase == "polish" and (rec.step + 1) % 10 == 0) or rec.phase == "newton":
                 err = angle_deg(fit.camera().detach(), cam, rk["avg_camera_pivot"])
                 shown = psnr(fit.render()["image"], target)
@@ -273,8 +279,14 @@ def bench_golden(args) -> dict:
                 if saved is not None:
                     saved.parent.mkdir(parents=True, exist_ok=True)
                     atomic_write(saved, lambda tmp: torch.save(fit.state(), tmp), overwrite=True)
+            if args.golden_budget is not None and time.perf_counter() - t0 > args.golden_budget:
+                budget.set()
 
-        res = f.run(progress)
+        try:
+            res = f.run(progress)
+        except Cancelled:
+            res = f.result()
+            print(f"  seed {seed}: --golden-budget spent after step {res.steps} of {f.total_steps}", flush=True)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         err = angle_deg(res.camera, cam, rk["avg_camera_pivot"])
         rows.append(
@@ -284,6 +296,7 @@ def bench_golden(args) -> dict:
                 "pitch": pitch,
                 "cam_err_deg": err,
                 "psnr": res.psnr,
+                "steps": res.steps,
                 "wall_s": wall,
                 "cpu_s": cpu,
             }
@@ -325,10 +338,23 @@ def main(argv=None) -> int:
         help="samples per ray in the polish (default: the model's own, FitSettings.polish_samples)",
     )  # fmt: skip
     ap.add_argument("--golden-state", default=None, help="folder to save each seed's fit in and continue it from")
+    ap.add_argument(
+        "--golden-budget", type=float, default=None,
+        help="seconds per seed: the fit stops after the step that spends them and is scored as it stands",
+    )  # fmt: skip
+    ap.add_argument("--device", default="cpu", help="with --golden: torch device of the model and the fit")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.device != "cpu" and not args.golden:
+        ap.error("--device is for --golden (the built-in family renders its heads on the CPU)")
+    if args.device.startswith("cuda"):
+        # full fp32 on the GPU: the newton phase's forward differences (steps of 1e-2 in w, 1e-3 rad) drown in
+        # TF32's rounding (10-bit mantissa), which cuDNN's convolutions use by default
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+        print(f"device: {torch.cuda.get_device_name(args.device)}, TF32 off", flush=True)
     out = bench_golden(args) if args.golden else bench_heads(args)
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))
