@@ -106,6 +106,21 @@ def test_plane_table_cache_follows_edits(scene):
     assert torch.equal(after["image_raw"], fresh["image_raw"])
 
 
+def test_a_copy_of_the_generator_starts_without_plane_tables(scene):
+    """The cache is keyed by the planes' data pointers: a copy (the photo fit's tuned model) keeping the
+    original's keys could match its own planes later put at a freed address, and sample a stale table."""
+    import copy
+
+    G, ws, cams = scene
+    planes = G.planes(ws[:1])
+    first = G.render_planes(planes, ws[:1], cams[:1], superresolution=False)
+    assert G._tables
+    twin = copy.deepcopy(G)
+    assert twin._tables == {} and G._tables  # the original keeps its cache
+    again = twin.render_planes(planes, ws[:1], cams[:1], superresolution=False)
+    assert torch.equal(first["image_raw"], again["image_raw"]) and len(twin._tables) == len(G._tables)
+
+
 @pytest.mark.parametrize("up", [1, 2])
 @pytest.mark.parametrize("clamp", [None, 0.5])
 def test_fused_synthesis_layer_matches_the_plain_one(monkeypatch, up, clamp):

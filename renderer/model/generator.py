@@ -146,6 +146,14 @@ class TriPlaneGenerator(nn.Module):
         self.eval().requires_grad_(False)
 
     # ----------------------------------------------------------------- state
+    def __getstate__(self) -> dict:
+        """A copy (deepcopy, pickle) starts with no cached plane tables: their keys are the data pointers of the
+        original's planes, which the allocator may hand to the copy's own planes once the original frees them
+        (the copy would then sample a stale table; the photo fit's tuned model is such a copy)."""
+        state = super().__getstate__()
+        state["_tables"] = {}
+        return state
+
     def load_state(self, state_dict: dict[str, torch.Tensor], source: str = "checkpoint") -> None:
         """Copy tensors in by name; missing, unexpected or mis-shaped entries raise CheckpointError."""
         own = self.state_dict()
