@@ -114,6 +114,18 @@ def test_capture_render_matches_render_planes_and_superresolve(G, ws, planes, ca
     assert hook_count(G) == 0
 
 
+def test_a_camera_already_on_the_models_device_is_taken_as_it_is():
+    # capture_render hands frame_layers the camera tensor it made on the planes' device; on a GPU that tensor
+    # cannot go through numpy. The meta device stands in for a GPU (it has no data to read either).
+    cam = default_camera({"avg_camera_radius": 2.7, "avg_camera_pivot": [0, 0, 0.2]})
+    meta = L._camera_tensor(cam.to("meta"), torch.device("meta"))
+    assert meta.device.type == "meta" and meta.shape == (1, 25)
+    for given in (cam, cam.numpy(), [float(v) for v in cam]):
+        assert torch.equal(L._camera_tensor(given, torch.device("cpu")), cam.float()[None])
+    with pytest.raises(ValueError, match="25 numbers"):
+        L._camera_tensor(cam[:16], torch.device("cpu"))
+
+
 def test_decoder_hidden_is_the_mlp_at_the_expected_termination_point(G, ws, planes, camera):
     res = 16
     layers = L.capture_render(G, planes, ws, camera, neural_rendering_resolution=res, superresolution=False)
