@@ -5,6 +5,7 @@ The quality numbers (20 held-out heads, golden self-consistency) are measured by
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import subprocess
@@ -377,6 +378,20 @@ def test_prepare_object_finds_the_camera_of_a_builtin_render(G, background):
     p = prepare_object(G, img, yaws=(-0.45, 0.0, 0.45), pitches=(0.0,))
     assert p.mask is not None and p.subject == "object"
     assert p.camera.yaw == 0.45
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_prepare_object_takes_a_picture_on_the_gpu(G):
+    # the picture is segmented and framed on the CPU; the grid search renders on the model's device
+    cam = default_camera(G.rendering_kwargs, 0.45, 0.0)
+    z = torch.from_numpy(np.random.RandomState(5).randn(1, G.z_dim).astype(np.float32))
+    with torch.no_grad():
+        img = G.synthesis(G.mapping(z, cam[None]), cam[None])["image"][0].clamp(-1, 1)
+    grid = dict(yaws=(-0.45, 0.0, 0.45), pitches=(0.0,))
+    on_cpu = prepare_object(G, img, **grid)
+    on_gpu = prepare_object(copy.deepcopy(G).cuda(), img.cuda(), **grid)
+    assert on_gpu.camera == on_cpu.camera and torch.equal(on_gpu.mask.cpu(), on_cpu.mask.cpu())
 
 
 # ----------------------------------------------------------------- command line

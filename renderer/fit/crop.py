@@ -185,9 +185,10 @@ def prepare_object(
     cancel: CancelToken | None = None,
 ) -> Prepared:
     """An object picture (uint8 (H, W, 3) or (3, H, W) on [-1, 1]) -> target at the model's resolution, mask,
-    and a camera from the grid search (or the given camera)."""
+    and a camera from the grid search (or the given camera). A tensor on a GPU is brought to the CPU, where the
+    picture is segmented and framed."""
     res = G.img_resolution
-    img = to_tensor(image) if isinstance(image, np.ndarray) else image.float()
+    img = to_tensor(image) if isinstance(image, np.ndarray) else image.detach().float().cpu()
     if img.shape[-1] != img.shape[-2]:  # pad to a square with the border colour
         side = max(img.shape[-2:])
         border = torch.cat([img[:, 0], img[:, -1], img[:, :, 0], img[:, :, -1]], dim=1).median(dim=1).values
