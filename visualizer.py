@@ -58,15 +58,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.width < 64 or args.height < 64:
         print(f"{PROG}: error: the window must be at least 64x64", file=sys.stderr)
         return 2
-    if args.device.startswith("cuda"):
-        import torch
+    from renderer.cli.common import CliError, resolve_device
 
-        if not torch.cuda.is_available():
-            print(
-                f"{PROG}: error: --device {args.device} but torch sees no CUDA device; use --device cpu",
-                file=sys.stderr,
-            )
-            return 2
+    try:
+        resolve_device(args.device)  # an unknown name, no CUDA, or a GPU index beyond the machine's: one line
+    except CliError as e:
+        print(f"{PROG}: error: --device: {e}", file=sys.stderr)
+        return 2
 
     from renderer.engine import memory
     from viz.app import App, AppConfig, DisplayError

@@ -171,3 +171,18 @@ def test_largest_seeds_parse_unchanged():
     assert cli_args.parse_seeds("3000000000,4294967294-4294967295") == [3000000000, 4294967294, 4294967295]
     args = build_parser().parse_args(["mesh", "--seed", "3000000000", "--out", "m.ply"])
     assert args.seed == 3000000000
+
+
+def test_a_cuda_device_beyond_the_machines_gets_one_line(monkeypatch):
+    # torch itself raises only when the model is moved there ("invalid device ordinal", a traceback)
+    import torch
+
+    from renderer.cli.common import CliError, resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("cuda:1") == torch.device("cuda:1") and resolve_device("cuda") == torch.device("cuda")
+    with pytest.raises(
+        CliError, match=r"'cuda:2' requested but this machine has 2 CUDA device\(s\): use cuda:0 to cuda:1"
+    ):
+        resolve_device("cuda:2")

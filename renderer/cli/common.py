@@ -71,6 +71,9 @@ def resolve_device(name: str):
         raise CliError(f"unknown device {name!r} (use cpu, cuda or cuda:N)") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise CliError(f"device {name!r} requested but CUDA is not available in this torch build/machine")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        n = torch.cuda.device_count()
+        raise CliError(f"device {name!r} requested but this machine has {n} CUDA device(s): use cuda:0 to cuda:{n - 1}")
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise CliError(f"device {name!r} requested but MPS is not available")
     return device

@@ -74,3 +74,17 @@ def test_screenshot_from_the_command_line(xvfb_display, config_dir):
     right = img[:, img.shape[1] // 2 :]  # the render area is right of the control pane
     bright = right.mean(-1) > 60
     assert 0.05 < bright.mean() < 0.8  # an object, not an empty or blown-out frame
+
+
+def test_a_device_the_machine_lacks_is_one_line_before_any_window(monkeypatch, capsys):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    for device, says in (("cuda:3", "has 1 CUDA device(s): use cuda:0 to cuda:0"), ("quantum", "unknown device")):
+        assert visualizer.main(["--device", device]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("triplane-viz: error: --device: ") and says in err and err.count("\n") == 1, err
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert visualizer.main(["--device", "cuda"]) == 2
+    assert "CUDA is not available" in capsys.readouterr().err
