@@ -8,6 +8,7 @@ import sys
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -250,12 +251,13 @@ def test_the_newton_phase_renders_with_the_fp32_twin_and_frees_it(builtin, monke
     f = Fitter(G, _target(G)[0], CameraGuess(0.0, 0.0), s, basis=basis)
     while f.phase != "newton":
         f.step()
-    seen = []  # the decoders that ran (a copy made later keeps the hook: deepcopy copies hooks)
-    hook = G.decoder.register_forward_hook(lambda module, *_: seen.append(module))
+    seen = []  # the backbones that ran (a copy made later keeps the hook: deepcopy copies hooks)
+    hook = G.backbone.synthesis.register_forward_hook(lambda module, *_: seen.append(module))
     f.step()  # the newton step: the copy is made as the phase starts
     hook.remove()
     assert len(twins) == 1 and f._newton_G is twins[0]
-    assert seen and all(m is twins[0].decoder for m in seen), len([m for m in seen if m is G.decoder])
+    through_model = [m for m in seen if m is G.backbone.synthesis]
+    assert seen and all(m is twins[0].backbone.synthesis for m in seen), len(through_model)
     f.step()  # tuning
     assert f._newton_G is None
 
@@ -278,3 +280,28 @@ def test_the_newton_phase_runs_on_cuda_in_fp32_and_lowers_the_loss(builtin):
         assert recs[1].loss < recs[0].loss < before and torch.backends.cudnn.allow_tf32
     finally:
         torch.backends.cudnn.allow_tf32 = saved
+
+
+@pytest.mark.parametrize("model", ["builtin", "golden"])
+@pytest.mark.parametrize("samples", [(8, 8), (13, 0), None])
+def test_the_inference_render_is_the_autograd_render(builtin, golden_native_checkpoint, model, samples):
+    # the newton phase's renders against the polish's: same rays, samples, marcher and super-resolution (the
+    # builtin model declares an occupancy grid, whose empty-space skipping the newton render must not take)
+    from renderer import load_generator
+    from renderer.camera import default_camera
+    from renderer.fit.render import render_diff, render_inference
+
+    G = builtin[0] if model == "builtin" else load_generator(golden_native_checkpoint)
+    rk = G.rendering_kwargs
+    n_c, n_f = samples or (rk["depth_resolution"], rk["depth_resolution_importance"])
+    cam = default_camera(rk, 0.3, -0.1)
+    ws = G.mapping(torch.from_numpy(np.random.RandomState(4).randn(1, G.z_dim).astype(np.float32)), cam[None])
+    res = 32
+    with torch.no_grad():
+        a = render_diff(G, ws, cam, res, n_c, n_f, superresolution=True)
+        b = render_inference(G, ws, cam, res, n_c, n_f, superresolution=True)
+    assert b.image is not None and a.image is not None and b.image.shape == a.image.shape
+    for name in ("raw", "alpha", "features", "image"):
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.shape == y.shape and (x - y).abs().max() <= 1e-4 * max(1.0, float(x.abs().max())), name
+    assert a.raw.std() > 1e-3  # a picture with structure

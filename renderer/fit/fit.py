@@ -48,7 +48,7 @@ from ..progress import CancelToken, check_cancel
 from .camera import orbit_camera_t
 from .compare import psnr, resize, shown_difference, to_uint8
 from .newton import LevenbergMarquardt, fp32_twin
-from .render import planes_with_grad, render_diff
+from .render import planes_with_grad, render_diff, render_inference
 from .settings import CameraGuess, FitRecord, FitResult, FitSettings, FitTarget
 
 UNSEEN_PHASE_PACE = {"detail": 2.5, "tune": 2.5, "polish": 5.0}
@@ -306,7 +306,10 @@ class Fitter:
         if name == "tune":
             cam = cam.detach()
         crop = self._crop(res) if sr and not exact else None
-        out = render_diff(G, ws, cam, res, n_c, n_f, superresolution=sr, crop=crop)
+        if name == "newton":  # no autograd there: the viewer's faster renderer, the same picture
+            out = render_inference(G, ws, cam, res, n_c, n_f, superresolution=sr)
+        else:
+            out = render_diff(G, ws, cam, res, n_c, n_f, superresolution=sr, crop=crop)
         target_raw = resize(self.target, res)
         terms = [(raw_weight, shown_difference(out.raw, target_raw), "picture")]
         if self.mask is not None and s.mask_weight > 0:
