@@ -31,6 +31,9 @@ TINY = [
 def run(out: Path, *extra: str) -> dict:
     """One session of train.main; returns the state it left."""
     assert train.main(["--out", str(out), "--threads", str(torch.get_num_threads()), *TINY, *extra]) == 0
+    # it leaves no default-device context behind, which would move every tensor torch.as_tensor is handed (a GPU
+    # or meta one too) to its device in later code of the same process
+    assert torch.as_tensor(torch.zeros(2, device="meta")).device.type == "meta"
     return torch.load(out / "state.pt", weights_only=True)
 
 

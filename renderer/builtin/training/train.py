@@ -373,7 +373,16 @@ def sr_phase(G, cfg: TrainConfig, g, opt, step: int, until: float, max_steps: in
 
 
 def main(argv=None) -> int:
-    """Parse arguments, train (or resume), export the .safetensors checkpoint."""
+    """Parse arguments, train (or resume), export the .safetensors checkpoint. Training sets the process's
+    default torch device; an in-process caller (a test, a notebook) has its own back afterwards."""
+    before = torch.get_default_device()
+    try:
+        return _train(argv)
+    finally:  # a default device of cpu is torch's own: no device context at all
+        torch.set_default_device(None if before.type == "cpu" else before)
+
+
+def _train(argv) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     defaults = TrainConfig()
     for f in dataclasses.fields(TrainConfig):
