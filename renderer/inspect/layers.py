@@ -102,7 +102,10 @@ def capture_backbone(G, ws: torch.Tensor, noise_mode: str = "const") -> tuple[li
 def _camera_tensor(camera, device: torch.device) -> torch.Tensor:
     """A 25-value camera (sequence, array or tensor, on any device) as a (1, 25) float32 tensor on `device`
     (never through numpy, which cannot read a GPU tensor: capture_render hands frame_layers its own)."""
-    c = torch.as_tensor(camera, dtype=torch.float32).reshape(-1).to(device)
+    if isinstance(camera, torch.Tensor):
+        c = camera.detach().to(device=device, dtype=torch.float32).reshape(-1)
+    else:
+        c = torch.as_tensor(np.asarray(camera, dtype=np.float32).reshape(-1), device=device)
     if c.numel() != 25:
         raise ValueError("a camera is 25 numbers (16 cam2world + 9 intrinsics)")
     return c[None]
