@@ -100,8 +100,9 @@ def capture_backbone(G, ws: torch.Tensor, noise_mode: str = "const") -> tuple[li
 
 
 def _camera_tensor(camera, device: torch.device) -> torch.Tensor:
-    """A 25-value camera (sequence, array or tensor, on any device) as a (1, 25) float32 tensor on `device`
-    (never through numpy, which cannot read a GPU tensor: capture_render hands frame_layers its own)."""
+    """A 25-value camera (sequence, array or tensor, on any device) as a (1, 25) float32 tensor on `device`. A
+    tensor is moved, never read through numpy, which cannot read a GPU tensor (capture_render hands frame_layers
+    its own)."""
     if isinstance(camera, torch.Tensor):
         c = camera.detach().to(device=device, dtype=torch.float32).reshape(-1)
     else:
