@@ -50,6 +50,7 @@ from renderer.engine import seed_z
 from renderer.export.files import atomic_write
 from renderer.fit import FitSettings, prepare_object, run_fit
 from renderer.fit.compare import psnr
+from renderer.fit.newton import fp32_twin
 from renderer.model import occupancy as occ
 from renderer.progress import Cancelled
 
@@ -240,7 +241,7 @@ def golden_case(G, seed: int) -> tuple[float, float, torch.Tensor, torch.Tensor]
 def bench_golden(args) -> dict:
     from renderer.fit import CameraGuess, FitTarget, Fitter
 
-    G = golden_model(args.ffhq512, args.device)
+    G = fp32_twin(golden_model(args.ffhq512, args.device))  # on a GPU: no fp16 blocks (the fit's own renders)
     name = "FFHQ-512 configuration, random weights" if args.ffhq512 else "golden network"
     rk = G.rendering_kwargs
     rows = []
@@ -350,8 +351,8 @@ def main(argv=None) -> int:
     if args.device != "cpu" and not args.golden:
         ap.error("--device is for --golden (the built-in family renders its heads on the CPU)")
     if args.device.startswith("cuda"):
-        # full fp32 on the GPU: the newton phase's forward differences (steps of 1e-2 in w, 1e-3 rad) drown in
-        # TF32's rounding (10-bit mantissa), which cuDNN's convolutions use by default
+        # full fp32 on the GPU (no TF32 here, no fp16 blocks in bench_golden), as on the CPU: the polish's line
+        # search and the newton phase's forward differences (1e-2 in w, 1e-3 rad) drown in 10-bit rounding
         torch.backends.cudnn.allow_tf32 = False
         torch.backends.cuda.matmul.allow_tf32 = False
         print(f"device: {torch.cuda.get_device_name(args.device)}, TF32 off", flush=True)
