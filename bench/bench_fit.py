@@ -50,7 +50,7 @@ from renderer.engine import seed_z
 from renderer.export.files import atomic_write
 from renderer.fit import FitSettings, prepare_object, run_fit
 from renderer.fit.compare import psnr
-from renderer.fit.newton import fp32_twin
+from renderer.fit.newton import fp32_twin, full_fp32
 from renderer.model import occupancy as occ
 from renderer.progress import Cancelled
 
@@ -350,13 +350,13 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     if args.device != "cpu" and not args.golden:
         ap.error("--device is for --golden (the built-in family renders its heads on the CPU)")
-    if args.device.startswith("cuda"):
-        # full fp32 on the GPU (no TF32 here, no fp16 blocks in bench_golden), as on the CPU: the polish's line
-        # search and the newton phase's forward differences (1e-2 in w, 1e-3 rad) drown in 10-bit rounding
-        torch.backends.cudnn.allow_tf32 = False
-        torch.backends.cuda.matmul.allow_tf32 = False
-        print(f"device: {torch.cuda.get_device_name(args.device)}, TF32 off", flush=True)
-    out = bench_golden(args) if args.golden else bench_heads(args)
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        print(f"device: {torch.cuda.get_device_name(device)}, TF32 off", flush=True)
+    # full fp32 on a GPU (no TF32 here, no fp16 blocks in bench_golden), as on the CPU: the polish's line search
+    # and the newton phase's forward differences (1e-2 in w, 1e-3 rad) drown in 10-bit rounding
+    with full_fp32(device):
+        out = bench_golden(args) if args.golden else bench_heads(args)
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))
     return 0
