@@ -229,6 +229,10 @@ def test_fp32_twin_is_the_model_itself_off_cuda_and_else_a_copy_without_fp16():
     assert fp32_twin(G) is G  # on the CPU, where use_fp16 changes nothing
     twin = fp32_twin(G, only_on_cuda=False)
     assert twin is not G and not any(getattr(m, "use_fp16", False) for m in twin.modules())
+    if torch.cuda.is_available():  # a model without fp16 blocks is not copied on a GPU either; one with them is
+        on_gpu = copy.deepcopy(G).cuda()
+        plain = fp32_twin(on_gpu)
+        assert plain is not on_gpu and fp32_twin(plain) is plain
     assert [name for name, m in G.named_modules() if getattr(m, "use_fp16", False)] == fp16  # G as it was
     theirs, ours = G.state_dict(), twin.state_dict()
     assert theirs.keys() == ours.keys() and all(torch.equal(theirs[k], ours[k]) for k in theirs)

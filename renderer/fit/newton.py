@@ -52,12 +52,13 @@ Model = TypeVar("Model", bound=nn.Module)
 
 
 def fp32_twin(G: Model, only_on_cuda: bool = True) -> Model:
-    """G itself off CUDA; on CUDA a copy whose blocks all run in fp32.
+    """G itself off CUDA or when none of its blocks runs fp16; else a copy whose blocks all run in fp32.
 
     On a GPU EG3D runs its high-resolution backbone blocks and its super-resolution in fp16 (`use_fp16`), whose
     rounding a forward difference would drown in, as in TF32's. A copy leaves the model other threads render
-    with as it was. (`only_on_cuda=False` copies on any device: the CPU ignores `use_fp16`.)"""
-    if only_on_cuda and next(G.parameters()).device.type != "cuda":
+    with as it was. (`only_on_cuda=False` copies on any device and always: the CPU ignores `use_fp16`.)"""
+    on_cuda = next(G.parameters()).device.type == "cuda"
+    if only_on_cuda and not (on_cuda and any(getattr(m, "use_fp16", False) for m in G.modules())):
         return G
     twin = copy.deepcopy(G)
     for m in twin.modules():
